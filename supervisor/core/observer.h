@@ -1,0 +1,138 @@
+/* The observing engine: turns heartbeats and the passing of time into
+ * instance and service health, the observer's own state and events.
+ *
+ * Pure (DESIGN.md §10): every input carries its time (monotonic ms); nothing
+ * here reads a clock or does I/O. Events leave through the caller's sink,
+ * synchronously, on the calling thread. One thread owns an observer. */
+#ifndef CORE_OBSERVER_H
+#define CORE_OBSERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detector.h"
+#include "fleet/names.h"
+#include "health.h"
+#include "registry.h"
+
+#define CHECK_DETAIL_MAX 96
+
+/* One configured service. */
+struct service_config {
+    char name[FLEET_NAME_MAX + 1];
+    uint32_t desired;
+};
+
+struct observer_config {
+    struct detector_params detector; /* prepared (detector_params_prepare) */
+    uint32_t default_interval_ms;    /* prior for heartbeats that promise none; warm-up floor */
+    int64_t forget_after_ms;         /* drop DEAD/STOPPED instances silent this long */
+    int64_t stall_ms;                /* a gap between ticks this long means we could not see */
+    int64_t link_grace_ms;           /* after our own link returns, time clients get to reconnect */
+    const struct service_config *services; /* borrowed for the call only */
+    size_t n_services;
+};
+
+/* A decoded, validated heartbeat (the codec's output, the core's input). */
+struct hb_input {
+    int64_t arrival_ms;     /* monotonic time it reached the supervisor */
+    int64_t sent_unix_ms;
+    uint64_t incarnation;
+    uint64_t seq;
+    uint64_t fence_epoch;
+    uint64_t term_seen;
+    uint32_t interval_ms;   /* 0 = the configured default */
+    uint32_t pid;
+    enum serving_state state;
+    bool checks_ok;
+    bool has_exit;
+    int32_t exit_code;
+    int32_t exit_signal;
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];
+    char version[VERSION_MAX + 1];
+    char failed_check[CHECK_DETAIL_MAX]; /* "name: detail" of the first failing check */
+};
+
+/* What the observer made of a heartbeat. */
+enum hb_verdict {
+    HB_ACCEPTED,
+    HB_STALE,       /* seq not above the last one, or from a previous incarnation */
+    HB_NO_MEMORY,   /* could not track a new instance; nothing changed */
+};
+
+/* One transition or notable change. `instance` is NULL for a service-level
+ * event (unexpected service, version drift). Pointers are valid during the
+ * callback only. */
+struct core_event {
+    const struct service *service;
+    const struct instance *instance;
+    enum inst_health from;
+    enum inst_health to;
+    const char *reason;
+    int64_t at_ms;
+};
+
+struct observer_sink {
+    void *ctx;
+    void (*on_event)(void *ctx, const struct core_event *ev);
+    void (*on_state)(void *ctx, enum observer_state from, enum observer_state to,
+                     const char *reason);
+};
+
+struct observer_summary {
+    uint32_t services_expected;
+    uint32_t services_available;
+    uint32_t instances_expected; /* sum of desired */
+    uint32_t instances_healthy;  /* HEALTHY, each service capped at its desired */
+    double availability;         /* available / expected; 1.0 when none expected */
+};
+
+struct observer_counters {
+    uint64_t heartbeats;   /* accepted */
+    uint64_t stale;        /* refused as stale */
+    uint64_t transitions;  /* instance health changes */
+};
+
+struct observer;
+
+/* Creates an observer in WARMING_UP at `now_ms` with the configured services
+ * MISSING. Returns 0 and *out, or -1 (bad detector params, out of memory;
+ * *out untouched). Destroy with observer_destroy. */
+int observer_create(const struct observer_config *cfg, const struct observer_sink *sink,
+                    int64_t now_ms, struct observer **out);
+void observer_destroy(struct observer *o);
+
+/* Applies a new configuration (SIGHUP): services added, removed or resized;
+ * instances and their history are kept. Returns 0, or -1 with nothing changed. */
+int observer_reconfigure(struct observer *o, const struct observer_config *cfg, int64_t now_ms);
+
+/* Takes one heartbeat. The caller has validated names and sizes. */
+enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb);
+
+/* Judges everything due at `now_ms`; call at least every stall_ms. */
+void observer_tick(struct observer *o, int64_t now_ms);
+
+/* The observer's own NATS link went down / came back. While down nothing is
+ * declared late or dead. On return every watched instance is judged as if
+ * its last heartbeat arrived link_grace_ms from now (clients reconnect on
+ * their own schedule, after us), and the observer warms up until then. */
+void observer_link(struct observer *o, bool up, int64_t now_ms);
+
+/* Earliest time observer_tick has work to do (NO_DEADLINE if none). */
+int64_t observer_next_deadline(const struct observer *o);
+
+enum observer_state observer_state(const struct observer *o);
+const struct registry *observer_registry(const struct observer *o);
+void observer_summary(const struct observer *o, struct observer_summary *out);
+void observer_counters(const struct observer *o, struct observer_counters *out);
+
+/* Current suspicion of an instance (0 for instances not watched). */
+double observer_phi(const struct observer *o, const struct instance *i, int64_t now_ms);
+
+/* Rolling availability of a service at `now_ms` (integrates, hence not const). */
+void observer_service_availability(struct observer *o, struct service *s, int64_t now_ms,
+                                   double *hour, double *day);
+
+#endif
