@@ -1,0 +1,71 @@
+/* Private to libfleet: the pieces the heartbeat sender is built from.
+ *
+ * hb_opts.c owns the option struct; hb_wire.c turns a snapshot into Heartbeat
+ * bytes; hb_conn.c opens the sender's own NATS connection; heartbeat.c is
+ * the object, its lock and its cadence thread. */
+#ifndef FLEET_HB_PRIVATE_H
+#define FLEET_HB_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fleet/heartbeat.h"
+#include "fleet/names.h"
+
+#define HB_DEFAULT_URL "nats://127.0.0.1:4222"
+#define HB_DEFAULT_PREFIX "fleet"
+
+struct fleet_hb_opts {
+    char *url;                  /* NULL: $NATS_URL, else HB_DEFAULT_URL */
+    natsConnection *conn;       /* borrowed; NULL: open our own */
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];
+    char prefix[FLEET_HB_PREFIX_MAX + 1];
+    char version[FLEET_HB_VERSION_MAX + 1];
+    char host[FLEET_HB_HOST_MAX + 1];
+    uint32_t interval_ms;
+    uint32_t pid;
+    bool autonomous;
+    uint64_t incarnation;       /* 0: draw a random one at create */
+};
+
+/* One named check as carried on the wire. */
+struct hb_check {
+    char name[FLEET_NAME_MAX + 1];
+    char detail[FLEET_HB_DETAIL_MAX + 1];
+    bool ok;
+};
+
+/* Everything one Heartbeat says; borrowed pointers, valid for one encode. */
+struct hb_snapshot {
+    const char *service, *instance, *version, *host;
+    uint64_t incarnation, seq, fence_epoch, term_seen;
+    int64_t sent_unix_ms;
+    uint32_t interval_ms, pid;
+    fleet_serving_state state;
+    const struct hb_check *checks;
+    size_t n_checks;
+    bool has_exit;
+    int32_t exit_code, exit_signal;
+    int64_t exit_at_unix_ms;
+};
+
+/* hb_wire.c: packs `snap` into `*buf` (grown with realloc as needed; the
+ * caller frees it). Writes the length to `*len`. FLEET_ERR_NO_MEMORY leaves
+ * `*buf` valid and unchanged. */
+fleet_status hb_wire_pack(const struct hb_snapshot *snap, uint8_t **buf, size_t *cap, size_t *len);
+
+/* hb_conn.c: opens a connection named "fleet-hb/<service>/<instance>" to
+ * `url` (NULL: $NATS_URL, else HB_DEFAULT_URL) that reconnects forever and
+ * keeps retrying a first connect in the background. The caller destroys it
+ * with natsConnection_Destroy. FLEET_ERR_NATS with detail on failure. */
+fleet_status hb_conn_open(const char *url, const char *service, const char *instance,
+                          natsConnection **out);
+
+/* hb_random.c: a random non-zero 64-bit value from getrandom(2). */
+fleet_status hb_random_nonzero(uint64_t *out);
+
+/* hb_opts.c: true when `s` is at most `max` bytes with no control characters. */
+bool hb_text_ok(const char *s, size_t max);
+
+#endif
