@@ -1,0 +1,149 @@
+/* fleetctl internals, grouped by the file that defines them. Each subcommand
+ * is one file and one ctl_cmd_* entry point; main.c only dispatches. */
+#ifndef FLEETCTL_CTL_H
+#define FLEETCTL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <pthread.h>
+
+#include <nats/nats.h>
+
+#include "fleet/status.h"
+#include "fleet/v1/fleet.pb-c.h"
+
+/* Process exit codes (DESIGN.md §9). */
+enum ctl_exit {
+    CTL_EXIT_OK = 0,
+    CTL_EXIT_FAIL = 1,   /* runtime failure: no server, no supervisor, write error */
+    CTL_EXIT_USAGE = 2,  /* bad flag or argument: the message says what to do */
+};
+
+#define CTL_DEFAULT_URL "nats://127.0.0.1:4222"
+#define CTL_DEFAULT_PREFIX "fleet"
+#define CTL_DEFAULT_TIMEOUT_MS 2000
+#define CTL_SUBJECT_MAX 256
+
+/* Global flags, resolved against the environment. The strings point into
+ * argv, the environment or static storage: never freed, valid for the run. */
+struct ctl_opts {
+    const char *server;   /* -s/--server, else NATS_URL, else CTL_DEFAULT_URL */
+    const char *creds;    /* --creds, else NATS_CREDS, else NULL (none) */
+    const char *prefix;   /* --prefix, a valid subject prefix */
+    int64_t timeout_ms;   /* --timeout-ms, for requests (and the connect) */
+    bool json;            /* --json */
+    bool help;            /* -h/--help was given */
+};
+
+/* opts.c */
+
+/* Sets the defaults from the environment. */
+void ctl_opts_init(struct ctl_opts *o);
+
+/* Parses global flags from argv[1..] into `o`. With `stop_at_command`, stops
+ * at the first non-flag (the subcommand) and sets *next to its index (argc
+ * when there is none); otherwise flags and arguments may mix and the
+ * arguments are moved to argv[*next..argc-1]. Returns CTL_EXIT_OK, or
+ * CTL_EXIT_USAGE after printing what is wrong on stderr. */
+int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_command, int *next);
+
+/* Builds "<prefix>.v1.<suffix>" into buf (CTL_SUBJECT_MAX bytes suffice for
+ * any prefix ctl_opts_parse accepts). */
+void ctl_subject(const struct ctl_opts *o, const char *suffix, char *buf, size_t n);
+
+/* True when stdout is a terminal and NO_COLOR is unset. */
+bool ctl_use_color(void);
+
+/* Wall clock, Unix milliseconds. */
+int64_t ctl_wall_ms(void);
+
+/* conn.c */
+
+/* Connection-state callbacks for long-running commands; run on nats.c
+ * threads, so they may only hand over (see inbox.c). */
+struct ctl_link_cbs {
+    natsConnectionHandler disconnected;
+    natsConnectionHandler reconnected;
+    natsConnectionHandler closed;
+    void *arg;
+};
+
+/* Connects to o->server with o->creds. With `link` set, the connection
+ * reconnects forever and reports changes to it; without, it gives up like a
+ * one-shot tool should. On failure prints why (naming the URL and what to try)
+ * on stderr and returns FLEET_ERR_NATS; *out is written only on FLEET_OK.
+ * Destroy with ctl_conn_close(). */
+fleet_status ctl_connect(const struct ctl_opts *o, const struct ctl_link_cbs *link,
+                         natsConnection **out);
+
+/* Closes `nc` (NULL allowed) and shuts the nats.c library down, returning once
+ * none of its threads runs: after it no callback is in flight or can start. */
+void ctl_conn_close(natsConnection *nc);
+
+/* Requests <prefix>.v1.query.status and unpacks the reply. On FLEET_OK *out
+ * is the caller's (fleet__v1__fleet_status__free_unpacked(*out, NULL)).
+ * FLEET_ERR_NATS: nobody answered within o->timeout_ms (or the request
+ * failed); FLEET_ERR_DECODE: the reply is not a FleetStatus. Prints nothing:
+ * the caller decides whether silence is an error (status) or a wait (watch). */
+fleet_status ctl_query_status(natsConnection *nc, const struct ctl_opts *o,
+                              Fleet__V1__FleetStatus **out);
+
+/* Prints the operator message for "no supervisor answered" on stderr. */
+void ctl_explain_no_answer(const struct ctl_opts *o);
+
+/* inbox.c: hands copies of messages from nats.c threads to the main thread.
+ * Producers (any thread) only lock, append and poke a pipe; the main thread
+ * polls inbox_fd() and takes everything at once, so it alone decodes,
+ * renders and owns the screen. */
+enum inbox_kind {
+    INBOX_STATUS,     /* data: a packed FleetStatus */
+    INBOX_EVENT,      /* data: a packed Event */
+    INBOX_LINK_DOWN,  /* the NATS connection dropped (reconnecting) */
+    INBOX_LINK_UP,    /* reconnected */
+    INBOX_CLOSED,     /* the connection is closed for good */
+};
+
+struct inbox_item {
+    struct inbox_item *next;
+    enum inbox_kind kind;
+    size_t len;
+    unsigned char data[];
+};
+
+struct inbox {
+    pthread_mutex_t mu;
+    struct inbox_item *head, *tail;  /* guarded by mu */
+    size_t len;                      /* guarded by mu */
+    uint64_t dropped;                /* guarded by mu: refused when full or out of memory */
+    int wake[2];                     /* pipe: readable when items may be waiting */
+};
+
+/* Caller-owned storage. Returns FLEET_OK or FLEET_ERR_SYSTEM (nothing to
+ * undo). Undo with inbox_fini(). */
+fleet_status inbox_init(struct inbox *ib);
+
+/* Frees what is still queued. Only once no producer can run any more
+ * (after ctl_conn_close()). */
+void inbox_fini(struct inbox *ib);
+
+/* Any thread: queues a copy of data[0..len). Never blocks on the consumer;
+ * when the inbox is full or memory is short the item is dropped and counted
+ * (the feed-sequence check then reports it as a gap). */
+void inbox_put(struct inbox *ib, enum inbox_kind kind, const void *data, size_t len);
+
+/* Main thread: the descriptor to poll for POLLIN. */
+int inbox_fd(const struct inbox *ib);
+
+/* Main thread: takes every queued item, oldest first, and the count of drops
+ * since the last call. The caller frees each item with free(). */
+struct inbox_item *inbox_take_all(struct inbox *ib, uint64_t *dropped);
+
+/* status.c, watch.c: subcommands. argv[0] is the subcommand name; each
+ * returns a process exit code (enum ctl_exit). */
+int ctl_cmd_status(struct ctl_opts *o, int argc, char **argv);
+int ctl_cmd_watch(struct ctl_opts *o, int argc, char **argv);
+
+#endif

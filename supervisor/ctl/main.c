@@ -1,0 +1,86 @@
+/* fleetctl: the operator's command line for the fleet supervisor.
+ * Parses the global flags and hands over to one subcommand. */
+#include <string.h>
+
+#include "ctl.h"
+
+struct ctl_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(struct ctl_opts *o, int argc, char **argv);
+};
+
+static const struct ctl_cmd commands[] = {
+    { "status", "print the fleet status once (exit 0 when fetched, whatever the health)", ctl_cmd_status },
+    { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fputs("usage: fleetctl [flags] <command> [flags]\n"
+          "\n"
+          "commands:\n", out);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "flags (before or after the command):\n"
+            "  -s, --server URL    NATS server (default: $NATS_URL, else %s)\n"
+            "      --creds FILE    NATS credentials file (default: $NATS_CREDS)\n"
+            "      --prefix P      subject prefix of the fleet (default: %s)\n"
+            "      --timeout-ms N  how long to wait for an answer (default: %d)\n"
+            "      --json          print JSON: one object (status) or one per line (watch)\n"
+            "  -h, --help          print this help\n"
+            "\n"
+            "exit codes: 0 ok, 1 runtime failure (no server, no supervisor), 2 usage error\n",
+            CTL_DEFAULT_URL, CTL_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
+}
+
+static const struct ctl_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl_opts o;
+    const struct ctl_cmd *cmd;
+    int first, rest, rc;
+
+    ctl_opts_init(&o);
+    rc = ctl_opts_parse(&o, argc, argv, true, &first);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (o.help || (first < argc && strcmp(argv[first], "help") == 0)) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (first >= argc) {
+        usage(stderr);
+        fputs("fleetctl: no command given: try 'fleetctl status'\n", stderr);
+        return CTL_EXIT_USAGE;
+    }
+    cmd = find_command(argv[first]);
+    if (cmd == NULL) {
+        fprintf(stderr, "fleetctl: unknown command '%s' (run 'fleetctl --help' for the list)\n", argv[first]);
+        return CTL_EXIT_USAGE;
+    }
+    /* Global flags may follow the command too ("fleetctl status --json");
+     * the command sees its name and its own arguments only. */
+    argc -= first;
+    argv += first;
+    rc = ctl_opts_parse(&o, argc, argv, false, &rest);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (o.help) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    argv[rest - 1] = argv[0];
+    return cmd->run(&o, argc - rest + 1, argv + rest - 1);
+}

@@ -1,0 +1,153 @@
+/* Global flags shared by every subcommand, in the style of the `nats` CLI. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fleet/names.h"
+
+enum { OPT_CREDS = 256, OPT_PREFIX, OPT_TIMEOUT, OPT_JSON };
+
+static const struct option long_opts[] = {
+    { "server", required_argument, NULL, 's' },
+    { "creds", required_argument, NULL, OPT_CREDS },
+    { "prefix", required_argument, NULL, OPT_PREFIX },
+    { "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Longest prefix accepted: leaves room for ".v1." and the longest suffix
+ * ("events." plus a service name) within CTL_SUBJECT_MAX. */
+#define PREFIX_MAX 128
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+void ctl_opts_init(struct ctl_opts *o)
+{
+    o->server = env_or("NATS_URL", CTL_DEFAULT_URL);
+    o->creds = env_or("NATS_CREDS", NULL);
+    o->prefix = CTL_DEFAULT_PREFIX;
+    o->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
+    o->json = false;
+    o->help = false;
+}
+
+/* A prefix is one or more name tokens joined by dots: no wildcards, no
+ * empty tokens, so that "<prefix>.v1.status" is a literal subject. */
+static bool prefix_valid(const char *p)
+{
+    size_t len = strlen(p);
+    const char *tok = p;
+
+    if (len == 0 || len > PREFIX_MAX)
+        return false;
+    for (;;) {
+        const char *dot = strchr(tok, '.');
+        size_t n = dot != NULL ? (size_t)(dot - tok) : strlen(tok);
+
+        if (!fleet_name_valid_n(tok, n))
+            return false;
+        if (dot == NULL)
+            return true;
+        tok = dot + 1;
+    }
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("fleetctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (run 'fleetctl --help' for usage)\n", stderr);
+    return CTL_EXIT_USAGE;
+}
+
+static int set_timeout(struct ctl_opts *o, const char *arg)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || v <= 0 || v > 3600 * 1000)
+        return usage_error("--timeout-ms wants milliseconds between 1 and 3600000, not '%s'", arg);
+    o->timeout_ms = v;
+    return CTL_EXIT_OK;
+}
+
+int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_command, int *next)
+{
+    int c, idx;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, stop_at_command ? "+:s:h" : ":s:h", long_opts, &idx)) != -1) {
+        switch (c) {
+        case 's':
+            if (optarg[0] == '\0')
+                return usage_error("-s/--server wants a NATS URL, e.g. nats://127.0.0.1:4222");
+            o->server = optarg;
+            break;
+        case OPT_CREDS:
+            if (access(optarg, R_OK) != 0)
+                return usage_error("cannot read the --creds file '%s'", optarg);
+            o->creds = optarg;
+            break;
+        case OPT_PREFIX:
+            if (!prefix_valid(optarg))
+                return usage_error("--prefix '%s' is not a subject prefix: use dot-separated "
+                                   "tokens of [A-Za-z0-9_-], no wildcards", optarg);
+            o->prefix = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (set_timeout(o, optarg) != CTL_EXIT_OK)
+                return CTL_EXIT_USAGE;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case 'h':
+            o->help = true;
+            break;
+        case ':':
+            return usage_error("flag '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown flag '%s'", argv[optind - 1]);
+        }
+    }
+    *next = optind;
+    return CTL_EXIT_OK;
+}
+
+void ctl_subject(const struct ctl_opts *o, const char *suffix, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s.v1.%s", o->prefix, suffix);
+}
+
+bool ctl_use_color(void)
+{
+    return isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+}
+
+int64_t ctl_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
