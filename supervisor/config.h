@@ -1,0 +1,100 @@
+/* The supervisor's configuration (DESIGN.md §9).
+ *
+ * Sources, later ones winning: built-in defaults, the YAML file, the
+ * environment (NATS_URL, NATS_CREDS, FLEET_PREFIX, FLEET_SUPERVISOR_ID,
+ * FLEET_STATUS_INTERVAL_MS, FLEET_LOG_LEVEL), then command-line flags applied
+ * by the caller through config_set. Every key is described once, in the key
+ * table of config.c (type, bounds, default, environment variable); the YAML
+ * schema, the checks and config_describe are all derived from it. Every key
+ * has a default, so the minimal file of DESIGN.md §9 is a complete config.
+ *
+ * Unknown keys are errors. Error messages name the source (file path, "env
+ * NAME", or nothing for config_set), the key path, the problem and what to
+ * do, e.g.
+ *   fleet.yaml: services[3].desired: 50000 is out of range (0..10000)
+ *
+ * Convention: functions return 0 or -1; out-parameters are written only on
+ * success; on failure `err` (errlen bytes, may be NULL/0) holds one line of
+ * text, always NUL-terminated, and nothing else was changed. */
+#ifndef SUPERVISOR_CONFIG_H
+#define SUPERVISOR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "detector.h"
+#include "fleet/names.h"
+#include "observer.h"
+
+/* Hard limits on the file's lists (larger files are refused). */
+#define CONFIG_MAX_SERVICES 10000
+#define CONFIG_MAX_DEPENDS_ON 64
+
+/* One configured service.
+ *
+ * A depends_on name that is not configured is refused when it is within two
+ * edits of a configured name (a typo: "knowldge-base"), and otherwise kept
+ * as an external dependency, a service run outside this supervisor's config
+ * (another supervisor group's; DESIGN.md §9's minimal config has one).
+ * config_describe marks such names. */
+struct supervisor_service {
+    char name[FLEET_NAME_MAX + 1];           /* services[i].name: required, a valid name, unique */
+    uint32_t desired;                        /* services[i].desired: 0..10000, default 1 */
+    char (*depends_on)[FLEET_NAME_MAX + 1];  /* services[i].depends_on, default []: valid names, */
+    size_t n_depends_on;                     /*   none twice, not itself, no cycle (see below) */
+};
+
+/* The effective configuration. Created by config_load, destroyed by
+ * config_destroy; the strings and arrays belong to it. A loaded config has
+ * passed every check, and config_set keeps it so. */
+struct supervisor_config {
+    char *path;                     /* file loaded, NULL = defaults only */
+    char nats_url[512];             /* nats.url; env NATS_URL */
+    char nats_creds[512];           /* nats.creds, "" = none; env NATS_CREDS */
+    char nats_name[128];            /* nats.name, the NATS connection name */
+    char prefix[32];                /* nats.prefix, a name token; env FLEET_PREFIX */
+    char supervisor_id[128];        /* supervisor.id, "" = main makes "<host>-<pid>-<random4>";
+                                       env FLEET_SUPERVISOR_ID */
+    uint32_t status_interval_ms;    /* supervisor.status_interval_ms; env FLEET_STATUS_INTERVAL_MS */
+    uint32_t max_feed_bytes;        /* supervisor.max_feed_bytes */
+    uint32_t max_heartbeat_bytes;   /* supervisor.max_heartbeat_bytes: bigger heartbeats are refused */
+    char log_level[8];              /* supervisor.log_level (log_level_parse); env FLEET_LOG_LEVEL */
+    struct detector_params detector;/* detector.phi_suspect, .phi_dead, .min_std_dev_ms,
+                                       .silence_intervals (-> silence_ceiling); prepared */
+    uint32_t default_interval_ms;   /* detector.default_interval_ms */
+    uint32_t forget_after_s;        /* detector.forget_after_s */
+    uint32_t stall_ms;              /* detector.stall_ms */
+    uint32_t link_grace_ms;         /* detector.link_grace_ms */
+    struct supervisor_service *services; /* services, in file order */
+    size_t n_services;
+};
+
+/* Loads defaults, then the YAML file at `path` (NULL = no file), then the
+ * environment, and checks the result. Returns 0 and *out (destroy with
+ * config_destroy), or -1 with `err` set and *out untouched. */
+int config_load(const char *path, struct supervisor_config **out, char *err, size_t errlen);
+
+/* Sets one scalar key by its dotted path, e.g. ("nats.url", "nats://h:4222")
+ * or ("supervisor.status_interval_ms", "500"), parsed and checked exactly as
+ * the file's value would be, cross-key rules included (a detector.phi_suspect
+ * must stay below detector.phi_dead: when raising both, set phi_dead first).
+ * Services can be configured only in the file. Returns 0, or -1 with `err`
+ * set and `c` unchanged. */
+int config_set(struct supervisor_config *c, const char *key, const char *value, char *err,
+               size_t errlen);
+
+/* Fills the core's view of `c`. `services_buf` is caller-allocated with
+ * c->n_services entries (may be NULL when there are none); out->services
+ * points into it, so it must outlive every use of *out. Cannot fail. */
+void config_observer(const struct supervisor_config *c, struct service_config *services_buf,
+                     struct observer_config *out);
+
+/* Frees `c` and everything it owns. NULL is a no-op. */
+void config_destroy(struct supervisor_config *c);
+
+/* Writes the effective configuration to `out` as YAML that config_load
+ * accepts back (--check-config). Returns 0, or -1 when writing failed. */
+int config_describe(const struct supervisor_config *c, FILE *out);
+
+#endif
