@@ -86,17 +86,23 @@ static void transition(struct observer *o, struct instance *i, enum inst_health 
     emit(o, s, i, from, to, reason, now_ms);
 }
 
-/* Next time `i` must be judged: the threshold it has not crossed yet, or,
- * once it is dead or stopped, when it is forgotten. */
-static void reschedule(struct observer *o, struct instance *i)
+/* Next time `i` must be judged after `now_ms`: the threshold it has not
+ * crossed yet (the silence ceiling can put dead before suspect), or, once it
+ * is dead or stopped, when it is forgotten. A crossed threshold is never
+ * scheduled again, so a state that ignores LATE cannot spin the tick. */
+static void reschedule(struct observer *o, struct instance *i, int64_t now_ms)
 {
     int64_t at;
 
-    if (health_is_watched((enum inst_health)i->health))
-        at = i->health == INST_SUSPECT ? detector_dead_at(&i->detector, &o->params)
-                                       : detector_suspect_at(&i->detector, &o->params);
-    else
+    if (health_is_watched((enum inst_health)i->health)) {
+        int64_t suspect_at = detector_suspect_at(&i->detector, &o->params);
+
+        at = detector_dead_at(&i->detector, &o->params);
+        if (i->health != INST_SUSPECT && suspect_at > now_ms && suspect_at < at)
+            at = suspect_at;
+    } else {
         at = i->last_seen_ms + o->forget_after_ms;
+    }
     registry_schedule(o->registry, i, at);
 }
 
@@ -167,7 +173,7 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
             transition(o, i, health_next(h, EV_LATE), reason, now_ms);
         }
     }
-    reschedule(o, i);
+    reschedule(o, i, now_ms);
 }
 
 /* Gives every watched instance a fresh grace period from `from_ms`: the
@@ -179,7 +185,7 @@ static void rebase_all(struct observer *o, int64_t from_ms)
             if (!health_is_watched((enum inst_health)i->health))
                 continue;
             detector_rebase(&i->detector, from_ms);
-            reschedule(o, i);
+            reschedule(o, i, from_ms);
         }
     }
 }
@@ -289,7 +295,7 @@ int observer_reconfigure(struct observer *o, const struct observer_config *cfg, 
     o->link_grace_ms = cfg->link_grace_ms;
     for (size_t k = 0; k < registry_service_count(o->registry); k++)
         for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
-            reschedule(o, i);
+            reschedule(o, i, now_ms);
     return 0;
 }
 
@@ -386,7 +392,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         memcpy(i->version, hb->version, sizeof(i->version));
         recompute_versions(o, s, now);
     }
-    reschedule(o, i);
+    reschedule(o, i, now);
     return HB_ACCEPTED;
 
 out_stale:
@@ -445,7 +451,12 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
 
 int64_t observer_next_deadline(const struct observer *o)
 {
-    int64_t next = registry_next_deadline(o->registry);
+    int64_t next;
+
+    /* Blind while the link is down: nothing is judged until it returns. */
+    if (!o->link_up)
+        return NO_DEADLINE;
+    next = registry_next_deadline(o->registry);
 
     if (o->state == OBSERVER_WARMING_UP && o->link_up && warm_end(o) < next)
         next = warm_end(o);

@@ -120,7 +120,8 @@ void observer_tick(struct observer *o, int64_t now_ms);
  * their own schedule, after us), and the observer warms up until then. */
 void observer_link(struct observer *o, bool up, int64_t now_ms);
 
-/* Earliest time observer_tick has work to do (NO_DEADLINE if none). */
+/* Earliest time observer_tick has work to do: NO_DEADLINE if none, and
+ * while the link is down (nothing is judged then). */
 int64_t observer_next_deadline(const struct observer *o);
 
 enum observer_state observer_state(const struct observer *o);

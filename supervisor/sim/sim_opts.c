@@ -48,7 +48,7 @@ void sim_opts_usage(FILE *to)
 "      --interval-ms N         heartbeat interval, 50..600000 (default 1000)\n"
 "      --services N            synthetic fleet of N services svc-<i> ...\n"
 "      --instances-per-service M   ... with M instances each (default 1)\n"
-"      --jitter PCT            send-time jitter, 0..50 %% (default 5)\n"
+"      --jitter PCT            send-time jitter, 0..50 % (default 5)\n"
 "      --duration-s N          stop after N seconds (default 0: until SIGINT/SIGTERM)\n"
 "  -h, --help                  this text\n"
 "\n"

@@ -1,0 +1,235 @@
+#include "bus.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nats/nats.h>
+
+#define MAX_SUBSCRIPTIONS 16
+
+struct bus_sub {
+    natsSubscription *sub;
+    bus_msg_fn fn;
+    void *ctx;
+};
+
+struct bus {
+    natsConnection *conn;
+    bus_link_fn on_link;
+    void *link_ctx;
+    struct bus_sub subs[MAX_SUBSCRIPTIONS];
+    int n_subs;
+    atomic_bool closing;     /* set by bus_close: link changes no longer reported */
+    pthread_mutex_t lock;    /* guards closed, for bus_close's wait */
+    pthread_cond_t closed_cv;
+    bool closed;             /* nats.c's closed callback ran: no callback follows */
+};
+
+static void report_link(natsConnection *nc, struct bus *b, bool up)
+{
+    char url[256] = "";
+
+    if (atomic_load(&b->closing))
+        return;
+    if (up)
+        natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    if (b->on_link != NULL)
+        b->on_link(b->link_ctx, up, url);
+}
+
+static void on_connected(natsConnection *nc, void *closure) { report_link(nc, closure, true); }
+static void on_reconnected(natsConnection *nc, void *closure) { report_link(nc, closure, true); }
+static void on_disconnected(natsConnection *nc, void *closure) { report_link(nc, closure, false); }
+
+/* nats.c queues connection callbacks in order; this is the last one. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+    struct bus *b = closure;
+
+    (void)nc;
+    pthread_mutex_lock(&b->lock);
+    b->closed = true;
+    pthread_cond_signal(&b->closed_cv);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct bus_sub *s = closure;
+
+    (void)nc;
+    (void)sub;
+    s->fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
+          (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+static int fail(char *err, size_t errlen, const char *what, natsStatus s)
+{
+    const char *detail = nats_GetLastError(NULL);
+
+    snprintf(err, errlen, "%s: %s%s%s", what, natsStatus_GetText(s), detail ? ": " : "", detail ? detail : "");
+    return -1;
+}
+
+int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx, struct bus **out,
+             char *err, size_t errlen)
+{
+    natsOptions *o = NULL;
+    struct bus *b;
+    natsStatus s;
+
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    b->on_link = on_link;
+    b->link_ctx = link_ctx;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->closed_cv, NULL);
+    s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(o, opts->url);
+    if (s != NATS_OK) {
+        fail(err, errlen, "bad NATS URL", s);
+        goto out_destroy_options;
+    }
+    if (opts->creds != NULL && opts->creds[0] != '\0' &&
+        (s = natsOptions_SetUserCredentialsFromFiles(o, opts->creds, NULL)) != NATS_OK) {
+        fail(err, errlen, "cannot use the NATS credentials file", s);
+        goto out_destroy_options;
+    }
+    s = natsOptions_SetName(o, opts->name);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(o, opts->reconnect_wait_ms);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectJitter(o, 50, 100);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(o, 2000);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(o, 2);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(o, on_reconnected, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, b);
+    if (s == NATS_OK)
+        s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
+    if (s != NATS_OK) {
+        fail(err, errlen, "cannot set NATS options", s);
+        goto out_destroy_options;
+    }
+    s = natsConnection_Connect(&b->conn, o);
+    if (s == NATS_OK)
+        report_link(b->conn, b, true);
+    else if (s != NATS_NOT_YET_CONNECTED) {
+        fail(err, errlen, "cannot connect to NATS", s);
+        goto out_destroy_options;
+    }
+    natsOptions_Destroy(o);
+    *out = b;
+    return 0;
+
+out_destroy_options:
+    natsOptions_Destroy(o);
+    pthread_cond_destroy(&b->closed_cv);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+    return -1;
+}
+
+int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
+                  char *err, size_t errlen)
+{
+    struct bus_sub *s;
+    natsStatus st;
+
+    if (b->n_subs == MAX_SUBSCRIPTIONS) {
+        snprintf(err, errlen, "too many subscriptions");
+        return -1;
+    }
+    s = &b->subs[b->n_subs];
+    s->fn = fn;
+    s->ctx = ctx;
+    if (queue != NULL)
+        st = natsConnection_QueueSubscribe(&s->sub, b->conn, subject, queue, on_message, s);
+    else
+        st = natsConnection_Subscribe(&s->sub, b->conn, subject, on_message, s);
+    if (st != NATS_OK)
+        return fail(err, errlen, subject, st);
+    /* The owner thread is the bottleneck we measure, not nats.c's buffer:
+     * allow a deep backlog rather than drop heartbeats. */
+    st = natsSubscription_SetPendingLimits(s->sub, 4 * 1024 * 1024, 1024 * 1024 * 1024);
+    if (st != NATS_OK) {
+        natsSubscription_Destroy(s->sub);
+        return fail(err, errlen, subject, st);
+    }
+    b->n_subs++;
+    return 0;
+}
+
+int bus_publish(struct bus *b, const char *subject, const void *data, size_t len)
+{
+    return natsConnection_Publish(b->conn, subject, data, (int)len) == NATS_OK ? 0 : -1;
+}
+
+bool bus_connected(struct bus *b)
+{
+    return natsConnection_Status(b->conn) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void bus_stats(struct bus *b, struct bus_stats *out)
+{
+    natsStatistics *st = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(b->conn, st) == NATS_OK)
+        natsStatistics_GetCounts(st, &out->in_msgs, NULL, &out->out_msgs, NULL, &out->reconnects);
+    natsStatistics_Destroy(st);
+    for (int k = 0; k < b->n_subs; k++) {
+        int64_t dropped = 0;
+
+        if (natsSubscription_GetDropped(b->subs[k].sub, &dropped) == NATS_OK)
+            out->dropped += dropped;
+    }
+}
+
+void bus_close(struct bus *b, int timeout_ms)
+{
+    struct timespec until;
+
+    if (b == NULL)
+        return;
+    atomic_store(&b->closing, true);
+    /* Drain delivers what is already buffered, then stops the handlers;
+     * if the link is down, unsubscribe is all that is left to do. */
+    for (int k = 0; k < b->n_subs; k++)
+        if (natsSubscription_Drain(b->subs[k].sub) != NATS_OK)
+            natsSubscription_Unsubscribe(b->subs[k].sub);
+    for (int k = 0; k < b->n_subs; k++)
+        natsSubscription_WaitForDrainCompletion(b->subs[k].sub, timeout_ms);
+    natsConnection_FlushTimeout(b->conn, timeout_ms);
+    natsConnection_Close(b->conn);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000 + 1;
+    pthread_mutex_lock(&b->lock);
+    while (!b->closed && pthread_cond_timedwait(&b->closed_cv, &b->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&b->lock);
+    for (int k = 0; k < b->n_subs; k++)
+        natsSubscription_Destroy(b->subs[k].sub);
+    natsConnection_Destroy(b->conn);
+    pthread_cond_destroy(&b->closed_cv);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}

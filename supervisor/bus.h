@@ -1,0 +1,58 @@
+/* The daemon's NATS connection: the only module that uses nats.c.
+ *
+ * Connects with unlimited reconnect and a connection name, reports link
+ * changes through a callback, and delivers messages to plain-C handlers.
+ * Handlers and the link callback run on nats.c threads: they must only
+ * decode and hand over (ingest.h), never touch the fleet state. */
+#ifndef FLEET_BUS_H
+#define FLEET_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus_options {
+    const char *url;
+    const char *creds;       /* "" or NULL: none */
+    const char *name;        /* connection name shown by the server */
+    int reconnect_wait_ms;   /* between attempts */
+};
+
+/* A message handler: `reply` may be NULL; all pointers valid during the call only. */
+typedef void (*bus_msg_fn)(void *ctx, const char *subject, const char *reply, const void *data,
+                           size_t len);
+
+/* `up` true when (re)connected, false when disconnected; `url` the server. */
+typedef void (*bus_link_fn)(void *ctx, bool up, const char *url);
+
+struct bus_stats {
+    uint64_t in_msgs;
+    uint64_t out_msgs;
+    uint64_t reconnects;
+    int64_t dropped;   /* messages dropped by our subscriptions' pending limits */
+};
+
+struct bus;
+
+/* Starts connecting. If the server is not reachable yet, succeeds anyway and
+ * keeps trying in the background (the link callback says when it is up).
+ * Returns 0 and *out, or -1 with a message in err (bad URL, bad creds file). */
+int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx, struct bus **out,
+             char *err, size_t errlen);
+
+/* Subscribes `subject` (optionally in `queue` group) with generous pending
+ * limits. Returns 0 or -1 with a message in err. */
+int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
+                  char *err, size_t errlen);
+
+/* Publishes; while disconnected nats.c buffers it. Returns 0 or -1. */
+int bus_publish(struct bus *b, const char *subject, const void *data, size_t len);
+
+bool bus_connected(struct bus *b);
+void bus_stats(struct bus *b, struct bus_stats *out);
+
+/* Stops deliveries (drains subscriptions up to `timeout_ms`), flushes what was
+ * published and closes. Handlers are not called after it returns. NULL no-op. */
+void bus_close(struct bus *b, int timeout_ms);
+
+#endif

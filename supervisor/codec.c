@@ -1,0 +1,306 @@
+#include "codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet/v1/fleet.pb-c.h"
+
+/* Largest accepted promise of cadence: ten minutes. */
+#define MAX_INTERVAL_MS 600000u
+/* Rough encoded size of one InstanceStatus, to skip building instance lists
+ * that could never fit. */
+#define INSTANCE_STATUS_EST_BYTES 90u
+
+const char *codec_refusal_name(enum hb_refusal r)
+{
+    static const char *const names[HB_REFUSAL_COUNT] = {
+        [HB_OK] = "ok",
+        [HB_REFUSE_TOO_LARGE] = "too_large",
+        [HB_REFUSE_SUBJECT] = "bad_subject",
+        [HB_REFUSE_DECODE] = "malformed",
+        [HB_REFUSE_NAME] = "bad_name",
+        [HB_REFUSE_MISMATCH] = "subject_mismatch",
+        [HB_REFUSE_FIELD] = "bad_field",
+        [HB_REFUSE_OVERLOAD] = "overload",
+    };
+
+    return (unsigned)r < HB_REFUSAL_COUNT ? names[r] : "unknown";
+}
+
+/* Splits "<service>.<instance>" (the subject after the prefix and ".v1.hb.")
+ * into two valid tokens copied into out. */
+static enum hb_refusal parse_subject_tail(const char *tail, struct hb_input *out)
+{
+    const char *dot = strchr(tail, '.');
+    size_t svc_len, inst_len;
+
+    if (dot == NULL || strchr(dot + 1, '.') != NULL)
+        return HB_REFUSE_SUBJECT;
+    svc_len = (size_t)(dot - tail);
+    inst_len = strlen(dot + 1);
+    if (!fleet_name_valid_n(tail, svc_len) || !fleet_name_valid_n(dot + 1, inst_len))
+        return HB_REFUSE_NAME;
+    memcpy(out->service, tail, svc_len);
+    out->service[svc_len] = '\0';
+    memcpy(out->instance, dot + 1, inst_len + 1);
+    return HB_OK;
+}
+
+static void first_failing_check(const Fleet__V1__Heartbeat *hb, struct hb_input *out)
+{
+    out->checks_ok = true;
+    out->failed_check[0] = '\0';
+    for (size_t k = 0; k < hb->n_checks; k++) {
+        const Fleet__V1__Check *c = hb->checks[k];
+
+        if (c == NULL || c->ok)
+            continue;
+        out->checks_ok = false;
+        snprintf(out->failed_check, sizeof(out->failed_check), "check %.32s failed: %s",
+                 c->name ? c->name : "?", c->detail ? c->detail : "");
+        return;
+    }
+}
+
+enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
+                                       size_t len, size_t max_len, struct hb_input *out)
+{
+    static const char infix[] = ".v1.hb.";
+    Fleet__V1__Heartbeat *hb;
+    enum hb_refusal r;
+
+    if (len > max_len)
+        return HB_REFUSE_TOO_LARGE;
+    if (strlen(subject) < prefix_len + sizeof(infix) - 1 ||
+        memcmp(subject + prefix_len, infix, sizeof(infix) - 1) != 0)
+        return HB_REFUSE_SUBJECT;
+    r = parse_subject_tail(subject + prefix_len + sizeof(infix) - 1, out);
+    if (r != HB_OK)
+        return r;
+    hb = fleet__v1__heartbeat__unpack(NULL, len, data);
+    if (hb == NULL)
+        return HB_REFUSE_DECODE;
+    if (strcmp(hb->service, out->service) != 0 || strcmp(hb->instance, out->instance) != 0) {
+        r = HB_REFUSE_MISMATCH;
+        goto out_free_hb;
+    }
+    if (hb->interval_ms > MAX_INTERVAL_MS || strlen(hb->version) > VERSION_MAX ||
+        (unsigned)hb->state >= SERVING_STATE_COUNT) {
+        r = HB_REFUSE_FIELD;
+        goto out_free_hb;
+    }
+    out->sent_unix_ms = hb->sent_unix_ms;
+    out->incarnation = hb->incarnation;
+    out->seq = hb->seq;
+    out->fence_epoch = hb->fence_epoch;
+    out->term_seen = hb->term_seen;
+    out->interval_ms = hb->interval_ms;
+    out->pid = hb->pid;
+    out->state = (enum serving_state)hb->state;
+    memcpy(out->version, hb->version, strlen(hb->version) + 1);
+    first_failing_check(hb, out);
+    out->has_exit = hb->exit != NULL;
+    out->exit_code = hb->exit ? hb->exit->code : 0;
+    out->exit_signal = hb->exit ? hb->exit->signal : 0;
+    r = HB_OK;
+
+out_free_hb:
+    fleet__v1__heartbeat__free_unpacked(hb, NULL);
+    return r;
+}
+
+/* ---- encoding ---- */
+
+static int64_t to_unix(const struct codec_clock *clk, int64_t mono_ms)
+{
+    return clk->unix_ms - (clk->mono_ms - mono_ms);
+}
+
+/* Fills `is` from `i`; strings point into the registry (valid until the
+ * registry changes, i.e. for the duration of one pack). */
+static void fill_instance(struct observer *obs, const struct instance *i, const struct codec_clock *clk,
+                          Fleet__V1__InstanceStatus *is)
+{
+    fleet__v1__instance_status__init(is);
+    is->instance = (char *)i->name;
+    is->health = (Fleet__V1__InstanceHealth)i->health;
+    is->last_seen_unix_ms = to_unix(clk, i->last_seen_ms);
+    is->phi = observer_phi(obs, i, clk->mono_ms);
+    is->incarnation = i->incarnation;
+    is->restarts = i->restarts;
+    is->fence_epoch = i->fence_epoch;
+    is->version = (char *)i->version;
+    is->reason = (char *)i->reason;
+    is->next_action_unix_ms = 0;
+}
+
+/* A ServiceStatus tree in caller storage; instance arrays are malloc'd and
+ * released by service_tree_free. */
+struct service_tree {
+    Fleet__V1__ServiceStatus msg;
+    Fleet__V1__InstanceStatus *instances;
+    Fleet__V1__InstanceStatus **instance_ptrs;
+    char *version_ptrs[SERVICE_VERSIONS_MAX];
+};
+
+static int service_tree_build(struct observer *obs, struct service *s, const struct codec_clock *clk,
+                              bool with_instances, struct service_tree *t)
+{
+    size_t k = 0;
+
+    memset(t, 0, sizeof(*t));
+    fleet__v1__service_status__init(&t->msg);
+    t->msg.name = s->name;
+    t->msg.desired = s->desired;
+    t->msg.healthy = s->count[INST_HEALTHY];
+    t->msg.health = (Fleet__V1__ServiceHealth)s->health;
+    t->msg.expected = s->expected;
+    observer_service_availability(obs, s, clk->mono_ms, &t->msg.availability_1h, &t->msg.availability_24h);
+    for (uint32_t v = 0; v < s->n_versions; v++)
+        t->version_ptrs[v] = s->versions[v];
+    t->msg.versions = t->version_ptrs;
+    t->msg.n_versions = s->n_versions;
+    if (!with_instances || s->n_instances == 0)
+        return 0;
+    t->instances = calloc(s->n_instances, sizeof(*t->instances));
+    t->instance_ptrs = calloc(s->n_instances, sizeof(*t->instance_ptrs));
+    if (t->instances == NULL || t->instance_ptrs == NULL) {
+        free(t->instances);
+        free(t->instance_ptrs);
+        return -1;
+    }
+    for (const struct instance *i = s->first; i != NULL; i = i->next, k++) {
+        fill_instance(obs, i, clk, &t->instances[k]);
+        t->instance_ptrs[k] = &t->instances[k];
+    }
+    t->msg.instances = t->instance_ptrs;
+    t->msg.n_instances = k;
+    return 0;
+}
+
+static void service_tree_free(struct service_tree *t)
+{
+    free(t->instances);
+    free(t->instance_ptrs);
+}
+
+/* Packs any protobuf-c message into a malloc'd buffer. */
+static int pack_message(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+
+    if (b == NULL)
+        return -1;
+    protobuf_c_message_pack(m, b);
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int codec_service_status_pack(struct observer *obs, struct service *s, const struct codec_clock *clk,
+                              uint8_t **buf, size_t *len)
+{
+    struct service_tree t;
+    int rc;
+
+    if (service_tree_build(obs, s, clk, true, &t) != 0)
+        return -1;
+    rc = pack_message(&t.msg.base, buf, len);
+    service_tree_free(&t);
+    return rc;
+}
+
+static int fleet_status_try(struct observer *obs, const struct codec_fleet_header *hdr,
+                            const struct codec_clock *clk, bool with_instances, uint8_t **buf,
+                            size_t *len)
+{
+    const struct registry *reg = observer_registry(obs);
+    size_t n = registry_service_count(reg), built = 0;
+    struct service_tree *trees = calloc(n ? n : 1, sizeof(*trees));
+    Fleet__V1__ServiceStatus **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    struct observer_summary sum;
+    Fleet__V1__FleetStatus fs;
+    int rc = -1;
+
+    if (trees == NULL || ptrs == NULL)
+        goto out_free_arrays;
+    for (; built < n; built++) {
+        if (service_tree_build(obs, registry_service_at(reg, built), clk, with_instances, &trees[built]) != 0)
+            goto out_free_trees;
+        ptrs[built] = &trees[built].msg;
+    }
+    observer_summary(obs, &sum);
+    fleet__v1__fleet_status__init(&fs);
+    fs.generated_unix_ms = clk->unix_ms;
+    fs.feed_seq = hdr->feed_seq;
+    fs.term = hdr->term;
+    fs.services = ptrs;
+    fs.n_services = n;
+    fs.services_expected = sum.services_expected;
+    fs.services_available = sum.services_available;
+    fs.availability = sum.availability;
+    fs.observer = (Fleet__V1__ObserverState)observer_state(obs);
+    fs.instances_expected = sum.instances_expected;
+    fs.instances_healthy = sum.instances_healthy;
+    fs.supervisor_id = (char *)hdr->supervisor_id;
+    rc = pack_message(&fs.base, buf, len);
+
+out_free_trees:
+    for (size_t k = 0; k < built; k++)
+        service_tree_free(&trees[k]);
+out_free_arrays:
+    free(trees);
+    free(ptrs);
+    return rc;
+}
+
+int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_header *hdr,
+                            const struct codec_clock *clk, size_t max_bytes, uint8_t **buf,
+                            size_t *len)
+{
+    size_t instances = registry_instance_count(observer_registry(obs));
+
+    if (instances * INSTANCE_STATUS_EST_BYTES <= max_bytes) {
+        uint8_t *b;
+        size_t n;
+
+        if (fleet_status_try(obs, hdr, clk, true, &b, &n) != 0)
+            return -1;
+        if (n <= max_bytes) {
+            *buf = b;
+            *len = n;
+            return 0;
+        }
+        free(b);
+    }
+    return fleet_status_try(obs, hdr, clk, false, buf, len);
+}
+
+int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len)
+{
+    Fleet__V1__ServiceStatus unknown;
+
+    fleet__v1__service_status__init(&unknown);
+    unknown.name = (char *)name;
+    return pack_message(&unknown.base, buf, len);
+}
+
+int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,
+                     const struct codec_clock *clk, uint8_t **buf, size_t *len)
+{
+    Fleet__V1__Event e;
+
+    fleet__v1__event__init(&e);
+    e.feed_seq = feed_seq;
+    e.unix_ms = to_unix(clk, ev->at_ms);
+    e.service = (char *)ev->service->name;
+    e.instance = ev->instance ? (char *)ev->instance->name : "";
+    e.from = (Fleet__V1__InstanceHealth)ev->from;
+    e.to = (Fleet__V1__InstanceHealth)ev->to;
+    e.action = FLEET__V1__ACTION__ACTION_UNSPECIFIED;
+    e.reason = (char *)(ev->reason ? ev->reason : "");
+    e.term = term;
+    return pack_message(&e.base, buf, len);
+}

@@ -1,0 +1,70 @@
+/* Wire codec of the daemon: the only place that knows protobuf.
+ *
+ * Decoding turns untrusted bytes into a validated core input or a named
+ * refusal; encoding turns core state into fleet.v1 messages. Buffers returned
+ * by the *_pack functions are malloc'd and owned by the caller (free()). */
+#ifndef FLEET_CODEC_H
+#define FLEET_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "observer.h"
+
+/* Why a heartbeat was refused; every refusal is counted by reason. */
+enum hb_refusal {
+    HB_OK = 0,
+    HB_REFUSE_TOO_LARGE,  /* payload over max_heartbeat_bytes */
+    HB_REFUSE_SUBJECT,    /* not <prefix>.v1.hb.<service>.<instance> */
+    HB_REFUSE_DECODE,     /* not a valid Heartbeat protobuf */
+    HB_REFUSE_NAME,       /* service/instance not a valid name */
+    HB_REFUSE_MISMATCH,   /* body service/instance differ from the subject */
+    HB_REFUSE_FIELD,      /* a field out of bounds (interval, version length, state) */
+    HB_REFUSE_OVERLOAD,   /* the supervisor could not keep up (queue full) */
+    HB_REFUSAL_COUNT
+};
+
+/* Stable snake_case name of a refusal, for logs and metrics. */
+const char *codec_refusal_name(enum hb_refusal r);
+
+/* Decodes and validates one heartbeat that arrived on `subject` (which must
+ * have `prefix_len` bytes of prefix then ".v1.hb."). Fills *out (arrival_ms
+ * left for the caller) and returns HB_OK, or returns the refusal and leaves
+ * *out in an unspecified state. Thread-safe (no shared state). */
+enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
+                                       size_t len, size_t max_len, struct hb_input *out);
+
+/* Clocks for encoding: `mono_ms` is the core's time, `unix_ms` the wall clock
+ * at the same instant, used to turn core times into wall-clock fields. */
+struct codec_clock {
+    int64_t mono_ms;
+    int64_t unix_ms;
+};
+
+/* Header fields of a FleetStatus. */
+struct codec_fleet_header {
+    uint64_t feed_seq;
+    uint64_t term;
+    const char *supervisor_id;
+};
+
+/* FleetStatus of the whole fleet. Instance lists are included while the
+ * message fits in `max_bytes`, otherwise services carry counts only.
+ * Returns 0 with *buf and *len set, or -1 (out of memory). */
+int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_header *hdr,
+                            const struct codec_clock *clk, size_t max_bytes, uint8_t **buf,
+                            size_t *len);
+
+/* ServiceStatus of one service with all its instances. Returns 0 or -1. */
+int codec_service_status_pack(struct observer *obs, struct service *s, const struct codec_clock *clk,
+                              uint8_t **buf, size_t *len);
+
+/* ServiceStatus for a service the supervisor does not know: the name and
+ * health UNSPECIFIED, so a querier can tell "unknown" from "down". */
+int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len);
+
+/* Event for one core event. Returns 0 or -1. */
+int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,
+                     const struct codec_clock *clk, uint8_t **buf, size_t *len);
+
+#endif

@@ -1,0 +1,429 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "codec.h"
+#include "feed.h"
+#include "ingest.h"
+#include "log.h"
+#include "observer.h"
+#include "service_api.h"
+
+/* Heartbeats that may wait for the owner thread before refusals start. */
+#define MAX_QUEUED_HEARTBEATS (1u << 20)
+/* Change-driven statuses are coalesced to one per this gap. */
+#define FEED_MIN_GAP_MS 100
+/* How long SIGTERM waits for deliveries to drain and publications to flush. */
+#define DRAIN_TIMEOUT_MS 2000
+/* The loop wakes at least this often, well under the default stall_ms. */
+#define MAX_POLL_MS 500
+
+struct daemon {
+    struct supervisor_config *cfg;
+    const char *config_path;
+    const struct config_override *overrides;
+    size_t n_overrides;
+    struct observer *obs;
+    struct ingest *queue;
+    struct bus *bus;
+    struct feed *feed;
+    int sigfd;
+    int64_t started_unix_ms;
+    uint64_t queries;
+    struct codec_clock clk;       /* clock of the work being done now */
+    struct ingest_counters logged;/* refusals already reported in the log */
+    int64_t next_refusal_log_ms;
+};
+
+static struct codec_clock clock_now(void)
+{
+    struct timespec mono, wall;
+
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (struct codec_clock){
+        .mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000,
+        .unix_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000,
+    };
+}
+
+static int64_t mono_now(void)
+{
+    return clock_now().mono_ms;
+}
+
+/* ---- callbacks on nats.c threads: hand over only ---- */
+
+static void on_heartbeat(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
+{
+    struct daemon *d = ctx;
+
+    (void)reply;
+    ingest_heartbeat(d->queue, subject, data, len, mono_now());
+}
+
+static void on_link(void *ctx, bool up, const char *url)
+{
+    struct daemon *d = ctx;
+
+    log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", url, NULL);
+    ingest_link(d->queue, up, mono_now());
+}
+
+/* ---- observer sink (owner thread) ---- */
+
+static void on_core_event(void *ctx, const struct core_event *ev)
+{
+    struct daemon *d = ctx;
+
+    log_kv(ev->to == INST_DEAD || ev->to == INST_SUSPECT ? LOG_WARN : LOG_INFO,
+           ev->instance ? "instance health changed" : "service event",
+           "service", ev->service->name,
+           "instance", ev->instance ? ev->instance->name : "",
+           "from", health_inst_name(ev->from), "to", health_inst_name(ev->to),
+           "reason", ev->reason ? ev->reason : "", NULL);
+    feed_event(d->feed, ev, &d->clk);
+}
+
+static void on_observer_state(void *ctx, enum observer_state from, enum observer_state to,
+                              const char *reason)
+{
+    struct daemon *d = ctx;
+
+    log_kv(to == OBSERVER_SELF_PRESERVATION ? LOG_WARN : LOG_INFO, "observer state changed",
+           "from", health_observer_name(from), "to", health_observer_name(to), "reason", reason, NULL);
+    if (d->feed != NULL)
+        feed_touch(d->feed);
+}
+
+/* ---- configuration ---- */
+
+/* Builds the core's view of `cfg` and hands it to `apply`. */
+static int with_observer_config(const struct supervisor_config *cfg,
+                                int (*apply)(struct daemon *, const struct observer_config *),
+                                struct daemon *d)
+{
+    struct service_config *services = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*services));
+    struct observer_config ocfg = { 0 };
+    int rc;
+
+    if (services == NULL)
+        return -1;
+    config_observer(cfg, services, &ocfg);
+    rc = apply(d, &ocfg);
+    free(services);
+    return rc;
+}
+
+static int create_observer(struct daemon *d, const struct observer_config *ocfg)
+{
+    struct observer_sink sink = { .ctx = d, .on_event = on_core_event, .on_state = on_observer_state };
+
+    return observer_create(ocfg, &sink, d->clk.mono_ms, &d->obs);
+}
+
+static int reconfigure_observer(struct daemon *d, const struct observer_config *ocfg)
+{
+    return observer_reconfigure(d->obs, ocfg, d->clk.mono_ms);
+}
+
+static int load_config(const char *path, const struct config_override *ov, size_t n,
+                       struct supervisor_config **out, char *err, size_t errlen)
+{
+    struct supervisor_config *cfg;
+
+    if (config_load(path, &cfg, err, errlen) != 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        if (config_set(cfg, ov[k].key, ov[k].value, err, errlen) != 0) {
+            config_destroy(cfg);
+            return -1;
+        }
+    }
+    *out = cfg;
+    return 0;
+}
+
+static void warn_if_changed(const char *key, const char *was, const char *now)
+{
+    if (strcmp(was, now) != 0)
+        log_kv(LOG_WARN, "config key changed but needs a restart to apply", "key", key, "running", was,
+               "configured", now, NULL);
+}
+
+/* SIGHUP: a new file that does not load (or does not apply) is refused and
+ * the running config stays, in full. */
+static void reload(struct daemon *d)
+{
+    struct supervisor_config *fresh;
+    char err[512];
+
+    if (load_config(d->config_path, d->overrides, d->n_overrides, &fresh, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "config reload refused; keeping the running config", "error", err, NULL);
+        return;
+    }
+    d->clk = clock_now();
+    if (with_observer_config(fresh, reconfigure_observer, d) != 0) {
+        log_kv(LOG_ERROR, "config reload could not be applied; keeping the running config", NULL);
+        config_destroy(fresh);
+        return;
+    }
+    warn_if_changed("nats.url", d->cfg->nats_url, fresh->nats_url);
+    warn_if_changed("nats.prefix", d->cfg->prefix, fresh->prefix);
+    snprintf(fresh->supervisor_id, sizeof(fresh->supervisor_id), "%s", d->cfg->supervisor_id);
+    config_destroy(d->cfg);
+    d->cfg = fresh;
+    feed_touch(d->feed);
+    log_kv(LOG_INFO, "config reloaded", "path", d->config_path ? d->config_path : "(defaults)", NULL);
+}
+
+/* ---- the loop ---- */
+
+static void fill_stats(struct daemon *d, struct service_api_stats *st, char *last, size_t n)
+{
+    memset(st, 0, sizeof(*st));
+    st->prefix = d->cfg->prefix;
+    st->id = d->cfg->supervisor_id;
+    st->started_unix_ms = d->started_unix_ms;
+    ingest_counters(d->queue, &st->ingest);
+    observer_counters(d->obs, &st->observer);
+    feed_counters(d->feed, &st->feed);
+    bus_stats(d->bus, &st->bus);
+    st->queries = d->queries;
+    ingest_last_refusal(d->queue, last, n);
+    st->last_refusal = last;
+    st->state = observer_state(d->obs);
+}
+
+static void answer(struct daemon *d, const struct ingest_request *r)
+{
+    struct service_api_stats st;
+    char last[160];
+    char *json;
+
+    switch ((enum api_request)r->kind) {
+    case API_QUERY_STATUS:
+        d->queries++;
+        feed_answer_status(d->feed, r->reply, &d->clk);
+        return;
+    case API_QUERY_SERVICE:
+        d->queries++;
+        feed_answer_service(d->feed, r->reply, r->payload, &d->clk);
+        return;
+    case API_SRV_PING:
+    case API_SRV_INFO:
+    case API_SRV_STATS:
+        fill_stats(d, &st, last, sizeof(last));
+        json = service_api_srv_json((enum api_request)r->kind, &st);
+        if (json != NULL) {
+            bus_publish(d->bus, r->reply, json, strlen(json));
+            free(json);
+        }
+        return;
+    }
+}
+
+/* Refusals are counted on the hot path and reported here, at most once a
+ * second, so a flood of bad input cannot flood the log. */
+static void log_refusals(struct daemon *d)
+{
+    struct ingest_counters now;
+    char last[160];
+
+    if (d->clk.mono_ms < d->next_refusal_log_ms)
+        return;
+    d->next_refusal_log_ms = d->clk.mono_ms + 1000;
+    ingest_counters(d->queue, &now);
+    for (int r = HB_OK + 1; r < HB_REFUSAL_COUNT; r++) {
+        char count[24], total[24];
+
+        if (now.refused[r] == d->logged.refused[r])
+            continue;
+        ingest_last_refusal(d->queue, last, sizeof(last));
+        snprintf(count, sizeof(count), "%llu", (unsigned long long)(now.refused[r] - d->logged.refused[r]));
+        snprintf(total, sizeof(total), "%llu", (unsigned long long)now.refused[r]);
+        log_kv(LOG_WARN, "heartbeats refused", "reason", codec_refusal_name((enum hb_refusal)r),
+               "count", count, "total", total, "last", last, NULL);
+    }
+    d->logged = now;
+}
+
+static void process(struct daemon *d, struct ingest_batch *batch)
+{
+    ingest_take(d->queue, batch);
+    d->clk = clock_now();
+    for (size_t k = 0; k < batch->n_link; k++)
+        observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
+    for (size_t k = 0; k < batch->n_hb; k++)
+        if (observer_heartbeat(d->obs, &batch->hb[k]) == HB_NO_MEMORY)
+            log_kv(LOG_ERROR, "cannot track a new instance: out of memory", "service",
+                   batch->hb[k].service, "instance", batch->hb[k].instance, NULL);
+    d->clk = clock_now();
+    observer_tick(d->obs, d->clk.mono_ms);
+    for (size_t k = 0; k < batch->n_req; k++)
+        answer(d, &batch->req[k]);
+    feed_publish_due(d->feed, &d->clk);
+    log_refusals(d);
+}
+
+static int poll_timeout(const struct daemon *d)
+{
+    int64_t next = observer_next_deadline(d->obs);
+    int64_t due = feed_next_due(d->feed);
+    int64_t wait;
+
+    if (due < next)
+        next = due;
+    wait = next - mono_now();
+    if (wait < 0)
+        return 0;
+    return wait > MAX_POLL_MS ? MAX_POLL_MS : (int)wait;
+}
+
+/* Returns true to keep running. */
+static bool handle_signals(struct daemon *d)
+{
+    struct signalfd_siginfo si;
+    bool keep = true;
+
+    while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            reload(d);
+        } else {
+            log_kv(LOG_INFO, "stopping: draining", "signal", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+            keep = false;
+        }
+    }
+    return keep;
+}
+
+static int run_loop(struct daemon *d)
+{
+    struct ingest_batch batch = { 0 };
+    struct pollfd fds[2] = {
+        { .fd = d->sigfd, .events = POLLIN },
+        { .fd = ingest_fd(d->queue), .events = POLLIN },
+    };
+    bool running = true;
+
+    while (running) {
+        if (poll(fds, 2, poll_timeout(d)) < 0 && errno != EINTR) {
+            log_kv(LOG_ERROR, "poll failed", "error", strerror(errno), NULL);
+            ingest_batch_free(&batch);
+            return 1;
+        }
+        if (fds[0].revents & POLLIN)
+            running = handle_signals(d);
+        process(d, &batch);
+    }
+    /* Drain: publish what is pending now; bus_close then drains the
+     * subscriptions and flushes before the connection closes. */
+    process(d, &batch);
+    ingest_batch_free(&batch);
+    return 0;
+}
+
+static void sanitize_id(char *id)
+{
+    for (char *c = id; *c != '\0'; c++)
+        if (!fleet_name_valid_n(c, 1))
+            *c = '-';
+    id[FLEET_NAME_MAX] = '\0';
+}
+
+static int open_bus(struct daemon *d)
+{
+    struct bus_options opts = {
+        .url = d->cfg->nats_url, .creds = d->cfg->nats_creds, .name = d->cfg->nats_name,
+        .reconnect_wait_ms = 250,
+    };
+    char subject[160], err[512];
+
+    if (bus_open(&opts, on_link, d, &d->bus, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot start the NATS client", "error", err, NULL);
+        return -1;
+    }
+    snprintf(subject, sizeof(subject), "%s.v1.hb.>", d->cfg->prefix);
+    if (bus_subscribe(d->bus, subject, NULL, on_heartbeat, d, err, sizeof(err)) != 0 ||
+        service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot subscribe", "error", err, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int block_signals(int *sigfd)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked before any nats.c thread exists, so every thread inherits it
+     * and the signals are only ever read here, as data. */
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    *sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return *sigfd < 0 ? -1 : 0;
+}
+
+int daemon_run(struct supervisor_config *cfg, const char *config_path,
+               const struct config_override *overrides, size_t n_overrides)
+{
+    struct daemon d = {
+        .cfg = cfg, .config_path = config_path, .overrides = overrides, .n_overrides = n_overrides,
+        .sigfd = -1,
+    };
+    struct feed_options fo;
+    int rc = 1;
+
+    sanitize_id(cfg->supervisor_id);
+    d.clk = clock_now();
+    d.started_unix_ms = d.clk.unix_ms;
+    if (block_signals(&d.sigfd) != 0) {
+        log_kv(LOG_ERROR, "cannot set up signal handling", "error", strerror(errno), NULL);
+        goto out_free_config;
+    }
+    if (ingest_create(cfg->prefix, MAX_QUEUED_HEARTBEATS, cfg->max_heartbeat_bytes, &d.queue) != 0)
+        goto out_close_sigfd;
+    if (with_observer_config(cfg, create_observer, &d) != 0) {
+        log_kv(LOG_ERROR, "cannot create the observer", NULL);
+        goto out_destroy_queue;
+    }
+    fo = (struct feed_options){
+        .prefix = cfg->prefix, .supervisor_id = cfg->supervisor_id,
+        .status_interval_ms = cfg->status_interval_ms, .max_feed_bytes = cfg->max_feed_bytes,
+        .min_gap_ms = FEED_MIN_GAP_MS,
+    };
+    /* Until the first connection, the observer cannot see anyone. */
+    observer_link(d.obs, false, d.clk.mono_ms);
+    if (open_bus(&d) != 0)
+        goto out_close_bus;
+    if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
+        goto out_close_bus;
+    log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", cfg->nats_url,
+           "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", NULL);
+    rc = run_loop(&d);
+    feed_destroy(d.feed);
+out_close_bus:
+    bus_close(d.bus, DRAIN_TIMEOUT_MS);
+    observer_destroy(d.obs);
+out_destroy_queue:
+    ingest_destroy(d.queue);
+out_close_sigfd:
+    close(d.sigfd);
+out_free_config:
+    config_destroy(d.cfg);
+    return rc;
+}

@@ -1,0 +1,215 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct ingest {
+    pthread_mutex_t lock;
+    int efd;
+    bool signalled;        /* eventfd written since the last take */
+    size_t max_queued;
+    size_t max_heartbeat_bytes;
+    size_t prefix_len;
+    char prefix[64];
+    /* Pending work, owned under `lock`. */
+    struct ingest_batch pending;
+    /* Counters: atomics, so producers need not take the lock to count. */
+    atomic_uint_fast64_t received;
+    atomic_uint_fast64_t refused[HB_REFUSAL_COUNT];
+    atomic_uint_fast64_t link_events_lost;
+    char last_refusal[160]; /* under lock */
+};
+
+int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_bytes,
+                  struct ingest **out)
+{
+    struct ingest *q = calloc(1, sizeof(*q));
+
+    if (q == NULL)
+        return -1;
+    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->efd < 0)
+        goto out_free_queue;
+    if (pthread_mutex_init(&q->lock, NULL) != 0)
+        goto out_close_fd;
+    snprintf(q->prefix, sizeof(q->prefix), "%s", prefix);
+    q->prefix_len = strlen(q->prefix);
+    q->max_queued = max_queued;
+    q->max_heartbeat_bytes = max_heartbeat_bytes;
+    *out = q;
+    return 0;
+
+out_close_fd:
+    close(q->efd);
+out_free_queue:
+    free(q);
+    return -1;
+}
+
+void ingest_batch_free(struct ingest_batch *batch)
+{
+    free(batch->hb);
+    free(batch->req);
+    memset(batch, 0, sizeof(*batch));
+}
+
+void ingest_destroy(struct ingest *q)
+{
+    if (q == NULL)
+        return;
+    ingest_batch_free(&q->pending);
+    pthread_mutex_destroy(&q->lock);
+    close(q->efd);
+    free(q);
+}
+
+int ingest_fd(const struct ingest *q)
+{
+    return q->efd;
+}
+
+/* Called with the lock held. */
+static void wake_owner(struct ingest *q)
+{
+    uint64_t one = 1;
+
+    if (q->signalled)
+        return;
+    q->signalled = true;
+    if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_kv(LOG_ERROR, "cannot wake the main loop", "error", strerror(errno), NULL);
+}
+
+static void refuse(struct ingest *q, enum hb_refusal r, const char *subject)
+{
+    atomic_fetch_add_explicit(&q->refused[r], 1, memory_order_relaxed);
+    pthread_mutex_lock(&q->lock);
+    snprintf(q->last_refusal, sizeof(q->last_refusal), "%s on %.120s", codec_refusal_name(r), subject);
+    pthread_mutex_unlock(&q->lock);
+}
+
+enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
+                                 int64_t arrival_ms)
+{
+    struct hb_input hb;
+    enum hb_refusal r;
+
+    atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
+    r = codec_heartbeat_decode(subject, q->prefix_len, data, len, q->max_heartbeat_bytes, &hb);
+    if (r != HB_OK) {
+        refuse(q, r, subject);
+        return r;
+    }
+    hb.arrival_ms = arrival_ms;
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_hb == q->pending.cap_hb) {
+        size_t cap = q->pending.cap_hb ? q->pending.cap_hb * 2 : 1024;
+        struct hb_input *grown;
+
+        if (cap > q->max_queued)
+            cap = q->max_queued;
+        grown = cap > q->pending.cap_hb ? realloc(q->pending.hb, cap * sizeof(*grown)) : NULL;
+        if (grown == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            refuse(q, HB_REFUSE_OVERLOAD, subject);
+            return HB_REFUSE_OVERLOAD;
+        }
+        q->pending.hb = grown;
+        q->pending.cap_hb = cap;
+    }
+    q->pending.hb[q->pending.n_hb++] = hb;
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+    return HB_OK;
+}
+
+void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
+                    int64_t arrival_ms)
+{
+    struct ingest_request *r;
+
+    if (reply == NULL || reply[0] == '\0' || strlen(reply) >= sizeof(r->reply))
+        return; /* nowhere to answer */
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_req == q->pending.cap_req) {
+        size_t cap = q->pending.cap_req ? q->pending.cap_req * 2 : 16;
+        struct ingest_request *grown = cap <= 4096 ? realloc(q->pending.req, cap * sizeof(*grown)) : NULL;
+
+        if (grown == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            return; /* the requester times out; queries are retried by design */
+        }
+        q->pending.req = grown;
+        q->pending.cap_req = cap;
+    }
+    r = &q->pending.req[q->pending.n_req++];
+    r->kind = kind;
+    r->arrival_ms = arrival_ms;
+    snprintf(r->reply, sizeof(r->reply), "%s", reply);
+    if (len >= sizeof(r->payload))
+        len = sizeof(r->payload) - 1;
+    memcpy(r->payload, payload, len);
+    r->payload[len] = '\0';
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void ingest_link(struct ingest *q, bool up, int64_t at_ms)
+{
+    size_t room = sizeof(q->pending.link) / sizeof(q->pending.link[0]);
+
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_link < room) {
+        q->pending.link[q->pending.n_link].up = up;
+        q->pending.link[q->pending.n_link].at_ms = at_ms;
+        q->pending.n_link++;
+    } else {
+        /* Keep the latest state: overwrite the last entry. */
+        q->pending.link[room - 1].up = up;
+        q->pending.link[room - 1].at_ms = at_ms;
+        atomic_fetch_add_explicit(&q->link_events_lost, 1, memory_order_relaxed);
+    }
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void ingest_take(struct ingest *q, struct ingest_batch *batch)
+{
+    struct ingest_batch spare = *batch;
+    uint64_t drained;
+
+    /* Double buffering: the caller's processed arrays become the next
+     * pending ones, so steady state allocates nothing. */
+    spare.n_hb = 0;
+    spare.n_req = 0;
+    spare.n_link = 0;
+    pthread_mutex_lock(&q->lock);
+    *batch = q->pending;
+    q->pending = spare;
+    q->signalled = false;
+    if (read(q->efd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
+        log_kv(LOG_ERROR, "cannot clear the wake-up fd", "error", strerror(errno), NULL);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void ingest_counters(struct ingest *q, struct ingest_counters *out)
+{
+    out->received = atomic_load_explicit(&q->received, memory_order_relaxed);
+    for (int r = 0; r < HB_REFUSAL_COUNT; r++)
+        out->refused[r] = atomic_load_explicit(&q->refused[r], memory_order_relaxed);
+    out->link_events_lost = atomic_load_explicit(&q->link_events_lost, memory_order_relaxed);
+}
+
+void ingest_last_refusal(struct ingest *q, char *out, size_t n)
+{
+    pthread_mutex_lock(&q->lock);
+    snprintf(out, n, "%s", q->last_refusal);
+    pthread_mutex_unlock(&q->lock);
+}

@@ -1,0 +1,80 @@
+/* Hand-over from NATS callback threads to the one thread that owns the fleet.
+ *
+ * Callbacks decode, validate and append; the owner swaps the whole batch out
+ * under the lock and works on it unlocked. The eventfd is written only when
+ * the queue goes from empty to non-empty, so a flood costs one wake-up, not
+ * one syscall per heartbeat. Requests (queries) and link changes travel the
+ * same way. */
+#ifndef FLEET_INGEST_H
+#define FLEET_INGEST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "observer.h"
+
+/* A request whose reply subject the owner thread answers. */
+struct ingest_request {
+    int kind;            /* caller-defined */
+    char reply[256];
+    char payload[FLEET_NAME_MAX + 1]; /* e.g. the service name of a query */
+    int64_t arrival_ms;
+};
+
+struct ingest_link {
+    bool up;
+    int64_t at_ms;
+};
+
+struct ingest_batch {
+    struct hb_input *hb;
+    size_t n_hb;
+    size_t cap_hb;
+    struct ingest_request *req;
+    size_t n_req;
+    size_t cap_req;
+    struct ingest_link link[16];
+    size_t n_link;
+};
+
+struct ingest_counters {
+    uint64_t received;                   /* messages on the heartbeat subject */
+    uint64_t refused[HB_REFUSAL_COUNT];  /* per reason; [HB_OK] unused */
+    uint64_t link_events_lost;           /* link changes past the batch's room */
+};
+
+struct ingest;
+
+/* Creates the queue. `max_queued` caps heartbeats waiting for the owner; past
+ * it they are refused as overload (counted). `prefix` is the subject prefix.
+ * Returns 0 and *out, or -1 (*out untouched). */
+int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_bytes,
+                  struct ingest **out);
+void ingest_destroy(struct ingest *q);
+
+/* The fd the owner polls for POLLIN. */
+int ingest_fd(const struct ingest *q);
+
+/* Producers (any thread). */
+enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
+                                 int64_t arrival_ms);
+void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
+                    int64_t arrival_ms);
+void ingest_link(struct ingest *q, bool up, int64_t at_ms);
+
+/* Owner: swaps the pending work into `batch` (which must have come from a
+ * previous take or be zeroed) and clears the eventfd. The batch's arrays are
+ * reused between calls; free them with ingest_batch_free. */
+void ingest_take(struct ingest *q, struct ingest_batch *batch);
+void ingest_batch_free(struct ingest_batch *batch);
+
+/* Snapshot of the counters (any thread). */
+void ingest_counters(struct ingest *q, struct ingest_counters *out);
+
+/* The last refusal reason and subject, for $SRV stats (owner thread). */
+void ingest_last_refusal(struct ingest *q, char *out, size_t n);
+
+#endif

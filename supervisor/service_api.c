@@ -1,0 +1,197 @@
+#include "service_api.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "codec.h"
+
+#define SERVICE_API_VERSION "0.1.0"
+
+struct api_route {
+    struct ingest *q;
+    enum api_request kind;
+};
+
+/* One route per subscription; they live as long as the process (the bus
+ * keeps pointers to them until bus_close). */
+static struct api_route routes[16];
+static size_t n_routes;
+
+static int64_t now_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_request(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
+{
+    struct api_route *r = ctx;
+
+    (void)subject;
+    ingest_request(r->q, (int)r->kind, reply, data, len, now_mono_ms());
+}
+
+static int route(struct bus *b, struct ingest *q, const char *subject, const char *queue,
+                 enum api_request kind, char *err, size_t errlen)
+{
+    struct api_route *r;
+
+    if (n_routes == sizeof(routes) / sizeof(routes[0])) {
+        snprintf(err, errlen, "too many request routes");
+        return -1;
+    }
+    r = &routes[n_routes++];
+    r->q = q;
+    r->kind = kind;
+    return bus_subscribe(b, subject, queue, on_request, r, err, errlen);
+}
+
+int service_api_subscribe(struct bus *b, struct ingest *q, const char *prefix, const char *id,
+                          char *err, size_t errlen)
+{
+    static const struct { const char *verb; enum api_request kind; } srv[] = {
+        { "PING", API_SRV_PING }, { "INFO", API_SRV_INFO }, { "STATS", API_SRV_STATS },
+    };
+    char subject[256];
+
+    snprintf(subject, sizeof(subject), "%s.v1.query.status", prefix);
+    if (route(b, q, subject, NULL, API_QUERY_STATUS, err, errlen) != 0)
+        return -1;
+    snprintf(subject, sizeof(subject), "%s.v1.query.service", prefix);
+    if (route(b, q, subject, NULL, API_QUERY_SERVICE, err, errlen) != 0)
+        return -1;
+    for (size_t k = 0; k < sizeof(srv) / sizeof(srv[0]); k++) {
+        snprintf(subject, sizeof(subject), "$SRV.%s", srv[k].verb);
+        if (route(b, q, subject, NULL, srv[k].kind, err, errlen) != 0)
+            return -1;
+        snprintf(subject, sizeof(subject), "$SRV.%s.%s", srv[k].verb, SERVICE_API_NAME);
+        if (route(b, q, subject, NULL, srv[k].kind, err, errlen) != 0)
+            return -1;
+        snprintf(subject, sizeof(subject), "$SRV.%s.%s.%s", srv[k].verb, SERVICE_API_NAME, id);
+        if (route(b, q, subject, NULL, srv[k].kind, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void rfc3339(int64_t unix_ms, char *out, size_t n)
+{
+    time_t secs = (time_t)(unix_ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
+}
+
+/* The fields every micro response starts with. */
+static json_t *srv_base(const char *type, const struct service_api_stats *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "type", type, "name", SERVICE_API_NAME, "id",
+                     st->id, "version", SERVICE_API_VERSION, "metadata", "observer",
+                     health_observer_name(st->state));
+}
+
+static json_t *endpoint(const char *name, const char *subject)
+{
+    return json_pack("{s:s, s:s, s:s, s:n}", "name", name, "subject", subject, "queue_group", "q",
+                     "metadata");
+}
+
+static json_t *endpoint_list(const struct service_api_stats *st)
+{
+    char hb[160], status[160], service[160];
+
+    snprintf(hb, sizeof(hb), "%s.v1.hb.>", st->prefix);
+    snprintf(status, sizeof(status), "%s.v1.query.status", st->prefix);
+    snprintf(service, sizeof(service), "%s.v1.query.service", st->prefix);
+    return json_pack("[o, o, o]", endpoint("heartbeat", hb), endpoint("status", status),
+                     endpoint("service", service));
+}
+
+static json_t *heartbeat_data(const struct service_api_stats *st)
+{
+    json_t *refused = json_object();
+
+    for (int r = HB_OK + 1; r < HB_REFUSAL_COUNT; r++)
+        json_object_set_new(refused, codec_refusal_name((enum hb_refusal)r),
+                            json_integer((json_int_t)st->ingest.refused[r]));
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}",
+                     "received", (json_int_t)st->ingest.received,
+                     "accepted", (json_int_t)st->observer.heartbeats,
+                     "stale", (json_int_t)st->observer.stale,
+                     "refused", refused,
+                     "slow_consumer_dropped", (json_int_t)st->bus.dropped,
+                     "transitions", (json_int_t)st->observer.transitions,
+                     "statuses_published", (json_int_t)st->feed.statuses,
+                     "events_published", (json_int_t)st->feed.events,
+                     "publish_errors", (json_int_t)st->feed.publish_errors);
+}
+
+static json_t *stats_endpoints(const struct service_api_stats *st)
+{
+    json_t *list = endpoint_list(st);
+    json_t *hb = json_array_get(list, 0);
+    uint64_t errors = 0;
+
+    for (int r = HB_OK + 1; r < HB_REFUSAL_COUNT; r++)
+        errors += st->ingest.refused[r];
+    json_object_set_new(hb, "num_requests", json_integer((json_int_t)st->ingest.received));
+    json_object_set_new(hb, "num_errors", json_integer((json_int_t)errors));
+    json_object_set_new(hb, "last_error", json_string(st->last_refusal ? st->last_refusal : ""));
+    json_object_set_new(hb, "processing_time", json_integer(0));
+    json_object_set_new(hb, "average_processing_time", json_integer(0));
+    json_object_set_new(hb, "data", heartbeat_data(st));
+    for (size_t k = 1; k < json_array_size(list); k++) {
+        json_t *e = json_array_get(list, k);
+
+        json_object_set_new(e, "num_requests", json_integer((json_int_t)st->queries));
+        json_object_set_new(e, "num_errors", json_integer(0));
+        json_object_set_new(e, "last_error", json_string(""));
+        json_object_set_new(e, "processing_time", json_integer(0));
+        json_object_set_new(e, "average_processing_time", json_integer(0));
+        json_object_set_new(e, "data", json_null());
+    }
+    return list;
+}
+
+char *service_api_srv_json(enum api_request kind, const struct service_api_stats *st)
+{
+    json_t *doc = NULL;
+    char started[40];
+    char *text;
+
+    switch (kind) {
+    case API_SRV_PING:
+        doc = srv_base("io.nats.micro.v1.ping_response", st);
+        break;
+    case API_SRV_INFO:
+        doc = srv_base("io.nats.micro.v1.info_response", st);
+        if (doc != NULL) {
+            json_object_set_new(doc, "description",
+                                json_string("Fleet supervisor: heartbeats in, fleet-availability feed out"));
+            json_object_set_new(doc, "endpoints", endpoint_list(st));
+        }
+        break;
+    case API_SRV_STATS:
+        doc = srv_base("io.nats.micro.v1.stats_response", st);
+        if (doc != NULL) {
+            rfc3339(st->started_unix_ms, started, sizeof(started));
+            json_object_set_new(doc, "started", json_string(started));
+            json_object_set_new(doc, "endpoints", stats_endpoints(st));
+        }
+        break;
+    default:
+        return NULL;
+    }
+    if (doc == NULL)
+        return NULL;
+    text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return text;
+}

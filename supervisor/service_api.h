@@ -1,0 +1,52 @@
+/* Request/reply surface of the supervisor: <prefix>.v1.query.status,
+ * <prefix>.v1.query.service and the NATS micro discovery subjects
+ * $SRV.PING|INFO|STATS[.fleet-supervisor[.<id>]] (hand-made JSON: nats.c 3.4
+ * has no micro API, so the schema is kept here, field for field).
+ *
+ * Subscriptions hand requests to the owner thread through ingest; the owner
+ * answers with feed_answer_* or service_api_srv_json. */
+#ifndef FLEET_SERVICE_API_H
+#define FLEET_SERVICE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "feed.h"
+#include "ingest.h"
+#include "observer.h"
+
+#define SERVICE_API_NAME "fleet-supervisor"
+
+enum api_request {
+    API_QUERY_STATUS,
+    API_QUERY_SERVICE,
+    API_SRV_PING,
+    API_SRV_INFO,
+    API_SRV_STATS,
+};
+
+/* Everything $SRV.STATS reports; filled by the owner thread. */
+struct service_api_stats {
+    const char *prefix;
+    const char *id;
+    int64_t started_unix_ms;
+    struct ingest_counters ingest;
+    struct observer_counters observer;
+    struct feed_counters feed;
+    struct bus_stats bus;
+    uint64_t queries;           /* status + service queries answered */
+    const char *last_refusal;   /* "" when none */
+    enum observer_state state;
+};
+
+/* Subscribes the query and $SRV subjects, handing requests to `q`.
+ * Returns 0 or -1 with a message in err. */
+int service_api_subscribe(struct bus *b, struct ingest *q, const char *prefix, const char *id,
+                          char *err, size_t errlen);
+
+/* The JSON reply of a $SRV request (PING, INFO or STATS), malloc'd and
+ * NUL-terminated (caller frees), or NULL when out of memory. */
+char *service_api_srv_json(enum api_request kind, const struct service_api_stats *st);
+
+#endif

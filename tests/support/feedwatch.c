@@ -1,0 +1,352 @@
+#include "feedwatch.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proc.h"
+
+#define MAX_EVENTS 4096
+
+struct seen_event {
+    char service[65];
+    char instance[65];
+    int to;
+    int64_t at_ms;
+};
+
+struct feedwatch {
+    natsConnection *nc;
+    natsSubscription *sub;
+    pthread_mutex_t lock;
+    Fleet__V1__FleetStatus *latest;
+    uint64_t statuses;
+    uint64_t last_seq;
+    bool regressed;
+    unsigned observer_seen;
+    struct seen_event events[MAX_EVENTS];
+    int n_events;
+};
+
+static void note_seq(struct feedwatch *w, uint64_t seq)
+{
+    if (seq <= w->last_seq && w->last_seq != 0)
+        w->regressed = true;
+    w->last_seq = seq;
+}
+
+static void on_status(struct feedwatch *w, natsMsg *msg)
+{
+    Fleet__V1__FleetStatus *fs = fleet__v1__fleet_status__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+
+    if (fs == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    note_seq(w, fs->feed_seq);
+    w->observer_seen |= 1u << fs->observer;
+    if (w->latest != NULL)
+        fleet__v1__fleet_status__free_unpacked(w->latest, NULL);
+    w->latest = fs;
+    w->statuses++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void on_event(struct feedwatch *w, natsMsg *msg)
+{
+    Fleet__V1__Event *ev = fleet__v1__event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                                    (const uint8_t *)natsMsg_GetData(msg));
+
+    if (ev == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    note_seq(w, ev->feed_seq);
+    if (w->n_events < MAX_EVENTS) {
+        struct seen_event *s = &w->events[w->n_events++];
+
+        snprintf(s->service, sizeof(s->service), "%s", ev->service);
+        snprintf(s->instance, sizeof(s->instance), "%s", ev->instance);
+        s->to = ev->to;
+        s->at_ms = proc_now_ms();
+    }
+    pthread_mutex_unlock(&w->lock);
+    fleet__v1__event__free_unpacked(ev, NULL);
+}
+
+/* One subscription for statuses and events: nats.c delivers one
+ * subscription's messages in order on one thread, so feed_seq must rise
+ * strictly across both as the supervisor published them. */
+static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    const char *subject = natsMsg_GetSubject(msg);
+
+    (void)nc;
+    (void)sub;
+    if (strcmp(subject, "fleet.v1.status") == 0)
+        on_status(closure, msg);
+    else if (strncmp(subject, "fleet.v1.events.", 16) == 0)
+        on_event(closure, msg);
+    natsMsg_Destroy(msg);
+}
+
+struct feedwatch *feedwatch_start(const char *url)
+{
+    struct feedwatch *w = calloc(1, sizeof(*w));
+    natsOptions *o = NULL;
+
+    if (w == NULL)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, url) != NATS_OK ||
+        natsOptions_SetMaxReconnect(o, -1) != NATS_OK || natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
+        natsConnection_Connect(&w->nc, o) != NATS_OK ||
+        natsConnection_Subscribe(&w->sub, w->nc, "fleet.v1.>", on_feed, w) != NATS_OK ||
+        natsConnection_Flush(w->nc) != NATS_OK) {
+        natsOptions_Destroy(o);
+        feedwatch_stop(w);
+        return NULL;
+    }
+    natsOptions_Destroy(o);
+    return w;
+}
+
+void feedwatch_stop(struct feedwatch *w)
+{
+    if (w == NULL)
+        return;
+    natsSubscription_Unsubscribe(w->sub);
+    natsSubscription_Destroy(w->sub);
+    natsConnection_Destroy(w->nc);
+    if (w->latest != NULL)
+        fleet__v1__fleet_status__free_unpacked(w->latest, NULL);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+natsConnection *feedwatch_conn(struct feedwatch *w)
+{
+    return w->nc;
+}
+
+/* Called with the lock held. */
+static const Fleet__V1__ServiceStatus *find_service(struct feedwatch *w, const char *service)
+{
+    if (w->latest == NULL)
+        return NULL;
+    for (size_t k = 0; k < w->latest->n_services; k++)
+        if (strcmp(w->latest->services[k]->name, service) == 0)
+            return w->latest->services[k];
+    return NULL;
+}
+
+int feedwatch_instance_health(struct feedwatch *w, const char *service, const char *instance)
+{
+    const Fleet__V1__ServiceStatus *s;
+    int h = 0;
+
+    pthread_mutex_lock(&w->lock);
+    s = find_service(w, service);
+    for (size_t k = 0; s != NULL && k < s->n_instances; k++)
+        if (strcmp(s->instances[k]->instance, instance) == 0)
+            h = s->instances[k]->health;
+    pthread_mutex_unlock(&w->lock);
+    return h;
+}
+
+int feedwatch_service_health(struct feedwatch *w, const char *service)
+{
+    const Fleet__V1__ServiceStatus *s;
+    int h;
+
+    pthread_mutex_lock(&w->lock);
+    s = find_service(w, service);
+    h = s ? s->health : 0;
+    pthread_mutex_unlock(&w->lock);
+    return h;
+}
+
+#define WAIT_FOR(cond, timeout_ms)                           \
+    do {                                                     \
+        int64_t deadline_ = proc_now_ms() + (timeout_ms);    \
+        do {                                                 \
+            if (cond)                                        \
+                return true;                                 \
+            nats_Sleep(10);                                  \
+        } while (proc_now_ms() < deadline_);                 \
+        return (cond);                                       \
+    } while (0)
+
+bool feedwatch_wait_instance(struct feedwatch *w, const char *service, const char *instance, int health,
+                             int timeout_ms)
+{
+    WAIT_FOR(feedwatch_instance_health(w, service, instance) == health, timeout_ms);
+}
+
+bool feedwatch_wait_service(struct feedwatch *w, const char *service, int health, int timeout_ms)
+{
+    WAIT_FOR(feedwatch_service_health(w, service) == health, timeout_ms);
+}
+
+static int observer_now(struct feedwatch *w)
+{
+    int s;
+
+    pthread_mutex_lock(&w->lock);
+    s = w->latest ? (int)w->latest->observer : -1;
+    pthread_mutex_unlock(&w->lock);
+    return s;
+}
+
+bool feedwatch_wait_observer(struct feedwatch *w, int state, int timeout_ms)
+{
+    WAIT_FOR(observer_now(w) == state, timeout_ms);
+}
+
+static int64_t find_event(struct feedwatch *w, const char *service, const char *instance, int to, int *count)
+{
+    int64_t at = -1;
+
+    pthread_mutex_lock(&w->lock);
+    *count = 0;
+    for (int k = 0; k < w->n_events; k++) {
+        const struct seen_event *e = &w->events[k];
+
+        if (strcmp(e->service, service) == 0 && e->to == to &&
+            (instance[0] == '\0' || strcmp(e->instance, instance) == 0)) {
+            if (at < 0)
+                at = e->at_ms;
+            (*count)++;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return at;
+}
+
+int64_t feedwatch_wait_event(struct feedwatch *w, const char *service, const char *instance, int to,
+                             int timeout_ms)
+{
+    int64_t deadline = proc_now_ms() + timeout_ms;
+    int count;
+
+    do {
+        int64_t at = find_event(w, service, instance, to, &count);
+
+        if (at >= 0)
+            return at;
+        nats_Sleep(5);
+    } while (proc_now_ms() < deadline);
+    return find_event(w, service, instance, to, &count);
+}
+
+int feedwatch_count_events(struct feedwatch *w, const char *service, const char *instance, int to)
+{
+    int count;
+
+    find_event(w, service, instance, to, &count);
+    return count;
+}
+
+int feedwatch_total_events(struct feedwatch *w)
+{
+    int n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->n_events;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+uint64_t feedwatch_statuses(struct feedwatch *w)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->statuses;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+uint64_t feedwatch_last_seq(struct feedwatch *w)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->last_seq;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+bool feedwatch_wait_statuses(struct feedwatch *w, uint64_t n, int timeout_ms)
+{
+    WAIT_FOR(feedwatch_statuses(w) >= n, timeout_ms);
+}
+
+bool feedwatch_seq_regressed(struct feedwatch *w)
+{
+    bool r;
+
+    pthread_mutex_lock(&w->lock);
+    r = w->regressed;
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+unsigned feedwatch_observer_states_seen(struct feedwatch *w)
+{
+    unsigned s;
+
+    pthread_mutex_lock(&w->lock);
+    s = w->observer_seen;
+    pthread_mutex_unlock(&w->lock);
+    return s;
+}
+
+void feedwatch_reset_observer_states_seen(struct feedwatch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->observer_seen = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+bool feedwatch_wait_observer_seen(struct feedwatch *w, int state, int timeout_ms)
+{
+    WAIT_FOR(feedwatch_observer_states_seen(w) & (1u << state), timeout_ms);
+}
+
+Fleet__V1__FleetStatus *feedwatch_latest(struct feedwatch *w)
+{
+    Fleet__V1__FleetStatus *copy = NULL;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->latest != NULL) {
+        size_t n = fleet__v1__fleet_status__get_packed_size(w->latest);
+        uint8_t *buf = malloc(n ? n : 1);
+
+        if (buf != NULL) {
+            fleet__v1__fleet_status__pack(w->latest, buf);
+            copy = fleet__v1__fleet_status__unpack(NULL, n, buf);
+            free(buf);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return copy;
+}
+
+char *feedwatch_request(struct feedwatch *w, const char *subject, const void *data, int len, int *out_len,
+                        int timeout_ms)
+{
+    natsMsg *reply = NULL;
+    char *copy;
+
+    if (natsConnection_Request(&reply, w->nc, subject, data, len, timeout_ms) != NATS_OK)
+        return NULL;
+    *out_len = natsMsg_GetDataLength(reply);
+    copy = malloc((size_t)*out_len + 1);
+    if (copy != NULL) {
+        memcpy(copy, natsMsg_GetData(reply), (size_t)*out_len);
+        copy[*out_len] = '\0';
+    }
+    natsMsg_Destroy(reply);
+    return copy;
+}

@@ -1,0 +1,165 @@
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t proc_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int proc_find_program(const char *name, char *out, size_t n)
+{
+    static const char *const subdirs[] = { "", "/ctl", "/sim", "/agent" };
+    const char *bin = getenv("FLEET_BIN_DIR");
+
+    if (strchr(name, '/') != NULL) {
+        snprintf(out, n, "%s", name);
+        return 0;
+    }
+    if (bin == NULL) {
+        fprintf(stderr, "proc: FLEET_BIN_DIR is not set (run the tests through ctest)\n");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        snprintf(out, n, "%s%s/%s", bin, subdirs[i], name);
+        if (access(out, X_OK) == 0)
+            return 0;
+    }
+    fprintf(stderr, "proc: no program %s under %s\n", name, bin);
+    return -1;
+}
+
+int proc_start(struct proc *p, char *const argv[], char *const envp_extra[])
+{
+    char path[512];
+    int fd;
+    pid_t pid;
+
+    memset(p, 0, sizeof(*p));
+    if (proc_find_program(argv[0], path, sizeof(path)) != 0)
+        return -1;
+    snprintf(p->out_path, sizeof(p->out_path), "/tmp/fleet-proc-XXXXXX");
+    fd = mkstemp(p->out_path);
+    if (fd < 0) {
+        fprintf(stderr, "proc: mkstemp: %s\n", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        close(fd);
+        unlink(p->out_path);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+        setpgid(0, 0);
+        for (size_t i = 0; envp_extra != NULL && envp_extra[i] != NULL; i++)
+            putenv(envp_extra[i]);
+        execv(path, argv);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    p->pid = pid;
+    return 0;
+}
+
+int proc_signal(struct proc *p, int sig)
+{
+    if (p->pid <= 0)
+        return -1;
+    return kill(p->pid, sig);
+}
+
+int proc_wait(struct proc *p, int timeout_ms)
+{
+    int64_t deadline = proc_now_ms() + timeout_ms;
+    int st;
+
+    if (p->pid <= 0)
+        return -1;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+
+        if (r == p->pid) {
+            p->pid = 0;
+            return st;
+        }
+        if (proc_now_ms() >= deadline)
+            return -1;
+        usleep(5000);
+    }
+}
+
+void proc_kill(struct proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        p->pid = 0;
+    }
+    if (p->out_path[0] != '\0' && getenv("FLEET_KEEP_LOGS") == NULL)
+        unlink(p->out_path);
+}
+
+char *proc_output(const struct proc *p)
+{
+    FILE *f = fopen(p->out_path, "r");
+    char *buf;
+    long len;
+
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)len + 1);
+    if (buf != NULL) {
+        size_t got = fread(buf, 1, (size_t)len, f);
+        buf[got] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+bool proc_wait_output(const struct proc *p, const char *needle, int timeout_ms)
+{
+    int64_t deadline = proc_now_ms() + timeout_ms;
+
+    do {
+        char *out = proc_output(p);
+        bool found = out != NULL && strstr(out, needle) != NULL;
+
+        free(out);
+        if (found)
+            return true;
+        usleep(10000);
+    } while (proc_now_ms() < deadline);
+    return false;
+}
+
+bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms)
+{
+    int64_t deadline = proc_now_ms() + timeout_ms;
+
+    do {
+        if (cond(arg))
+            return true;
+        usleep((useconds_t)step_ms * 1000);
+    } while (proc_now_ms() < deadline);
+    return cond(arg);
+}

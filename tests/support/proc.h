@@ -1,0 +1,47 @@
+/* Test fixture: start the project's programs as real child processes, signal
+ * them, and wait for conditions with a deadline instead of sleeping. */
+#ifndef TESTS_PROC_H
+#define TESTS_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc {
+    pid_t pid;          /* 0 when not running */
+    char out_path[256]; /* file holding the child's stdout+stderr */
+};
+
+/* Starts `argv[0]` (a path; a bare name is looked up in $FLEET_BIN_DIR and its
+ * subdirectories ctl/ sim/ agent/) with extra environment `envp_extra`
+ * ("K=V" strings, NULL-terminated, may be NULL). Output goes to a temp file.
+ * Returns 0, or -1 with a message on stderr. */
+int proc_start(struct proc *p, char *const argv[], char *const envp_extra[]);
+
+/* Sends `sig`; returns 0 or -1 (not running). */
+int proc_signal(struct proc *p, int sig);
+
+/* Waits up to `timeout_ms` for exit. Returns the wait status (>= 0), or -1 on
+ * timeout (the child keeps running). */
+int proc_wait(struct proc *p, int timeout_ms);
+
+/* SIGKILLs (if running), reaps, and removes the output file. */
+void proc_kill(struct proc *p);
+
+/* Returns a malloc'd copy of everything the child printed so far (caller frees). */
+char *proc_output(const struct proc *p);
+
+/* True once `proc_output` contains `needle`, polling every 10 ms up to
+ * `timeout_ms`. */
+bool proc_wait_output(const struct proc *p, const char *needle, int timeout_ms);
+
+/* Resolves a program name as proc_start does into `out`; returns 0 or -1. */
+int proc_find_program(const char *name, char *out, size_t n);
+
+/* Monotonic milliseconds. */
+int64_t proc_now_ms(void);
+
+/* Polls `cond(arg)` every `step_ms` until it is true or `timeout_ms` passed. */
+bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms);
+
+#endif
