@@ -897,8 +897,8 @@ static int config_apply_file(struct supervisor_config *c, const struct err_out *
         .flags = CYAML_CFG_NO_ALIAS, /* aliases can multiply a small file into a huge load */
     };
     struct raw_doc *raw = NULL;
-    char *text;
-    size_t len;
+    char *text = NULL;
+    size_t len = 0;
     cyaml_err_t rc;
     int ret;
 

@@ -99,7 +99,8 @@ static void on_observer_state(void *ctx, enum observer_state from, enum observer
 {
     struct daemon *d = ctx;
 
-    log_kv(to == OBSERVER_SELF_PRESERVATION ? LOG_WARN : LOG_INFO, "observer state changed",
+    /* Before the first connection (no feed yet) being blind is expected. */
+    log_kv(to == OBSERVER_SELF_PRESERVATION && d->feed != NULL ? LOG_WARN : LOG_INFO, "observer state changed",
            "from", health_observer_name(from), "to", health_observer_name(to), "reason", reason, NULL);
     if (d->feed != NULL)
         feed_touch(d->feed);
@@ -199,7 +200,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     feed_counters(d->feed, &st->feed);
     bus_stats(d->bus, &st->bus);
     st->queries = d->queries;
-    ingest_last_refusal(d->queue, last, n);
+    ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
     st->state = observer_state(d->obs);
 }
@@ -248,7 +249,7 @@ static void log_refusals(struct daemon *d)
 
         if (now.refused[r] == d->logged.refused[r])
             continue;
-        ingest_last_refusal(d->queue, last, sizeof(last));
+        ingest_last_refusal(d->queue, (enum hb_refusal)r, last, sizeof(last));
         snprintf(count, sizeof(count), "%llu", (unsigned long long)(now.refused[r] - d->logged.refused[r]));
         snprintf(total, sizeof(total), "%llu", (unsigned long long)now.refused[r]);
         log_kv(LOG_WARN, "heartbeats refused", "reason", codec_refusal_name((enum hb_refusal)r),

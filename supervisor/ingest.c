@@ -24,7 +24,8 @@ struct ingest {
     atomic_uint_fast64_t received;
     atomic_uint_fast64_t refused[HB_REFUSAL_COUNT];
     atomic_uint_fast64_t link_events_lost;
-    char last_refusal[160]; /* under lock */
+    char last_refusal[HB_REFUSAL_COUNT][160]; /* per reason, under lock */
+    enum hb_refusal last_reason;              /* under lock */
 };
 
 int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_bytes,
@@ -91,7 +92,8 @@ static void refuse(struct ingest *q, enum hb_refusal r, const char *subject)
 {
     atomic_fetch_add_explicit(&q->refused[r], 1, memory_order_relaxed);
     pthread_mutex_lock(&q->lock);
-    snprintf(q->last_refusal, sizeof(q->last_refusal), "%s on %.120s", codec_refusal_name(r), subject);
+    snprintf(q->last_refusal[r], sizeof(q->last_refusal[r]), "%s on %.120s", codec_refusal_name(r), subject);
+    q->last_reason = r;
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -207,9 +209,9 @@ void ingest_counters(struct ingest *q, struct ingest_counters *out)
     out->link_events_lost = atomic_load_explicit(&q->link_events_lost, memory_order_relaxed);
 }
 
-void ingest_last_refusal(struct ingest *q, char *out, size_t n)
+void ingest_last_refusal(struct ingest *q, enum hb_refusal reason, char *out, size_t n)
 {
     pthread_mutex_lock(&q->lock);
-    snprintf(out, n, "%s", q->last_refusal);
+    snprintf(out, n, "%s", q->last_refusal[reason == HB_OK ? q->last_reason : reason]);
     pthread_mutex_unlock(&q->lock);
 }

@@ -74,7 +74,8 @@ void ingest_batch_free(struct ingest_batch *batch);
 /* Snapshot of the counters (any thread). */
 void ingest_counters(struct ingest *q, struct ingest_counters *out);
 
-/* The last refusal reason and subject, for $SRV stats (owner thread). */
-void ingest_last_refusal(struct ingest *q, char *out, size_t n);
+/* "reason on subject" of the last refusal for `reason`, or of the last
+ * refusal of any reason when `reason` is HB_OK; "" when none (any thread). */
+void ingest_last_refusal(struct ingest *q, enum hb_refusal reason, char *out, size_t n);
 
 #endif

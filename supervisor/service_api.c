@@ -163,7 +163,7 @@ static json_t *stats_endpoints(const struct service_api_stats *st)
 char *service_api_srv_json(enum api_request kind, const struct service_api_stats *st)
 {
     json_t *doc = NULL;
-    char started[40];
+    char started[96];
     char *text;
 
     switch (kind) {
