@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with -Werror, runs
+# every unit and integration test (real nats-server), then the same suite
+# under ASan/UBSan. Usage: scripts/test.sh [--quick]  (--quick: skip the sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+"$root/scripts/deps.sh" --test
+jobs=$(nproc)
+
+build() { # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+
+echo "== build (RelWithDebInfo, -Werror)"
+build "$root/build"
+(cd "$root/tests/js" && npm ci --silent --no-audit --no-fund)
+echo "== tests"
+(cd "$root/build" && ctest --output-on-failure -j"$jobs" -LE bench)
+
+if [[ "${1:-}" != "--quick" ]]; then
+  echo "== tests under ASan/UBSan"
+  build "$root/build-asan" -DFLEET_ASAN=ON
+  (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -L unit)
+fi

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# ctest entry for integration.js_interop: starts a real nats-server and
+# fleet-supervisor on a free loopback port, then runs the Node.js interop test
+# (interop.test.mjs) against them.  Needs FLEET_BIN_DIR (the build's supervisor/
+# directory), node, npm and nats-server.  The supervisor and nats-server logs
+# are printed on failure, or always with FLEET_JS_VERBOSE=1.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding fleet-supervisor}
+supervisor=$bin_dir/fleet-supervisor
+[[ -x "$supervisor" ]] || { echo "run.sh: $supervisor not found or not executable" >&2; exit 1; }
+command -v nats-server >/dev/null || { echo "run.sh: nats-server not on PATH" >&2; exit 1; }
+command -v node >/dev/null || { echo "run.sh: node not on PATH" >&2; exit 1; }
+
+cd "$here"
+if [[ ! -d node_modules/nats || ! -d node_modules/protobufjs ]]; then
+  echo "run.sh: node_modules missing, running npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-interop.XXXXXX")
+nats_pid=""
+sup_pid=""
+status=1
+
+cleanup() {
+  local rc=$?
+  set +e
+  [[ $status -eq 0 ]] || status=$rc
+  [[ -n "$sup_pid" ]] && kill "$sup_pid" 2>/dev/null && wait "$sup_pid" 2>/dev/null
+  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+  if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
+    echo "---- fleet-supervisor log ($tmp/supervisor.log) ----"
+    cat "$tmp/supervisor.log" 2>/dev/null || true
+    echo "---- nats-server log ----"
+    tail -n 50 "$tmp/nats.log" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback port: bind port 0 and read what the kernel chose.
+free_port() {
+  node -e 'const s = require("net").createServer();
+           s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Wait until something accepts on 127.0.0.1:$1 (bash /dev/tcp probe), or fail.
+wait_port() {
+  local port=$1 tries=100
+  while (( tries-- > 0 )); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+port=$(free_port)
+export NATS_URL="nats://127.0.0.1:$port"
+
+nats-server -a 127.0.0.1 -p "$port" >"$tmp/nats.log" 2>&1 &
+nats_pid=$!
+if ! wait_port "$port"; then
+  echo "run.sh: nats-server did not accept on port $port" >&2
+  exit 1
+fi
+
+cat >"$tmp/fleet.yaml" <<EOF
+nats:
+  url: $NATS_URL
+services:
+  - name: js-svc
+    desired: 2
+EOF
+
+"$supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &
+sup_pid=$!
+sleep 0.2
+if ! kill -0 "$sup_pid" 2>/dev/null; then
+  echo "run.sh: fleet-supervisor exited at start" >&2
+  exit 1
+fi
+
+node --test --test-reporter=spec interop.test.mjs
+status=$?
