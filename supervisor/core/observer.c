@@ -73,9 +73,15 @@ static void transition(struct observer *o, struct instance *i, enum inst_health 
     struct service *s = i->service;
     enum inst_health from = (enum inst_health)i->health;
 
-    snprintf(i->reason, sizeof(i->reason), "%s", reason);
-    if (from == to)
+    if (from == to) {
+        /* The common case, every heartbeat: copy only a reason that changed. */
+        if (strcmp(i->reason, reason) != 0) {
+            snprintf(i->reason, sizeof(i->reason), "%s", reason);
+            s->dirty = true;
+        }
         return;
+    }
+    snprintf(i->reason, sizeof(i->reason), "%s", reason);
     s->count[from]--;
     s->count[to]++;
     i->health = (unsigned char)to;
