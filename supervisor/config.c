@@ -340,7 +340,7 @@ static void key_store(const struct key_def *k, void *base, const union key_value
 static int key_apply(const struct key_def *k, void *base, const char *keypath, const char *text,
                      const struct err_out *e)
 {
-    union key_value v;
+    union key_value v = { 0 };
 
     if (key_parse(k, keypath, text, &v, e) != 0)
         return -1;
