@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's benchmarks (DESIGN.md §11), full size, in one run:
+#   1. heartbeat ingest: fleet-supervisor vs a bare nats.c subscriber (bench_ingest)
+#   2. heap per tracked instance, 100k instances (bench_memory)
+#   3. core instructions per heartbeat and per tick, under callgrind (bench_core)
+# Builds Release into build-bench/. Figures are printed, targets reported, never
+# asserted: the script fails only when a benchmark could not measure.
+# Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build="$root/build-bench"
+heartbeats=200000
+
+echo "== build (Release) into $build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$(nproc)" --target fleet-supervisor bench_ingest bench_memory bench_core >/dev/null
+bench="$build/tests/bench"
+export FLEET_BIN_DIR="$build/supervisor"
+echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
+
+echo
+echo "== 1. heartbeat ingest (target: supervisor >= 0.8 x bare, zero drops)"
+"$bench/bench_ingest" "$@"
+
+echo
+echo "== 2. memory per tracked instance (target: <= 1 KiB)"
+"$bench/bench_memory" --instances 100000 --services 100
+
+echo
+echo "== 3. core instructions (callgrind; target: <= 1,500 per heartbeat)"
+"$bench/bench_core" --instances 10000 --heartbeats "$heartbeats"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# Total Ir collected inside `fn` (warm-up excluded by CALLGRIND_ZERO_STATS).
+collect() { # fn
+  valgrind --tool=callgrind --toggle-collect="$1" --callgrind-out-file="$out/$1.cg" \
+    "$bench/bench_core" --instances 10000 --heartbeats "$heartbeats" >/dev/null 2>"$out/$1.log" ||
+    { cat "$out/$1.log" >&2; exit 1; }
+  awk '/^summary:/ { print $2; exit }' "$out/$1.cg"
+}
+ir_hb=$(collect observer_heartbeat)
+ir_tick=$(collect observer_tick)
+ticks=$((heartbeats / 1000))
+awk -v ir="$ir_hb" -v k="$heartbeats" 'BEGIN {
+  per = ir / k
+  printf "observer_heartbeat: %d Ir / %d heartbeats = %.0f instructions per heartbeat (target <= 1500: %s)\n",
+         ir, k, per, per <= 1500 ? "met" : "NOT met" }'
+awk -v ir="$ir_tick" -v t="$ticks" -v k="$heartbeats" 'BEGIN {
+  printf "observer_tick: %d Ir / %d ticks = %.0f per tick, %.1f per heartbeat amortised\n",
+         ir, t, ir / t, ir / k }'
+echo "top of observer_heartbeat (inclusive Ir):"
+callgrind_annotate --inclusive=yes "$out/observer_heartbeat.cg" 2>/dev/null |
+  grep -E '^ *[0-9,]+ ' | grep -vE 'PROGRAM TOTALS|below main|libc_start|ld-linux|:main ' |
+  head -12 || true # head may close the pipe early

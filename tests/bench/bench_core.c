@@ -1,0 +1,165 @@
+/* bench_core: the cost of one heartbeat in the pure core (DESIGN.md §11:
+ * <= 1,500 instructions per heartbeat, after decode).
+ *
+ * Builds an observer that already knows every instance (warm: each has sent
+ * WARM_ROUNDS heartbeats and the observer has left WARMING_UP), then feeds
+ * --heartbeats more through observer_heartbeat, calling observer_tick every
+ * --tick-every heartbeats, on a virtual clock: instance i of n sends at
+ * round * interval + i * interval / n, so every instance is heard once per
+ * promised interval, as in a healthy fleet.
+ *
+ * Instructions are counted by callgrind, not by this program: run it as
+ *   valgrind --tool=callgrind --toggle-collect=observer_heartbeat bench_core
+ * and divide the total Ir by the heartbeats measured (scripts/bench.sh does).
+ * The warm-up is excluded with CALLGRIND_ZERO_STATS; outside valgrind that is
+ * a no-op and the program prints a wall-clock figure for reference.
+ *
+ * Exit status: 0, or 1 on a setup failure or when a measured heartbeat was
+ * not accepted (the figure would then measure the wrong path). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <valgrind/callgrind.h>
+
+#include "bench_util.h"
+#include "observer.h"
+
+#define WARM_ROUNDS 3
+
+struct bench_core_opts {
+    uint64_t instances;
+    uint64_t heartbeats;
+    uint64_t services;
+    uint64_t tick_every;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bench_core [--instances N] [--heartbeats K] [--services S] [--tick-every T]\n"
+               "  defaults: 10000 instances, 200000 heartbeats, 20 services, tick every 1000\n");
+}
+
+/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+static int parse_args(int argc, char **argv, struct bench_core_opts *o)
+{
+    *o = (struct bench_core_opts){ .instances = 10000, .heartbeats = 200000, .services = 20,
+                                   .tick_every = 1000 };
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int rc;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--instances") == 0)
+            rc = bench_arg_u64(a, v, 1, 10000000, &o->instances);
+        else if (strcmp(a, "--heartbeats") == 0)
+            rc = bench_arg_u64(a, v, 1, 100000000, &o->heartbeats);
+        else if (strcmp(a, "--services") == 0)
+            rc = bench_arg_u64(a, v, 1, 10000, &o->services);
+        else if (strcmp(a, "--tick-every") == 0)
+            rc = bench_arg_u64(a, v, 1, 100000000, &o->tick_every);
+        else {
+            usage(stderr);
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
+        k++;
+    }
+    return 0;
+}
+
+/* Counts events so the sink costs what a minimal real one does: a call. */
+static void count_event(void *ctx, const struct core_event *ev)
+{
+    (void)ev;
+    (*(uint64_t *)ctx)++;
+}
+
+/* Arrival of round `round` of instance `index` of `n` on the virtual clock. */
+static int64_t arrival_ms(uint64_t round, size_t index, size_t n)
+{
+    return (int64_t)(round * BENCH_INTERVAL_MS + index * BENCH_INTERVAL_MS / n);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_core_opts opt;
+    uint64_t events = 0, refused = 0, ticks = 0;
+    struct observer_sink sink = { .ctx = &events, .on_event = count_event };
+    struct observer_counters counters;
+    struct observer *obs;
+    struct hb_input *hb;
+    size_t n;
+    int64_t t0, t1, now = 0;
+    int rc = 1;
+
+    switch (parse_args(argc, argv, &opt)) {
+    case 1:
+        return 0;
+    case -1:
+        return 2;
+    }
+    n = (size_t)opt.instances;
+    if (bench_observer_create(opt.services, (uint32_t)((n + opt.services - 1) / opt.services), &sink,
+                              0, &obs) != 0)
+        return 1;
+    /* One template per instance; the loop only moves seq and arrival. */
+    hb = malloc(n * sizeof(*hb));
+    if (hb == NULL) {
+        fprintf(stderr, "bench_core: out of memory for %zu heartbeats\n", n);
+        goto out_destroy_observer;
+    }
+    for (size_t i = 0; i < n; i++)
+        bench_hb_fill(&hb[i], opt.services, i, 0, 0);
+
+    for (uint64_t round = 0; round < WARM_ROUNDS; round++) {
+        for (size_t i = 0; i < n; i++) {
+            hb[i].seq = round + 1;
+            hb[i].arrival_ms = now = arrival_ms(round, i, n);
+            if (observer_heartbeat(obs, &hb[i]) != HB_ACCEPTED) {
+                fprintf(stderr, "bench_core: warm-up heartbeat of %s not accepted\n", hb[i].instance);
+                goto out_free_hb;
+            }
+        }
+        observer_tick(obs, now);
+    }
+
+    CALLGRIND_ZERO_STATS;
+    t0 = bench_now_ns();
+    for (uint64_t k = 0; k < opt.heartbeats; k++) {
+        size_t i = (size_t)(k % n);
+        uint64_t round = WARM_ROUNDS + k / n;
+
+        hb[i].seq = round + 1;
+        hb[i].arrival_ms = now = arrival_ms(round, i, n);
+        if (observer_heartbeat(obs, &hb[i]) != HB_ACCEPTED)
+            refused++;
+        if ((k + 1) % opt.tick_every == 0) {
+            observer_tick(obs, now);
+            ticks++;
+        }
+    }
+    t1 = bench_now_ns();
+
+    observer_counters(obs, &counters);
+    printf("bench_core: instances=%zu services=%" PRIu64 " heartbeats=%" PRIu64 " ticks=%" PRIu64
+           " refused=%" PRIu64 " events=%" PRIu64 " registry=%zu state=%d\n",
+           n, opt.services, opt.heartbeats, ticks, refused, events,
+           registry_instance_count(observer_registry(obs)), (int)observer_state(obs));
+    printf("bench_core: wall %.1f ns per heartbeat (tick included; meaningless under valgrind)\n",
+           (double)(t1 - t0) / (double)opt.heartbeats);
+    if (refused != 0)
+        fprintf(stderr, "bench_core: %" PRIu64 " measured heartbeats were not accepted\n", refused);
+    else
+        rc = 0;
+out_free_hb:
+    free(hb);
+out_destroy_observer:
+    observer_destroy(obs);
+    return rc;
+}

@@ -1,0 +1,838 @@
+/* bench_ingest: heartbeat ingest of fleet-supervisor against a bare nats.c
+ * subscriber, same load, same run (DESIGN.md §11: the supervisor reaches
+ * >= 0.8 of the bare rate, with zero drops).
+ *
+ * One nats-server on loopback (generous max_pending and write_deadline so the
+ * server itself never cuts a slow reader; its monitoring port tells whether it
+ * did anyway). The load is --messages heartbeats for services x instances
+ * (seq rising per instance), encoded before any timing starts and published
+ * as fast as one nats.c connection can.
+ *
+ *   A (bare): an async subscription in this process, with the same pending
+ *     limits as the supervisor's bus, that unpacks and frees each Heartbeat.
+ *     rate = received / (last arrival - first arrival), timed in the callback.
+ *   B (supervisor): a fresh fleet-supervisor child with every service in its
+ *     config. $SRV.STATS is polled every POLL_MS from a second connection;
+ *     rate = (accepted at the end - accepted at the first sample showing any)
+ *     / (time between those two samples), which excludes the start-up batch
+ *     the first sample already contains.
+ *
+ * A and B alternate for --rounds rounds (A B A B ...); the table shows every
+ * run and the verdict uses the median of each side. Drops: for A, messages
+ * published but not received plus nats.c pending-limit drops; for B, those
+ * not accepted (refusals, stale and nats.c drops shown separately); for both,
+ * the server's slow_consumers counter must not move.
+ *
+ * CPU per heartbeat is shown for context, not comparable across sides: the
+ * bare figure is its callback thread, the supervisor's its whole process.
+ *
+ * Targets are reported, never asserted. Exit status: 0 when every phase ran
+ * (even short of a target), 1 when the bench could not measure (setup, a
+ * phase that stalled, a corrupt delivery), 2 on bad arguments. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <nats/nats.h>
+
+#include "bench_util.h"
+#include "fleet/v1/fleet.pb-c.h"
+#include "natsd.h"
+#include "proc.h"
+#include "service_api.h"
+
+#define SUBJECT_MAX 160
+#define POLL_MS 20
+#define STALL_MS 5000           /* no progress this long ends a phase as incomplete */
+#define PHASE_LIMIT_MS 300000   /* hard bound on one phase */
+#define START_LIMIT_MS 10000    /* supervisor start-up until it answers $SRV.PING */
+#define REQUEST_TIMEOUT_MS 2000
+#define MAX_ROUNDS 9
+/* Same pending limits as the supervisor's bus (supervisor/bus.c). */
+#define SUB_PENDING_MSGS (4 * 1024 * 1024)
+#define SUB_PENDING_BYTES (1024 * 1024 * 1024)
+/* Per-connection bytes the server may queue for a reader (default 64 MiB). */
+#define SERVER_MAX_PENDING "1073741824"
+
+struct bench_opts {
+    uint64_t messages;
+    uint64_t services;
+    uint64_t per_service;
+    uint64_t rounds;
+    const char *supervisor; /* path; NULL = fleet-supervisor from $FLEET_BIN_DIR */
+    const char *perf_out;   /* perf record output of the first supervisor phase, or NULL */
+};
+
+/* Every heartbeat of the run, encoded once. */
+struct load {
+    size_t n_msgs;
+    size_t n_instances;
+    char (*subject)[SUBJECT_MAX]; /* per instance */
+    uint8_t *arena;               /* payloads back to back */
+    size_t *offset;               /* n_msgs + 1 offsets into arena */
+    uint64_t seq_sum;             /* sum of every seq: the bare subscriber's checksum */
+    size_t min_len, max_len;
+};
+
+/* One run of one side. */
+struct phase_result {
+    bool supervisor;
+    bool complete;          /* everything expected arrived before a stall */
+    uint64_t delivered;     /* A: received; B: accepted */
+    uint64_t received;      /* messages handed to the subscriber callback */
+    uint64_t stale, refused;
+    int64_t client_dropped; /* nats.c pending-limit drops */
+    int64_t server_slow;    /* growth of the server's slow_consumers */
+    double rate;            /* delivered heartbeats per second */
+    double publish_rate;
+    double cpu_ns_per_hb;   /* A: callback thread; B: whole supervisor process */
+};
+
+struct bench {
+    struct bench_opts opt;
+    struct natsd server;
+    int monitor_port;
+    struct load load;
+    natsConnection *pub;  /* publisher */
+    natsConnection *ctl;  /* $SRV requests */
+    char supervisor_path[512];
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_ingest [--messages M] [--services S] [--instances-per-service N]\n"
+            "                    [--rounds R] [--supervisor PATH] [--perf FILE]\n"
+            "  defaults: 2000000 messages, 20 services x 500 instances, 2 rounds (A B A B);\n"
+            "  --perf records the first supervisor phase with `perf record -g` into FILE\n");
+}
+
+/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+    *o = (struct bench_opts){ .messages = 2000000, .services = 20, .per_service = 500, .rounds = 2 };
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int rc = 0;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--messages") == 0)
+            rc = bench_arg_u64(a, v, 1, 50000000, &o->messages);
+        else if (strcmp(a, "--services") == 0)
+            rc = bench_arg_u64(a, v, 1, 1000, &o->services);
+        else if (strcmp(a, "--instances-per-service") == 0)
+            rc = bench_arg_u64(a, v, 1, 10000, &o->per_service);
+        else if (strcmp(a, "--rounds") == 0)
+            rc = bench_arg_u64(a, v, 1, MAX_ROUNDS, &o->rounds);
+        else if (strcmp(a, "--supervisor") == 0 && v != NULL)
+            o->supervisor = v;
+        else if (strcmp(a, "--perf") == 0 && v != NULL)
+            o->perf_out = v;
+        else {
+            usage(stderr);
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
+        k++;
+    }
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    return bench_now_ns() / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---- the load ---- */
+
+/* Frees what load_build allocated; safe on a zeroed or half-built load. */
+static void load_fini(struct load *l)
+{
+    free(l->subject);
+    free(l->arena);
+    free(l->offset);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Encodes every heartbeat of the run: message j goes to instance j % n with
+ * seq j / n + 1. Returns 0, or -1 with a message (l left zeroed). */
+static int load_build(const struct bench_opts *o, struct load *l)
+{
+    char service[FLEET_NAME_MAX + 1], instance[FLEET_NAME_MAX + 1];
+    Fleet__V1__Heartbeat hb = FLEET__V1__HEARTBEAT__INIT;
+    struct timespec wall;
+    size_t total = 0;
+
+    memset(l, 0, sizeof(*l));
+    l->n_msgs = (size_t)o->messages;
+    l->n_instances = (size_t)(o->services * o->per_service);
+    l->subject = calloc(l->n_instances, sizeof(*l->subject));
+    l->offset = calloc(l->n_msgs + 1, sizeof(*l->offset));
+    if (l->subject == NULL || l->offset == NULL)
+        goto out_no_memory;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    hb.sent_unix_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    hb.interval_ms = BENCH_INTERVAL_MS;
+    hb.state = FLEET__V1__SERVING_STATE__SERVING_STATE_SERVING;
+    hb.version = "1.4.2";
+    hb.host = "bench-host";
+    hb.service = service;
+    hb.instance = instance;
+    /* Two passes: sizes (to allocate once), then bytes. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = 0; j < l->n_msgs; j++) {
+            size_t i = j % l->n_instances, len;
+
+            bench_service_name(i % (size_t)o->services, service);
+            bench_instance_name(i, instance);
+            hb.incarnation = 0x9e3779b97f4a7c15u * (i + 1);
+            hb.seq = j / l->n_instances + 1;
+            hb.pid = (uint32_t)(1000 + i);
+            if (pass == 0) {
+                len = fleet__v1__heartbeat__get_packed_size(&hb);
+                l->offset[j] = total;
+                total += len;
+                l->seq_sum += hb.seq;
+                if (j == 0 || len < l->min_len)
+                    l->min_len = len;
+                if (len > l->max_len)
+                    l->max_len = len;
+                if (j < l->n_instances)
+                    snprintf(l->subject[i], SUBJECT_MAX, "fleet.v1.hb.%s.%s", service, instance);
+            } else {
+                fleet__v1__heartbeat__pack(&hb, l->arena + l->offset[j]);
+            }
+        }
+        if (pass == 0) {
+            l->offset[l->n_msgs] = total;
+            l->arena = malloc(total);
+            if (l->arena == NULL)
+                goto out_no_memory;
+        }
+    }
+    return 0;
+
+out_no_memory:
+    fprintf(stderr, "bench_ingest: out of memory for %zu heartbeats\n", l->n_msgs);
+    load_fini(l);
+    return -1;
+}
+
+/* Publishes the whole load and waits until the server has processed it
+ * (flush = PING/PONG). Writes the publish rate into *rate. Returns 0 or -1. */
+static int publish_load(natsConnection *nc, const struct load *l, double *rate)
+{
+    int64_t t0 = bench_now_ns();
+    natsStatus s = NATS_OK;
+
+    for (size_t j = 0; j < l->n_msgs && s == NATS_OK; j++)
+        s = natsConnection_Publish(nc, l->subject[j % l->n_instances], l->arena + l->offset[j],
+                                   (int)(l->offset[j + 1] - l->offset[j]));
+    if (s == NATS_OK)
+        s = natsConnection_FlushTimeout(nc, PHASE_LIMIT_MS);
+    if (s != NATS_OK) {
+        fprintf(stderr, "bench_ingest: publishing failed: %s\n", natsStatus_GetText(s));
+        return -1;
+    }
+    *rate = (double)l->n_msgs * 1e9 / (double)(bench_now_ns() - t0);
+    return 0;
+}
+
+/* ---- the server's own view ---- */
+
+/* Reads integer `key` of the server's /varz over plain HTTP/1.0 on loopback.
+ * Returns 0 and *out, or -1 with a message. */
+static int varz_int(int port, const char *key, int64_t *out)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    static const char request[] = "GET /varz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    struct timeval tv = { .tv_sec = 2 };
+    size_t cap = 64 * 1024, len = 0;
+    char *buf, *body;
+    json_t *doc, *v;
+    ssize_t n;
+    int fd, rc = -1;
+
+    buf = malloc(cap);
+    if (buf == NULL)
+        return -1;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        goto out_free_buf;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, request, sizeof(request) - 1) != (ssize_t)(sizeof(request) - 1))
+        goto out_close_fd;
+    while ((n = read(fd, buf + len, cap - 1 - len)) > 0) {
+        len += (size_t)n;
+        if (len == cap - 1) {
+            char *grown = cap < 4 * 1024 * 1024 ? realloc(buf, cap * 2) : NULL;
+
+            if (grown == NULL)
+                goto out_close_fd;
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    buf[len] = '\0';
+    body = strstr(buf, "\r\n\r\n");
+    if (body == NULL)
+        goto out_close_fd;
+    doc = json_loads(body + 4, 0, NULL);
+    v = json_object_get(doc, key);
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        rc = 0;
+    }
+    json_decref(doc);
+out_close_fd:
+    close(fd);
+out_free_buf:
+    free(buf);
+    if (rc != 0)
+        fprintf(stderr, "bench_ingest: cannot read %s from http://127.0.0.1:%d/varz\n", key, port);
+    return rc;
+}
+
+/* ---- phase A: the bare subscriber ---- */
+
+struct bare {
+    uint64_t target;                 /* messages expected */
+    atomic_uint_fast64_t received;
+    atomic_uint_fast64_t bad;        /* payloads that did not unpack */
+    atomic_uint_fast64_t seq_sum;
+    atomic_int_fast64_t first_ns, last_ns;   /* arrival times */
+    atomic_int_fast64_t cpu_first_ns, cpu_last_ns; /* delivery thread CPU time */
+};
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* nats.c delivery thread (one per subscription): unpack, look, free. */
+static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct bare *b = closure;
+    Fleet__V1__Heartbeat *hb;
+    uint64_t n;
+    int64_t t;
+
+    (void)nc;
+    (void)sub;
+    hb = fleet__v1__heartbeat__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                      (const uint8_t *)natsMsg_GetData(msg));
+    if (hb != NULL) {
+        atomic_fetch_add_explicit(&b->seq_sum, hb->seq, memory_order_relaxed);
+        fleet__v1__heartbeat__free_unpacked(hb, NULL);
+    } else {
+        atomic_fetch_add_explicit(&b->bad, 1, memory_order_relaxed);
+    }
+    natsMsg_Destroy(msg);
+    t = bench_now_ns();
+    n = atomic_fetch_add_explicit(&b->received, 1, memory_order_relaxed) + 1;
+    if (n == 1) {
+        atomic_store_explicit(&b->first_ns, t, memory_order_relaxed);
+        atomic_store_explicit(&b->cpu_first_ns, thread_cpu_ns(), memory_order_relaxed);
+    }
+    atomic_store_explicit(&b->last_ns, t, memory_order_release);
+    if (n == b->target)
+        atomic_store_explicit(&b->cpu_last_ns, thread_cpu_ns(), memory_order_relaxed);
+}
+
+/* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
+static int run_bare(struct bench *bn, struct phase_result *r)
+{
+    struct bare b = { .target = bn->load.n_msgs };
+    natsSubscription *sub = NULL;
+    natsConnection *nc = NULL;
+    int64_t slow0, slow1, start, last_change;
+    uint64_t seen = 0;
+    natsStatus s;
+    int rc = -1;
+
+    memset(r, 0, sizeof(*r));
+    if (varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
+        return -1;
+    s = natsConnection_ConnectTo(&nc, bn->server.url);
+    if (s == NATS_OK)
+        s = natsConnection_Subscribe(&sub, nc, "fleet.v1.hb.>", bare_on_msg, &b);
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(sub, SUB_PENDING_MSGS, SUB_PENDING_BYTES);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(nc);
+    if (s != NATS_OK) {
+        fprintf(stderr, "bench_ingest: bare subscriber: %s\n", natsStatus_GetText(s));
+        goto out_destroy_connection;
+    }
+    if (publish_load(bn->pub, &bn->load, &r->publish_rate) != 0)
+        goto out_unsubscribe;
+    start = last_change = now_ms();
+    for (;;) {
+        uint64_t n = atomic_load_explicit(&b.received, memory_order_acquire);
+        int64_t t = now_ms();
+
+        if (n >= b.target)
+            break;
+        if (n != seen) {
+            seen = n;
+            last_change = t;
+        }
+        if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
+            break;
+        sleep_ms(10);
+    }
+    natsSubscription_GetDropped(sub, &r->client_dropped);
+    rc = 0;
+out_unsubscribe:
+    natsSubscription_Unsubscribe(sub); /* no callback runs after this returns... */
+    natsSubscription_Destroy(sub);
+out_destroy_connection:
+    natsConnection_Destroy(nc);        /* ...nor after the connection is gone */
+    if (rc != 0)
+        return -1;
+    if (varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
+        return -1;
+    r->server_slow = slow1 - slow0;
+    r->received = r->delivered = atomic_load(&b.received);
+    r->complete = r->received == b.target;
+    if (r->received > 1)
+        r->rate = (double)r->received * 1e9 /
+                  (double)(atomic_load(&b.last_ns) - atomic_load(&b.first_ns));
+    if (r->complete)
+        r->cpu_ns_per_hb = (double)(atomic_load(&b.cpu_last_ns) - atomic_load(&b.cpu_first_ns)) /
+                           (double)r->received;
+    if (atomic_load(&b.bad) != 0 || (r->complete && atomic_load(&b.seq_sum) != bn->load.seq_sum)) {
+        fprintf(stderr, "bench_ingest: bare subscriber got %" PRIu64 " undecodable or corrupt "
+                        "heartbeats\n", (uint64_t)atomic_load(&b.bad));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- phase B: the supervisor ---- */
+
+struct stats_sample {
+    uint64_t received, accepted, stale, refused, sc_dropped;
+};
+
+/* Asks the supervisor `id` for $SRV.STATS and reads the heartbeat endpoint.
+ * Returns 0 and *out, or -1 (no answer in time, or not the expected JSON). */
+static int supervisor_stats(natsConnection *nc, const char *id, struct stats_sample *out)
+{
+    char subject[SUBJECT_MAX];
+    json_t *doc, *ep, *data, *refused, *v;
+    natsMsg *reply = NULL;
+    const char *key;
+    int rc = -1;
+
+    snprintf(subject, sizeof(subject), "$SRV.STATS.%s.%s", SERVICE_API_NAME, id);
+    if (natsConnection_RequestString(&reply, nc, subject, "", REQUEST_TIMEOUT_MS) != NATS_OK)
+        return -1;
+    doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    ep = json_array_get(json_object_get(doc, "endpoints"), 0);
+    data = json_object_get(ep, "data");
+    refused = json_object_get(data, "refused");
+    if (json_is_object(data) && json_is_object(refused) &&
+        json_is_string(json_object_get(ep, "name")) &&
+        strcmp(json_string_value(json_object_get(ep, "name")), "heartbeat") == 0) {
+        *out = (struct stats_sample){
+            .received = (uint64_t)json_integer_value(json_object_get(data, "received")),
+            .accepted = (uint64_t)json_integer_value(json_object_get(data, "accepted")),
+            .stale = (uint64_t)json_integer_value(json_object_get(data, "stale")),
+            .sc_dropped = (uint64_t)json_integer_value(json_object_get(data, "slow_consumer_dropped")),
+        };
+        json_object_foreach(refused, key, v)
+            out->refused += (uint64_t)json_integer_value(v);
+        rc = 0;
+    }
+    json_decref(doc);
+    natsMsg_Destroy(reply);
+    return rc;
+}
+
+/* The $SRV.STATS poller, on its own thread while the main thread publishes.
+ * Everything but `nc`, `id` and `target` is written by the poller and read
+ * by the main thread after pthread_join. */
+struct poller {
+    natsConnection *nc;
+    const char *id;
+    uint64_t target;
+    bool answered;           /* at least one sample */
+    struct stats_sample last;
+    int64_t first_ns;        /* first sample with accepted > 0 */
+    uint64_t first_accepted;
+    int64_t end_ns;          /* sample at which accepted last grew */
+};
+
+static void *poll_stats(void *arg)
+{
+    struct poller *p = arg;
+    int64_t start = now_ms(), last_change = start;
+
+    for (;;) {
+        struct stats_sample s;
+        int64_t t = now_ms();
+
+        if (supervisor_stats(p->nc, p->id, &s) == 0) {
+            int64_t at = bench_now_ns();
+
+            if (s.accepted > 0 && p->first_ns == 0) {
+                p->first_ns = at;
+                p->first_accepted = s.accepted;
+            }
+            if (!p->answered || s.accepted != p->last.accepted || s.received != p->last.received) {
+                last_change = now_ms();
+                if (s.accepted != p->last.accepted)
+                    p->end_ns = at;
+            }
+            p->answered = true;
+            p->last = s;
+            if (s.accepted + s.stale + s.refused >= p->target)
+                break; /* every heartbeat has its verdict */
+        }
+        if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
+            break;
+        sleep_ms(POLL_MS);
+    }
+    return NULL;
+}
+
+/* Writes the supervisor's config for this load into `path`. Returns 0 or -1. */
+static int write_supervisor_config(const struct bench *bn, const char *path)
+{
+    char name[FLEET_NAME_MAX + 1];
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL) {
+        fprintf(stderr, "bench_ingest: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "nats:\n  url: %s\nsupervisor:\n  status_interval_ms: 1000\n  log_level: warn\n"
+               "detector:\n  default_interval_ms: %u\nservices:\n",
+            bn->server.url, BENCH_INTERVAL_MS);
+    for (size_t s = 0; s < bn->opt.services; s++) {
+        bench_service_name(s, name);
+        fprintf(f, "  - name: %s\n    desired: %" PRIu64 "\n", name, bn->opt.per_service);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* User + system CPU of process `pid` in ns, or -1. */
+static int64_t process_cpu_ns(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long utime, stime;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+/* Starts `perf record` (DWARF call graphs: the libraries have no frame
+ * pointers) on `pid` into `out`. Returns its pid, or -1. */
+static pid_t perf_start(pid_t pid, const char *out)
+{
+    char target[16];
+    pid_t child;
+
+    snprintf(target, sizeof(target), "%d", (int)pid);
+    child = fork();
+    if (child == 0) {
+        execlp("perf", "perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-o", out,
+               "-p", target,
+               (char *)NULL);
+        _exit(127);
+    }
+    return child;
+}
+
+static void perf_stop(pid_t perf)
+{
+    int st;
+
+    if (perf <= 0)
+        return;
+    kill(perf, SIGINT);
+    waitpid(perf, &st, 0);
+}
+
+/* Asks $SRV.PING of supervisor `id` until it answers or START_LIMIT_MS pass. */
+static bool supervisor_ready(natsConnection *nc, const char *id, struct proc *p)
+{
+    char subject[SUBJECT_MAX];
+    int64_t deadline = now_ms() + START_LIMIT_MS;
+
+    snprintf(subject, sizeof(subject), "$SRV.PING.%s.%s", SERVICE_API_NAME, id);
+    while (now_ms() < deadline) {
+        natsMsg *reply = NULL;
+
+        if (natsConnection_RequestString(&reply, nc, subject, "", 200) == NATS_OK) {
+            natsMsg_Destroy(reply);
+            return true;
+        }
+        if (proc_wait(p, 0) >= 0)
+            return false; /* it exited */
+        sleep_ms(50);     /* "no responders" comes back at once */
+    }
+    return false;
+}
+
+/* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
+static int run_supervisor(struct bench *bn, int round, bool profile, struct phase_result *r)
+{
+    char config[300], id[32];
+    char *argv[] = { bn->supervisor_path, "--config", config, "--id", id, NULL };
+    struct poller poll = { .nc = bn->ctl, .id = id, .target = bn->load.n_msgs };
+    struct proc sup = { 0 };
+    int64_t slow0, slow1, cpu0, cpu1;
+    pthread_t poll_thread;
+    pid_t perf = -1;
+    int rc = -1;
+
+    memset(r, 0, sizeof(*r));
+    r->supervisor = true;
+    snprintf(config, sizeof(config), "%s/supervisor.yaml", bn->server.dir);
+    snprintf(id, sizeof(id), "bench-r%d", round);
+    if (write_supervisor_config(bn, config) != 0)
+        return -1;
+    if (varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
+        return -1;
+    if (proc_start(&sup, argv, NULL) != 0)
+        return -1;
+    if (!supervisor_ready(bn->ctl, id, &sup)) {
+        char *out = proc_output(&sup);
+
+        fprintf(stderr, "bench_ingest: fleet-supervisor did not answer $SRV.PING within %d ms:\n%s\n",
+                START_LIMIT_MS, out ? out : "");
+        free(out);
+        goto out_kill_supervisor;
+    }
+    if (profile)
+        perf = perf_start(sup.pid, bn->opt.perf_out);
+    cpu0 = process_cpu_ns(sup.pid);
+    if (pthread_create(&poll_thread, NULL, poll_stats, &poll) != 0) {
+        fprintf(stderr, "bench_ingest: cannot start the stats poller\n");
+        goto out_stop_perf;
+    }
+    rc = publish_load(bn->pub, &bn->load, &r->publish_rate);
+    pthread_join(poll_thread, NULL);
+    cpu1 = process_cpu_ns(sup.pid);
+out_stop_perf:
+    perf_stop(perf);
+out_kill_supervisor:
+    if (proc_signal(&sup, SIGTERM) == 0 && proc_wait(&sup, 5000) < 0)
+        fprintf(stderr, "bench_ingest: fleet-supervisor ignored SIGTERM for 5 s\n");
+    proc_kill(&sup);
+    if (rc != 0)
+        return -1;
+    if (!poll.answered) {
+        fprintf(stderr, "bench_ingest: fleet-supervisor never answered $SRV.STATS\n");
+        return -1;
+    }
+    if (varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
+        return -1;
+    r->server_slow = slow1 - slow0;
+    r->received = poll.last.received;
+    r->delivered = poll.last.accepted;
+    r->stale = poll.last.stale;
+    r->refused = poll.last.refused;
+    r->client_dropped = (int64_t)poll.last.sc_dropped;
+    r->complete = r->delivered == bn->load.n_msgs;
+    if (poll.first_ns != 0 && poll.end_ns > poll.first_ns)
+        r->rate = (double)(r->delivered - poll.first_accepted) * 1e9 /
+                  (double)(poll.end_ns - poll.first_ns);
+    if (cpu0 >= 0 && cpu1 >= cpu0 && r->received > 0)
+        r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)r->received;
+    return 0;
+}
+
+/* ---- report ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void print_row(int round, const struct phase_result *r, uint64_t published)
+{
+    uint64_t drops = published - r->delivered;
+
+    printf("%5d  %-16s %12.0f %10" PRIu64 " %7" PRIu64 " %12.0f %8.0f  stale=%" PRIu64
+           " refused=%" PRIu64 " client_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
+           round, r->supervisor ? "fleet-supervisor" : "bare nats.c", r->rate, r->delivered, drops,
+           r->publish_rate, r->cpu_ns_per_hb, r->stale, r->refused, r->client_dropped,
+           r->server_slow, r->complete ? "" : "  INCOMPLETE");
+}
+
+/* Prints the table and the verdicts. Returns the drops seen on either side. */
+static uint64_t report(const struct bench *bn, const struct phase_result *a,
+                       const struct phase_result *b, size_t rounds)
+{
+    double ra[MAX_ROUNDS], rb[MAX_ROUNDS], ma, mb, best_a = 0, best_b = 0, ratio;
+    uint64_t drops_b = 0, drops_a = 0;
+    int64_t slow = 0;
+
+    printf("\ncpu ns/hb: bare = its delivery-callback thread only (nats.c reader and GC threads\n"
+           "not counted); supervisor = the whole process, every thread\n");
+    printf("round  subscriber       rate (hb/s)  delivered   drops  publish/s  cpu ns/hb\n");
+    for (size_t k = 0; k < rounds; k++) {
+        print_row((int)k + 1, &a[k], bn->load.n_msgs);
+        print_row((int)k + 1, &b[k], bn->load.n_msgs);
+    }
+    for (size_t k = 0; k < rounds; k++) {
+        ra[k] = a[k].rate;
+        rb[k] = b[k].rate;
+        best_a = a[k].rate > best_a ? a[k].rate : best_a;
+        best_b = b[k].rate > best_b ? b[k].rate : best_b;
+        drops_a += bn->load.n_msgs - a[k].delivered + (uint64_t)a[k].client_dropped;
+        drops_b += bn->load.n_msgs - b[k].delivered;
+        slow += a[k].server_slow + b[k].server_slow;
+    }
+    ma = median(ra, rounds);
+    mb = median(rb, rounds);
+    ratio = ma > 0 ? mb / ma : 0;
+    printf("\nmedian of %zu rounds: bare %.0f hb/s, supervisor %.0f hb/s, ratio %.3f "
+           "(best-of: %.3f)\n",
+           rounds, ma, mb, ratio, best_a > 0 ? best_b / best_a : 0);
+    printf("target ratio >= 0.80: %s\n", ratio >= 0.8 ? "met" : "NOT met");
+    printf("drops: bare %" PRIu64 ", supervisor %" PRIu64 "; server slow_consumers +%" PRId64
+           " (target 0: %s)\n",
+           drops_a, drops_b, slow, drops_b == 0 && slow == 0 ? "met" : "NOT met");
+    return drops_a + drops_b;
+}
+
+/* ---- main ---- */
+
+static int bench_open(struct bench *bn)
+{
+    natsStatus s;
+
+    if (bn->opt.supervisor != NULL)
+        snprintf(bn->supervisor_path, sizeof(bn->supervisor_path), "%s", bn->opt.supervisor);
+    else if (proc_find_program("fleet-supervisor", bn->supervisor_path,
+                               sizeof(bn->supervisor_path)) != 0) {
+        fprintf(stderr, "bench_ingest: fleet-supervisor not found: set FLEET_BIN_DIR or pass "
+                        "--supervisor PATH\n");
+        return -1;
+    }
+    bn->monitor_port = natsd_free_port();
+    if (bn->monitor_port <= 0)
+        return -1;
+    snprintf(bn->server.extra_conf, sizeof(bn->server.extra_conf),
+             "max_pending: %s\nwrite_deadline: \"60s\"\nhttp: 127.0.0.1:%d\n", SERVER_MAX_PENDING,
+             bn->monitor_port);
+    if (natsd_start(&bn->server, false) != 0)
+        return -1;
+    s = natsConnection_ConnectTo(&bn->pub, bn->server.url);
+    if (s == NATS_OK)
+        s = natsConnection_ConnectTo(&bn->ctl, bn->server.url);
+    if (s != NATS_OK) {
+        fprintf(stderr, "bench_ingest: cannot connect to %s: %s\n", bn->server.url,
+                natsStatus_GetText(s));
+        return -1;
+    }
+    return 0;
+}
+
+/* Undoes bench_open, whatever part of it succeeded. */
+static void bench_close(struct bench *bn)
+{
+    natsConnection_Destroy(bn->ctl);
+    natsConnection_Destroy(bn->pub);
+    natsd_stop(&bn->server, false);
+}
+
+int main(int argc, char **argv)
+{
+    struct phase_result a[MAX_ROUNDS], b[MAX_ROUNDS];
+    struct bench bn = { 0 };
+    int rc = 1;
+
+    switch (parse_args(argc, argv, &bn.opt)) {
+    case 1:
+        return 0;
+    case -1:
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (load_build(&bn.opt, &bn.load) != 0)
+        return 1;
+    if (nats_Open(-1) != NATS_OK) {
+        fprintf(stderr, "bench_ingest: nats_Open failed\n");
+        goto out_free_load;
+    }
+    if (bench_open(&bn) != 0)
+        goto out_close_bench;
+    printf("bench_ingest: %zu heartbeats (%zu..%zu B) over %zu instances (%" PRIu64 " services x %"
+           PRIu64 "), %" PRIu64 " rounds A B, server %s (max_pending %s, monitor :%d)\n",
+           bn.load.n_msgs, bn.load.min_len, bn.load.max_len, bn.load.n_instances, bn.opt.services,
+           bn.opt.per_service, bn.opt.rounds, bn.server.url, SERVER_MAX_PENDING, bn.monitor_port);
+    fflush(stdout);
+    for (size_t k = 0; k < bn.opt.rounds; k++) {
+        if (run_bare(&bn, &a[k]) != 0 ||
+            run_supervisor(&bn, (int)k + 1, k == 0 && bn.opt.perf_out != NULL, &b[k]) != 0)
+            goto out_close_bench;
+        printf("round %zu: bare %.0f hb/s%s, supervisor %.0f hb/s%s\n", k + 1, a[k].rate,
+               a[k].complete ? "" : " (incomplete)", b[k].rate, b[k].complete ? "" : " (incomplete)");
+        fflush(stdout);
+    }
+    report(&bn, a, b, (size_t)bn.opt.rounds);
+    rc = 0;
+out_close_bench:
+    bench_close(&bn);
+    nats_Close();
+out_free_load:
+    load_fini(&bn.load);
+    return rc;
+}

@@ -1,0 +1,95 @@
+#include "bench_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int bench_arg_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (value == NULL || value[0] < '0' || value[0] > '9') {
+        fprintf(stderr, "%s: expected a number\n", flag);
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(value, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "%s: '%s' is not a number in %" PRIu64 "..%" PRIu64 "\n", flag, value, min,
+                max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int64_t bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void bench_service_name(size_t s, char out[FLEET_NAME_MAX + 1])
+{
+    snprintf(out, FLEET_NAME_MAX + 1, "svc-%zu", s);
+}
+
+void bench_instance_name(size_t i, char out[FLEET_NAME_MAX + 1])
+{
+    snprintf(out, FLEET_NAME_MAX + 1, "inst-%zu", i);
+}
+
+int bench_observer_create(size_t n_services, uint32_t desired, const struct observer_sink *sink,
+                          int64_t now_ms, struct observer **out)
+{
+    struct service_config *services = calloc(n_services, sizeof(*services));
+    struct observer_config cfg = {
+        .default_interval_ms = BENCH_INTERVAL_MS,
+        .forget_after_ms = 600 * 1000,
+        .stall_ms = 3000,
+        .services = services,
+        .n_services = n_services,
+    };
+    int rc = -1;
+
+    if (services == NULL) {
+        fprintf(stderr, "bench: out of memory for %zu services\n", n_services);
+        return -1;
+    }
+    for (size_t s = 0; s < n_services; s++) {
+        bench_service_name(s, services[s].name);
+        services[s].desired = desired;
+    }
+    detector_params_default(&cfg.detector);
+    if (detector_params_prepare(&cfg.detector) != 0)
+        fprintf(stderr, "bench: the default detector parameters do not prepare\n");
+    else if (observer_create(&cfg, sink, now_ms, out) != 0)
+        fprintf(stderr, "bench: observer_create failed\n");
+    else
+        rc = 0;
+    free(services); /* the observer borrows the config for the call only */
+    return rc;
+}
+
+void bench_hb_fill(struct hb_input *hb, size_t n_services, size_t index, uint64_t seq,
+                   int64_t arrival_ms)
+{
+    memset(hb, 0, sizeof(*hb));
+    hb->arrival_ms = arrival_ms;
+    hb->sent_unix_ms = 1700000000000 + arrival_ms;
+    hb->incarnation = 0x9e3779b97f4a7c15u * (index + 1);
+    hb->seq = seq;
+    hb->interval_ms = BENCH_INTERVAL_MS;
+    hb->pid = (uint32_t)(1000 + index);
+    hb->state = SERVING_SERVING;
+    hb->checks_ok = true;
+    bench_service_name(index % n_services, hb->service);
+    bench_instance_name(index, hb->instance);
+    memcpy(hb->version, "1.4.2", sizeof("1.4.2"));
+}

@@ -1,0 +1,42 @@
+/* Helpers shared by the benchmarks: argument parsing, clocks and a synthetic
+ * fleet for the pure core (names, observer, heartbeats).
+ *
+ * Benchmarks report figures; they never assert a timing. Every helper that
+ * can fail returns 0 or -1 and prints why on stderr. */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "observer.h"
+
+/* Interval every synthetic instance promises (ms). */
+#define BENCH_INTERVAL_MS 1000u
+
+/* Parses `value` (decimal) of option `flag` into *out when it lies in
+ * [min, max]. Returns 0, or -1 with a message on stderr (*out untouched). */
+int bench_arg_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t bench_now_ns(void);
+
+/* Service name of index `s` ("svc-<s>") and instance name of global index
+ * `i` ("inst-<i>"), written NUL-terminated into `out` (FLEET_NAME_MAX + 1). */
+void bench_service_name(size_t s, char out[FLEET_NAME_MAX + 1]);
+void bench_instance_name(size_t i, char out[FLEET_NAME_MAX + 1]);
+
+/* Creates an observer at `now_ms` with services svc-0 .. svc-<n_services-1>,
+ * each desiring `desired` instances, the default detector and `sink` (may be
+ * NULL). Returns 0 and *out (destroy with observer_destroy), or -1 with a
+ * message on stderr (*out untouched). */
+int bench_observer_create(size_t n_services, uint32_t desired, const struct observer_sink *sink,
+                          int64_t now_ms, struct observer **out);
+
+/* Fills *hb as the heartbeat number `seq` of global instance `index` arriving
+ * at `arrival_ms`: instance inst-<index> of service svc-<index % n_services>,
+ * SERVING, checks passing, version "1.4.2", incarnation derived from index. */
+void bench_hb_fill(struct hb_input *hb, size_t n_services, size_t index, uint64_t seq,
+                   int64_t arrival_ms);
+
+#endif
