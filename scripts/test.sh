@@ -24,5 +24,5 @@ echo "== tests"
 if [[ "${1:-}" != "--quick" ]]; then
   echo "== tests under ASan/UBSan"
   build "$root/build-asan" -DFLEET_ASAN=ON
-  (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -L unit)
+  (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -LE bench)
 fi

@@ -627,7 +627,7 @@ static int run_supervisor(struct bench *bn, int round, bool profile, struct phas
     char *argv[] = { bn->supervisor_path, "--config", config, "--id", id, NULL };
     struct poller poll = { .nc = bn->ctl, .id = id, .target = bn->load.n_msgs };
     struct proc sup = { 0 };
-    int64_t slow0, slow1, cpu0, cpu1;
+    int64_t slow0, slow1, cpu0 = -1, cpu1 = -1;
     pthread_t poll_thread;
     pid_t perf = -1;
     int rc = -1;

@@ -117,6 +117,7 @@ static int teardown(void **state)
 static int run_ctl(char *const argv[], char **out)
 {
     struct proc p;
+    bool clean;
     int st;
 
     assert_int_equal(proc_start(&p, argv, NULL), 0);
@@ -126,7 +127,9 @@ static int run_ctl(char *const argv[], char **out)
         fail_msg("fleetctl did not exit within 10 s");
     }
     *out = proc_output(&p);
+    clean = proc_output_clean(&p);
     proc_kill(&p);
+    assert_true(clean);
     assert_true(WIFEXITED(st));
     return WEXITSTATUS(st);
 }

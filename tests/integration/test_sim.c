@@ -139,6 +139,7 @@ static void test_default_fleet_with_faults(void **state)
     assert_true(lookup(&seen, "story-teller-2")->last_ms > 2500);
     assert_true(lookup(&seen, "story-teller-2")->count >= 10);
 
+    assert_true(proc_output_clean(&sim));
     proc_kill(&sim);
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(nc);

@@ -123,21 +123,26 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
+    bool clean;
 
     for (size_t k = 0; k < 4; k++)
         fleet_hb_destroy(fx->senders[k].hb);
     feedwatch_stop(fx->watch);
-    if (fx->supervisor.pid > 0) {
+    if (getenv("FLEET_TEST_VERBOSE") != NULL) {
         char *out = proc_output(&fx->supervisor);
 
-        if (getenv("FLEET_TEST_VERBOSE") != NULL)
-            fprintf(stderr, "--- supervisor output ---\n%s\n", out);
+        fprintf(stderr, "--- supervisor output ---\n%s\n", out);
         free(out);
     }
+    /* A graceful stop lets LeakSanitizer speak too. */
+    if (proc_signal(&fx->supervisor, SIGTERM) == 0)
+        proc_wait(&fx->supervisor, WAIT_MS);
+    clean = proc_output_clean(&fx->supervisor);
     proc_kill(&fx->supervisor);
     natsd_stop(&fx->natsd, false);
     unlink(fx->config_path);
     free(fx);
+    assert_true(clean);
     return 0;
 }
 

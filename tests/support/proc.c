@@ -152,6 +152,26 @@ bool proc_wait_output(const struct proc *p, const char *needle, int timeout_ms)
     return false;
 }
 
+bool proc_output_clean(const struct proc *p)
+{
+    static const char *const markers[] = {
+        "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "runtime error:",
+    };
+    char *out = proc_output(p);
+    bool clean = true;
+
+    for (size_t k = 0; out != NULL && k < sizeof(markers) / sizeof(markers[0]); k++) {
+        const char *at = strstr(out, markers[k]);
+
+        if (at != NULL) {
+            fprintf(stderr, "sanitizer report from %s:\n%.4000s\n", p->out_path, at);
+            clean = false;
+        }
+    }
+    free(out);
+    return clean;
+}
+
 bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms)
 {
     int64_t deadline = proc_now_ms() + timeout_ms;

@@ -35,6 +35,11 @@ char *proc_output(const struct proc *p);
  * `timeout_ms`. */
 bool proc_wait_output(const struct proc *p, const char *needle, int timeout_ms);
 
+/* True when the child printed no sanitizer report (ASan, UBSan, LSan,
+ * TSan), so sanitizer builds of the real binaries fail tests; otherwise
+ * prints the report to stderr and returns false. */
+bool proc_output_clean(const struct proc *p);
+
 /* Resolves a program name as proc_start does into `out`; returns 0 or -1. */
 int proc_find_program(const char *name, char *out, size_t n);
 
