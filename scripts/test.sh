@@ -11,7 +11,7 @@ jobs=$(nproc)
 
 build() { # dir, extra cmake args...
   local dir=$1; shift
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_WERROR=ON "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=ON -DFLEET_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
 }
 

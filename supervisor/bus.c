@@ -183,6 +183,22 @@ int bus_publish(struct bus *b, const char *subject, const void *data, size_t len
     return natsConnection_Publish(b->conn, subject, data, (int)len) == NATS_OK ? 0 : -1;
 }
 
+int bus_publish_request(struct bus *b, const char *subject, const char *reply, const void *data, size_t len)
+{
+    return natsConnection_PublishRequest(b->conn, subject, reply, data, (int)len) == NATS_OK ? 0 : -1;
+}
+
+int bus_inbox(char *out, size_t n)
+{
+    natsInbox *inbox = NULL;
+    int rc = -1;
+
+    if (natsInbox_Create(&inbox) == NATS_OK && (size_t)snprintf(out, n, "%s", inbox) < n)
+        rc = 0;
+    natsInbox_Destroy(inbox);
+    return rc;
+}
+
 bool bus_connected(struct bus *b)
 {
     return natsConnection_Status(b->conn) == NATS_CONN_STATUS_CONNECTED;

@@ -48,6 +48,13 @@ int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg
 /* Publishes; while disconnected nats.c buffers it. Returns 0 or -1. */
 int bus_publish(struct bus *b, const char *subject, const void *data, size_t len);
 
+/* Publishes with a reply subject (a request whose answers arrive on a
+ * subscription the caller made, e.g. under bus_inbox). Returns 0 or -1. */
+int bus_publish_request(struct bus *b, const char *subject, const char *reply, const void *data, size_t len);
+
+/* Writes a new unique inbox prefix ("_INBOX.<nuid>") into out. Returns 0 or -1. */
+int bus_inbox(char *out, size_t n);
+
 bool bus_connected(struct bus *b);
 void bus_stats(struct bus *b, struct bus_stats *out);
 

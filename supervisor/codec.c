@@ -304,3 +304,15 @@ int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t te
     e.term = term;
     return pack_message(&e.base, buf, len);
 }
+
+int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen)
+{
+    Fleet__V1__ControlAck *ack = fleet__v1__control_ack__unpack(NULL, len, data);
+
+    if (ack == NULL)
+        return -1;
+    *accepted = ack->accepted;
+    snprintf(error, errlen, "%s", ack->error);
+    fleet__v1__control_ack__free_unpacked(ack, NULL);
+    return 0;
+}

@@ -6,6 +6,7 @@
 #ifndef FLEET_CODEC_H
 #define FLEET_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +67,9 @@ int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len);
 /* Event for one core event. Returns 0 or -1. */
 int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,
                      const struct codec_clock *clk, uint8_t **buf, size_t *len);
+
+/* Decodes a ControlAck. Fills accepted and error (NUL-terminated, cut to
+ * errlen) and returns 0, or -1 when the bytes are not a ControlAck. */
+int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen);
 
 #endif

@@ -119,6 +119,12 @@ static const char *check_id(const char *v)
                : NULL;
 }
 
+static const char *check_command(const char *v)
+{
+    return has_control(v, false) ? "contains control characters: give one shell command line, or \"\" for none"
+                                 : NULL;
+}
+
 static const char *check_log_level(const char *v)
 {
     enum log_level lvl;
@@ -129,12 +135,13 @@ static const char *check_log_level(const char *v)
 /* ------------------------------------------------------------------------ */
 /* The key table                                                            */
 
-enum key_section { SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, N_SECTIONS, SEC_SERVICE = N_SECTIONS };
+enum key_section { SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, N_SECTIONS, SEC_SERVICE = N_SECTIONS };
 
 static const char *const section_names[N_SECTIONS] = {
     [SEC_NATS] = "nats",
     [SEC_SUPERVISOR] = "supervisor",
     [SEC_DETECTOR] = "detector",
+    [SEC_CONTROL] = "control",
 };
 
 enum key_type {
@@ -191,6 +198,12 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_DETECTOR, "forget_after_s", forget_after_s, 10, 604800, "600", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "stall_ms", stall_ms, 500, 600000, "3000", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "link_grace_ms", link_grace_ms, 0, 600000, "5000", NULL),
+
+    TEXT_KEY(CFG, SEC_CONTROL, "signing_key_file", signing_key_file, check_path, "",
+             "FLEET_SIGNING_KEY_FILE"),
+    UINT_KEY(CFG, SEC_CONTROL, "expiry_ms", control_expiry_ms, 1000, 600000, "10000", NULL),
+    TEXT_KEY(CFG, SEC_CONTROL, "on_escalate", on_escalate, check_command, "", NULL),
+    UINT_KEY(CFG, SEC_CONTROL, "hook_timeout_ms", hook_timeout_ms, 1000, 3600000, "60000", NULL),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])

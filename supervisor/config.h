@@ -2,7 +2,7 @@
  *
  * Sources, later ones winning: built-in defaults, the YAML file, the
  * environment (NATS_URL, NATS_CREDS, FLEET_PREFIX, FLEET_SUPERVISOR_ID,
- * FLEET_STATUS_INTERVAL_MS, FLEET_LOG_LEVEL), then command-line flags applied
+ * FLEET_STATUS_INTERVAL_MS, FLEET_LOG_LEVEL, FLEET_SIGNING_KEY_FILE), then command-line flags applied
  * by the caller through config_set. Every key is described once, in the key
  * table of config.c (type, bounds, default, environment variable); the YAML
  * schema, the checks and config_describe are all derived from it. Every key
@@ -66,6 +66,11 @@ struct supervisor_config {
     uint32_t forget_after_s;        /* detector.forget_after_s */
     uint32_t stall_ms;              /* detector.stall_ms */
     uint32_t link_grace_ms;         /* detector.link_grace_ms */
+    char signing_key_file[512];     /* control.signing_key_file, "" = observe only;
+                                       env FLEET_SIGNING_KEY_FILE */
+    uint32_t control_expiry_ms;     /* control.expiry_ms: a Control is valid this long */
+    char on_escalate[1024];         /* control.on_escalate: shell command, "" = none */
+    uint32_t hook_timeout_ms;       /* control.hook_timeout_ms */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
 };

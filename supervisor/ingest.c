@@ -58,6 +58,7 @@ void ingest_batch_free(struct ingest_batch *batch)
 {
     free(batch->hb);
     free(batch->req);
+    free(batch->ack);
     memset(batch, 0, sizeof(*batch));
 }
 
@@ -163,6 +164,32 @@ void ingest_request(struct ingest *q, int kind, const char *reply, const void *p
     pthread_mutex_unlock(&q->lock);
 }
 
+int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *error, int64_t at_ms)
+{
+    struct ingest_ack *a;
+
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_ack == q->pending.cap_ack) {
+        size_t cap = q->pending.cap_ack ? q->pending.cap_ack * 2 : 64;
+        struct ingest_ack *grown = cap <= 65536 ? realloc(q->pending.ack, cap * sizeof(*grown)) : NULL;
+
+        if (grown == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            return -1;
+        }
+        q->pending.ack = grown;
+        q->pending.cap_ack = cap;
+    }
+    a = &q->pending.ack[q->pending.n_ack++];
+    a->action_id = action_id;
+    a->accepted = accepted;
+    a->at_ms = at_ms;
+    snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
 void ingest_link(struct ingest *q, bool up, int64_t at_ms)
 {
     size_t room = sizeof(q->pending.link) / sizeof(q->pending.link[0]);
@@ -192,6 +219,7 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     spare.n_hb = 0;
     spare.n_req = 0;
     spare.n_link = 0;
+    spare.n_ack = 0;
     pthread_mutex_lock(&q->lock);
     *batch = q->pending;
     q->pending = spare;

@@ -24,6 +24,14 @@ struct ingest_request {
     int64_t arrival_ms;
 };
 
+/* A ControlAck (or a refusal to send) for one action attempt. */
+struct ingest_ack {
+    uint64_t action_id;
+    bool accepted;
+    char error[128];
+    int64_t at_ms;
+};
+
 struct ingest_link {
     bool up;
     int64_t at_ms;
@@ -38,6 +46,9 @@ struct ingest_batch {
     size_t cap_req;
     struct ingest_link link[16];
     size_t n_link;
+    struct ingest_ack *ack;
+    size_t n_ack;
+    size_t cap_ack;
 };
 
 struct ingest_counters {
@@ -64,6 +75,9 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
                     int64_t arrival_ms);
 void ingest_link(struct ingest *q, bool up, int64_t at_ms);
+/* Returns 0, or -1 when out of memory (the ack is lost; the core's ack
+ * timeout then retries the action). */
+int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *error, int64_t at_ms);
 
 /* Owner: swaps the pending work into `batch` (which must have come from a
  * previous take or be zeroed) and clears the eventfd. The batch's arrays are
