@@ -1,0 +1,235 @@
+/* The issuing side of control (DESIGN.md §4, §7): nonces, sealing a Control
+ * into a signed Envelope, ControlAck, and the rule names every side uses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "control_private.h"
+#include "fleet/control.h"
+#include "fleet/v1/fleet.pb-c.h"
+#include "lasterror.h"
+
+_Static_assert((int)FLEET_ACTION_UNSPECIFIED == (int)FLEET__V1__ACTION__ACTION_UNSPECIFIED &&
+               (int)FLEET_ACTION_RESTART == (int)FLEET__V1__ACTION__ACTION_RESTART &&
+               (int)FLEET_ACTION_FENCE == (int)FLEET__V1__ACTION__ACTION_FENCE &&
+               (int)FLEET_ACTION_UNFENCE == (int)FLEET__V1__ACTION__ACTION_UNFENCE &&
+               (int)FLEET_ACTION_DRAIN == (int)FLEET__V1__ACTION__ACTION_DRAIN &&
+               (int)FLEET_ACTION_RESUME == (int)FLEET__V1__ACTION__ACTION_RESUME,
+               "fleet_action must carry the wire Action numbers");
+
+static const char *const rule_names[FLEET_REFUSE_COUNT] = {
+    [FLEET_REFUSE_NONE] = "accepted",
+    [FLEET_REFUSE_TOO_LARGE] = "too_large",
+    [FLEET_REFUSE_MALFORMED] = "malformed",
+    [FLEET_REFUSE_BAD_SIGNATURE] = "bad_signature",
+    [FLEET_REFUSE_UNTRUSTED_SIGNER] = "untrusted_signer",
+    [FLEET_REFUSE_WRONG_TARGET] = "wrong_target",
+    [FLEET_REFUSE_WRONG_INCARNATION] = "wrong_incarnation",
+    [FLEET_REFUSE_EXPIRED] = "expired",
+    [FLEET_REFUSE_FROM_FUTURE] = "from_future",
+    [FLEET_REFUSE_STALE_TERM] = "stale_term",
+    [FLEET_REFUSE_REPLAYED_SEQ] = "replayed_seq",
+    [FLEET_REFUSE_REPLAYED_NONCE] = "replayed_nonce",
+};
+
+const char *fleet_refusal_rule(fleet_refusal r)
+{
+    if ((unsigned)r >= FLEET_REFUSE_COUNT)
+        return "unknown";
+    return rule_names[r];
+}
+
+bool control_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;
+        uint32_t cp, min;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+fleet_status fleet_control_new_nonce(fleet_control *c)
+{
+    if (c == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_control_new_nonce: c is NULL");
+    if (sodium_init() < 0)
+        return fleet_fail(FLEET_ERR_SYSTEM, "libsodium could not be initialised");
+    randombytes_buf(c->nonce, sizeof(c->nonce));
+    return FLEET_OK;
+}
+
+/* A fixed-size field is a C string only if it holds a NUL. */
+static bool field_terminated(const char *field, size_t size)
+{
+    return memchr(field, '\0', size) != NULL;
+}
+
+/* Refuses a Control no receiver would accept for its form alone, so the
+ * issuer learns of its bug instead of every receiver counting a refusal. */
+static fleet_status control_validate(const fleet_control *c)
+{
+    fleet_status s;
+
+    if (!field_terminated(c->service, sizeof(c->service)))
+        return fleet_fail(FLEET_ERR_BAD_NAME, "service name is not NUL-terminated within %d bytes",
+                          FLEET_NAME_MAX + 1);
+    if (!field_terminated(c->instance, sizeof(c->instance)))
+        return fleet_fail(FLEET_ERR_BAD_NAME, "instance name is not NUL-terminated within %d bytes",
+                          FLEET_NAME_MAX + 1);
+    s = fleet_name_check("service", c->service);
+    if (s != FLEET_OK)
+        return s;
+    s = fleet_name_check("instance", c->instance);
+    if (s != FLEET_OK)
+        return s;
+    if (c->action <= FLEET_ACTION_UNSPECIFIED || c->action > FLEET_ACTION_RESUME)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "control action %d is not one of RESTART..RESUME",
+                          (int)c->action);
+    if (!field_terminated(c->reason, sizeof(c->reason)) ||
+        !control_utf8_valid(c->reason, strlen(c->reason)))
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "control reason must be UTF-8 text of at most %d bytes",
+                          FLEET_REASON_MAX);
+    if (c->expires_unix_ms < c->issued_unix_ms ||
+        (uint64_t)c->expires_unix_ms - (uint64_t)c->issued_unix_ms > FLEET_CONTROL_MAX_WINDOW_MS)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "control expiry must be 0 to %d ms after its issue time",
+                          FLEET_CONTROL_MAX_WINDOW_MS);
+    return FLEET_OK;
+}
+
+fleet_status fleet_control_seal(const fleet_control *c, const fleet_keypair *kp, uint8_t **out, size_t *len)
+{
+    Fleet__V1__Control msg = FLEET__V1__CONTROL__INIT;
+    Fleet__V1__Envelope env = FLEET__V1__ENVELOPE__INIT;
+    uint8_t sig[FLEET_SIGNATURE_LEN];
+    char signer[FLEET_NKEY_PUBLIC_LEN + 1];
+    uint8_t *payload, *buf;
+    size_t payload_len, env_len;
+    fleet_status s;
+
+    if (c == NULL || kp == NULL || out == NULL || len == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_control_seal: NULL argument");
+    s = control_validate(c);
+    if (s != FLEET_OK)
+        return s;
+    s = fleet_keypair_public(kp, signer, sizeof(signer));
+    if (s != FLEET_OK)
+        return s;
+
+    /* protobuf-c's fields are non-const; packing only reads them. */
+    msg.service = (char *)c->service;
+    msg.instance = (char *)c->instance;
+    msg.incarnation = c->incarnation;
+    msg.action = (Fleet__V1__Action)c->action;
+    msg.fence_epoch = c->fence_epoch;
+    msg.term = c->term;
+    msg.seq = c->seq;
+    msg.issued_unix_ms = c->issued_unix_ms;
+    msg.expires_unix_ms = c->expires_unix_ms;
+    msg.nonce.data = (uint8_t *)c->nonce;
+    msg.nonce.len = sizeof(c->nonce);
+    msg.reason = (char *)c->reason;
+
+    payload_len = fleet__v1__control__get_packed_size(&msg);
+    if (payload_len > FLEET_PAYLOAD_MAX)
+        return fleet_fail(FLEET_ERR_TOO_LARGE, "control payload of %zu bytes is over %d",
+                          payload_len, FLEET_PAYLOAD_MAX);
+    payload = malloc(payload_len);
+    if (payload == NULL)
+        return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory sealing a control");
+    fleet__v1__control__pack(&msg, payload);
+
+    /* The signature covers exactly the payload bytes that travel. */
+    s = fleet_keypair_sign(kp, payload, payload_len, sig);
+    if (s != FLEET_OK)
+        goto out_free_payload;
+
+    env.payload.data = payload;
+    env.payload.len = payload_len;
+    env.signature.data = sig;
+    env.signature.len = sizeof(sig);
+    env.signer = signer;
+    env_len = fleet__v1__envelope__get_packed_size(&env);
+    if (env_len > FLEET_ENVELOPE_MAX) {
+        s = fleet_fail(FLEET_ERR_TOO_LARGE, "control envelope of %zu bytes is over %d", env_len,
+                       FLEET_ENVELOPE_MAX);
+        goto out_free_payload;
+    }
+    buf = malloc(env_len);
+    if (buf == NULL) {
+        s = fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory sealing a control");
+        goto out_free_payload;
+    }
+    fleet__v1__envelope__pack(&env, buf);
+    *out = buf;
+    *len = env_len;
+
+out_free_payload:
+    free(payload);
+    return s;
+}
+
+fleet_status fleet_control_ack_pack(const char *service, const char *instance, uint64_t seq, bool accepted,
+                                    const char *error, uint8_t **out, size_t *len)
+{
+    Fleet__V1__ControlAck ack = FLEET__V1__CONTROL_ACK__INIT;
+    size_t need, error_len;
+    uint8_t *buf;
+    fleet_status s;
+
+    if (out == NULL || len == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_control_ack_pack: NULL argument");
+    s = fleet_name_check("service", service);
+    if (s != FLEET_OK)
+        return s;
+    s = fleet_name_check("instance", instance);
+    if (s != FLEET_OK)
+        return s;
+    if (error == NULL)
+        error = "";
+    error_len = strnlen(error, FLEET_REASON_MAX + 1);
+    if (error_len > FLEET_REASON_MAX || !control_utf8_valid(error, error_len))
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "control ack error must be UTF-8 text of at most %d bytes",
+                          FLEET_REASON_MAX);
+
+    ack.service = (char *)service;
+    ack.instance = (char *)instance;
+    ack.seq = seq;
+    ack.accepted = accepted;
+    ack.error = (char *)error;
+    need = fleet__v1__control_ack__get_packed_size(&ack);
+    buf = malloc(need > 0 ? need : 1);
+    if (buf == NULL)
+        return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory packing a control ack");
+    *len = fleet__v1__control_ack__pack(&ack, buf);
+    *out = buf;
+    return FLEET_OK;
+}

@@ -1,0 +1,18 @@
+/* Private to libfleet: what the sealing and the verifying side share. */
+#ifndef FLEET_CONTROL_PRIVATE_H
+#define FLEET_CONTROL_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest window between issued_unix_ms and expires_unix_ms that a Control
+ * may claim. It bounds how long a captured Control stays replayable against
+ * a receiver that has lost its replay state, and how long a nonce must be
+ * remembered. */
+#define FLEET_CONTROL_MAX_WINDOW_MS (10 * 60 * 1000)
+
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF), as proto3 requires of string fields. */
+bool control_utf8_valid(const char *s, size_t len);
+
+#endif
