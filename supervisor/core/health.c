@@ -110,3 +110,12 @@ const char *health_observer_name(enum observer_state s)
 
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
+
+const char *health_action_name(enum core_action_kind a)
+{
+    static const char *const names[] = {
+        "UNSPECIFIED", "RESTART", "FENCE", "UNFENCE", "DRAIN", "RESUME",
+    };
+
+    return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
+}

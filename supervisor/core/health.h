@@ -50,6 +50,16 @@ enum observer_state {
     OBSERVER_STANDBY = 4,
 };
 
+/* What the supervisor asks an instance to do; the values are the wire
+ * numbers of fleet.v1 Action (0 = ACTION_UNSPECIFIED: no action). */
+enum core_action_kind {
+    CORE_ACT_RESTART = 1,
+    CORE_ACT_FENCE = 2,
+    CORE_ACT_UNFENCE = 3,
+    CORE_ACT_DRAIN = 4,
+    CORE_ACT_RESUME = 5,
+};
+
 /* What happened to an instance, as input to the state machine. */
 enum inst_event {
     EV_HB_STARTING,   /* heartbeat says STARTING */
@@ -84,5 +94,6 @@ enum svc_health health_of_service(bool expected, bool ever_seen, unsigned health
 const char *health_inst_name(enum inst_health h);
 const char *health_svc_name(enum svc_health h);
 const char *health_observer_name(enum observer_state s);
+const char *health_action_name(enum core_action_kind a); /* "RESTART", "FENCE", ... */
 
 #endif

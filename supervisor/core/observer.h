@@ -1,9 +1,12 @@
 /* The observing engine: turns heartbeats and the passing of time into
- * instance and service health, the observer's own state and events.
+ * instance and service health, the observer's own state, events and
+ * decisions (restart, fence, escalate; DESIGN.md §6, rules in policy.h).
  *
  * Pure (DESIGN.md §10): every input carries its time (monotonic ms); nothing
- * here reads a clock or does I/O. Events leave through the caller's sink,
- * synchronously, on the calling thread. One thread owns an observer. */
+ * here reads a clock or does I/O. Events and actions leave through the
+ * caller's sink, synchronously, on the calling thread. One thread owns an
+ * observer. An observer whose sink has no on_action only observes: it takes
+ * no decisions at all (a standby, a simulation of detection alone). */
 #ifndef CORE_OBSERVER_H
 #define CORE_OBSERVER_H
 
@@ -14,6 +17,7 @@
 #include "detector.h"
 #include "fleet/names.h"
 #include "health.h"
+#include "policy.h"
 #include "registry.h"
 
 #define CHECK_DETAIL_MAX 96
@@ -22,6 +26,12 @@
 struct service_config {
     char name[FLEET_NAME_MAX + 1];
     uint32_t desired;
+    uint32_t crashloop_max;       /* restarts allowed per window, 0 = 5; above it FENCE
+                                     "crashloop" (at most POLICY_TALLY_MAX) */
+    uint32_t crashloop_window_ms; /* 0 = 600000 (10 min) */
+    bool restart_disabled;        /* never restart or fence it; it is only observed */
+    const char (*depends_on)[FLEET_NAME_MAX + 1]; /* copied: restarts held while one of */
+    size_t n_depends_on;                          /*   these is UNAVAILABLE or MISSING */
 };
 
 struct observer_config {
@@ -32,6 +42,7 @@ struct observer_config {
     int64_t link_grace_ms;           /* after our own link returns, time clients get to reconnect */
     const struct service_config *services; /* borrowed for the call only */
     size_t n_services;
+    struct policy_config policy;     /* zeros take the defaults (policy_config_resolve) */
 };
 
 /* A decoded, validated heartbeat (the codec's output, the core's input). */
@@ -62,23 +73,58 @@ enum hb_verdict {
     HB_NO_MEMORY,   /* could not track a new instance; nothing changed */
 };
 
-/* One transition or notable change. `instance` is NULL for a service-level
- * event (unexpected service, version drift). Pointers are valid during the
- * callback only. */
+/* One transition, decision or notable change. `instance` is NULL for a
+ * service-level event (unexpected service, version drift). `action` is 0 for
+ * a plain transition; for an action taken (or sent again) it names it, `from`
+ * is the health before and `to` the health the action gives (RESTARTING for
+ * a restart, FENCED for a fence). Pointers are valid during the callback
+ * only. */
 struct core_event {
     const struct service *service;
     const struct instance *instance;
     enum inst_health from;
     enum inst_health to;
+    enum core_action_kind action;
     const char *reason;
     int64_t at_ms;
 };
 
+/* One attempt of an action, for the edge to sign and send now. Every attempt
+ * (retries included) has its own action_id; the edge reports its outcome
+ * with observer_action_result(action_id, ...). Pointers are valid during the
+ * callback only. */
+struct core_action {
+    const struct service *service;
+    const struct instance *instance;
+    enum core_action_kind kind;
+    uint64_t action_id;     /* unique per attempt; the edge echoes it in observer_action_result */
+    uint64_t incarnation;   /* target's incarnation */
+    uint64_t fence_epoch;   /* for FENCE/UNFENCE; 0 otherwise */
+    uint32_t attempt;       /* 1 for the first try, 2.. for retries */
+    const char *reason;     /* e.g. "dead: silent 2.1s", "crashloop: 6 restarts in 600s" */
+    int64_t at_ms;
+};
+
+/* Something a person should look at (crash loop fenced, control refused or
+ * unacknowledged); the edge runs the configured on_escalate command with the
+ * target in its environment. Pointers are valid during the callback only. */
+struct core_escalation {
+    const struct service *service;
+    const struct instance *instance;
+    const char *reason;     /* starts with "crashloop", "unacknowledged" or "refused" */
+    int64_t at_ms;
+};
+
+/* Every callback is optional and runs synchronously on the observer's
+ * thread; none may call back into the observer (report action outcomes
+ * later, with observer_action_result). */
 struct observer_sink {
     void *ctx;
     void (*on_event)(void *ctx, const struct core_event *ev);
     void (*on_state)(void *ctx, enum observer_state from, enum observer_state to,
                      const char *reason);
+    void (*on_action)(void *ctx, const struct core_action *a);          /* edge signs & sends it now */
+    void (*on_escalate)(void *ctx, const struct core_escalation *e);    /* edge runs the on_escalate hook */
 };
 
 struct observer_summary {
@@ -93,6 +139,8 @@ struct observer_counters {
     uint64_t heartbeats;   /* accepted */
     uint64_t stale;        /* refused as stale */
     uint64_t transitions;  /* instance health changes */
+    uint64_t actions;      /* action attempts handed to on_action */
+    uint64_t escalations;
 };
 
 struct observer;
@@ -120,11 +168,23 @@ void observer_tick(struct observer *o, int64_t now_ms);
  * their own schedule, after us), and the observer warms up until then. */
 void observer_link(struct observer *o, bool up, int64_t now_ms);
 
+/* The outcome of action attempt `action_id` (from on_action): the target
+ * accepted it, refused it (`error` says why; may be NULL), or the edge could
+ * not send it (report that as refused). A result for an attempt that is no
+ * longer awaited (superseded by a retry, timed out, target forgotten) is
+ * ignored. An accepted RESTART keeps the instance RESTARTING until a new
+ * incarnation is heard or restart_timeout_ms passes; a refusal escalates. */
+void observer_action_result(struct observer *o, uint64_t action_id, bool accepted, const char *error,
+                            int64_t now_ms);
+
 /* Earliest time observer_tick has work to do: NO_DEADLINE if none, and
  * while the link is down (nothing is judged then). */
 int64_t observer_next_deadline(const struct observer *o);
 
 enum observer_state observer_state(const struct observer *o);
+/* Why the observer is in its state (e.g. "mass silence: 30 of 100 healthy
+ * instances silent within 1.0s"); valid until the next call into it. */
+const char *observer_state_reason(const struct observer *o);
 const struct registry *observer_registry(const struct observer *o);
 void observer_summary(const struct observer *o, struct observer_summary *out);
 void observer_counters(const struct observer *o, struct observer_counters *out);

@@ -142,6 +142,7 @@ void registry_destroy(struct registry *r)
             free(inst);
             inst = next;
         }
+        free(r->services[i]->depends_on);
         free(r->services[i]);
     }
     free(r->services);
@@ -217,6 +218,7 @@ struct instance *registry_add_instance(struct registry *r, struct service *s, co
     i->hash = hash_name(name, s->hash);
     i->heap_slot = UINT32_MAX;
     i->deadline_ms = NO_DEADLINE;
+    policy_instance_init(&i->policy);
     if (table_insert(&r->instances_by_name, i->hash, i) != 0) {
         free(i);
         return NULL;
@@ -259,6 +261,7 @@ void registry_remove_service(struct registry *r, struct service *s)
             break;
         }
     }
+    free(s->depends_on);
     free(s);
 }
 

@@ -15,6 +15,7 @@
 #include "detector.h"
 #include "fleet/names.h"
 #include "health.h"
+#include "policy.h"
 
 #define VERSION_MAX FLEET_VERSION_MAX /* longest version string kept */
 #define REASON_MAX 96         /* longest health reason kept */
@@ -38,6 +39,10 @@ struct instance {
     uint64_t seq;
     uint64_t fence_epoch;
     uint64_t term_seen;
+    int64_t next_action_ms; /* when the policy acts next (monotonic), 0 = nothing planned */
+    struct instance *policy_next; /* link in the observer's held or in-flight list */
+    struct instance *policy_prev;
+    struct policy_instance policy;
     uint32_t restarts;     /* new incarnations seen since first tracked */
     uint32_t pid;
     unsigned char health;  /* enum inst_health */
@@ -61,6 +66,12 @@ struct service {
     uint32_t n_versions;
     char versions[SERVICE_VERSIONS_MAX][VERSION_MAX + 1];
     struct availability availability;
+    /* Policy (observer_config's service_config, resolved). */
+    uint32_t crashloop_max;        /* restarts allowed in the window, 1..POLICY_TALLY_MAX */
+    int64_t crashloop_window_ms;
+    bool restart_disabled;
+    uint32_t n_depends_on;
+    char (*depends_on)[FLEET_NAME_MAX + 1]; /* owned: freed with the service */
     char name[FLEET_NAME_MAX + 1];
 };
 
@@ -76,14 +87,16 @@ struct service *registry_service(const struct registry *r, const char *name);
 struct instance *registry_instance(const struct registry *r, const struct service *s,
                                    const char *name);
 
-/* Adds an empty service / instance (zeroed, health UNSPECIFIED, no deadline).
+/* Adds an empty service / instance (zeroed, health UNSPECIFIED, no deadline,
+ * an idle policy record).
  * Returns NULL on allocation failure, leaving the registry unchanged. The
  * caller has checked that the name is not present. */
 struct service *registry_add_service(struct registry *r, const char *name);
 struct instance *registry_add_instance(struct registry *r, struct service *s, const char *name);
 
-/* Removes and frees; the pointers are invalid afterwards. A service must have
- * no instances left. */
+/* Removes and frees (a service with its depends_on array); the pointers are
+ * invalid afterwards. A service must have no instances left. The caller
+ * unlinks an instance from any list of its own first. */
 void registry_remove_instance(struct registry *r, struct instance *i);
 void registry_remove_service(struct registry *r, struct service *s);
 
