@@ -65,6 +65,16 @@ fleet_status hb_conn_open(const char *url, const char *service, const char *inst
 /* hb_random.c: a random non-zero 64-bit value from getrandom(2). */
 fleet_status hb_random_nonzero(uint64_t *out);
 
+/* heartbeat.c, for the rest of libfleet (obey.c): the sender's connection
+ * (owned by the sender or its creator; valid until fleet_hb_destroy), its
+ * subject prefix and names (constants after create), and the highest fence
+ * epoch recorded so far. */
+natsConnection *hb_connection(const fleet_hb *hb);
+const char *hb_prefix(const fleet_hb *hb);
+const char *hb_service(const fleet_hb *hb);
+const char *hb_instance(const fleet_hb *hb);
+uint64_t hb_fence_epoch(fleet_hb *hb);
+
 /* hb_opts.c: true when `s` is at most `max` bytes with no control characters. */
 bool hb_text_ok(const char *s, size_t max);
 

@@ -28,6 +28,7 @@ struct fleet_hb {
 
     /* constants after create */
     char subject[HB_SUBJECT_MAX];
+    char prefix[FLEET_HB_PREFIX_MAX + 1];
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];
     uint32_t interval_ms;
@@ -178,6 +179,7 @@ fleet_status fleet_hb_create(const fleet_hb_opts *opts, fleet_hb **out)
     if (hb == NULL)
         return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory creating a heartbeat sender");
     snprintf(hb->subject, sizeof(hb->subject), "%s.v1.hb.%s.%s", opts->prefix, opts->service, opts->instance);
+    memcpy(hb->prefix, opts->prefix, sizeof(hb->prefix));
     memcpy(hb->service, opts->service, sizeof(hb->service));
     memcpy(hb->instance, opts->instance, sizeof(hb->instance));
     memcpy(hb->version, opts->version, sizeof(hb->version));
@@ -422,4 +424,36 @@ fleet_status fleet_hb_stats(fleet_hb *hb, fleet_hb_counters *out)
     *out = hb->counters;
     pthread_mutex_unlock(&hb->lock);
     return FLEET_OK;
+}
+
+/* Private accessors for the rest of libfleet (hb_private.h). The fields they
+ * read are constants after create, so no lock is taken. */
+natsConnection *hb_connection(const fleet_hb *hb)
+{
+    return hb->conn;
+}
+
+const char *hb_prefix(const fleet_hb *hb)
+{
+    return hb->prefix;
+}
+
+const char *hb_service(const fleet_hb *hb)
+{
+    return hb->service;
+}
+
+const char *hb_instance(const fleet_hb *hb)
+{
+    return hb->instance;
+}
+
+uint64_t hb_fence_epoch(fleet_hb *hb)
+{
+    uint64_t epoch;
+
+    pthread_mutex_lock(&hb->lock);
+    epoch = hb->fence_epoch;
+    pthread_mutex_unlock(&hb->lock);
+    return epoch;
 }

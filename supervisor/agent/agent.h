@@ -1,0 +1,232 @@
+/* fleet-agent: runs one service as its child, heartbeats for it, obeys
+ * signed control (DESIGN.md §2, §6, §7). Private header, grouped by file.
+ *
+ * Threads: the main thread owns the child and every decision (run.c), in
+ * one poll loop (main.c) over a signalfd, the mailbox's eventfd and the
+ * exec check's pipe. nats.c callbacks (obey handlers, the status
+ * subscription) and the HTTP check thread only hand data over through the
+ * mailbox or the presence clock, and return. */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "fleet/control.h"
+#include "fleet/heartbeat.h"
+#include "fleet/obey.h"
+
+#define AGENT_CHECK_DETAIL_MAX 255
+
+/* ---- opts.c ------------------------------------------------------------ */
+
+struct agent_opts {
+    const char *url;             /* NULL: $NATS_URL, else libfleet's default */
+    const char *service, *instance, *version, *prefix;
+    char **trusted;              /* malloc'd public keys, n_trusted >= 1 */
+    size_t n_trusted;
+    uint32_t interval_ms;
+    const char *http_check;      /* NULL: none */
+    const char *exec_check;      /* NULL: none */
+    uint32_t check_period_ms;    /* also each check's timeout */
+    uint32_t grace_ms;           /* SIGTERM .. SIGKILL */
+    int drain_signal;
+    uint32_t supervisor_timeout_ms;
+    char *path;                  /* malloc'd: the command resolved against $PATH */
+    char **argv;                 /* the command and its arguments (main's argv) */
+};
+
+/* Fills `o` from the command line and environment. Returns 0; -1 after
+ * printing the usage for --help (exit 0); 2 after printing why the usage is
+ * wrong (exit 2); 1 when out of memory. Free with agent_opts_fini (also after a failure). */
+int agent_opts_parse(int argc, char **argv, struct agent_opts *o);
+void agent_opts_fini(struct agent_opts *o);
+
+/* ---- log.c: one JSON object per line on stdout ------------------------ */
+
+enum agent_level { AGENT_DEBUG, AGENT_INFO, AGENT_WARN, AGENT_ERROR };
+
+/* Writes {"ts","level","msg", ...fields}. `fields` (may be NULL) is stolen.
+ * Any thread; one line per call, never interleaved. */
+void agent_log(enum agent_level lvl, const char *msg, json_t *fields);
+
+/* ---- child.c: processes ------------------------------------------------ */
+
+/* Starts `path` with `argv` as the leader of a new process group (pgid =
+ * pid), with every signal at its default disposition, an empty signal mask,
+ * no descriptor of ours beyond 0-2 and SIGKILL on the agent's death. `in`,
+ * `out`, `err` replace fds 0-2 when >= 0. Returns 0 and *pid, or an errno
+ * (exec failures included: the failed child is already reaped). Call from
+ * the main thread only (PR_SET_PDEATHSIG follows the forking thread). */
+int child_spawn(const char *path, char *const argv[], int in, int out, int err, pid_t *pid);
+
+/* Sends `sig` to the whole group `pgid`; ESRCH (group gone) is success.
+ * Returns 0 or an errno. */
+int child_signal_group(pid_t pgid, int sig);
+
+/* Reaps every exited child without blocking: for each, calls
+ * reaped(ctx, pid, wait status). */
+void child_reap_all(void (*reaped)(void *ctx, pid_t pid, int status), void *ctx);
+
+/* Exit code a shell would give: the code, or 128 + signal. */
+int child_exit_code(int status);
+
+/* ---- mailbox.c: callbacks -> main loop --------------------------------- */
+
+struct agent_command {
+    fleet_action action;
+    uint64_t fence_epoch;
+    uint64_t seq;
+};
+
+struct check_result {
+    uint64_t gen;                /* the child life it was run for */
+    bool ok;
+    char detail[AGENT_CHECK_DETAIL_MAX + 1];
+};
+
+struct mailbox;
+
+/* Creates the mailbox: a locked queue plus an eventfd (EFD_CLOEXEC |
+ * EFD_NONBLOCK) that is readable while something waits. Returns 0 or an
+ * errno. Destroy with mailbox_destroy (NULL no-op). */
+int mailbox_create(struct mailbox **out);
+void mailbox_destroy(struct mailbox *mb);
+int mailbox_fd(const struct mailbox *mb);
+
+/* fleet_obey handlers whose ctx is the mailbox: they queue the command and
+ * return FLEET_OK ("will act"), or refuse a RESTART while fenced and any
+ * command when the queue is full. */
+fleet_obey_handlers mailbox_obey_handlers(struct mailbox *mb);
+
+/* The HTTP check thread's latest result (a newer one replaces an unread one). */
+void mailbox_post_http(struct mailbox *mb, const struct check_result *r);
+
+/* Main loop: clears the eventfd, then takes queued commands one by one
+ * (true while one was taken) and the latest HTTP result (true if any). */
+void mailbox_drain_fd(struct mailbox *mb);
+bool mailbox_take_command(struct mailbox *mb, struct agent_command *out);
+bool mailbox_take_http(struct mailbox *mb, struct check_result *out);
+
+/* ---- checks.c ---------------------------------------------------------- */
+
+/* HTTP check: a thread that GETs `url` every `period_ms` (timeout the same)
+ * while a child life is set, and posts each result. */
+struct http_check;
+int http_check_start(const char *url, uint32_t period_ms, struct mailbox *mb, struct http_check **out);
+/* Which child life to check (0: none, the thread idles). */
+void http_check_set_gen(struct http_check *hc, uint64_t gen);
+void http_check_stop(struct http_check *hc);    /* joins; NULL no-op */
+
+/* Exec check: "/bin/sh -c CMD" driven by the main loop (it is our child, so
+ * the main loop's reaper must see it). */
+struct exec_check {
+    const char *cmd;             /* NULL: not configured */
+    uint32_t period_ms;
+    pid_t pid;                   /* running check, else 0 */
+    int fd;                      /* its stderr, O_NONBLOCK | O_CLOEXEC, else -1 */
+    uint64_t gen;                /* child life it runs for */
+    int64_t next_due_ms;         /* monotonic; 0: not scheduled */
+    int64_t deadline_ms;         /* running: kill at */
+    bool timed_out;
+    char err[AGENT_CHECK_DETAIL_MAX + 1];
+    size_t err_len;
+};
+
+void exec_check_init(struct exec_check *ec, const char *cmd, uint32_t period_ms);
+/* Starts the check now for life `gen`. Returns 0 or an errno. */
+int exec_check_run(struct exec_check *ec, uint64_t gen, int64_t now_ms);
+/* The pipe is readable: keeps the first line, drops the rest. */
+void exec_check_read(struct exec_check *ec);
+/* Past its deadline: SIGKILL to its group; the reaper finishes it. */
+void exec_check_expire(struct exec_check *ec, int64_t now_ms);
+/* The reaper saw its pid: fills *out, closes the pipe, schedules the next. */
+void exec_check_finish(struct exec_check *ec, int status, int64_t now_ms, struct check_result *out);
+/* Kills a running check and closes its pipe (shutdown). */
+void exec_check_fini(struct exec_check *ec);
+
+/* ---- localrestart.c ---------------------------------------------------- */
+
+/* When a FleetStatus was last seen (monotonic ms), written by the status
+ * subscription's callback, read by the main loop. */
+struct presence {
+    pthread_mutex_t lock;
+    int64_t last_ms;
+};
+
+void presence_init(struct presence *p, int64_t now_ms);
+void presence_fini(struct presence *p);
+void presence_seen(struct presence *p, int64_t now_ms);
+int64_t presence_last(struct presence *p);
+
+/* Local restart spacing: 1 s, 2 s, 4 s ... 60 s, ±20 % jitter; a life of
+ * 60 s or more resets it. */
+struct backoff {
+    unsigned deaths;             /* consecutive short lives */
+};
+
+/* A child that lived `lived_ms` died: the delay before the next local
+ * start. */
+int64_t backoff_next_ms(struct backoff *b, int64_t lived_ms);
+
+/* ---- run.c: the state machine (main thread only) ---------------------- */
+
+enum agent_phase {
+    PHASE_DOWN,                  /* no child */
+    PHASE_RUNNING,
+    PHASE_STOPPING,              /* signalled; SIGKILL at kill_at_ms */
+};
+
+enum agent_after {               /* what a STOPPING child's exit leads to */
+    AFTER_START,                 /* RESTART / UNFENCE */
+    AFTER_STAY,                  /* FENCE */
+    AFTER_EXIT,                  /* the agent was told to stop */
+};
+
+struct agent {
+    const struct agent_opts *opts;
+    fleet_hb *hb;                /* created by main once the first child runs */
+    struct mailbox *mb;
+    struct http_check *http;     /* NULL without --http-check */
+    struct exec_check exec;
+    struct presence *presence;
+    struct backoff backoff;
+
+    enum agent_phase phase;
+    enum agent_after after;
+    pid_t pid;                   /* child (its pgid too) while RUNNING/STOPPING */
+    uint64_t gen;                /* +1 per child start */
+    int64_t started_ms;
+    int64_t kill_at_ms;          /* STOPPING; INT64_MAX once SIGKILL went */
+    int64_t restart_at_ms;       /* DOWN after a death: earliest local restart; 0 none */
+    bool fenced, draining, shutting_down;
+    bool http_ok, exec_ok, http_passed, exec_passed;
+    bool has_status;
+    int last_status;             /* wait status of the last child */
+    bool done;                   /* the loop should end; exit_code is set */
+    int exit_code;
+};
+
+void agent_init(struct agent *a, const struct agent_opts *opts, struct mailbox *mb, struct presence *presence);
+/* Starts the first child before the sender exists (so its first heartbeat
+ * carries the child's pid). Returns 0 or an errno. */
+int agent_first_start(struct agent *a, int64_t now_ms);
+/* After the sender exists: reports the first child's state. */
+void agent_attach(struct agent *a, fleet_hb *hb, struct http_check *http, int64_t now_ms);
+
+void agent_on_signal(struct agent *a, int sig, int64_t now_ms);
+void agent_on_command(struct agent *a, const struct agent_command *c, int64_t now_ms);
+void agent_on_http(struct agent *a, const struct check_result *r);
+void agent_on_exec_readable(struct agent *a);
+/* Runs due timers; returns the next deadline (monotonic ms, INT64_MAX none). */
+int64_t agent_on_tick(struct agent *a, int64_t now_ms);
+
+int64_t agent_mono_ms(void);
+int64_t agent_wall_ms(void);
+
+#endif
