@@ -132,7 +132,7 @@ static void fill_instance(struct observer *obs, const struct instance *i, const 
     is->fence_epoch = i->fence_epoch;
     is->version = (char *)i->version;
     is->reason = (char *)i->reason;
-    is->next_action_unix_ms = 0;
+    is->next_action_unix_ms = i->next_action_ms ? to_unix(clk, i->next_action_ms) : 0;
 }
 
 /* A ServiceStatus tree in caller storage; instance arrays are malloc'd and
@@ -299,7 +299,7 @@ int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t te
     e.instance = ev->instance ? (char *)ev->instance->name : "";
     e.from = (Fleet__V1__InstanceHealth)ev->from;
     e.to = (Fleet__V1__InstanceHealth)ev->to;
-    e.action = FLEET__V1__ACTION__ACTION_UNSPECIFIED;
+    e.action = (Fleet__V1__Action)ev->action;
     e.reason = (char *)(ev->reason ? ev->reason : "");
     e.term = term;
     return pack_message(&e.base, buf, len);

@@ -135,19 +135,23 @@ static const char *check_log_level(const char *v)
 /* ------------------------------------------------------------------------ */
 /* The key table                                                            */
 
-enum key_section { SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, N_SECTIONS, SEC_SERVICE = N_SECTIONS };
+enum key_section {
+    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, N_SECTIONS, SEC_SERVICE = N_SECTIONS
+};
 
 static const char *const section_names[N_SECTIONS] = {
     [SEC_NATS] = "nats",
     [SEC_SUPERVISOR] = "supervisor",
     [SEC_DETECTOR] = "detector",
     [SEC_CONTROL] = "control",
+    [SEC_POLICY] = "policy",
 };
 
 enum key_type {
     KEY_TEXT,   /* char[size]: at most size - 1 bytes, then `check` */
     KEY_UINT32, /* uint32_t, decimal digits only, min..max */
     KEY_REAL,   /* double, finite, min..max */
+    KEY_BOOL,   /* bool: true or false */
 };
 
 struct key_def {
@@ -163,6 +167,9 @@ struct key_def {
 };
 
 #define MEMBER_SIZE(T, m) sizeof(((T *)NULL)->m)
+#define BOOL_KEY(T, sec, key, m, dflt_)                                                  \
+    { .section = (sec), .name = (key), .type = KEY_BOOL, .offset = offsetof(T, m),      \
+      .size = MEMBER_SIZE(T, m), .dflt = (dflt_) }
 #define TEXT_KEY(T, sec, key, m, check_, dflt_, env_)                                   \
     { .section = (sec), .name = (key), .type = KEY_TEXT, .offset = offsetof(T, m),      \
       .size = MEMBER_SIZE(T, m), .check = (check_), .dflt = (dflt_), .env = (env_) }
@@ -204,6 +211,18 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_CONTROL, "expiry_ms", control_expiry_ms, 1000, 600000, "10000", NULL),
     TEXT_KEY(CFG, SEC_CONTROL, "on_escalate", on_escalate, check_command, "", NULL),
     UINT_KEY(CFG, SEC_CONTROL, "hook_timeout_ms", hook_timeout_ms, 1000, 3600000, "60000", NULL),
+
+    UINT_KEY(CFG, SEC_POLICY, "backoff_initial_ms", policy.backoff_initial_ms, 100, 600000, "1000", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "backoff_max_ms", policy.backoff_max_ms, 1000, 3600000, "60000", NULL),
+    REAL_KEY(CFG, SEC_POLICY, "backoff_jitter", policy.backoff_jitter, 0.01, 0.5, "0.2", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "stable_after_ms", policy.stable_after_ms, 1000, 86400000, "60000", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "max_concurrent_actions", policy.max_concurrent, 0, 10000, "0", NULL),
+    REAL_KEY(CFG, SEC_POLICY, "mass_silence_ratio", policy.mass_silence_ratio, 0.01, 0.99, "0.25", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "mass_silence_min", policy.mass_silence_min, 1, 10000, "3", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "ack_timeout_ms", policy.ack_timeout_ms, 100, 60000, "2000", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "ack_attempts", policy.ack_attempts, 1, 10, "3", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "restart_timeout_ms", policy.restart_timeout_ms, 1000, 600000, "30000", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000, "0", NULL),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
@@ -213,6 +232,9 @@ static const struct key_def config_keys[] = {
 static const struct key_def service_keys[] = {
     TEXT_KEY(SVC, SEC_SERVICE, "name", name, check_name, NULL, NULL),
     UINT_KEY(SVC, SEC_SERVICE, "desired", desired, 0, 10000, "1", NULL),
+    UINT_KEY(SVC, SEC_SERVICE, "crashloop_max", crashloop_max, 1, 16, "5", NULL),
+    UINT_KEY(SVC, SEC_SERVICE, "crashloop_window_s", crashloop_window_s, 1, 86400, "600", NULL),
+    BOOL_KEY(SVC, SEC_SERVICE, "restart", restart, "true"),
 };
 #undef SVC
 #define N_SERVICE_KEYS (sizeof service_keys / sizeof service_keys[0])
@@ -253,6 +275,7 @@ union key_value {
     const char *text; /* borrowed from the caller's string */
     uint32_t u32;
     double real;
+    bool flag;
 };
 
 /* Decimal digits only (no sign, no spaces). Values above UINT32_MAX come out
@@ -325,6 +348,12 @@ static int key_parse(const struct key_def *k, const char *keypath, const char *t
             return fail(e, keypath, "%.80s is out of range (%g..%g)", text, k->min, k->max);
         out->real = d;
         return 0;
+    case KEY_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+            out->flag = text[0] == 't';
+            return 0;
+        }
+        return fail(e, keypath, "\"%.80s\" is not a truth value: use true or false", text);
     }
     return fail(e, keypath, "has an unknown type (bug in the key table)");
 }
@@ -344,6 +373,10 @@ static void key_store(const struct key_def *k, void *base, const union key_value
     case KEY_REAL:
         assert(k->size == sizeof(double));
         memcpy(at, &v->real, sizeof v->real);
+        break;
+    case KEY_BOOL:
+        assert(k->size == sizeof(bool));
+        memcpy(at, &v->flag, sizeof v->flag);
         break;
     }
 }
@@ -397,7 +430,8 @@ static int config_apply_env(struct supervisor_config *c, const struct err_out *e
     return 0;
 }
 
-/* Rules over several scalar keys. Prepares c->detector; -1 leaves c as it was. */
+/* Rules over several scalar keys. Prepares c->detector; -1 leaves c as it was.
+ * (With flags, raise policy.backoff_max_ms before backoff_initial_ms.) */
 static int config_check(struct supervisor_config *c, const struct err_out *e)
 {
     struct detector_params p = c->detector;
@@ -406,6 +440,10 @@ static int config_check(struct supervisor_config *c, const struct err_out *e)
         return fail(e, "detector.phi_suspect",
                     "%g must be below detector.phi_dead (%g): lower phi_suspect or raise phi_dead",
                     p.phi_suspect, p.phi_dead);
+    if (c->policy.backoff_max_ms < c->policy.backoff_initial_ms)
+        return fail(e, "policy.backoff_max_ms",
+                    "%" PRIu32 " is below policy.backoff_initial_ms (%" PRIu32 "): raise it or lower the initial",
+                    c->policy.backoff_max_ms, c->policy.backoff_initial_ms);
     c->detector = p;
     return 0;
 }
@@ -1063,11 +1101,21 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
                      struct observer_config *out)
 {
     for (size_t i = 0; i < c->n_services; i++) {
-        memcpy(services_buf[i].name, c->services[i].name, sizeof services_buf[i].name);
-        services_buf[i].desired = c->services[i].desired;
+        const struct supervisor_service *s = &c->services[i];
+
+        services_buf[i] = (struct service_config){
+            .desired = s->desired,
+            .crashloop_max = s->crashloop_max,
+            .crashloop_window_ms = s->crashloop_window_s * 1000u,
+            .restart_disabled = !s->restart,
+            .depends_on = (const char (*)[FLEET_NAME_MAX + 1])s->depends_on,
+            .n_depends_on = s->n_depends_on,
+        };
+        memcpy(services_buf[i].name, s->name, sizeof services_buf[i].name);
     }
     *out = (struct observer_config){
         .detector = c->detector,
+        .policy = c->policy,
         .default_interval_ms = c->default_interval_ms,
         .forget_after_ms = (int64_t)c->forget_after_s * 1000,
         .stall_ms = c->stall_ms,
@@ -1135,6 +1183,9 @@ static void key_write(FILE *out, const struct key_def *k, const void *base)
     case KEY_REAL:
         memcpy(&d, at, sizeof d);
         yaml_write_real(out, d);
+        break;
+    case KEY_BOOL:
+        fputs(*(const bool *)at ? "true" : "false", out);
         break;
     }
 }

@@ -26,6 +26,7 @@
 #include "detector.h"
 #include "fleet/names.h"
 #include "observer.h"
+#include "policy.h"
 
 /* Hard limits on the file's lists (larger files are refused). */
 #define CONFIG_MAX_SERVICES 10000
@@ -43,6 +44,9 @@ struct supervisor_service {
     uint32_t desired;                        /* services[i].desired: 0..10000, default 1 */
     char (*depends_on)[FLEET_NAME_MAX + 1];  /* services[i].depends_on, default []: valid names, */
     size_t n_depends_on;                     /*   none twice, not itself, no cycle (see below) */
+    uint32_t crashloop_max;                  /* services[i].crashloop_max (1..16, default 5) restarts */
+    uint32_t crashloop_window_s;             /*   within crashloop_window_s (default 600) then FENCE */
+    bool restart;                            /* services[i].restart, default true; false = observe only */
 };
 
 /* The effective configuration. Created by config_load, destroyed by
@@ -71,6 +75,7 @@ struct supervisor_config {
     uint32_t control_expiry_ms;     /* control.expiry_ms: a Control is valid this long */
     char on_escalate[1024];         /* control.on_escalate: shell command, "" = none */
     uint32_t hook_timeout_ms;       /* control.hook_timeout_ms */
+    struct policy_config policy;    /* policy.*: backoff, blast radius, mass silence, acks */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
 };
@@ -91,7 +96,8 @@ int config_set(struct supervisor_config *c, const char *key, const char *value, 
 
 /* Fills the core's view of `c`. `services_buf` is caller-allocated with
  * c->n_services entries (may be NULL when there are none); out->services
- * points into it, so it must outlive every use of *out. Cannot fail. */
+ * points into it and each entry's depends_on into `c`, so both must outlive
+ * every use of *out. out->policy.rng_seed is left for the caller. Cannot fail. */
 void config_observer(const struct supervisor_config *c, struct service_config *services_buf,
                      struct observer_config *out);
 

@@ -6,13 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "actuator.h"
 #include "bus.h"
 #include "codec.h"
 #include "feed.h"
+#include "hook.h"
 #include "ingest.h"
 #include "log.h"
 #include "observer.h"
@@ -24,6 +27,8 @@
 #define FEED_MIN_GAP_MS 100
 /* How long SIGTERM waits for deliveries to drain and publications to flush. */
 #define DRAIN_TIMEOUT_MS 2000
+/* Exit code of a configuration error found at start-up (a bad key file). */
+#define EXIT_CONFIG 2
 /* The loop wakes at least this often, well under the default stall_ms. */
 #define MAX_POLL_MS 500
 
@@ -36,6 +41,9 @@ struct daemon {
     struct ingest *queue;
     struct bus *bus;
     struct feed *feed;
+    struct actuator *actuator;
+    struct hooks *hooks;
+    uint64_t term;                /* leader term stamped on control (0 until leadership exists) */
     int sigfd;
     int64_t started_unix_ms;
     uint64_t queries;
@@ -94,6 +102,33 @@ static void on_core_event(void *ctx, const struct core_event *ev)
     feed_event(d->feed, ev, &d->clk);
 }
 
+/* The core decided: sign and send now. A send that fails is reported to the
+ * core like a refused ack, so its retry and escalation rules apply. */
+static void on_core_action(void *ctx, const struct core_action *a)
+{
+    struct daemon *d = ctx;
+    char attempt[16], why[160];
+
+    snprintf(attempt, sizeof(attempt), "%u", (unsigned)a->attempt);
+    log_kv(LOG_WARN, "control decided", "action", health_action_name(a->kind), "service", a->service->name,
+           "instance", a->instance->name, "attempt", attempt, "reason", a->reason ? a->reason : "", NULL);
+    if (actuator_send(d->actuator, a, d->term, d->clk.unix_ms, why, sizeof(why)) != 0) {
+        log_kv(LOG_ERROR, "control not sent", "service", a->service->name, "instance", a->instance->name,
+               "why", why, NULL);
+        ingest_ack(d->queue, a->action_id, false, why, d->clk.mono_ms);
+    }
+}
+
+static void on_core_escalate(void *ctx, const struct core_escalation *e)
+{
+    struct daemon *d = ctx;
+
+    log_kv(LOG_ERROR, "escalation", "service", e->service->name, "instance", e->instance ? e->instance->name : "",
+           "reason", e->reason ? e->reason : "", NULL);
+    if (d->cfg->on_escalate[0] != '\0')
+        hook_run(d->hooks, d->cfg->on_escalate, e, d->cfg->supervisor_id, d->clk.mono_ms);
+}
+
 static void on_observer_state(void *ctx, enum observer_state from, enum observer_state to,
                               const char *reason)
 {
@@ -125,11 +160,21 @@ static int with_observer_config(const struct supervisor_config *cfg,
     return rc;
 }
 
+/* Without a signing key the sink has no on_action: the core then takes no
+ * decisions at all (observe only), rather than deciding and failing. */
 static int create_observer(struct daemon *d, const struct observer_config *ocfg)
 {
-    struct observer_sink sink = { .ctx = d, .on_event = on_core_event, .on_state = on_observer_state };
+    struct observer_sink sink = {
+        .ctx = d, .on_event = on_core_event, .on_state = on_observer_state,
+        .on_action = actuator_can_act(d->actuator) ? on_core_action : NULL,
+        .on_escalate = on_core_escalate,
+    };
+    struct observer_config seeded = *ocfg;
 
-    return observer_create(ocfg, &sink, d->clk.mono_ms, &d->obs);
+    if (getrandom(&seeded.policy.rng_seed, sizeof(seeded.policy.rng_seed), 0) !=
+        (ssize_t)sizeof(seeded.policy.rng_seed))
+        seeded.policy.rng_seed = (uint64_t)d->clk.unix_ms ^ ((uint64_t)getpid() << 32);
+    return observer_create(&seeded, &sink, d->clk.mono_ms, &d->obs);
 }
 
 static int reconfigure_observer(struct daemon *d, const struct observer_config *ocfg)
@@ -264,12 +309,16 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     d->clk = clock_now();
     for (size_t k = 0; k < batch->n_link; k++)
         observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
+    for (size_t k = 0; k < batch->n_ack; k++)
+        observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].accepted, batch->ack[k].error,
+                               batch->ack[k].at_ms);
     for (size_t k = 0; k < batch->n_hb; k++)
         if (observer_heartbeat(d->obs, &batch->hb[k]) == HB_NO_MEMORY)
             log_kv(LOG_ERROR, "cannot track a new instance: out of memory", "service",
                    batch->hb[k].service, "instance", batch->hb[k].instance, NULL);
     d->clk = clock_now();
     observer_tick(d->obs, d->clk.mono_ms);
+    hook_tick(d->hooks, d->clk.mono_ms);
     for (size_t k = 0; k < batch->n_req; k++)
         answer(d, &batch->req[k]);
     feed_publish_due(d->feed, &d->clk);
@@ -280,10 +329,13 @@ static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
     int64_t due = feed_next_due(d->feed);
+    int64_t hooks_due = hook_tick(d->hooks, mono_now());
     int64_t wait;
 
     if (due < next)
         next = due;
+    if (hooks_due < next)
+        next = hooks_due;
     wait = next - mono_now();
     if (wait < 0)
         return 0;
@@ -299,6 +351,8 @@ static bool handle_signals(struct daemon *d)
     while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
             reload(d);
+        } else if (si.ssi_signo == SIGCHLD) {
+            hook_reap(d->hooks);
         } else {
             log_kv(LOG_INFO, "stopping: draining", "signal", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", NULL);
             keep = false;
@@ -362,6 +416,25 @@ static int open_bus(struct daemon *d)
     return 0;
 }
 
+static int open_actuator(struct daemon *d)
+{
+    struct actuator_options opts = {
+        .prefix = d->cfg->prefix, .signing_key_file = d->cfg->signing_key_file,
+        .expiry_ms = d->cfg->control_expiry_ms,
+    };
+    char err[512];
+
+    if (actuator_create(d->bus, d->queue, &opts, &d->actuator, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot set up control", "error", err, NULL);
+        fprintf(stderr, "fleet-supervisor: %s\n", err);
+        return -1;
+    }
+    if (!actuator_can_act(d->actuator))
+        log_kv(LOG_WARN, "no signing key (control.signing_key_file / FLEET_SIGNING_KEY_FILE): "
+                         "observing only, no restarts or fences", NULL);
+    return 0;
+}
+
 static int block_signals(int *sigfd)
 {
     sigset_t set;
@@ -370,6 +443,7 @@ static int block_signals(int *sigfd)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
     /* Blocked before any nats.c thread exists, so every thread inherits it
      * and the signals are only ever read here, as data. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
@@ -398,28 +472,40 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     }
     if (ingest_create(cfg->prefix, MAX_QUEUED_HEARTBEATS, cfg->max_heartbeat_bytes, &d.queue) != 0)
         goto out_close_sigfd;
+    if (hooks_create(cfg->hook_timeout_ms, &d.hooks) != 0)
+        goto out_destroy_queue;
+    /* nats.c callbacks only feed the queue, so the bus may run before the
+     * observer exists: what it reports waits in the queue for the loop. */
+    if (open_bus(&d) != 0)
+        goto out_close_bus;
+    if (open_actuator(&d) != 0) {
+        rc = EXIT_CONFIG;
+        goto out_close_bus;
+    }
     if (with_observer_config(cfg, create_observer, &d) != 0) {
         log_kv(LOG_ERROR, "cannot create the observer", NULL);
-        goto out_destroy_queue;
+        goto out_close_bus;
     }
+    /* Until the first connection is reported, the observer cannot see anyone. */
+    observer_link(d.obs, false, d.clk.mono_ms);
     fo = (struct feed_options){
         .prefix = cfg->prefix, .supervisor_id = cfg->supervisor_id,
         .status_interval_ms = cfg->status_interval_ms, .max_feed_bytes = cfg->max_feed_bytes,
         .min_gap_ms = FEED_MIN_GAP_MS,
     };
-    /* Until the first connection, the observer cannot see anyone. */
-    observer_link(d.obs, false, d.clk.mono_ms);
-    if (open_bus(&d) != 0)
-        goto out_close_bus;
     if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
         goto out_close_bus;
     log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", cfg->nats_url,
-           "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", NULL);
+           "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", "signer",
+           actuator_can_act(d.actuator) ? actuator_public_key(d.actuator) : "none: observing only", NULL);
     rc = run_loop(&d);
     feed_destroy(d.feed);
 out_close_bus:
+    /* After bus_close no callback runs, so what they fed can go. */
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
     observer_destroy(d.obs);
+    actuator_destroy(d.actuator);
+    hooks_destroy(d.hooks);
 out_destroy_queue:
     ingest_destroy(d.queue);
 out_close_sigfd:

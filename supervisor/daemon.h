@@ -15,7 +15,8 @@ struct config_override {
 
 /* Runs until told to stop. Takes ownership of `cfg` (freed before return).
  * `config_path` (may be NULL) is re-read on SIGHUP. Returns the exit code:
- * 0 after a clean drain, 1 on a runtime failure. */
+ * 0 after a clean drain, 1 on a runtime failure, 2 when the signing key
+ * cannot be used. */
 int daemon_run(struct supervisor_config *cfg, const char *config_path,
                const struct config_override *overrides, size_t n_overrides);
 

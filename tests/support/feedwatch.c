@@ -13,7 +13,17 @@ struct seen_event {
     char service[65];
     char instance[65];
     int to;
+    int action;
+    char reason[128];
     int64_t at_ms;
+};
+
+#define MAX_HEARTBEATS 256
+
+struct seen_heartbeat {
+    char service[65];
+    char instance[65];
+    struct feedwatch_heartbeat last;
 };
 
 struct feedwatch {
@@ -27,6 +37,8 @@ struct feedwatch {
     unsigned observer_seen;
     struct seen_event events[MAX_EVENTS];
     int n_events;
+    struct seen_heartbeat heartbeats[MAX_HEARTBEATS];
+    int n_heartbeats;
 };
 
 static void note_seq(struct feedwatch *w, uint64_t seq)
@@ -68,10 +80,46 @@ static void on_event(struct feedwatch *w, natsMsg *msg)
         snprintf(s->service, sizeof(s->service), "%s", ev->service);
         snprintf(s->instance, sizeof(s->instance), "%s", ev->instance);
         s->to = ev->to;
+        s->action = ev->action;
+        snprintf(s->reason, sizeof(s->reason), "%s", ev->reason);
         s->at_ms = proc_now_ms();
     }
     pthread_mutex_unlock(&w->lock);
     fleet__v1__event__free_unpacked(ev, NULL);
+}
+
+static void on_heartbeat(struct feedwatch *w, natsMsg *msg)
+{
+    Fleet__V1__Heartbeat *hb = fleet__v1__heartbeat__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                                            (const uint8_t *)natsMsg_GetData(msg));
+    struct seen_heartbeat *slot = NULL;
+
+    if (hb == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->n_heartbeats && slot == NULL; k++)
+        if (strcmp(w->heartbeats[k].service, hb->service) == 0 &&
+            strcmp(w->heartbeats[k].instance, hb->instance) == 0)
+            slot = &w->heartbeats[k];
+    if (slot == NULL && w->n_heartbeats < MAX_HEARTBEATS) {
+        slot = &w->heartbeats[w->n_heartbeats++];
+        snprintf(slot->service, sizeof(slot->service), "%s", hb->service);
+        snprintf(slot->instance, sizeof(slot->instance), "%s", hb->instance);
+    }
+    if (slot != NULL) {
+        slot->last.pid = hb->pid;
+        slot->last.incarnation = hb->incarnation;
+        slot->last.state = hb->state;
+        slot->last.fence_epoch = hb->fence_epoch;
+        slot->last.term_seen = hb->term_seen;
+        slot->last.exit_signal = hb->exit ? hb->exit->signal : 0;
+        slot->last.exit_code = hb->exit ? hb->exit->code : 0;
+        slot->last.has_exit = hb->exit != NULL;
+        slot->last.at_ms = proc_now_ms();
+        slot->last.count++;
+    }
+    pthread_mutex_unlock(&w->lock);
+    fleet__v1__heartbeat__free_unpacked(hb, NULL);
 }
 
 /* One subscription for statuses and events: nats.c delivers one
@@ -87,6 +135,8 @@ static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         on_status(closure, msg);
     else if (strncmp(subject, "fleet.v1.events.", 16) == 0)
         on_event(closure, msg);
+    else if (strncmp(subject, "fleet.v1.hb.", 12) == 0)
+        on_heartbeat(closure, msg);
     natsMsg_Destroy(msg);
 }
 
@@ -245,6 +295,68 @@ int feedwatch_count_events(struct feedwatch *w, const char *service, const char 
 
     find_event(w, service, instance, to, &count);
     return count;
+}
+
+static int64_t find_action(struct feedwatch *w, const char *service, const char *instance, int action,
+                           const char *reason_part, int *count)
+{
+    int64_t at = -1;
+
+    pthread_mutex_lock(&w->lock);
+    *count = 0;
+    for (int k = 0; k < w->n_events; k++) {
+        const struct seen_event *e = &w->events[k];
+
+        if (strcmp(e->service, service) == 0 && e->action == action &&
+            (instance[0] == '\0' || strcmp(e->instance, instance) == 0) &&
+            (reason_part == NULL || strstr(e->reason, reason_part) != NULL)) {
+            if (at < 0)
+                at = e->at_ms;
+            (*count)++;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return at;
+}
+
+int64_t feedwatch_wait_action(struct feedwatch *w, const char *service, const char *instance, int action,
+                              const char *reason_part, int timeout_ms)
+{
+    int64_t deadline = proc_now_ms() + timeout_ms;
+    int count;
+
+    do {
+        int64_t at = find_action(w, service, instance, action, reason_part, &count);
+
+        if (at >= 0)
+            return at;
+        nats_Sleep(5);
+    } while (proc_now_ms() < deadline);
+    return find_action(w, service, instance, action, reason_part, &count);
+}
+
+int feedwatch_count_actions(struct feedwatch *w, const char *service, const char *instance, int action)
+{
+    int count;
+
+    find_action(w, service, instance, action, NULL, &count);
+    return count;
+}
+
+bool feedwatch_last_heartbeat(struct feedwatch *w, const char *service, const char *instance,
+                              struct feedwatch_heartbeat *out)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->n_heartbeats && !found; k++) {
+        if (strcmp(w->heartbeats[k].service, service) == 0 && strcmp(w->heartbeats[k].instance, instance) == 0) {
+            *out = w->heartbeats[k].last;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return found;
 }
 
 int feedwatch_total_events(struct feedwatch *w)

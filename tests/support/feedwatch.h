@@ -12,8 +12,22 @@
 
 struct feedwatch;
 
-/* Connects to `url` (reconnecting forever) and subscribes to fleet.v1.status
- * and fleet.v1.events.>. Returns NULL on failure. */
+/* The latest heartbeat seen from one instance (what its agent reports). */
+struct feedwatch_heartbeat {
+    uint32_t pid;
+    uint64_t incarnation;
+    int state;           /* ServingState */
+    uint64_t fence_epoch;
+    uint64_t term_seen;
+    bool has_exit;
+    int exit_code;
+    int exit_signal;
+    int64_t at_ms;       /* monotonic receive time */
+    uint64_t count;      /* heartbeats seen from it */
+};
+
+/* Connects to `url` (reconnecting forever) and subscribes to fleet.v1.>
+ * (statuses, events and heartbeats). Returns NULL on failure. */
 struct feedwatch *feedwatch_start(const char *url);
 void feedwatch_stop(struct feedwatch *w);
 
@@ -38,6 +52,18 @@ int64_t feedwatch_wait_event(struct feedwatch *w, const char *service, const cha
 /* Events seen so far going to `to` for service/instance ("" instance = any). */
 int feedwatch_count_events(struct feedwatch *w, const char *service, const char *instance, int to);
 int feedwatch_total_events(struct feedwatch *w);
+
+/* Waits for an Event carrying `action` (Action number) for service/instance
+ * ("" = any instance) whose reason contains `reason_part` (NULL = any);
+ * returns its receive time or -1. */
+int64_t feedwatch_wait_action(struct feedwatch *w, const char *service, const char *instance, int action,
+                              const char *reason_part, int timeout_ms);
+/* Events seen carrying `action` for service/instance ("" = any instance). */
+int feedwatch_count_actions(struct feedwatch *w, const char *service, const char *instance, int action);
+
+/* Copies the latest heartbeat from service/instance; false if none seen. */
+bool feedwatch_last_heartbeat(struct feedwatch *w, const char *service, const char *instance,
+                              struct feedwatch_heartbeat *out);
 
 /* Statuses received, the last feed_seq, and whether any feed_seq (status or
  * event) ever failed to rise. */

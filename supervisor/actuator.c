@@ -1,0 +1,181 @@
+#include "actuator.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "fleet/control.h"
+#include "fleet/nkey.h"
+#include "log.h"
+
+struct actuator {
+    struct bus *bus;
+    struct ingest *queue;
+    fleet_keypair *key;          /* NULL: observe only */
+    char public_key[FLEET_NKEY_PUBLIC_LEN + 1];
+    char prefix[64];
+    char inbox[128];             /* acks arrive on <inbox>.<action_id> */
+    uint32_t expiry_ms;
+    uint64_t last_seq;           /* owner thread */
+    uint64_t sent;               /* owner thread */
+    uint64_t send_failed;        /* owner thread */
+    atomic_uint_fast64_t acks_accepted; /* nats thread */
+    atomic_uint_fast64_t acks_refused;
+    atomic_uint_fast64_t acks_malformed;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* nats.c thread: decode and hand over, nothing else. */
+static void on_ack(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
+{
+    struct actuator *a = ctx;
+    const char *dot = strrchr(subject, '.');
+    char error[128];
+    uint64_t action_id;
+    bool accepted;
+    char *end;
+
+    (void)reply;
+    if (dot == NULL || codec_ack_decode(data, len, &accepted, error, sizeof(error)) != 0) {
+        atomic_fetch_add(&a->acks_malformed, 1);
+        return;
+    }
+    action_id = strtoull(dot + 1, &end, 10);
+    if (*end != '\0' || action_id == 0) {
+        atomic_fetch_add(&a->acks_malformed, 1);
+        return;
+    }
+    atomic_fetch_add(accepted ? &a->acks_accepted : &a->acks_refused, 1);
+    if (ingest_ack(a->queue, action_id, accepted, error, mono_ms()) != 0)
+        log_kv(LOG_ERROR, "control ack lost: out of memory (the action will be retried)", NULL);
+}
+
+int actuator_create(struct bus *b, struct ingest *q, const struct actuator_options *opts,
+                    struct actuator **out, char *err, size_t errlen)
+{
+    struct actuator *a = calloc(1, sizeof(*a));
+    char subject[160];
+
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->bus = b;
+    a->queue = q;
+    a->expiry_ms = opts->expiry_ms;
+    snprintf(a->prefix, sizeof(a->prefix), "%s", opts->prefix);
+    if (opts->signing_key_file != NULL && opts->signing_key_file[0] != '\0') {
+        if (fleet_keypair_from_seed_file(opts->signing_key_file, &a->key) != FLEET_OK) {
+            snprintf(err, errlen, "control.signing_key_file: %s", fleet_last_error());
+            goto out_free_actuator;
+        }
+        fleet_keypair_public(a->key, a->public_key, sizeof(a->public_key));
+    }
+    if (bus_inbox(a->inbox, sizeof(a->inbox)) != 0) {
+        snprintf(err, errlen, "cannot make a reply inbox");
+        goto out_destroy_key;
+    }
+    snprintf(subject, sizeof(subject), "%s.*", a->inbox);
+    if (bus_subscribe(b, subject, NULL, on_ack, a, err, errlen) != 0)
+        goto out_destroy_key;
+    *out = a;
+    return 0;
+
+out_destroy_key:
+    fleet_keypair_destroy(a->key);
+out_free_actuator:
+    free(a);
+    return -1;
+}
+
+void actuator_destroy(struct actuator *a)
+{
+    if (a == NULL)
+        return;
+    fleet_keypair_destroy(a->key);
+    free(a);
+}
+
+bool actuator_can_act(const struct actuator *a)
+{
+    return a->key != NULL;
+}
+
+const char *actuator_public_key(const struct actuator *a)
+{
+    return a->public_key;
+}
+
+/* Sequence numbers rise strictly per issuer and term, also across our own
+ * restarts: they start from the wall clock (2^10 per millisecond of room),
+ * so a restarted supervisor does not reuse numbers its receivers saw. */
+static uint64_t next_seq(struct actuator *a, int64_t now_unix_ms)
+{
+    uint64_t floor = (uint64_t)now_unix_ms << 10;
+
+    a->last_seq = a->last_seq + 1 > floor ? a->last_seq + 1 : floor;
+    return a->last_seq;
+}
+
+int actuator_send(struct actuator *a, const struct core_action *act, uint64_t term, int64_t now_unix_ms,
+                  char *why, size_t whylen)
+{
+    fleet_control c;
+    char subject[256], reply[160];
+    uint8_t *envelope = NULL;
+    size_t len;
+
+    if (a->key == NULL) {
+        snprintf(why, whylen, "no signing key configured (control.signing_key_file)");
+        goto out_failed;
+    }
+    memset(&c, 0, sizeof(c));
+    snprintf(c.service, sizeof(c.service), "%s", act->service->name);
+    snprintf(c.instance, sizeof(c.instance), "%s", act->instance->name);
+    c.incarnation = act->incarnation;
+    c.action = (fleet_action)act->kind;
+    c.fence_epoch = act->fence_epoch;
+    c.term = term;
+    c.seq = next_seq(a, now_unix_ms);
+    c.issued_unix_ms = now_unix_ms;
+    c.expires_unix_ms = now_unix_ms + a->expiry_ms;
+    snprintf(c.reason, sizeof(c.reason), "%s", act->reason ? act->reason : "");
+    if (fleet_control_new_nonce(&c) != FLEET_OK || fleet_control_seal(&c, a->key, &envelope, &len) != FLEET_OK) {
+        snprintf(why, whylen, "cannot seal the control: %s", fleet_last_error());
+        goto out_failed;
+    }
+    snprintf(subject, sizeof(subject), "%s.v1.ctl.%s.%s", a->prefix, c.service, c.instance);
+    snprintf(reply, sizeof(reply), "%s.%" PRIu64, a->inbox, act->action_id);
+    if (bus_publish_request(a->bus, subject, reply, envelope, len) != 0) {
+        snprintf(why, whylen, "publish failed (NATS link down?)");
+        free(envelope);
+        goto out_failed;
+    }
+    free(envelope);
+    a->sent++;
+    return 0;
+
+out_failed:
+    a->send_failed++;
+    return -1;
+}
+
+void actuator_counters(const struct actuator *a, struct actuator_counters *out)
+{
+    out->sent = a->sent;
+    out->send_failed = a->send_failed;
+    out->acks_accepted = atomic_load(&a->acks_accepted);
+    out->acks_refused = atomic_load(&a->acks_refused);
+    out->acks_malformed = atomic_load(&a->acks_malformed);
+}
