@@ -157,6 +157,13 @@ fleet_status fleet_hb_send(fleet_hb *hb);
  * failed immediate send is counted, not returned: the state is recorded. */
 fleet_status fleet_hb_set_state(fleet_hb *hb, fleet_serving_state state);
 
+/* Stops (true) or resumes (false) sending anything, the cadence and the
+ * immediate sends alike; changes made meanwhile go out with the first
+ * heartbeat after resuming, which is sent at once. For a process known to be
+ * stuck (fleet-agent pauses while its child is stopped): silence is what lets
+ * the supervisor's failure detector see the hang. Any thread. */
+fleet_status fleet_hb_set_paused(fleet_hb *hb, bool paused);
+
 /* Upserts check `name` (a NATS token, like service names) with its result
  * and `detail` (may be NULL; cut to FLEET_HB_DETAIL_MAX bytes). A new check,
  * or one whose `ok` flips, sends at once as fleet_hb_set_state does.

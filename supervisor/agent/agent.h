@@ -69,8 +69,10 @@ int child_spawn(const char *path, char *const argv[], int in, int out, int err, 
  * Returns 0 or an errno. */
 int child_signal_group(pid_t pgid, int sig);
 
-/* Reaps every exited child without blocking: for each, calls
- * reaped(ctx, pid, wait status). */
+/* Reaps every exited child without blocking, and reports children that
+ * stopped or continued: for each, calls reaped(ctx, pid, wait status), where
+ * WIFSTOPPED/WIFCONTINUED statuses are reports about a live child, not a
+ * reaping. */
 void child_reap_all(void (*reaped)(void *ctx, pid_t pid, int status), void *ctx);
 
 /* Exit code a shell would give: the code, or 128 + signal. */
@@ -205,6 +207,7 @@ struct agent {
     int64_t kill_at_ms;          /* STOPPING; INT64_MAX once SIGKILL went */
     int64_t restart_at_ms;       /* DOWN after a death: earliest local restart; 0 none */
     bool fenced, draining, shutting_down;
+    bool stopped;                /* the child is stopped (SIGSTOP/SIGTSTP): heartbeats paused */
     bool http_ok, exec_ok, http_passed, exec_passed;
     bool has_status;
     int last_status;             /* wait status of the last child */

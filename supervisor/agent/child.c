@@ -116,7 +116,7 @@ void child_reap_all(void (*reaped)(void *ctx, pid_t pid, int status), void *ctx)
 {
     for (;;) {
         int status;
-        pid_t p = waitpid(-1, &status, WNOHANG);
+        pid_t p = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
 
         if (p > 0) {
             reaped(ctx, p, status);

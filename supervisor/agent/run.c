@@ -146,6 +146,21 @@ void agent_attach(struct agent *a, fleet_hb *hb, struct http_check *http, int64_
     sync_state(a);
 }
 
+/* A stopped child is a hung service: the agent stops vouching for it, so
+ * the supervisor's detector sees the silence and decides, exactly as for a
+ * hung process that heartbeats itself. Continued, it vouches again. */
+static void set_stopped(struct agent *a, bool stopped, int sig)
+{
+    if (a->stopped == stopped)
+        return;
+    a->stopped = stopped;
+    if (a->hb != NULL)
+        (void)fleet_hb_set_paused(a->hb, stopped);
+    agent_log(stopped ? AGENT_WARN : AGENT_INFO,
+              stopped ? "child stopped: heartbeats paused until it continues" : "child continued: heartbeats resumed",
+              json_pack("{s:i, s:i}", "pid", (int)a->pid, "signal", sig));
+}
+
 /* Signals a running child's group and gives it the grace period; from then
  * on its exit leads to `after`. Already stopping: the latest intent wins,
  * except that nothing overrides the agent's own shutdown. No child: acts on
@@ -168,6 +183,8 @@ static void stop_child(struct agent *a, int sig, enum agent_after after, int64_t
     a->after = after;
     a->kill_at_ms = now_ms + a->opts->grace_ms;
     (void)child_signal_group(a->pid, sig);
+    if (a->stopped)
+        (void)child_signal_group(a->pid, SIGCONT); /* a stopped process cannot act on SIGTERM */
 }
 
 /* The loop should end: exit with the last child's status (0 if none). */
@@ -183,7 +200,9 @@ static void on_child_exit(struct agent *a, int status, int64_t now_ms)
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     enum agent_phase was = a->phase;
 
-    /* The report first: nothing else may delay it. */
+    /* The report first: nothing else may delay it (a stopped child that
+     * died must be reported too). */
+    set_stopped(a, false, 0);
     if (a->hb != NULL && !a->fenced && !(was == PHASE_STOPPING && a->after == AFTER_START))
         (void)fleet_hb_set_exit(a->hb, code, sig, agent_wall_ms());
     /* The service's process group does not outlive its leader. */
@@ -218,6 +237,11 @@ static void on_reaped(void *ctx, pid_t pid, int status)
     struct agent *a = ctx;
     int64_t now_ms = agent_mono_ms();
 
+    if (WIFSTOPPED(status) || WIFCONTINUED(status)) {
+        if (a->phase != PHASE_DOWN && pid == a->pid)
+            set_stopped(a, WIFSTOPPED(status), WIFSTOPPED(status) ? WSTOPSIG(status) : 0);
+        return; /* a stopped check or orphan is still alive: nothing to reap */
+    }
     if (a->phase != PHASE_DOWN && pid == a->pid) {
         on_child_exit(a, status, now_ms);
     } else if (a->exec.pid > 0 && pid == a->exec.pid) {

@@ -47,6 +47,8 @@ struct fleet_hb {
     int32_t exit_code, exit_signal;
     int64_t exit_at_unix_ms;
 
+    bool paused;                /* nothing is sent while set (fleet_hb_set_paused) */
+
     uint8_t *wire;              /* reused encode buffer */
     size_t wire_cap;
     fleet_hb_counters counters;
@@ -88,6 +90,8 @@ static fleet_status send_locked(fleet_hb *hb)
     size_t len;
 
     hb->next_due_ms = mono_ms() + hb->interval_ms;
+    if (hb->paused)
+        return FLEET_OK;        /* silence is the message */
     s = hb_wire_pack(&snap, &hb->wire, &hb->wire_cap, &len);
     if (s != FLEET_OK) {
         hb->counters.failed++;
@@ -254,6 +258,22 @@ fleet_status fleet_hb_send(fleet_hb *hb)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_hb_send: hb is NULL");
     pthread_mutex_lock(&hb->lock);
     s = send_locked(hb);
+    pthread_mutex_unlock(&hb->lock);
+    return s;
+}
+
+fleet_status fleet_hb_set_paused(fleet_hb *hb, bool paused)
+{
+    fleet_status s = FLEET_OK;
+
+    if (hb == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_hb_set_paused: hb is NULL");
+    pthread_mutex_lock(&hb->lock);
+    if (hb->paused != paused) {
+        hb->paused = paused;
+        if (!paused)
+            s = send_locked(hb);    /* back at once, with whatever changed meanwhile */
+    }
     pthread_mutex_unlock(&hb->lock);
     return s;
 }
