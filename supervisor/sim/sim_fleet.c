@@ -229,11 +229,81 @@ static int create_sender(struct sim_fleet *f, fleet_hb_opts *opts, size_t idx)
     return 0;
 }
 
+/* nats.c thread: a verified RESTART; the sim thread carries it out. */
+static fleet_status on_restart(void *ctx, const fleet_control *c)
+{
+    struct sim_instance *in = ctx;
+    struct sim_fleet *f = in->fleet;
+
+    (void)c;
+    pthread_mutex_lock(&f->restarts_lock);
+    if (f->n_restarts < f->n)
+        f->restarts[f->n_restarts++] = (uint32_t)(in - f->inst);
+    pthread_mutex_unlock(&f->restarts_lock);
+    return FLEET_OK;
+}
+
+static int start_obeying(struct sim_fleet *f, const struct sim_opts *o, size_t idx)
+{
+    struct sim_instance *in = &f->inst[idx];
+    fleet_verifier_opts vo = { .trusted = (const char *const *)o->trusted, .n_trusted = o->n_trusted };
+    fleet_obey_handlers h = { .ctx = in, .on_restart = on_restart };
+
+    in->fleet = f;
+    if (o->n_trusted == 0)
+        return 0;
+    if (fleet_obey_start(in->hb, &vo, &h, &in->obey) != FLEET_OK) {
+        sim_log("error", "obey_failed", "{s:s, s:s}", "instance", in->name, "error", fleet_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* A simulated restart: a new life that sends again, whatever fault had
+ * silenced the old one. */
+static void restart_instance(struct sim_fleet *f, size_t idx, int64_t now_ms)
+{
+    struct sim_instance *in = &f->inst[idx];
+    bool was_silent = in->silent; /* a silenced instance has no events left */
+
+    in->silent = false;
+    in->flap_down = false;
+    in->has_stop = false;
+    in->started = false;
+    (void)fleet_hb_new_incarnation(in->hb);
+    sim_log("info", "restarted", "{s:s, s:s}", "service", in->service, "instance", in->name);
+    if (was_silent)
+        (void)schedule(f, idx, EV_SEND, now_ms);
+}
+
+static void run_restarts(struct sim_fleet *f, int64_t now_ms)
+{
+    uint32_t todo[64];
+    size_t n;
+
+    do {
+        pthread_mutex_lock(&f->restarts_lock);
+        n = f->n_restarts < 64 ? f->n_restarts : 64;
+        memcpy(todo, f->restarts + f->n_restarts - n, n * sizeof(*todo));
+        f->n_restarts -= n;
+        pthread_mutex_unlock(&f->restarts_lock);
+        for (size_t k = 0; k < n; k++)
+            restart_instance(f, todo[k], now_ms);
+    } while (n > 0);
+}
+
 int sim_fleet_start(struct sim_fleet *f, const struct sim_opts *o, natsConnection *nc, int64_t now_ms)
 {
     fleet_hb_opts *opts;
     int rc = 1;
 
+    f->restarts = calloc(f->n ? f->n : 1, sizeof(*f->restarts));
+    if (f->restarts == NULL || pthread_mutex_init(&f->restarts_lock, NULL) != 0) {
+        free(f->restarts);
+        f->restarts = NULL;
+        sim_log("error", "out_of_memory", "{s:s}", "what", "restart queue");
+        return 1;
+    }
     if (fleet_hb_opts_create(&opts) != FLEET_OK) {
         sim_log("error", "hb_opts_failed", "{s:s}", "error", fleet_last_error());
         return 1;
@@ -253,7 +323,8 @@ int sim_fleet_start(struct sim_fleet *f, const struct sim_opts *o, natsConnectio
         struct sim_instance *in = &f->inst[i];
         int64_t first = now_ms + (int64_t)(next_unit(&f->rng) * f->interval_ms);
 
-        if (create_sender(f, opts, i) != 0 || schedule(f, i, EV_SEND, first) != 0)
+        if (create_sender(f, opts, i) != 0 || schedule(f, i, EV_SEND, first) != 0 ||
+            start_obeying(f, o, i) != 0)
             goto out_free_opts;
         if (in->has_stop && schedule(f, i, EV_STOP, now_ms + (int64_t)(in->stop_at_s * 1000)) != 0)
             goto out_free_opts;
@@ -301,6 +372,7 @@ void sim_fleet_run_due(struct sim_fleet *f, int64_t now_ms)
 {
     struct sim_event ev;
 
+    run_restarts(f, now_ms);
     while (sim_sched_pop_due(&f->sched, now_ms, &ev)) {
         struct sim_instance *in = &f->inst[ev.instance];
 
@@ -346,8 +418,14 @@ void sim_fleet_totals(const struct sim_fleet *f, fleet_hb_counters *out)
 
 void sim_fleet_fini(struct sim_fleet *f)
 {
+    /* Obeying first: no handler may run once the senders are gone. */
+    for (size_t i = 0; i < f->n; i++)
+        fleet_obey_destroy(f->inst[i].obey);
     for (size_t i = 0; i < f->n; i++)
         fleet_hb_destroy(f->inst[i].hb);
+    if (f->restarts != NULL)
+        pthread_mutex_destroy(&f->restarts_lock);
+    free(f->restarts);
     free(f->inst);
     sim_sched_fini(&f->sched);
     memset(f, 0, sizeof(*f));

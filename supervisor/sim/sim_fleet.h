@@ -7,14 +7,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "fleet/heartbeat.h"
+#include "fleet/obey.h"
 #include "fleet/names.h"
 #include "sim_opts.h"
 #include "sim_sched.h"
 
 #define SIM_VERSION_DEFAULT "1.4.2"
 
+struct sim_fleet;
+
 struct sim_instance {
+    struct sim_fleet *fleet;    /* back pointer, for control handlers */
+    fleet_obey *obey;           /* owned; NULL without trusted keys */
     char service[FLEET_NAME_MAX + 1];
     char name[FLEET_NAME_MAX + 1];
     char version[FLEET_HB_VERSION_MAX + 1];
@@ -35,6 +42,10 @@ struct sim_fleet {
     size_t n;
     size_t n_services;
     struct sim_sched sched;
+    /* Restarts asked for by control (nats.c threads), run by the sim thread. */
+    pthread_mutex_t restarts_lock;
+    uint32_t *restarts;         /* instance indexes; n_restarts entries, capacity n */
+    size_t n_restarts;
     uint32_t interval_ms;
     double jitter;              /* fraction, 0.05 = +-5 % */
     uint64_t rng;
@@ -52,7 +63,7 @@ int sim_fleet_build(struct sim_fleet *f, const struct sim_opts *o);
  * Returns 0, 1 (runtime failure, logged) or 2 (bad --prefix). */
 int sim_fleet_start(struct sim_fleet *f, const struct sim_opts *o, natsConnection *nc, int64_t now_ms);
 
-/* Runs every event due at `now_ms`. */
+/* Runs every event due at `now_ms`, and the restarts control asked for. */
 void sim_fleet_run_due(struct sim_fleet *f, int64_t now_ms);
 
 /* Monotonic time of the next event, INT64_MAX when nothing is left. */

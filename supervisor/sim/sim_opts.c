@@ -6,13 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/control.h"
 #include "sim_opts.h"
 
 #define DEFAULT_URL "nats://127.0.0.1:4222"
 
 enum {
     OPT_PREFIX = 256, OPT_INTERVAL, OPT_SERVICES, OPT_PER_SERVICE, OPT_JITTER, OPT_DURATION,
-    OPT_CRASH, OPT_HANG, OPT_FLAP, OPT_SLOW, OPT_WRONG_VERSION, OPT_UNEXPECTED, OPT_EXIT,
+    OPT_TRUST, OPT_CRASH, OPT_HANG, OPT_FLAP, OPT_SLOW, OPT_WRONG_VERSION, OPT_UNEXPECTED, OPT_EXIT,
     OPT_DEGRADED,
 };
 
@@ -32,6 +33,7 @@ static const struct option long_opts[] = {
     { "wrong-version", required_argument, NULL, OPT_WRONG_VERSION },
     { "unexpected", required_argument, NULL, OPT_UNEXPECTED },
     { "exit", required_argument, NULL, OPT_EXIT },
+    { "trust", required_argument, NULL, OPT_TRUST },
     { "degraded", required_argument, NULL, OPT_DEGRADED },
     { NULL, 0, NULL, 0 },
 };
@@ -62,6 +64,11 @@ void sim_opts_usage(FILE *to)
 "      --unexpected NAME[:COUNT]       add COUNT instances of service NAME not in the fleet (default 1)\n"
 "      --exit TARGET[@SECONDS][:CODE]  one EXITED heartbeat with exit CODE (default 1), then silence\n"
 "      --degraded TARGET               report DEGRADED with a failing \"http\" check\n"
+"\n"
+"Control: with --trust KEY (repeatable; or $FLEET_TRUSTED_KEYS, comma-separated)\n"
+"every instance obeys signed control through libfleet: RESTART revives it with\n"
+"a new incarnation (curing a crash, hang or exit), FENCE/UNFENCE/DRAIN/RESUME are\n"
+"reported in its heartbeats. Without a trusted key, control is ignored.\n"
 "\n"
 "Exit status: 0 after a clean stop, 1 on a runtime failure, 2 on bad usage.\n", to);
 }
@@ -215,6 +222,26 @@ static bool add_unexpected(struct sim_opts *o, char *arg)
     return true;
 }
 
+/* Appends the keys of a comma-separated list (one key is a list of one). */
+static bool add_trusted(struct sim_opts *o, const char *list)
+{
+    char **keys, **grown;
+    size_t n;
+
+    if (fleet_key_list_parse(list, &keys, &n) != FLEET_OK)
+        return usage_error("trust", list, fleet_last_error());
+    grown = realloc(o->trusted, (o->n_trusted + n) * sizeof(*grown));
+    if (grown == NULL) {
+        fleet_key_list_free(keys, n);
+        return usage_error("trust", list, "out of memory");
+    }
+    o->trusted = grown;
+    memcpy(o->trusted + o->n_trusted, keys, n * sizeof(*keys));
+    o->n_trusted += n;
+    free(keys); /* the strings now belong to o->trusted */
+    return true;
+}
+
 static bool parse_one(struct sim_opts *o, int c, char *arg)
 {
     unsigned long n;
@@ -254,6 +281,7 @@ static bool parse_one(struct sim_opts *o, int c, char *arg)
     case OPT_EXIT: return add_fault(o, "exit", FAULT_EXIT, arg);
     case OPT_DEGRADED: return add_fault(o, "degraded", FAULT_DEGRADED, arg);
     case OPT_UNEXPECTED: return add_unexpected(o, arg);
+    case OPT_TRUST: return add_trusted(o, arg);
     default: return false;  /* getopt_long printed why */
     }
 }
@@ -290,6 +318,9 @@ enum sim_parse_result sim_opts_parse(int argc, char **argv, struct sim_opts *o)
     }
     if (o->services != 0 && o->instances_per_service == 0)
         o->instances_per_service = 1;
+    if (getenv("FLEET_TRUSTED_KEYS") != NULL && getenv("FLEET_TRUSTED_KEYS")[0] != '\0' &&
+        !add_trusted(o, getenv("FLEET_TRUSTED_KEYS")))
+        return SIM_PARSE_USAGE_ERROR;
     return SIM_PARSE_RUN;
 }
 
@@ -297,7 +328,10 @@ void sim_opts_fini(struct sim_opts *o)
 {
     free(o->faults);
     free(o->unexpected);
+    fleet_key_list_free(o->trusted, o->n_trusted);
     o->faults = NULL;
     o->unexpected = NULL;
+    o->trusted = NULL;
+    o->n_trusted = 0;
     o->n_faults = o->n_unexpected = 0;
 }

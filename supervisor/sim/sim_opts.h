@@ -48,6 +48,8 @@ struct sim_opts {
     size_t n_faults;
     struct sim_unexpected *unexpected; /* owned; n_unexpected entries */
     size_t n_unexpected;
+    char **trusted;               /* owned: --trust keys, then $FLEET_TRUSTED_KEYS */
+    size_t n_trusted;             /* 0: instances ignore control */
 };
 
 enum sim_parse_result { SIM_PARSE_RUN, SIM_PARSE_HELP, SIM_PARSE_USAGE_ERROR };
