@@ -2,8 +2,9 @@
 # The demo: installs what is missing, builds, then runs a local fleet of 45
 # services / 68 instances (fleet-sim) under fleet-supervisor and shows
 # `fleetctl watch`. Within a minute injected failures make instances go
-# SUSPECT and DEAD and the availability figure move. Ctrl-C stops everything
-# this script started (and nothing else).
+# SUSPECT and DEAD, the availability figure move, and the supervisor restart
+# them with Ed25519-signed control. Ctrl-C stops everything this script
+# started (and nothing else).
 #
 # NATS_URL picks the server (default nats://127.0.0.1:4222); if nothing
 # answers there, a local nats-server is started on that port.
@@ -45,12 +46,16 @@ else
   reachable || { echo "nats-server did not start; see $work/nats.log" >&2; exit 1; }
 fi
 
-"$bin/fleet-supervisor" --config "$root/supervisor/fleet.example.yaml" -s "$url" \
+# A signing key for this demo only: the supervisor signs its control with
+# it, the simulated instances trust it.
+"$bin/ctl/fleetctl" keygen --out "$work/signing.seed" >"$work/signing.pub"
+FLEET_SIGNING_KEY_FILE="$work/signing.seed" \
+  "$bin/fleet-supervisor" --config "$root/supervisor/fleet.example.yaml" -s "$url" \
   >"$work/supervisor.log" 2>&1 &
 pids+=($!)
 
 # Failures a newcomer should see within a minute.
-"$bin/sim/fleet-sim" -s "$url" \
+"$bin/sim/fleet-sim" -s "$url" --trust "$(cat "$work/signing.pub")" \
   --crash story-teller-1@10 \
   --hang npc-behavior-2@20 \
   --exit payments@30:1 \
@@ -62,7 +67,8 @@ pids+=($!)
 pids+=($!)
 
 echo "supervisor log: $work/supervisor.log   simulator log: $work/sim.log"
-echo "watch: story-teller-1 crashes at 10 s, npc-behavior-2 hangs at 20 s, payments exits at 30 s;"
+echo "watch: story-teller-1 crashes at 10 s, npc-behavior-2 hangs at 20 s, payments exits at 30 s:"
+echo "       each goes DEAD, gets a signed RESTART and comes back with a new incarnation;"
 echo "       matchmaking-1 flaps, inventory runs two versions, legacy-importer is unexpected."
 sleep 1
 if [[ -n "${DEMO_SECONDS:-}" ]]; then

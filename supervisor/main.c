@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fleet/nkey.h"
 #include "log.h"
 
 #define EXIT_USAGE 2
@@ -48,6 +49,28 @@ static void default_id(char *out, size_t n)
     if (f != NULL)
         fclose(f);
     snprintf(out, n, "%.40s-%d-%04x", host, (int)getpid(), salt & 0xffff);
+}
+
+/* --check-config: the file, and the signing key it names, are usable. */
+static int check_config(struct supervisor_config *cfg, const char *path)
+{
+    char public_key[FLEET_NKEY_PUBLIC_LEN + 1] = "";
+    fleet_keypair *kp = NULL;
+
+    if (cfg->signing_key_file[0] != '\0') {
+        if (fleet_keypair_from_seed_file(cfg->signing_key_file, &kp) != FLEET_OK) {
+            fprintf(stderr, "fleet-supervisor: control.signing_key_file: %s\n", fleet_last_error());
+            config_destroy(cfg);
+            return EXIT_USAGE;
+        }
+        fleet_keypair_public(kp, public_key, sizeof(public_key));
+        fleet_keypair_destroy(kp);
+    }
+    printf("config ok: %s\n", path ? path : "(built-in defaults)");
+    printf("signer: %s\n", public_key[0] ? public_key : "none (observe only: no restarts or fences)");
+    config_describe(cfg, stdout);
+    config_destroy(cfg);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -105,12 +128,8 @@ int main(int argc, char **argv)
         }
     if (cfg->supervisor_id[0] == '\0')
         default_id(cfg->supervisor_id, sizeof(cfg->supervisor_id));
-    if (check_only) {
-        printf("config ok: %s\n", path ? path : "(built-in defaults)");
-        config_describe(cfg, stdout);
-        config_destroy(cfg);
-        return 0;
-    }
+    if (check_only)
+        return check_config(cfg, path);
     log_set_level_name(cfg->log_level);
     {
         int rc = daemon_run(cfg, path, overrides, n_overrides);
