@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# ctest entry for integration.js_agent: starts a real nats-server on a free
+# loopback port, then runs agent.test.mjs, which starts the real fleet-agent
+# trusting a key made by npm @nats-io/nkeys and sends it Controls signed in JS.
+# Needs FLEET_BIN_DIR (the build's supervisor/ directory), node, npm and
+# nats-server. The agent and nats-server logs are printed on failure, or
+# always with FLEET_JS_VERBOSE=1.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding agent/fleet-agent}
+agent=$bin_dir/agent/fleet-agent
+[[ -x "$agent" ]] || { echo "agent.sh: $agent not found or not executable" >&2; exit 1; }
+command -v nats-server >/dev/null || { echo "agent.sh: nats-server not on PATH" >&2; exit 1; }
+command -v node >/dev/null || { echo "agent.sh: node not on PATH" >&2; exit 1; }
+
+cd "$here"
+if [[ ! -d node_modules/nats || ! -d node_modules/protobufjs || ! -d node_modules/@nats-io/nkeys ]]; then
+  echo "agent.sh: node_modules incomplete, running npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-agent.XXXXXX")
+nats_pid=""
+status=1
+
+cleanup() {
+  local rc=$?
+  set +e
+  [[ $status -eq 0 ]] || status=$rc
+  # The test stops the agent itself; this only catches one left behind when
+  # node died early (its pid is written by the test).
+  if [[ -s "$tmp/agent.pid" ]]; then
+    local apid
+    apid=$(<"$tmp/agent.pid")
+    if [[ "$apid" =~ ^[0-9]+$ ]] && kill -0 "$apid" 2>/dev/null; then
+      kill -TERM "$apid" 2>/dev/null
+      for _ in $(seq 50); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$apid" 2>/dev/null
+    fi
+  fi
+  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+  if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
+    echo "---- fleet-agent log ($tmp/agent.log) ----"
+    cat "$tmp/agent.log" 2>/dev/null || true
+    echo "---- nats-server log ----"
+    tail -n 50 "$tmp/nats.log" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free loopback port: bind port 0 and read what the kernel chose.
+free_port() {
+  node -e 'const s = require("net").createServer();
+           s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Wait until something accepts on 127.0.0.1:$1 (bash /dev/tcp probe), or fail.
+wait_port() {
+  local port=$1 tries=100
+  while (( tries-- > 0 )); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+port=$(free_port)
+export NATS_URL="nats://127.0.0.1:$port"
+export FLEET_BIN_DIR="$bin_dir"
+export FLEET_AGENT_LOG="$tmp/agent.log"
+export FLEET_AGENT_PIDFILE="$tmp/agent.pid"
+
+nats-server -a 127.0.0.1 -p "$port" >"$tmp/nats.log" 2>&1 &
+nats_pid=$!
+if ! wait_port "$port"; then
+  echo "agent.sh: nats-server did not accept on port $port" >&2
+  exit 1
+fi
+
+node --test --test-reporter=spec agent.test.mjs
+status=$?
