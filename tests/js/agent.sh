@@ -15,10 +15,9 @@ command -v nats-server >/dev/null || { echo "agent.sh: nats-server not on PATH" 
 command -v node >/dev/null || { echo "agent.sh: node not on PATH" >&2; exit 1; }
 
 cd "$here"
-if [[ ! -d node_modules/nats || ! -d node_modules/protobufjs || ! -d node_modules/@nats-io/nkeys ]]; then
-  echo "agent.sh: node_modules incomplete, running npm ci"
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+js_need_modules nats protobufjs @nats-io/nkeys
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-agent.XXXXXX")
 nats_pid=""
@@ -52,34 +51,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free loopback port: bind port 0 and read what the kernel chose.
-free_port() {
-  node -e 'const s = require("net").createServer();
-           s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# Wait until something accepts on 127.0.0.1:$1 (bash /dev/tcp probe), or fail.
-wait_port() {
-  local port=$1 tries=100
-  while (( tries-- > 0 )); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-port=$(free_port)
-export NATS_URL="nats://127.0.0.1:$port"
 export FLEET_BIN_DIR="$bin_dir"
 export FLEET_AGENT_LOG="$tmp/agent.log"
 export FLEET_AGENT_PIDFILE="$tmp/agent.pid"
 
-nats-server -a 127.0.0.1 -p "$port" >"$tmp/nats.log" 2>&1 &
-nats_pid=$!
-if ! wait_port "$port"; then
-  echo "agent.sh: nats-server did not accept on port $port" >&2
-  exit 1
-fi
+start_nats "$tmp/nats.log" || exit 1
 
 node --test --test-reporter=spec agent.test.mjs
 status=$?

@@ -1,0 +1,44 @@
+# Shared by the ctest entries in this folder (sourced, not run): npm
+# modules, a free loopback port, and a real nats-server on it.
+
+# Installs node_modules with `npm ci` unless every named module is present.
+js_need_modules() {
+  local m
+  for m in "$@"; do
+    if [[ ! -d "node_modules/$m" ]]; then
+      echo "node_modules incomplete ($m missing): running npm ci"
+      npm ci --no-audit --no-fund
+      return
+    fi
+  done
+}
+
+# A free loopback port: bind port 0 and read what the kernel chose.
+free_port() {
+  node -e 'const s = require("net").createServer();
+           s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Waits until something accepts on 127.0.0.1:$1 (bash /dev/tcp probe), or fails.
+wait_port() {
+  local port=$1 tries=100
+  while (( tries-- > 0 )); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Starts nats-server on a free loopback port, logging to $1; sets NATS_URL
+# (exported) and nats_pid. Returns non-zero if it does not accept in 10 s.
+start_nats() {
+  local log=$1 port
+  port=$(free_port)
+  export NATS_URL="nats://127.0.0.1:$port"
+  nats-server -a 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  nats_pid=$!
+  if ! wait_port "$port"; then
+    echo "nats-server did not accept on port $port (log: $log)" >&2
+    return 1
+  fi
+}
