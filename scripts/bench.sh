@@ -3,9 +3,13 @@
 #   1. heartbeat ingest: fleet-supervisor vs a bare nats.c subscriber (bench_ingest)
 #   2. heap per tracked instance, 100k instances (bench_memory)
 #   3. core instructions per heartbeat and per tick, under callgrind (bench_core)
+#   4. detection and signed control latency: crash -> DEAD, control request ->
+#      ack, hang -> DEAD under jitter (bench_control, ~2 minutes)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
+#   BENCH_CONTROL_ARGS="--duration-s 60 --crash-runs 50" overrides bench_control's
+#   defaults (see bench_control --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,7 +18,8 @@ heartbeats=200000
 
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fleet-supervisor bench_ingest bench_memory bench_core >/dev/null
+cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
+  bench_ingest bench_memory bench_core bench_control >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -53,3 +58,9 @@ echo "top of observer_heartbeat (inclusive Ir):"
 callgrind_annotate --inclusive=yes "$out/observer_heartbeat.cg" 2>/dev/null |
   grep -E '^ *[0-9,]+ ' | grep -vE 'PROGRAM TOTALS|below main|libc_start|ld-linux|:main ' |
   head -12 || true # head may close the pipe early
+
+echo
+echo "== 4. detection and signed control (targets: crash -> DEAD p99 <= 100 ms,"
+echo "      control -> ack p99 <= 5 ms, hang -> DEAD p99 <= 3 s with 0 false DEADs)"
+read -r -a control_args <<<"${BENCH_CONTROL_ARGS:-}"
+"$bench/bench_control" "${control_args[@]}"
