@@ -49,7 +49,20 @@ struct observer {
     enum blind_cause blind;
     uint32_t healthy_before;     /* mass silence: HEALTHY count the incident is measured against */
     struct policy_silence silence;
+
+    /* Leadership (observer_set_leader). */
+    bool leader;
+    bool sweep_dead;             /* judge every DEAD instance when this leadership reaches NORMAL */
+    uint64_t term;
+
+    /* Durable state (on_persist). */
+    int64_t unix_offset_ms;      /* unix_ms - mono_ms, for the times in records */
+    bool store_down;             /* the last write failed: no write is tried before... */
+    int64_t store_retry_at_ms;   /* ...this time */
+    uint32_t n_persist_dirty;    /* instances whose state changed but whose write failed */
 };
+
+#define STORE_HELD "held: state store unavailable"
 
 /* ---- small helpers ---- */
 
@@ -89,10 +102,17 @@ static void list_remove(struct inst_list *l, struct instance *i)
     i->policy_next = i->policy_prev = NULL;
 }
 
-/* Whether this observer takes decisions at all (see observer.h). */
+/* Whether this observer takes decisions at all: it can send actions and
+ * leads (see observer.h). */
 static bool deciding(const struct observer *o)
 {
-    return o->sink.on_action != NULL;
+    return o->sink.on_action != NULL && o->leader;
+}
+
+/* Whether its decisions are made durable first. */
+static bool persisting(const struct observer *o)
+{
+    return deciding(o) && o->sink.on_persist != NULL;
 }
 
 /* ---- events ---- */
@@ -286,6 +306,104 @@ static const struct service *dependency_down(const struct observer *o, const str
     return NULL;
 }
 
+/* ---- durable state (persist.h) ---- */
+
+/* Whether `i`'s record says fenced: a FENCE of ours is in force or in
+ * flight (it was written before it was sent). */
+static bool fenced_now(const struct instance *i)
+{
+    const struct policy_instance *p = &i->policy;
+
+    return p->phase == POLICY_FENCED ||
+           (policy_phase_in_flight((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE);
+}
+
+static void set_persist_dirty(struct observer *o, struct instance *i, bool dirty)
+{
+    if (i->policy.persist_dirty == dirty)
+        return;
+    i->policy.persist_dirty = dirty;
+    if (dirty)
+        o->n_persist_dirty++;
+    else
+        o->n_persist_dirty--;
+}
+
+/* Whether a write may be tried at `now_ms`: not before the retry time after
+ * a failure. */
+static bool store_open(const struct observer *o, int64_t now_ms)
+{
+    return !o->store_down || now_ms >= o->store_retry_at_ms;
+}
+
+/* Hands `rec`, the whole durable state of `i`, to on_persist. On success
+ * `i` is clean; on failure no write is tried for ack_timeout_ms. */
+static bool store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
+                      int64_t now_ms)
+{
+    if (!o->sink.on_persist(o->sink.ctx, i->service, i, rec)) {
+        o->store_down = true;
+        o->store_retry_at_ms = now_ms + o->policy.ack_timeout_ms;
+        return false;
+    }
+    o->store_down = false;
+    set_persist_dirty(o, i, false);
+    return true;
+}
+
+/* The durable state of `i` changed with no action depending on it (a lift,
+ * a give-up, a streak reset): write it now, or mark it to be retried. */
+static void persist_state(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    struct policy_persisted rec;
+
+    if (!persisting(o))
+        return;
+    if (!store_open(o, now_ms)) {
+        set_persist_dirty(o, i, true);
+        return;
+    }
+    persist_from_policy(&i->policy, fenced_now(i), i->reason, o->unix_offset_ms, &rec);
+    if (!store_put(o, i, &rec, now_ms))
+        set_persist_dirty(o, i, true);
+}
+
+/* The store's retry time came (or a write succeeded since marks were left):
+ * writes every marked record until one fails, and lets held actions try
+ * theirs. Afterwards nothing is marked, or the store is down with its retry
+ * time in the future, so the deadline never stays in the past. */
+static void store_retry(struct observer *o, int64_t now_ms)
+{
+    if (o->store_down) {
+        if (now_ms < o->store_retry_at_ms)
+            return;
+        o->store_down = false;
+        o->held_dirty = o->held.first != NULL;
+    }
+    if (o->n_persist_dirty == 0 || !persisting(o))
+        return;
+    for (size_t k = 0; k < registry_service_count(o->registry) && !o->store_down; k++) {
+        struct instance *i = registry_service_at(o->registry, k)->first;
+
+        for (; i != NULL && !o->store_down; i = i->next)
+            if (i->policy.persist_dirty)
+                persist_state(o, i, now_ms);
+    }
+}
+
+/* A HEALTHY spell of `healthy_ms` so far (or just ended): a long enough one
+ * ends the restart streak, durably. */
+static void streak_check(struct observer *o, struct instance *i, int64_t healthy_ms, int64_t now_ms)
+{
+    uint32_t before = i->policy.backoff_step;
+
+    if (before == 0)
+        return;
+    policy_healthy_spell(&i->policy, &o->policy, healthy_ms);
+    if (i->policy.backoff_step != before)
+        persist_state(o, i, now_ms);
+}
+
 /* An action of ours ended (acked fence, finished or failed restart, gave
  * up): its slot is free for a held one. */
 static void finish_flight(struct observer *o, struct instance *i)
@@ -317,10 +435,13 @@ static void cancel_pending(struct observer *o, struct instance *i)
 
 /* Writes why `i`'s due action may not go now, or returns false. The gates,
  * in order: the observer must be NORMAL (not warming up, not in
- * self-preservation); a restart waits for its service's dependencies; an
- * action never takes a service's last serving (HEALTHY or DEGRADED)
- * instance; at most max_concurrent actions are in flight. */
-static bool gate_closed(const struct observer *o, const struct instance *i, char *why, size_t n)
+ * self-preservation, not a standby); a restart waits for its service's
+ * dependencies; an action never takes a service's last serving (HEALTHY or
+ * DEGRADED) instance; at most max_concurrent actions are in flight; the
+ * state store must not have failed within ack_timeout_ms (the action's
+ * record is written before it goes). */
+static bool gate_closed(const struct observer *o, const struct instance *i, int64_t now_ms,
+                        char *why, size_t n)
 {
     const struct service *s = i->service;
     const struct service *dep;
@@ -344,6 +465,10 @@ static bool gate_closed(const struct observer *o, const struct instance *i, char
     limit = policy_max_concurrent(&o->policy, registry_instance_count(o->registry));
     if (o->in_flight >= limit) {
         reason_printf(why, n, "held: %u actions in flight (max %u)", o->in_flight, limit);
+        return true;
+    }
+    if (persisting(o) && !store_open(o, now_ms)) {
+        reason_printf(why, n, STORE_HELD);
         return true;
     }
     return false;
@@ -370,11 +495,15 @@ static void send_attempt(struct observer *o, const struct instance *i, int64_t n
 
 /* Takes `i`'s planned action now: RESTART (health RESTARTING, counted in the
  * crash-loop tally and the backoff streak) or FENCE (health FENCED, a new
- * epoch, escalated "crashloop"). The event goes out first, then the action. */
-static void issue(struct observer *o, struct instance *i, int64_t now_ms)
+ * epoch, escalated "crashloop"). With on_persist the record of the state
+ * after it is written first; if that fails, nothing changes and false is
+ * returned (the caller holds the action). Then the event goes out, then the
+ * action. */
+static bool issue(struct observer *o, struct instance *i, int64_t now_ms)
 {
     struct service *s = i->service;
     struct policy_instance *p = &i->policy;
+    struct policy_instance after = *p;
     const char *cause = i->reason;
     char reason[REASON_MAX];
     enum inst_health to;
@@ -389,13 +518,22 @@ static void issue(struct observer *o, struct instance *i, int64_t now_ms)
         reason_printf(reason, sizeof(reason), "crashloop: %u restarts in %llds",
                       policy_tally_count(p, s->crashloop_window_ms, now_ms) + 1,
                       (long long)(s->crashloop_window_ms / 1000));
-        p->fence_epoch = policy_next_fence_epoch(i->fence_epoch, p->fence_epoch);
+        after.fence_epoch = policy_next_fence_epoch(i->fence_epoch, p->fence_epoch);
+        after.fence_issued = after.fence_epoch;
         to = INST_FENCED;
     } else {
-        policy_tally_add(p, now_ms);
-        p->backoff_step++;
+        policy_tally_add(&after, now_ms);
+        after.backoff_step++;
         to = INST_RESTARTING;
     }
+    if (persisting(o)) {
+        struct policy_persisted rec;
+
+        persist_from_policy(&after, to == INST_FENCED, reason, o->unix_offset_ms, &rec);
+        if (!store_put(o, i, &rec, now_ms))
+            return false;
+    }
+    *p = after;
     p->phase = POLICY_SENT;
     p->attempt = 1;
     p->action_id = ++o->last_action_id;
@@ -407,6 +545,22 @@ static void issue(struct observer *o, struct instance *i, int64_t now_ms)
     send_attempt(o, i, now_ms);
     if (p->kind == CORE_ACT_FENCE)
         escalate(o, i, i->reason, now_ms);
+    reschedule(o, i, now_ms);
+    return true;
+}
+
+/* Puts `i`'s due action on the held list (once), its reason `why`. */
+static void hold(struct observer *o, struct instance *i, const char *why, int64_t now_ms)
+{
+    struct policy_instance *p = &i->policy;
+
+    if (p->phase != POLICY_HELD) {
+        p->phase = POLICY_HELD;
+        list_append(&o->held, i);
+    }
+    p->timer_ms = POLICY_NEVER;
+    i->next_action_ms = 0;
+    transition(o, i, (enum inst_health)i->health, why, now_ms);
     reschedule(o, i, now_ms);
 }
 
@@ -423,20 +577,18 @@ static void try_issue(struct observer *o, struct instance *i, int64_t now_ms)
         reschedule(o, i, now_ms);
         return;
     }
-    if (gate_closed(o, i, why, sizeof(why))) {
-        if (p->phase != POLICY_HELD) {
-            p->phase = POLICY_HELD;
-            list_append(&o->held, i);
-        }
-        p->timer_ms = POLICY_NEVER;
-        i->next_action_ms = 0;
-        transition(o, i, (enum inst_health)i->health, why, now_ms);
-        reschedule(o, i, now_ms);
+    if (gate_closed(o, i, now_ms, why, sizeof(why))) {
+        hold(o, i, why, now_ms);
         return;
     }
-    if (p->phase == POLICY_HELD)
+    if (p->phase == POLICY_HELD) {
         list_remove(&o->held, i);
-    issue(o, i, now_ms);
+        p->phase = POLICY_PLANNED;
+    }
+    if (!issue(o, i, now_ms)) {
+        p->phase = POLICY_PLANNED;
+        hold(o, i, STORE_HELD, now_ms);
+    }
 }
 
 /* Plans `kind` for `i` at `at_ms`: now, or on its timer (the feed shows the
@@ -486,7 +638,7 @@ static void health_changed(struct observer *o, struct instance *i, enum inst_hea
 
     if (from == INST_HEALTHY) {
         o->n_healthy--;
-        policy_healthy_spell(p, &o->policy, now_ms - since_ms);
+        streak_check(o, i, now_ms - since_ms, now_ms);
     }
     if (to == INST_HEALTHY) {
         o->n_healthy++;
@@ -516,13 +668,18 @@ static void restart_done(struct observer *o, struct instance *i)
 
 /* The action in flight is abandoned and escalated: refused, or never
  * acknowledged. The instance is taken as DEAD and left alone until it is
- * heard from again. */
+ * heard from again. An abandoned FENCE is not in force: its record says so
+ * (the epoch stays issued). */
 static void give_up(struct observer *o, struct instance *i, const char *reason, int64_t now_ms)
 {
+    bool was_fenced = fenced_now(i);
+
     finish_flight(o, i);
     i->policy.phase = POLICY_GAVE_UP;
     i->policy.kind = 0;
     transition(o, i, INST_DEAD, reason, now_ms);
+    if (was_fenced)
+        persist_state(o, i, now_ms);
     escalate(o, i, reason, now_ms);
     reschedule(o, i, now_ms);
 }
@@ -683,6 +840,7 @@ static void policy_detach(struct observer *o, struct instance *i)
         finish_flight(o, i);
     else if (i->policy.phase == POLICY_HELD)
         list_remove(&o->held, i);
+    set_persist_dirty(o, i, false);
     if (i->health == INST_HEALTHY)
         o->n_healthy--;
 }
@@ -878,6 +1036,7 @@ int observer_create(const struct observer_config *cfg, const struct observer_sin
     o->link_grace_ms = cfg->link_grace_ms;
     o->state = OBSERVER_WARMING_UP;
     o->link_up = true;
+    o->leader = true; /* a single supervisor acts; observer_set_leader says otherwise */
     o->warm_from_ms = now_ms;
     o->warm_until_ms = now_ms;
     o->last_tick_ms = now_ms;
@@ -977,6 +1136,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     enum inst_health to;
     const char *why;
     bool new_life = false;
+    bool was_fenced;
     char reason[REASON_MAX];
 
     s = service_for(o, hb->service, now);
@@ -987,6 +1147,10 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         i = registry_add_instance(o->registry, s, hb->instance);
         if (i == NULL)
             return HB_NO_MEMORY;
+        i->incarnation = hb->incarnation;
+        detector_reset(&i->detector, interval, now);
+    } else if (!i->heard) {
+        /* Made by observer_restore: its first heartbeat, whatever life. */
         i->incarnation = hb->incarnation;
         detector_reset(&i->detector, interval, now);
     } else if (hb->incarnation != i->incarnation) {
@@ -1009,6 +1173,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         o->max_interval_ms = interval;
         policy_silence_init(&o->silence, interval, now);
     }
+    i->heard = true;
     i->seq = hb->seq;
     i->last_seen_ms = now;
     i->fence_epoch = hb->fence_epoch;
@@ -1024,9 +1189,14 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     describe_heartbeat(hb, ev, reason, sizeof(reason));
     to = health_next((enum inst_health)i->health, ev);
     why = reason;
+    was_fenced = fenced_now(i);
     if (i->policy.phase != POLICY_IDLE)
         to = policy_heartbeat(o, i, ev, new_life, to, &why);
     transition(o, i, to, why, now);
+    if (was_fenced && !fenced_now(i))
+        persist_state(o, i, now); /* the fence was lifted elsewhere */
+    if (i->health == INST_HEALTHY && i->policy.backoff_step != 0)
+        streak_check(o, i, now - i->health_since_ms, now);
     if (strcmp(i->version, hb->version) != 0) {
         memcpy(i->version, hb->version, sizeof(i->version));
         recompute_versions(o, s, now);
@@ -1042,6 +1212,22 @@ out_stale:
 }
 
 /* ---- time and the observer's own state ---- */
+
+/* A new leadership reached NORMAL: every instance DEAD with nothing
+ * planned (it died while this observer was a standby, which plans nothing)
+ * gets the policy's answer now, from its restored record. */
+static void sweep_dead(struct observer *o, int64_t now_ms)
+{
+    o->sweep_dead = false;
+    if (!deciding(o))
+        return;
+    for (size_t k = 0; k < registry_service_count(o->registry); k++) {
+        for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next) {
+            if (i->health == INST_DEAD && i->policy.phase == POLICY_IDLE)
+                on_death(o, i, now_ms);
+        }
+    }
+}
 
 static int64_t warm_end(const struct observer *o)
 {
@@ -1064,15 +1250,20 @@ void observer_tick(struct observer *o, int64_t now_ms)
         rebase_all(o, now_ms);
         policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
         o->warm_from_ms = now_ms;
-        set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+        if (o->leader)
+            set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
     }
     o->last_tick_ms = now_ms;
     if (o->blind == BLIND_MASS_SILENCE)
         leave_mass_silence_if_over(o, now_ms);
-    if (o->state == OBSERVER_WARMING_UP && now_ms >= warm_end(o))
+    if (o->state == OBSERVER_WARMING_UP && now_ms >= warm_end(o)) {
         set_state(o, OBSERVER_NORMAL, "warm-up complete", now_ms);
+        if (o->sweep_dead)
+            sweep_dead(o, now_ms);
+    }
     while ((i = registry_due(o->registry, now_ms)) != NULL)
         judge(o, i, now_ms);
+    store_retry(o, now_ms);
     drain_held(o, now_ms);
 }
 
@@ -1082,8 +1273,10 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
         return;
     o->link_up = up;
     if (!up) {
-        o->blind = BLIND_LINK;
-        set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+        if (o->leader) {
+            o->blind = BLIND_LINK;
+            set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+        }
         return;
     }
     policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
@@ -1093,7 +1286,110 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
     rebase_all(o, o->warm_until_ms);
     o->warm_from_ms = now_ms;
     o->last_tick_ms = now_ms;
-    set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);
+    if (o->leader)
+        set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);
+}
+
+/* Drops every decision of `i` in progress for a standby: plans and holds
+ * go, an action in flight is forgotten (a FENCE as in force, as its record
+ * says; a restart's instance is left to its next heartbeat). */
+static void abandon_decisions(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    struct policy_instance *p = &i->policy;
+
+    if (policy_phase_in_flight((enum policy_phase)p->phase)) {
+        bool fence = p->kind == CORE_ACT_FENCE;
+
+        finish_flight(o, i);
+        p->phase = fence ? POLICY_FENCED : POLICY_IDLE;
+        p->kind = 0;
+    } else {
+        cancel_pending(o, i);
+    }
+    set_persist_dirty(o, i, false);
+    reschedule(o, i, now_ms);
+}
+
+void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms)
+{
+    char reason[128];
+
+    o->term = term;
+    if (leader == o->leader)
+        return;
+    o->leader = leader;
+    if (!leader) {
+        for (size_t k = 0; k < registry_service_count(o->registry); k++)
+            for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
+                abandon_decisions(o, i, now_ms);
+        o->held_dirty = false;
+        o->sweep_dead = false;
+        o->store_down = false;
+        set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
+        return;
+    }
+    o->sweep_dead = true;
+    if (!o->link_up) {
+        o->blind = BLIND_LINK;
+        set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+        return;
+    }
+    o->warm_from_ms = now_ms;
+    policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
+    snprintf(reason, sizeof(reason), "leader (term %llu): warming up", (unsigned long long)term);
+    set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+}
+
+bool observer_is_leader(const struct observer *o, uint64_t *term)
+{
+    if (term != NULL)
+        *term = o->term;
+    return o->leader;
+}
+
+void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms)
+{
+    o->unix_offset_ms = unix_offset_ms;
+}
+
+int observer_restore(struct observer *o, const char *service, const char *instance,
+                     const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms)
+{
+    struct service *s;
+    struct instance *i;
+    struct policy_instance *pi;
+
+    if (!persist_valid(p) || unix_offset_ms > PERSIST_UNIX_MS_MAX || unix_offset_ms < -PERSIST_UNIX_MS_MAX)
+        return -1;
+    s = registry_service(o->registry, service);
+    if (s == NULL || !s->expected)
+        return 0;
+    i = registry_instance(o->registry, s, instance);
+    if (i == NULL) {
+        i = registry_add_instance(o->registry, s, instance);
+        if (i == NULL)
+            return -1;
+        i->last_seen_ms = now_ms; /* forgotten forget_after_ms from now if never heard */
+        i->health_since_ms = now_ms;
+        s->dirty = true;
+    }
+    pi = &i->policy;
+    persist_to_policy(p, now_ms, unix_offset_ms, pi);
+    if (policy_phase_in_flight((enum policy_phase)pi->phase)) {
+        /* Our own action is out: it decides, not an older record. */
+    } else if (p->fenced) {
+        char reason[REASON_MAX];
+
+        cancel_pending(o, i);
+        pi->phase = POLICY_FENCED;
+        pi->kind = 0;
+        snprintf(reason, sizeof(reason), "%s", p->fence_reason[0] ? p->fence_reason : "fenced");
+        transition(o, i, INST_FENCED, reason, now_ms);
+    } else if (pi->phase == POLICY_FENCED) {
+        pi->phase = POLICY_IDLE;
+    }
+    reschedule(o, i, now_ms);
+    return 0;
 }
 
 int64_t observer_next_deadline(const struct observer *o)
@@ -1107,6 +1403,10 @@ int64_t observer_next_deadline(const struct observer *o)
 
     if (o->state == OBSERVER_WARMING_UP && o->link_up && warm_end(o) < next)
         next = warm_end(o);
+    /* A failed write waits for its retry time (store_retry). */
+    if (o->store_down && (o->n_persist_dirty != 0 || o->held.first != NULL) &&
+        o->store_retry_at_ms < next)
+        next = o->store_retry_at_ms;
     return next;
 }
 

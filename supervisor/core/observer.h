@@ -6,7 +6,16 @@
  * here reads a clock or does I/O. Events and actions leave through the
  * caller's sink, synchronously, on the calling thread. One thread owns an
  * observer. An observer whose sink has no on_action only observes: it takes
- * no decisions at all (a standby, a simulation of detection alone). */
+ * no decisions at all (a simulation of detection alone).
+ *
+ * Decisions need two more things. Leadership (DESIGN.md §8): only the leader
+ * acts; a standby (observer_set_leader false) detects and models health like
+ * the leader but sends, plans and persists nothing. An observer is created a
+ * leader, so a single supervisor without a lease acts as soon as it has
+ * warmed up. Durable state: when the sink has on_persist, every change of an
+ * instance's durable policy state (persist.h) is written through it before
+ * the action that depends on it is sent, and observer_restore brings it back
+ * after a restart. */
 #ifndef CORE_OBSERVER_H
 #define CORE_OBSERVER_H
 
@@ -17,6 +26,7 @@
 #include "detector.h"
 #include "fleet/names.h"
 #include "health.h"
+#include "persist.h"
 #include "policy.h"
 #include "registry.h"
 
@@ -117,7 +127,22 @@ struct core_escalation {
 
 /* Every callback is optional and runs synchronously on the observer's
  * thread; none may call back into the observer (report action outcomes
- * later, with observer_action_result). */
+ * later, with observer_action_result).
+ *
+ * on_persist: the durable state of `i` is now `p` (wall-clock times, see
+ * observer_set_unix_offset); the edge stores it (persist_pack) under the
+ * instance's key, replacing the previous record, and returns true once it is
+ * durable, false if the write failed. It is called only by a deciding
+ * leader, only when that state changed: a restart issued, a fence epoch
+ * chosen and its FENCE issued, a fence lifted (the instance serves again) or
+ * abandoned (refused, unacknowledged), a restart streak ended by a stable
+ * spell; never per heartbeat otherwise. It always precedes the on_action of
+ * the RESTART or FENCE it records, so no epoch is ever issued twice and a
+ * restarted supervisor fences at the same count. On false the action is not
+ * sent: the instance is held ("held: state store unavailable") and the write
+ * is tried again one ack_timeout_ms later (ticks), then the action goes; a
+ * failed write with no action (a lift, a streak reset) is also retried then.
+ * Without on_persist nothing is persisted and actions go unconditionally. */
 struct observer_sink {
     void *ctx;
     void (*on_event)(void *ctx, const struct core_event *ev);
@@ -125,6 +150,8 @@ struct observer_sink {
                      const char *reason);
     void (*on_action)(void *ctx, const struct core_action *a);          /* edge signs & sends it now */
     void (*on_escalate)(void *ctx, const struct core_escalation *e);    /* edge runs the on_escalate hook */
+    bool (*on_persist)(void *ctx, const struct service *s, const struct instance *i,
+                       const struct policy_persisted *p);               /* edge stores it; false = failed */
 };
 
 struct observer_summary {
@@ -146,8 +173,9 @@ struct observer_counters {
 struct observer;
 
 /* Creates an observer in WARMING_UP at `now_ms` with the configured services
- * MISSING. Returns 0 and *out, or -1 (bad detector params, out of memory;
- * *out untouched). Destroy with observer_destroy. */
+ * MISSING, a leader (term 0) with a unix offset of 0. Returns 0 and *out, or
+ * -1 (bad detector params, out of memory; *out untouched). Destroy with
+ * observer_destroy. */
 int observer_create(const struct observer_config *cfg, const struct observer_sink *sink,
                     int64_t now_ms, struct observer **out);
 void observer_destroy(struct observer *o);
@@ -176,6 +204,44 @@ void observer_link(struct observer *o, bool up, int64_t now_ms);
  * incarnation is heard or restart_timeout_ms passes; a refusal escalates. */
 void observer_action_result(struct observer *o, uint64_t action_id, bool accepted, const char *error,
                             int64_t now_ms);
+
+/* Leadership (DESIGN.md §8; the edge holds the KV lease, `term` is its
+ * revision). Losing it: STANDBY at once; planned and held actions are
+ * dropped, actions in flight forgotten (their results are ignored; a FENCE
+ * in flight counts as in force, as its record says), failed writes are not
+ * retried; detection goes on. Gaining it: WARMING_UP for one full max
+ * interval (SELF_PRESERVATION if the link is down), then NORMAL, when every
+ * instance then DEAD is judged afresh (restart or fence). A standby's policy
+ * records are stale (the leader wrote the store), so the edge calls
+ * observer_restore for every stored record when it gains leadership, before
+ * the warm-up ends. Calling it again with the same `leader` only updates
+ * `term`. Not the leader implies no actions, no plans, no on_persist. */
+void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms);
+/* Whether it leads, and the term last given to observer_set_leader (0 before). */
+bool observer_is_leader(const struct observer *o, uint64_t *term);
+
+/* The wall clock's offset from the monotonic one, unix_ms - mono_ms, used
+ * only to express durable times (on_persist) in wall-clock ms;
+ * |unix_offset_ms| <= PERSIST_UNIX_MS_MAX. The edge sets it before the first
+ * tick and may refresh it at any time (the wall clock steps). */
+void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms);
+
+/* Restores the durable state `p` of `instance` of `service` (a record read
+ * back from the store; `unix_offset_ms` as in observer_set_unix_offset, for
+ * the process now running). Usually at start, before heartbeats, but any
+ * time is allowed. A service not in the config: ignored, returns 0. An
+ * instance not tracked is created (health UNSPECIFIED, not watched for
+ * silence until it heartbeats, forgotten after forget_after_ms unheard).
+ * Then its restart tally and streak are replaced by the record's, so backoff
+ * and crash-loop fencing continue where the writer left them; fence epochs
+ * are raised to the record's (new ones go above it); a record that says
+ * fenced makes the instance FENCED (health FENCED, no restarts) unless an
+ * action of ours is in flight for it, and a FENCED instance whose record says
+ * not fenced returns to IDLE, its next heartbeat deciding its health.
+ * Nothing is persisted by restoring. Returns 0, or -1 (`p` not
+ * persist_valid, bad offset, out of memory) with nothing changed. */
+int observer_restore(struct observer *o, const char *service, const char *instance,
+                     const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms);
 
 /* Earliest time observer_tick has work to do: NO_DEADLINE if none, and
  * while the link is down (nothing is judged then). */

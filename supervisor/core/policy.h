@@ -83,6 +83,7 @@ struct policy_instance {
     int64_t timer_ms;      /* when the observer must look again; POLICY_NEVER = not */
     uint64_t action_id;    /* the attempt in flight (phase SENT) */
     uint64_t fence_epoch;  /* highest fence epoch known: issued by us or ever reported */
+    uint64_t fence_issued; /* epoch of the last FENCE this supervisor issued, 0 = none */
     uint32_t backoff_step; /* restarts in the current streak: 0 = the next is immediate */
     uint8_t tally_head;    /* next slot of restart_at */
     uint8_t tally_len;     /* slots used */
@@ -90,6 +91,7 @@ struct policy_instance {
     uint8_t kind;          /* enum core_action_kind planned or in flight; 0 = none */
     uint8_t trigger;       /* enum policy_trigger of the planned action */
     uint8_t attempt;       /* sends of the action in flight, 1.. */
+    uint8_t persist_dirty; /* durable state changed but its write failed: retry it */
 };
 
 /* Properties of each phase, as data. */
