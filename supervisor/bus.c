@@ -204,6 +204,11 @@ bool bus_connected(struct bus *b)
     return natsConnection_Status(b->conn) == NATS_CONN_STATUS_CONNECTED;
 }
 
+natsConnection *bus_connection(struct bus *b)
+{
+    return b->conn;
+}
+
 void bus_stats(struct bus *b, struct bus_stats *out)
 {
     natsStatistics *st = NULL;

@@ -56,6 +56,13 @@ int bus_publish_request(struct bus *b, const char *subject, const char *reply, c
 int bus_inbox(char *out, size_t n);
 
 bool bus_connected(struct bus *b);
+
+/* The underlying nats.c connection, for the one other nats.c edge that needs
+ * it (store.c: JetStream shares the daemon's connection). Borrowed: valid
+ * until bus_close(); never close or destroy it. Declared without including
+ * nats.h (C11 allows repeating nats.h's identical typedef). */
+typedef struct __natsConnection natsConnection;
+natsConnection *bus_connection(struct bus *b);
 void bus_stats(struct bus *b, struct bus_stats *out);
 
 /* Stops deliveries (drains subscriptions up to `timeout_ms`), flushes what was

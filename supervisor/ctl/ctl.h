@@ -146,6 +146,10 @@ struct inbox_item *inbox_take_all(struct inbox *ib, uint64_t *dropped);
 int ctl_cmd_status(struct ctl_opts *o, int argc, char **argv);
 int ctl_cmd_watch(struct ctl_opts *o, int argc, char **argv);
 
+/* events.c: `events [--since D] [--service S] [--follow] [--stream N]`; takes
+ * its own flags out of argv, then parses the global ones itself. */
+int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv);
+
 /* keygen.c: `keygen --out FILE`; parses its own flags (no NATS involved). */
 int ctl_cmd_keygen(struct ctl_opts *o, int argc, char **argv);
 

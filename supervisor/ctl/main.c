@@ -13,6 +13,7 @@ struct ctl_cmd {
 static const struct ctl_cmd commands[] = {
     { "status", "print the fleet status once (exit 0 when fetched, whatever the health)", ctl_cmd_status },
     { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch },
+    { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events },
     { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen },
 };
 
@@ -75,8 +76,9 @@ int main(int argc, char **argv)
      * the command sees its name and its own arguments only. */
     argc -= first;
     argv += first;
-    /* keygen parses its own flags (--out) and needs none of the NATS ones. */
-    if (cmd->run == ctl_cmd_keygen)
+    /* keygen parses its own flags (--out) and needs none of the NATS ones;
+     * events takes its own out, then parses the global ones itself. */
+    if (cmd->run == ctl_cmd_keygen || cmd->run == ctl_cmd_events)
         return cmd->run(&o, argc, argv);
     rc = ctl_opts_parse(&o, argc, argv, false, &rest);
     if (rc != CTL_EXIT_OK)

@@ -1,0 +1,380 @@
+/* fleetctl events: the audit trail, read back from the JetStream stream that
+ * captures every Event the supervisor publishes (DESIGN.md §8).
+ *
+ *   fleetctl events [--since DURATION] [--service NAME] [--follow]
+ *                   [--stream NAME] [--json]
+ *
+ * An ordered consumer (ephemeral, no acks, in order; nats.c recreates it
+ * after a gap) on <prefix>.v1.events.<service|>>, starting at now - since.
+ * Without --follow it stops once caught up: the message it just printed had
+ * no matching message after it (metadata NumPending 0), or the consumer had
+ * nothing to deliver at all, or nothing arrived within the request timeout.
+ *
+ * Threads: only the main thread reads (natsSubscription_NextMsg) and prints;
+ * signal handlers set a flag; the connection callbacks only write a line to
+ * stderr. */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "fleet/names.h"
+#include "render.h"
+
+#define EVENTS_DEFAULT_STREAM "FLEET_AUDIT"
+#define EVENTS_DEFAULT_SINCE_MS (3600LL * 1000)
+#define EVENTS_MAX_SINCE_MS (3650LL * 86400 * 1000)
+#define EVENTS_POLL_MS 250   /* --follow: how often the stop flag is checked */
+
+struct events_args {
+    int64_t since_ms;
+    const char *service;   /* NULL: every service */
+    const char *stream;
+    bool follow;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+    fprintf(stderr, "fleetctl: NATS connection lost: reconnecting\u2026\n");
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+    fprintf(stderr, "fleetctl: NATS connection back\n");
+}
+
+static void on_closed(natsConnection *nc, void *arg) {}
+
+static void events_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fleetctl events [--since DURATION] [--service NAME] [--follow] [--stream NAME]\n"
+            "                       [global flags]\n"
+            "\n"
+            "Prints the audit trail: every event and control decision the supervisor published,\n"
+            "read from the JetStream stream that captures them.\n"
+            "\n"
+            "  --since DURATION  how far back to start: 90s, 15m, 1h, 7d (default 1h)\n"
+            "  --service NAME    only this service's events\n"
+            "  --follow          keep printing new events until interrupted\n"
+            "  --stream NAME     the audit stream (default %s)\n"
+            "  --json            one JSON object per event per line\n",
+            EVENTS_DEFAULT_STREAM);
+}
+
+__attribute__((format(printf, 1, 2)))
+static int events_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("fleetctl events: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (run 'fleetctl events --help')\n", stderr);
+    return CTL_EXIT_USAGE;
+}
+
+/* "90s", "15m", "1h", "7d" (a positive integer and one unit) into ms. */
+static int parse_duration(const char *arg, int64_t *out)
+{
+    char *end;
+    long long v;
+    int64_t unit;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (errno != 0 || end == arg || v <= 0 || end[0] == '\0' || end[1] != '\0')
+        return -1;
+    switch (end[0]) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60LL * 1000; break;
+    case 'h': unit = 3600LL * 1000; break;
+    case 'd': unit = 86400LL * 1000; break;
+    default: return -1;
+    }
+    if (v > EVENTS_MAX_SINCE_MS / unit)
+        return -1;
+    *out = (int64_t)v * unit;
+    return 0;
+}
+
+/* Takes this command's own flags out of argv (both "--flag value" and
+ * "--flag=value"), leaving the global ones for ctl_opts_parse. *argc shrinks. */
+static int take_own_flags(struct events_args *a, int *argc, char **argv)
+{
+    static const char *const with_value[] = { "--since", "--service", "--stream" };
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        const char *arg = argv[i], *value = NULL;
+        const char *flag = NULL;
+
+        if (strcmp(arg, "--follow") == 0 || strcmp(arg, "-f") == 0) {
+            a->follow = true;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
+            size_t n = strlen(with_value[k]);
+
+            if (strncmp(arg, with_value[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
+                flag = with_value[k];
+                if (arg[n] == '=')
+                    value = arg + n + 1;
+                else if (i + 1 < *argc)
+                    value = argv[++i];
+                else
+                    return events_usage_error("flag '%s' needs a value", flag);
+                break;
+            }
+        }
+        if (flag == NULL) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (strcmp(flag, "--since") == 0) {
+            if (parse_duration(value, &a->since_ms) != 0)
+                return events_usage_error("--since wants a duration like 90s, 15m, 1h or 7d "
+                                          "(at most 3650d), not '%s'", value);
+        } else if (strcmp(flag, "--service") == 0) {
+            if (!fleet_name_valid(value))
+                return events_usage_error("--service '%s' is not a service name: 1-%d characters "
+                                          "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
+            a->service = value;
+        } else {
+            if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
+                return events_usage_error("--stream '%s' is not a stream name", value);
+            a->stream = value;
+        }
+    }
+    *argc = out;
+    return CTL_EXIT_OK;
+}
+
+static void explain_no_stream(const struct ctl_opts *o, const struct events_args *a,
+                              natsStatus s, jsErrCode jerr)
+{
+    const char *detail = nats_GetLastError(NULL);
+
+    fprintf(stderr, "fleetctl: no audit stream %s on %s: is fleet-supervisor running with JetStream?\n",
+            a->stream, o->server);
+    fprintf(stderr, "fleetctl: (nats: %s%s%s)\n", natsStatus_GetText(s),
+            detail != NULL && detail[0] != '\0' ? ": " : "",
+            detail != NULL ? detail : "");
+    if (s == NATS_NO_RESPONDERS)
+        fprintf(stderr, "fleetctl: the server answered no JetStream request: start nats-server with -js\n");
+    (void)jerr;
+}
+
+static void print_date(const Fleet__V1__Event *ev, int64_t stored_unix_ms)
+{
+    int64_t ms = ev->unix_ms > 0 ? ev->unix_ms : stored_unix_ms;
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[16];
+
+    if (ms > 0 && localtime_r(&secs, &tm) != NULL)
+        strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    else
+        snprintf(day, sizeof(day), "----------");
+    printf("%s ", day);
+}
+
+/* Prints one stored message; false on a write error. Counts what does not
+ * decode in *undecodable. */
+static bool print_msg(const struct ctl_opts *o, natsMsg *msg, bool color, uint64_t *undecodable)
+{
+    Fleet__V1__Event *ev;
+    bool ok = true;
+
+    ev = fleet__v1__event__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                  (const uint8_t *)natsMsg_GetData(msg));
+    if (ev == NULL) {
+        (*undecodable)++;
+        return true;
+    }
+    if (o->json) {
+        json_t *j = render_event_json(ev);
+
+        ok = j != NULL && json_dumpf(j, stdout, RENDER_JSON_FLAGS) == 0 && fputc('\n', stdout) != EOF;
+        json_decref(j);
+    } else {
+        print_date(ev, natsMsg_GetTime(msg) / 1000000);
+        ok = render_event_line(stdout, ev, color) == FLEET_OK && fputc('\n', stdout) != EOF;
+    }
+    fleet__v1__event__free_unpacked(ev, NULL);
+    return ok;
+}
+
+/* True when `msg` is the last matching one the stream held when sent. */
+static bool caught_up_after(natsMsg *msg)
+{
+    jsMsgMetaData *meta = NULL;
+    bool last;
+
+    if (natsMsg_GetMetaData(&meta, msg) != NATS_OK)
+        return false;
+    last = meta->NumPending == 0;
+    jsMsgMetaData_Destroy(meta);
+    return last;
+}
+
+/* Nothing matching to deliver at all (checked once, right after subscribing). */
+static bool nothing_to_deliver(natsSubscription *sub)
+{
+    jsConsumerInfo *ci = NULL;
+    bool none;
+
+    if (natsSubscription_GetConsumerInfo(&ci, sub, NULL, NULL) != NATS_OK)
+        return false;
+    none = ci->NumPending == 0 && ci->Delivered.Consumer == 0;
+    jsConsumerInfo_Destroy(ci);
+    return none;
+}
+
+static int read_events(const struct ctl_opts *o, const struct events_args *a, natsSubscription *sub)
+{
+    bool color = !o->json && ctl_use_color();
+    uint64_t undecodable = 0;
+    int rc = CTL_EXIT_OK;
+
+    if (!a->follow && nothing_to_deliver(sub))
+        goto out_report;
+    while (!stop_requested) {
+        natsMsg *msg = NULL;
+        natsStatus s = natsSubscription_NextMsg(&msg, sub, a->follow ? EVENTS_POLL_MS : o->timeout_ms);
+        bool last;
+
+        if (s == NATS_TIMEOUT) {
+            if (a->follow)
+                continue;
+            break;   /* idle: caught up */
+        }
+        if (s != NATS_OK) {
+            fprintf(stderr, "fleetctl: reading stream %s failed: %s\n", a->stream,
+                    nats_GetLastError(NULL) != NULL && nats_GetLastError(NULL)[0] != '\0'
+                        ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+            rc = CTL_EXIT_FAIL;
+            break;
+        }
+        last = caught_up_after(msg);
+        if (!print_msg(o, msg, color, &undecodable)) {
+            natsMsg_Destroy(msg);
+            fprintf(stderr, "fleetctl: cannot write to stdout\n");
+            return CTL_EXIT_FAIL;
+        }
+        natsMsg_Destroy(msg);
+        if (a->follow)
+            fflush(stdout);
+        else if (last)
+            break;
+    }
+
+out_report:
+    if (undecodable > 0)
+        fprintf(stderr, "fleetctl: %" PRIu64 " message(s) in %s were not Events and were skipped\n",
+                undecodable, a->stream);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fleetctl: cannot write to stdout\n");
+        return CTL_EXIT_FAIL;
+    }
+    return rc;
+}
+
+int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
+{
+    struct events_args a = { .since_ms = EVENTS_DEFAULT_SINCE_MS, .stream = EVENTS_DEFAULT_STREAM };
+    struct ctl_link_cbs link = { on_disconnected, on_reconnected, on_closed, NULL };
+    struct sigaction sa = { .sa_handler = on_stop_signal };   /* no SA_RESTART */
+    char subject[CTL_SUBJECT_MAX], suffix[CTL_SUBJECT_MAX];
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    jsStreamInfo *si = NULL;
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    natsStatus s;
+    int rc, rest;
+
+    rc = take_own_flags(&a, &argc, argv);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    rc = ctl_opts_parse(o, argc, argv, false, &rest);
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (o->help) {
+        events_usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (rest < argc)
+        return events_usage_error("unexpected argument '%s'", argv[rest]);
+
+    if (ctl_connect(o, a.follow ? &link : NULL, &nc) != FLEET_OK) {
+        rc = CTL_EXIT_FAIL;
+        goto out_close;
+    }
+    jsOptions_Init(&jo);
+    jo.Wait = o->timeout_ms;
+    s = natsConnection_JetStream(&js, nc, &jo);
+    if (s != NATS_OK) {
+        fprintf(stderr, "fleetctl: cannot use JetStream: %s\n", natsStatus_GetText(s));
+        rc = CTL_EXIT_FAIL;
+        goto out_close;
+    }
+    s = js_GetStreamInfo(&si, js, a.stream, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    if (s != NATS_OK) {
+        explain_no_stream(o, &a, s, jerr);
+        rc = CTL_EXIT_FAIL;
+        goto out_close;
+    }
+
+    snprintf(suffix, sizeof(suffix), "events.%s", a.service != NULL ? a.service : ">");
+    ctl_subject(o, suffix, subject, sizeof(subject));
+    jsSubOptions_Init(&so);
+    so.Stream = a.stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartTime;
+    so.Config.OptStartTime = (ctl_wall_ms() - a.since_ms) * 1000000LL;   /* ns since the epoch */
+    s = js_SubscribeSync(&sub, js, subject, &jo, &so, &jerr);
+    if (s != NATS_OK) {
+        if (jerr == JSStreamNotFoundErr) {
+            explain_no_stream(o, &a, s, jerr);
+        } else {
+            const char *why = nats_GetLastError(NULL);
+
+            fprintf(stderr, "fleetctl: cannot read %s from stream %s on %s: %s\n", subject, a.stream,
+                    o->server, why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
+        }
+        rc = CTL_EXIT_FAIL;
+        goto out_close;
+    }
+    natsSubscription_SetPendingLimits(sub, -1, -1);
+
+    stop_requested = 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = read_events(o, &a, sub);
+
+out_close:
+    if (sub != NULL) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    jsCtx_Destroy(js);
+    ctl_conn_close(nc);
+    return rc;
+}
