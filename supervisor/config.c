@@ -136,7 +136,8 @@ static const char *check_log_level(const char *v)
 /* The key table                                                            */
 
 enum key_section {
-    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, N_SECTIONS, SEC_SERVICE = N_SECTIONS
+    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, N_SECTIONS,
+    SEC_SERVICE = N_SECTIONS
 };
 
 static const char *const section_names[N_SECTIONS] = {
@@ -145,6 +146,7 @@ static const char *const section_names[N_SECTIONS] = {
     [SEC_DETECTOR] = "detector",
     [SEC_CONTROL] = "control",
     [SEC_POLICY] = "policy",
+    [SEC_STATE] = "state",
 };
 
 enum key_type {
@@ -223,6 +225,12 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_POLICY, "ack_attempts", policy.ack_attempts, 1, 10, "3", NULL),
     UINT_KEY(CFG, SEC_POLICY, "restart_timeout_ms", policy.restart_timeout_ms, 1000, 600000, "30000", NULL),
     UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000, "0", NULL),
+
+    TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, "fleet_state", NULL),
+    TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, "fleet_leader", NULL),
+    TEXT_KEY(CFG, SEC_STATE, "audit_stream", audit_stream, check_name, "FLEET_AUDIT", NULL),
+    UINT_KEY(CFG, SEC_STATE, "lease_ttl_ms", lease_ttl_ms, 2000, 600000, "10000", "FLEET_LEASE_TTL_MS"),
+    UINT_KEY(CFG, SEC_STATE, "audit_max_age_s", audit_max_age_s, 60, 31536000, "604800", NULL),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])

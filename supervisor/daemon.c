@@ -19,7 +19,9 @@
 #include "ingest.h"
 #include "log.h"
 #include "observer.h"
+#include "persist.h"
 #include "service_api.h"
+#include "store.h"
 
 /* Heartbeats that may wait for the owner thread before refusals start. */
 #define MAX_QUEUED_HEARTBEATS (1u << 20)
@@ -43,7 +45,9 @@ struct daemon {
     struct feed *feed;
     struct actuator *actuator;
     struct hooks *hooks;
-    uint64_t term;                /* leader term stamped on control (0 until leadership exists) */
+    struct store *store;          /* JetStream: durable state, lease, audit */
+    bool leader;                  /* holds the lease (the observer knows too) */
+    uint64_t term;                /* the lease's revision: stamped on control and the feed */
     int sigfd;
     int64_t started_unix_ms;
     uint64_t queries;
@@ -99,7 +103,8 @@ static void on_core_event(void *ctx, const struct core_event *ev)
            "instance", ev->instance ? ev->instance->name : "",
            "from", health_inst_name(ev->from), "to", health_inst_name(ev->to),
            "reason", ev->reason ? ev->reason : "", NULL);
-    feed_event(d->feed, ev, &d->clk);
+    if (d->leader)
+        feed_event(d->feed, ev, &d->clk);
 }
 
 /* The core decided: sign and send now. A send that fails is reported to the
@@ -127,6 +132,31 @@ static void on_core_escalate(void *ctx, const struct core_escalation *e)
            "reason", e->reason ? e->reason : "", NULL);
     if (d->cfg->on_escalate[0] != '\0')
         hook_run(d->hooks, d->cfg->on_escalate, e, d->cfg->supervisor_id, d->clk.mono_ms);
+}
+
+/* Write-ahead for every restart and fence: the core sends the action only
+ * once this returns true, so a restarted or new leader continues the same
+ * backoff and crash-loop count and never issues an epoch twice. Only the
+ * lease holder, before its lease deadline, may write. */
+static bool on_core_persist(void *ctx, const struct service *s, const struct instance *i,
+                            const struct policy_persisted *p)
+{
+    struct daemon *d = ctx;
+    uint8_t buf[PERSIST_PACKED_MAX];
+    size_t len;
+
+    if (!store_may_act(d->store, mono_now())) {
+        log_kv(LOG_WARN, "durable write refused: not the lease holder or JetStream unavailable; holding the action",
+               "service", s->name, "instance", i->name, "store",
+               store_available(d->store) ? "available" : store_unavailable_reason(d->store), NULL);
+        return false;
+    }
+    if (persist_pack(p, buf, sizeof(buf), &len) != 0 || store_put_instance(d->store, s->name, i->name, buf, len) != 0) {
+        log_kv(LOG_ERROR, "durable write failed; holding the action", "service", s->name, "instance", i->name,
+               "error", store_last_error(d->store), NULL);
+        return false;
+    }
+    return true;
 }
 
 static void on_observer_state(void *ctx, enum observer_state from, enum observer_state to,
@@ -168,6 +198,7 @@ static int create_observer(struct daemon *d, const struct observer_config *ocfg)
         .ctx = d, .on_event = on_core_event, .on_state = on_observer_state,
         .on_action = actuator_can_act(d->actuator) ? on_core_action : NULL,
         .on_escalate = on_core_escalate,
+        .on_persist = on_core_persist,
     };
     struct observer_config seeded = *ocfg;
 
@@ -303,10 +334,58 @@ static void log_refusals(struct daemon *d)
     d->logged = now;
 }
 
+static void restore_one(void *ctx, const char *service, const char *instance, const void *data, size_t len)
+{
+    struct daemon *d = ctx;
+    struct policy_persisted p;
+
+    if (persist_unpack(data, len, &p) != 0 ||
+        observer_restore(d->obs, service, instance, &p, d->clk.mono_ms, d->clk.unix_ms - d->clk.mono_ms) != 0)
+        log_kv(LOG_ERROR, "stored state unreadable; ignored", "service", service, "instance", instance, NULL);
+}
+
+/* Leadership follows the lease. Gaining it: restore every stored record
+ * first (a standby's view of policy is stale), then lead; the core warms up
+ * before it acts. Losing it: standby at once. Without JetStream there is no
+ * lease and nothing durable: the supervisor publishes what it sees (someone
+ * must) and the core's durable writes fail, so it acts on nothing. */
+static void follow_lease(struct daemon *d)
+{
+    uint64_t term = 0;
+    enum store_role role;
+    bool leader;
+    char term_text[24];
+
+    if (d->clk.mono_ms < store_next_tick(d->store))
+        return;
+    role = store_tick(d->store, d->clk.mono_ms, &term);
+    leader = role == STORE_LEADER || !store_available(d->store);
+    if (leader == d->leader && (!leader || term == d->term))
+        return;
+    if (leader && role == STORE_LEADER && store_load_all(d->store, restore_one, d) != 0) {
+        log_kv(LOG_ERROR, "cannot read the durable state; not leading yet", "error", store_last_error(d->store), NULL);
+        return;
+    }
+    d->leader = leader;
+    d->term = leader ? term : 0;
+    observer_set_leader(d->obs, leader, d->term, d->clk.mono_ms);
+    feed_set_term(d->feed, d->term);
+    snprintf(term_text, sizeof(term_text), "%llu", (unsigned long long)d->term);
+    if (!leader)
+        log_kv(LOG_WARN, "standby: another supervisor holds the lease", NULL);
+    else if (role == STORE_LEADER)
+        log_kv(LOG_INFO, "leading", "term", term_text, NULL);
+    else
+        log_kv(LOG_WARN, "JetStream unavailable: publishing, not acting", "why", store_unavailable_reason(d->store),
+               NULL);
+}
+
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
     ingest_take(d->queue, batch);
     d->clk = clock_now();
+    observer_set_unix_offset(d->obs, d->clk.unix_ms - d->clk.mono_ms);
+    follow_lease(d);
     for (size_t k = 0; k < batch->n_link; k++)
         observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
     for (size_t k = 0; k < batch->n_ack; k++)
@@ -321,7 +400,8 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     hook_tick(d->hooks, d->clk.mono_ms);
     for (size_t k = 0; k < batch->n_req; k++)
         answer(d, &batch->req[k]);
-    feed_publish_due(d->feed, &d->clk);
+    if (d->leader)
+        feed_publish_due(d->feed, &d->clk);
     log_refusals(d);
 }
 
@@ -336,6 +416,8 @@ static int poll_timeout(const struct daemon *d)
         next = due;
     if (hooks_due < next)
         next = hooks_due;
+    if (store_next_tick(d->store) < next)
+        next = store_next_tick(d->store);
     wait = next - mono_now();
     if (wait < 0)
         return 0;
@@ -384,6 +466,7 @@ static int run_loop(struct daemon *d)
      * subscriptions and flushes before the connection closes. */
     process(d, &batch);
     ingest_batch_free(&batch);
+    store_resign(d->store); /* a standby takes over now, not a lease TTL later */
     return 0;
 }
 
@@ -435,6 +518,22 @@ static int open_actuator(struct daemon *d)
     return 0;
 }
 
+static int open_store(struct daemon *d)
+{
+    struct store_options opts = {
+        .prefix = d->cfg->prefix, .state_bucket = d->cfg->state_bucket, .lease_bucket = d->cfg->lease_bucket,
+        .audit_stream = d->cfg->audit_stream, .lease_ttl_ms = d->cfg->lease_ttl_ms,
+        .audit_max_age_s = d->cfg->audit_max_age_s, .supervisor_id = d->cfg->supervisor_id,
+    };
+    char err[512];
+
+    if (store_open(bus_connection(d->bus), &opts, &d->store, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot set up the JetStream state", "error", err, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int block_signals(int *sigfd)
 {
     sigset_t set;
@@ -482,10 +581,14 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         rc = EXIT_CONFIG;
         goto out_close_bus;
     }
+    if (open_store(&d) != 0)
+        goto out_close_bus;
     if (with_observer_config(cfg, create_observer, &d) != 0) {
         log_kv(LOG_ERROR, "cannot create the observer", NULL);
         goto out_close_bus;
     }
+    /* Nobody leads until the lease (or its absence) says so. */
+    observer_set_leader(d.obs, false, 0, d.clk.mono_ms);
     /* Until the first connection is reported, the observer cannot see anyone. */
     observer_link(d.obs, false, d.clk.mono_ms);
     fo = (struct feed_options){
@@ -502,6 +605,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     feed_destroy(d.feed);
 out_close_bus:
     /* After bus_close no callback runs, so what they fed can go. */
+    store_close(d.store);
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
     observer_destroy(d.obs);
     actuator_destroy(d.actuator);

@@ -1096,7 +1096,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_control: nats_Open failed\n");
         goto out_free;
     }
-    if (natsd_start(&bn.server, false) != 0)
+    if (natsd_start(&bn.server, true) != 0)
         goto out_close;
     s = natsConnection_ConnectTo(&bn.nc, bn.server.url);
     if (s != NATS_OK) {

@@ -77,7 +77,7 @@ static int setup(void **state)
     snprintf(fx->config_path, sizeof(fx->config_path), "%s/fleet.yaml", fx->dir);
     snprintf(fx->hook_path, sizeof(fx->hook_path), "%s/hook.out", fx->dir);
     make_key(fx);
-    assert_int_equal(natsd_start(&fx->natsd, false), 0);
+    assert_int_equal(natsd_start(&fx->natsd, true), 0);
     fx->watch = feedwatch_start(fx->natsd.url);
     assert_non_null(fx->watch);
     *state = fx;

@@ -1,0 +1,165 @@
+#include "fleetfx.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+enum { SS_SERVING = 2, SS_FENCED = 6 };
+
+static int write_file(const char *path, mode_t mode, const char *fmt, ...)
+{
+    va_list ap;
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        return -1;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+    return chmod(path, mode);
+}
+
+static int make_key(struct fleetfx *fx)
+{
+    char seed[FLEET_NKEY_SEED_LEN + 1];
+    fleet_keypair *kp = NULL;
+    int rc = -1;
+
+    if (fleet_keypair_generate(&kp) == FLEET_OK && fleet_keypair_seed(kp, seed, sizeof(seed)) == FLEET_OK &&
+        fleet_keypair_public(kp, fx->public_key, sizeof(fx->public_key)) == FLEET_OK)
+        rc = write_file(fx->seed_path, 0600, "%s\n", seed);
+    memset(seed, 0, sizeof(seed));
+    fleet_keypair_destroy(kp);
+    return rc;
+}
+
+int fleetfx_start(struct fleetfx *fx, bool jetstream)
+{
+    memset(fx, 0, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fleet-fx-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->seed_path, sizeof(fx->seed_path), "%s/seed", fx->dir);
+    snprintf(fx->hook_path, sizeof(fx->hook_path), "%s/hook.out", fx->dir);
+    if (make_key(fx) != 0 || natsd_start(&fx->natsd, jetstream) != 0)
+        return -1;
+    fx->watch = feedwatch_start(fx->natsd.url);
+    return fx->watch != NULL ? 0 : -1;
+}
+
+void fleetfx_stop(struct fleetfx *fx)
+{
+    char cmd[128];
+
+    feedwatch_stop(fx->watch);
+    fx->watch = NULL;
+    natsd_stop(&fx->natsd, false);
+    if (fx->dir[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", fx->dir);
+    }
+}
+
+const char *fleetfx_config(struct fleetfx *fx, const char *name, const char *policy, const char *extra,
+                           const char *services)
+{
+    static char paths[4][128];
+    static int next;
+    char *path = paths[next++ % 4];
+
+    snprintf(path, sizeof(paths[0]), "%s/%s.yaml", fx->dir, name);
+    assert_int_equal(write_file(path, 0644,
+                                "nats:\n  url: %s\n"
+                                "supervisor:\n  status_interval_ms: 200\n"
+                                "detector:\n  default_interval_ms: 200\n  link_grace_ms: 1000\n"
+                                "control:\n  signing_key_file: %s\n"
+                                "  on_escalate: 'echo \"$FLEET_SERVICE $FLEET_INSTANCE $FLEET_REASON\" >> %s'\n"
+                                "policy:\n%s"
+                                "%s"
+                                "services:\n%s",
+                                fx->natsd.url, fx->seed_path, fx->hook_path, policy, extra, services),
+                     0);
+    return path;
+}
+
+void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config)
+{
+    char *argv[] = { "fleet-supervisor", "--config", (char *)config, NULL };
+
+    (void)fx;
+    assert_int_equal(proc_start(p, argv, NULL), 0);
+    assert_true(proc_wait_output(p, "fleet-supervisor started", FLEETFX_WAIT_MS));
+}
+
+void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
+                   const char *command)
+{
+    char url_env[96];
+    char *env[] = { url_env, NULL };
+    char *argv[] = { "fleet-agent", "--service", (char *)service, "--instance", (char *)instance,
+                     "--trust", fx->public_key, "--interval-ms", "200", "--grace-ms", "1000",
+                     "--", "/bin/sh", "-c", (char *)command, NULL };
+
+    snprintf(url_env, sizeof(url_env), "NATS_URL=%s", fx->natsd.url);
+    assert_int_equal(proc_start(p, argv, env), 0);
+}
+
+struct feedwatch_heartbeat fleetfx_wait_heartbeat(struct fleetfx *fx, const char *service, const char *instance,
+                                                  bool (*ok)(const struct feedwatch_heartbeat *, const void *),
+                                                  const void *arg)
+{
+    struct feedwatch_heartbeat hb = { 0 };
+
+    for (int64_t deadline = proc_now_ms() + FLEETFX_WAIT_MS; proc_now_ms() < deadline; nats_Sleep(10))
+        if (feedwatch_last_heartbeat(fx->watch, service, instance, &hb) && ok(&hb, arg))
+            return hb;
+    fail_msg("no heartbeat from %s/%s matching in %d ms (last pid %u incarnation %llu state %d)", service,
+             instance, FLEETFX_WAIT_MS, hb.pid, (unsigned long long)hb.incarnation, hb.state);
+    return hb;
+}
+
+bool fleetfx_serving(const struct feedwatch_heartbeat *hb, const void *arg)
+{
+    (void)arg;
+    return hb->state == SS_SERVING && hb->pid > 0;
+}
+
+bool fleetfx_new_life(const struct feedwatch_heartbeat *hb, const void *arg)
+{
+    const struct feedwatch_heartbeat *old = arg;
+
+    return hb->state == SS_SERVING && hb->pid != old->pid && hb->incarnation != old->incarnation;
+}
+
+bool fleetfx_fenced(const struct feedwatch_heartbeat *hb, const void *arg)
+{
+    (void)arg;
+    return hb->state == SS_FENCED && hb->fence_epoch > 0;
+}
+
+bool fleetfx_stop_proc(struct proc *p)
+{
+    bool clean;
+
+    if (proc_signal(p, SIGCONT) == 0 && proc_signal(p, SIGTERM) == 0)
+        proc_wait(p, 5000);
+    clean = proc_output_clean(p);
+    if (!clean || getenv("FLEET_TEST_VERBOSE") != NULL) {
+        char *out = proc_output(p);
+
+        fprintf(stderr, "--- output of %s ---\n%s\n", p->out_path, out);
+        free(out);
+    }
+    proc_kill(p);
+    return clean;
+}

@@ -1,0 +1,57 @@
+/* Test fixture for whole-fleet scenarios: a real nats-server (JetStream on
+ * or off), a signing key on disk, supervisor configs, fleet-supervisor and
+ * fleet-agent processes, and waits on what their heartbeats say. */
+#ifndef TESTS_FLEETFX_H
+#define TESTS_FLEETFX_H
+
+#include <stdbool.h>
+
+#include "feedwatch.h"
+#include "fleet/nkey.h"
+#include "natsd.h"
+#include "proc.h"
+
+#define FLEETFX_WAIT_MS 15000
+
+struct fleetfx {
+    struct natsd natsd;
+    struct feedwatch *watch;
+    char dir[64];                 /* scratch directory, removed by fleetfx_stop */
+    char seed_path[96];           /* the supervisor's signing key (0600) */
+    char hook_path[96];           /* where the on_escalate hook appends */
+    char public_key[FLEET_NKEY_PUBLIC_LEN + 1];
+};
+
+/* Scratch dir, a fresh key, nats-server, a feed watcher. Returns 0 or -1. */
+int fleetfx_start(struct fleetfx *fx, bool jetstream);
+/* Stops the server and the watcher, removes the scratch dir. */
+void fleetfx_stop(struct fleetfx *fx);
+
+/* Writes <dir>/<name>.yaml: the server's URL, the key, a fast cadence
+ * (200 ms), the hook, `policy` lines (indented under policy:), `extra`
+ * top-level YAML and `services` (entries under services:). Returns the
+ * path in a static buffer per name slot (copy it). */
+const char *fleetfx_config(struct fleetfx *fx, const char *name, const char *policy, const char *extra,
+                           const char *services);
+
+/* Starts fleet-supervisor with `config` and waits for "started". */
+void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config);
+/* Starts fleet-agent trusting the fixture's key, wrapping /bin/sh -c `command`. */
+void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
+                   const char *command);
+
+/* Waits for a heartbeat from service/instance for which ok(hb, arg) holds;
+ * fails the test after FLEETFX_WAIT_MS. */
+struct feedwatch_heartbeat fleetfx_wait_heartbeat(struct fleetfx *fx, const char *service, const char *instance,
+                                                  bool (*ok)(const struct feedwatch_heartbeat *, const void *),
+                                                  const void *arg);
+bool fleetfx_serving(const struct feedwatch_heartbeat *hb, const void *arg);
+/* A serving heartbeat with another pid and incarnation than *arg's. */
+bool fleetfx_new_life(const struct feedwatch_heartbeat *hb, const void *arg);
+bool fleetfx_fenced(const struct feedwatch_heartbeat *hb, const void *arg);
+
+/* Stops `p` with SIGTERM (then kills it) and returns whether its output had
+ * no sanitizer report. */
+bool fleetfx_stop_proc(struct proc *p);
+
+#endif
