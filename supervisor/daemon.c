@@ -279,6 +279,10 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
     st->state = observer_state(d->obs);
+    st->leader = d->leader;
+    st->term = d->term;
+    st->store = store_available(d->store) ? "available" : store_unavailable_reason(d->store);
+    st->can_act = actuator_can_act(d->actuator);
 }
 
 static void answer(struct daemon *d, const struct ingest_request *r)

@@ -89,12 +89,20 @@ static void rfc3339(int64_t unix_ms, char *out, size_t n)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
 }
 
-/* The fields every micro response starts with. */
+/* The fields every micro response starts with. The metadata is the
+ * supervisor's readiness at a glance: its observer state, whether it leads
+ * (and in which term), whether its durable state is usable, whether it may
+ * act at all. Micro metadata values are strings. */
 static json_t *srv_base(const char *type, const struct service_api_stats *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "type", type, "name", SERVICE_API_NAME, "id",
-                     st->id, "version", SERVICE_API_VERSION, "metadata", "observer",
-                     health_observer_name(st->state));
+    char term[24];
+
+    snprintf(term, sizeof(term), "%llu", (unsigned long long)st->term);
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "type", type, "name", SERVICE_API_NAME,
+                     "id", st->id, "version", SERVICE_API_VERSION, "metadata",
+                     "observer", health_observer_name(st->state), "leader", st->leader ? "true" : "false",
+                     "term", term, "store", st->store ? st->store : "", "control",
+                     st->can_act ? "signing" : "observe only (no signing key)");
 }
 
 static json_t *endpoint(const char *name, const char *subject)

@@ -38,6 +38,10 @@ struct service_api_stats {
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */
     enum observer_state state;
+    bool leader;                /* holds the lease (or JetStream is down and it publishes) */
+    uint64_t term;
+    const char *store;          /* "available", or why JetStream state is not */
+    bool can_act;               /* a signing key is loaded */
 };
 
 /* Subscribes the query and $SRV subjects, handing requests to `q`.
