@@ -54,6 +54,7 @@ struct daemon {
     struct codec_clock clk;       /* clock of the work being done now */
     struct ingest_counters logged;/* refusals already reported in the log */
     int64_t next_refusal_log_ms;
+    bool maint_unread;            /* the last maintenance reload failed (logged once) */
 };
 
 static struct codec_clock clock_now(void)
@@ -348,9 +349,113 @@ static void restore_one(void *ctx, const char *service, const char *instance, co
         log_kv(LOG_ERROR, "stored state unreadable; ignored", "service", service, "instance", instance, NULL);
 }
 
+/* ---- maintenance flags: the state bucket's maint.* keys, set by operators ---- */
+
+struct maint_flag {
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
+    char reason[STORE_MAINT_REASON_MAX + 1];
+};
+
+struct maint_load {
+    struct maint_flag *v;
+    size_t n, cap;
+    bool no_memory;
+};
+
+static void collect_maint(void *ctx, const char *service, const char *instance, const char *reason)
+{
+    struct maint_load *l = ctx;
+    struct maint_flag *f;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        struct maint_flag *grown = realloc(l->v, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            l->no_memory = true;
+            return;
+        }
+        l->v = grown;
+        l->cap = cap;
+    }
+    f = &l->v[l->n++];
+    snprintf(f->service, sizeof(f->service), "%s", service);
+    snprintf(f->instance, sizeof(f->instance), "%s", instance != NULL ? instance : "");
+    snprintf(f->reason, sizeof(f->reason), "%s", reason);
+}
+
+/* The loaded flag for service/instance (NULL = whole service), or NULL. */
+static const struct maint_flag *maint_find(const struct maint_load *l, const char *service, const char *instance)
+{
+    const char *inst = instance != NULL ? instance : "";
+
+    for (size_t k = 0; k < l->n; k++)
+        if (strcmp(l->v[k].service, service) == 0 && strcmp(l->v[k].instance, inst) == 0)
+            return &l->v[k];
+    return NULL;
+}
+
+/* Makes the observer's maintenance flags what the bucket holds now: lifts
+ * those gone, sets new or changed ones (each change logged). Read at
+ * leadership gain and then at every lease tick while leading: a flag takes
+ * effect within one renewal period (lease TTL / 3). On failure the
+ * observer keeps the flags it had and -1 is returned. */
+static int sync_maintenance(struct daemon *d)
+{
+    struct maint_load l = { 0 };
+    int rc = -1;
+
+    if (store_load_maintenance(d->store, collect_maint, &l) != 0 || l.no_memory) {
+        if (!d->maint_unread)
+            log_kv(LOG_ERROR, "cannot read the maintenance flags; keeping the last ones read", "error",
+                   l.no_memory ? "out of memory" : store_last_error(d->store), NULL);
+        d->maint_unread = true;
+        goto out_free;
+    }
+    d->maint_unread = false;
+    for (size_t k = observer_maintenance_count(d->obs); k-- > 0;) {
+        const char *svc, *inst, *why;
+        char svc_copy[FLEET_NAME_MAX + 1], inst_copy[FLEET_NAME_MAX + 1];
+
+        observer_maintenance_at(d->obs, k, &svc, &inst, &why);
+        if (maint_find(&l, svc, inst) != NULL)
+            continue;
+        snprintf(svc_copy, sizeof(svc_copy), "%s", svc);
+        snprintf(inst_copy, sizeof(inst_copy), "%s", inst != NULL ? inst : "");
+        log_kv(LOG_WARN, "maintenance lifted", "service", svc_copy, "instance", inst_copy, NULL);
+        observer_set_maintenance(d->obs, svc_copy, inst != NULL ? inst_copy : NULL, NULL, d->clk.mono_ms);
+    }
+    for (size_t k = 0; k < l.n; k++) {
+        const struct maint_flag *f = &l.v[k];
+        const char *inst = f->instance[0] != '\0' ? f->instance : NULL;
+        bool same = false;
+
+        for (size_t j = 0; j < observer_maintenance_count(d->obs) && !same; j++) {
+            const char *svc, *oinst, *why;
+
+            observer_maintenance_at(d->obs, j, &svc, &oinst, &why);
+            same = strcmp(svc, f->service) == 0 && strcmp(oinst != NULL ? oinst : "", f->instance) == 0 &&
+                   strcmp(why, f->reason) == 0;
+        }
+        if (same)
+            continue;
+        log_kv(LOG_WARN, "maintenance set: no restarts or fences", "service", f->service, "instance", f->instance,
+               "reason", f->reason, NULL);
+        if (observer_set_maintenance(d->obs, f->service, inst, f->reason, d->clk.mono_ms) != 0)
+            log_kv(LOG_ERROR, "cannot record a maintenance flag: out of memory", "service", f->service, NULL);
+    }
+    rc = 0;
+
+out_free:
+    free(l.v);
+    return rc;
+}
+
 /* Leadership follows the lease. Gaining it: restore every stored record
- * first (a standby's view of policy is stale), then lead; the core warms up
- * before it acts. Losing it: standby at once. Without JetStream there is no
+ * and the maintenance flags first (a standby's view of policy is stale),
+ * then lead; the core warms up before it acts. While leading, the flags are
+ * reread at every lease tick. Losing it: standby at once. Without JetStream there is no
  * lease and nothing durable: the supervisor publishes what it sees (someone
  * must) and the core's durable writes fail, so it acts on nothing. */
 static void follow_lease(struct daemon *d)
@@ -364,9 +469,13 @@ static void follow_lease(struct daemon *d)
         return;
     role = store_tick(d->store, d->clk.mono_ms, &term);
     leader = role == STORE_LEADER || !store_available(d->store);
-    if (leader == d->leader && (!leader || term == d->term))
+    if (leader == d->leader && (!leader || term == d->term)) {
+        if (leader && role == STORE_LEADER)
+            sync_maintenance(d); /* operators' flags, reread every lease tick */
         return;
-    if (leader && role == STORE_LEADER && store_load_all(d->store, restore_one, d) != 0) {
+    }
+    if (leader && role == STORE_LEADER &&
+        (store_load_all(d->store, restore_one, d) != 0 || sync_maintenance(d) != 0)) {
         log_kv(LOG_ERROR, "cannot read the durable state; not leading yet", "error", store_last_error(d->store), NULL);
         return;
     }

@@ -723,18 +723,114 @@ out_destroy:
     return ret;
 }
 
+/* ---- maintenance flags ---- */
+
+#define MAINT_PREFIX "maint."
+#define MAINT_KEY_MAX (sizeof(MAINT_PREFIX) + 2 * FLEET_NAME_MAX + 2)
+
+/* Splits "maint.<service>[.<instance>]" in place; false for any other key. */
+static bool split_maint_key(char *key, const char **service, const char **instance)
+{
+    char *svc = key + strlen(MAINT_PREFIX);
+    char *dot = strchr(svc, '.');
+
+    *instance = NULL;
+    if (dot != NULL) {
+        *dot = '\0';
+        if (!fleet_name_valid(dot + 1))
+            return false;
+        *instance = dot + 1;
+    }
+    if (!fleet_name_valid(svc))
+        return false;
+    *service = svc;
+    return true;
+}
+
+/* Copies at most STORE_MAINT_REASON_MAX bytes of `v`, cut before a UTF-8
+ * continuation byte so no character is split; control bytes become ' '. */
+static void copy_reason(char *out, const char *v, int len)
+{
+    size_t n = len > 0 && v != NULL ? (size_t)len : 0;
+
+    if (n > STORE_MAINT_REASON_MAX) {
+        n = STORE_MAINT_REASON_MAX;
+        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (size_t k = 0; k < n; k++)
+        out[k] = (unsigned char)v[k] < 0x20 || v[k] == 0x7f ? ' ' : v[k];
+    out[n] = '\0';
+}
+
+int store_load_maintenance(struct store *s,
+                           void (*each)(void *ctx, const char *service, const char *instance,
+                                        const char *reason),
+                           void *ctx)
+{
+    kvWatcher *w = NULL;
+    kvWatchOptions wo;
+    natsStatus st;
+    int ret = -1;
+
+    if (!s->available) {
+        set_error(s, NATS_OK, "store_load_maintenance: JetStream unavailable: %s", s->reason);
+        return -1;
+    }
+    kvWatchOptions_Init(&wo);
+    wo.IgnoreDeletes = true;
+    st = kvStore_Watch(&w, s->state, MAINT_PREFIX ">", &wo);
+    if (st != NATS_OK) {
+        set_error(s, st, "cannot read maintenance flags from KV bucket %s", s->state_bucket);
+        if (is_js_gone(st, 0))
+            become_degraded(s, s->error);
+        return -1;
+    }
+    for (;;) {
+        kvEntry *e = NULL;
+        char key[MAINT_KEY_MAX], reason[STORE_MAINT_REASON_MAX + 1];
+        const char *svc, *inst;
+
+        st = kvWatcher_Next(&e, w, STORE_TIMEOUT_MS);
+        if (st != NATS_OK) {
+            set_error(s, st, "reading maintenance flags from KV bucket %s stalled", s->state_bucket);
+            goto out_destroy;
+        }
+        if (e == NULL)
+            break;
+        if (strlen(kvEntry_Key(e)) < sizeof(key)) {
+            snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
+            if (split_maint_key(key, &svc, &inst)) {
+                copy_reason(reason, (const char *)kvEntry_Value(e), kvEntry_ValueLen(e));
+                each(ctx, svc, inst, reason);
+                kvEntry_Destroy(e);
+                continue;
+            }
+        }
+        log_kv(LOG_WARN, "store: ignoring a key that is not maint.<service>[.<instance>]",
+               "bucket", s->state_bucket, "key", kvEntry_Key(e), NULL);
+        kvEntry_Destroy(e);
+    }
+    ret = 0;
+
+out_destroy:
+    kvWatcher_Destroy(w);
+    return ret;
+}
+
 /* ---- leadership ----
  *
  * The lease state machine (T = s->ttl_ms, the bucket's TTL; G = T/10; R =
- * T/3, the renewal period; t0 = `now` at the start of a successful write):
+ * T/3, the renewal period; A = min(R, STORE_ACQUIRE_RETRY_MS), how often a
+ * standby tries; t0 = `now` at the start of a successful write):
  *
  *   state    | event (at a tick)                         | next state, effect
  *   ---------+-------------------------------------------+-----------------------------------
  *   STANDBY  | degraded                                  | STANDBY; re-open every R
  *   STANDBY  | Create(leader, id) ok, revision r         | LEADER; term = r, rev = r,
  *            |                                           |   deadline = t0 + T - G, renew at t0 + R
- *   STANDBY  | Create conflict (someone holds it)        | STANDBY; try again at now + R
- *   STANDBY  | Create error                              | STANDBY; try again at now + R
+ *   STANDBY  | Create conflict (someone holds it)        | STANDBY; try again at now + A
+ *   STANDBY  | Create error                              | STANDBY; try again at now + A
  *   LEADER   | now >= deadline                           | STANDBY at once, then at once tries
  *            |                                           |   the STANDBY row (a new term if free)
  *   LEADER   | Update(leader, id, rev) ok, revision r'   | LEADER; rev = r', deadline = t0 + T - G
@@ -754,6 +850,13 @@ out_destroy:
  * later in the stream, so terms only rise. */
 
 static int64_t renew_period(const struct store *s) { return s->ttl_ms / 3; }
+/* A standby tries for a lapsed lease this often: a lease expires silently
+ * (no message marks it), so only trying soon after makes failover about the
+ * TTL instead of up to TTL + R. One small KV request per try. */
+static int64_t acquire_period(const struct store *s)
+{
+    return renew_period(s) < STORE_ACQUIRE_RETRY_MS ? renew_period(s) : STORE_ACQUIRE_RETRY_MS;
+}
 static int64_t guard(const struct store *s) { return s->ttl_ms / 10; }
 
 static void lead(struct store *s, int64_t t0, uint64_t rev)
@@ -775,7 +878,7 @@ static void acquire(struct store *s, int64_t now)
     uint64_t rev = 0;
     natsStatus st;
 
-    s->next_tick = now + renew_period(s);
+    s->next_tick = now + acquire_period(s);
     if (!link_up(s, "lease"))
         return;
     st = kvStore_Create(&rev, s->lease, LEASE_KEY, s->id, (int)strlen(s->id));

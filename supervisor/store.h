@@ -28,6 +28,8 @@
 
 /* Bound on each JetStream request (API call, KV read or acknowledged write). */
 #define STORE_TIMEOUT_MS 2000
+/* A standby tries to take a lapsed lease at least this often (A). */
+#define STORE_ACQUIRE_RETRY_MS 250
 
 struct store_options {
     const char *prefix;          /* subject prefix, e.g. "fleet" (required) */
@@ -96,6 +98,25 @@ int store_load_all(struct store *s,
                    void (*each)(void *ctx, const char *service, const char *instance,
                                 const void *data, size_t len),
                    void *ctx);
+
+/* Maintenance flags (DESIGN.md §8), written by operators (fleetctl
+ * maintenance), only read here: key "maint.<service>" holds a whole
+ * service, "maint.<service>.<instance>" one instance; the value is the
+ * reason, UTF-8, at most STORE_MAINT_REASON_MAX bytes.
+ *
+ * Calls each(ctx, service, instance, reason) for every flag set now
+ * (`instance` NULL for a whole service; `reason` NUL-terminated, cut at
+ * STORE_MAINT_REASON_MAX bytes on a character boundary; pointers valid
+ * during the call only; `each` must not call the store). Keys of another
+ * shape are skipped with a warning. Learns no revisions (the supervisor
+ * never writes these keys). On -1 some calls may have been made: the caller
+ * should keep its previous view rather than apply a partial one. Bounded
+ * like store_load_all. */
+#define STORE_MAINT_REASON_MAX 96
+int store_load_maintenance(struct store *s,
+                           void (*each)(void *ctx, const char *service, const char *instance,
+                                        const char *reason),
+                           void *ctx);
 
 /* Leadership: a lease under key "leader" in the lease bucket, holding the
  * supervisor_id; the revision of the write that created it is the term.

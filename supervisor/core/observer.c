@@ -20,6 +20,13 @@ struct inst_list {
     struct instance *last;
 };
 
+/* One maintenance flag (observer_set_maintenance). */
+struct maint_entry {
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
+    char reason[MAINT_REASON_MAX + 1];
+};
+
 struct observer {
     struct registry *registry;
     struct observer_sink sink;
@@ -60,6 +67,12 @@ struct observer {
     bool store_down;             /* the last write failed: no write is tried before... */
     int64_t store_retry_at_ms;   /* ...this time */
     uint32_t n_persist_dirty;    /* instances whose state changed but whose write failed */
+
+    /* Maintenance flags, in the order they were set; few, so a plain array
+     * looked up only when a decision is due (never per heartbeat). */
+    struct maint_entry *maint;
+    size_t n_maint;
+    size_t cap_maint;
 };
 
 #define STORE_HELD "held: state store unavailable"
@@ -433,8 +446,35 @@ static void cancel_pending(struct observer *o, struct instance *i)
     }
 }
 
+/* The maintenance flag that holds `i`: its own, else its service's; NULL
+ * if none. */
+static const struct maint_entry *maintenance_of(const struct observer *o, const struct instance *i)
+{
+    const struct maint_entry *svc = NULL;
+
+    for (size_t k = 0; k < o->n_maint; k++) {
+        const struct maint_entry *m = &o->maint[k];
+
+        if (strcmp(m->service, i->service->name) != 0)
+            continue;
+        if (m->instance[0] == '\0')
+            svc = m;
+        else if (strcmp(m->instance, i->name) == 0)
+            return m;
+    }
+    return svc;
+}
+
+static void maintenance_reason(const struct maint_entry *m, char *why, size_t n)
+{
+    if (m->reason[0] != '\0')
+        reason_printf(why, n, "held: maintenance: %s", m->reason);
+    else
+        reason_printf(why, n, "held: maintenance");
+}
+
 /* Writes why `i`'s due action may not go now, or returns false. The gates,
- * in order: the observer must be NORMAL (not warming up, not in
+ * in order: no maintenance flag may hold it; the observer must be NORMAL (not warming up, not in
  * self-preservation, not a standby); a restart waits for its service's
  * dependencies; an action never takes a service's last serving (HEALTHY or
  * DEGRADED) instance; at most max_concurrent actions are in flight; the
@@ -445,8 +485,13 @@ static bool gate_closed(const struct observer *o, const struct instance *i, int6
 {
     const struct service *s = i->service;
     const struct service *dep;
+    const struct maint_entry *m;
     uint32_t limit;
 
+    if (o->n_maint != 0 && (m = maintenance_of(o, i)) != NULL) {
+        maintenance_reason(m, why, n);
+        return true;
+    }
     if (o->state != OBSERVER_NORMAL) {
         reason_printf(why, n, "held: %s",
                       o->state == OBSERVER_WARMING_UP ? "warming up" : "self-preservation");
@@ -592,16 +637,25 @@ static void try_issue(struct observer *o, struct instance *i, int64_t now_ms)
 }
 
 /* Plans `kind` for `i` at `at_ms`: now, or on its timer (the feed shows the
- * time as next_action_ms). */
+ * time as next_action_ms). Under maintenance it is held at once: lifting
+ * the flag judges the instance afresh, so no timer is kept. */
 static void plan(struct observer *o, struct instance *i, enum core_action_kind kind,
                  enum policy_trigger trigger, int64_t at_ms, int64_t now_ms)
 {
     struct policy_instance *p = &i->policy;
+    const struct maint_entry *m;
 
     cancel_pending(o, i);
     p->kind = (uint8_t)kind;
     p->trigger = (uint8_t)trigger;
     p->phase = POLICY_PLANNED;
+    if (o->n_maint != 0 && (m = maintenance_of(o, i)) != NULL) {
+        char why[REASON_MAX];
+
+        maintenance_reason(m, why, sizeof(why));
+        hold(o, i, why, now_ms);
+        return;
+    }
     if (at_ms <= now_ms) {
         try_issue(o, i, now_ms);
         return;
@@ -1061,6 +1115,7 @@ void observer_destroy(struct observer *o)
     if (o == NULL)
         return;
     registry_destroy(o->registry);
+    free(o->maint);
     free(o);
 }
 
@@ -1390,6 +1445,119 @@ int observer_restore(struct observer *o, const char *service, const char *instan
     }
     reschedule(o, i, now_ms);
     return 0;
+}
+
+/* ---- maintenance ---- */
+
+/* The flags covering `i` changed. Under one, a decision it needs (planned
+ * or held for another gate) is held with the flag's reason; an action in
+ * flight or a fence is left alone. Under none, a held decision, or a death
+ * nothing was decided for, is judged afresh. Only a deciding observer has
+ * decisions to move. */
+static void maintenance_apply(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    struct policy_instance *p = &i->policy;
+    const struct maint_entry *m = maintenance_of(o, i);
+    char why[REASON_MAX];
+
+    if (!deciding(o))
+        return;
+    if (m != NULL) {
+        if (policy_phase_pending((enum policy_phase)p->phase)) {
+            maintenance_reason(m, why, sizeof(why));
+            hold(o, i, why, now_ms);
+        }
+        return;
+    }
+    if (p->phase != POLICY_HELD && !(p->phase == POLICY_IDLE && i->health == INST_DEAD))
+        return;
+    cancel_pending(o, i);
+    if (i->health == INST_DEAD)
+        on_death(o, i, now_ms);
+    else if (i->health == INST_DEGRADED && o->policy.degraded_limit_ms != 0 && i->service->expected &&
+             !i->service->restart_disabled)
+        plan(o, i, CORE_ACT_RESTART, POLICY_TRIGGER_DEGRADED, now_ms + o->policy.degraded_limit_ms, now_ms);
+    if (p->phase == POLICY_IDLE && strncmp(i->reason, "held: maintenance", 17) == 0)
+        transition(o, i, (enum inst_health)i->health, "maintenance lifted", now_ms);
+    reschedule(o, i, now_ms);
+}
+
+static bool name_fits(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n != 0 && n <= FLEET_NAME_MAX;
+}
+
+int observer_set_maintenance(struct observer *o, const char *service, const char *instance,
+                             const char *reason, int64_t now_ms)
+{
+    const char *inst = instance != NULL ? instance : "";
+    struct maint_entry *m = NULL;
+    struct service *s;
+    size_t k;
+
+    if (!name_fits(service) || (instance != NULL && !name_fits(instance)) ||
+        (reason != NULL && strlen(reason) > MAINT_REASON_MAX))
+        return -1;
+    for (k = 0; k < o->n_maint; k++)
+        if (strcmp(o->maint[k].service, service) == 0 && strcmp(o->maint[k].instance, inst) == 0)
+            break;
+    if (k < o->n_maint)
+        m = &o->maint[k];
+    if (reason == NULL) {
+        if (m == NULL)
+            return 0;
+        memmove(m, m + 1, (o->n_maint - k - 1) * sizeof(*m));
+        o->n_maint--;
+    } else if (m != NULL) {
+        if (strcmp(m->reason, reason) == 0)
+            return 0;
+        snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    } else {
+        if (o->n_maint == o->cap_maint) {
+            size_t cap = o->cap_maint ? 2 * o->cap_maint : 4;
+            struct maint_entry *grown = realloc(o->maint, cap * sizeof(*grown));
+
+            if (grown == NULL)
+                return -1;
+            o->maint = grown;
+            o->cap_maint = cap;
+        }
+        m = &o->maint[o->n_maint++];
+        snprintf(m->service, sizeof(m->service), "%s", service);
+        snprintf(m->instance, sizeof(m->instance), "%s", inst);
+        snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    }
+    s = registry_service(o->registry, service);
+    if (s == NULL)
+        return 0;
+    if (instance != NULL) {
+        struct instance *i = registry_instance(o->registry, s, instance);
+
+        if (i != NULL)
+            maintenance_apply(o, i, now_ms);
+    } else {
+        for (struct instance *i = s->first; i != NULL; i = i->next)
+            maintenance_apply(o, i, now_ms);
+    }
+    s->dirty = true;
+    return 0;
+}
+
+size_t observer_maintenance_count(const struct observer *o)
+{
+    return o->n_maint;
+}
+
+void observer_maintenance_at(const struct observer *o, size_t k, const char **service,
+                             const char **instance, const char **reason)
+{
+    const struct maint_entry *m = &o->maint[k];
+
+    *service = m->service;
+    *instance = m->instance[0] != '\0' ? m->instance : NULL;
+    *reason = m->reason;
 }
 
 int64_t observer_next_deadline(const struct observer *o)

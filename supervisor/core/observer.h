@@ -243,6 +243,34 @@ void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms);
 int observer_restore(struct observer *o, const char *service, const char *instance,
                      const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms);
 
+/* Maintenance (DESIGN.md §8): an operator's hold on a whole service
+ * (`instance` NULL) or on one instance, with a reason (UTF-8, at most
+ * MAINT_REASON_MAX bytes; "" is allowed). Under maintenance an instance is
+ * observed as usual, but no restart or fence is sent for it: a decision it
+ * needs (planned or due) is held, its reason "held: maintenance: <reason>";
+ * an action already in flight is not recalled. An instance-level flag wins
+ * over its service's for the reason. `reason` NULL lifts the flag: every
+ * affected instance holding a decision, or dead with none, is judged
+ * afresh (restart now or after its backoff, or a crash-loop fence). Flags
+ * may name services and instances not (yet) known; they are kept as given
+ * and apply when those appear. Setting the same reason again changes
+ * nothing. A standby keeps the flags (it plans nothing anyway), so the edge
+ * sets them on every replica or at least before observer_set_leader(true).
+ * The caller has validated the names. Returns 0, or -1 (a name or reason too
+ * long, out of memory) with nothing changed. */
+#define MAINT_REASON_MAX 96
+int observer_set_maintenance(struct observer *o, const char *service, const char *instance,
+                             const char *reason, int64_t now_ms);
+
+/* The maintenance flags, for the edge to compare with what it stored:
+ * index `k` < observer_maintenance_count(); *instance is NULL for a whole
+ * service. Pointers are valid until the next observer_set_maintenance.
+ * Flags keep the order they were set in; lifting one shifts those after it
+ * down by one (so lifting while walking from the end is safe). */
+size_t observer_maintenance_count(const struct observer *o);
+void observer_maintenance_at(const struct observer *o, size_t k, const char **service,
+                             const char **instance, const char **reason);
+
 /* Earliest time observer_tick has work to do: NO_DEADLINE if none, and
  * while the link is down (nothing is judged then). */
 int64_t observer_next_deadline(const struct observer *o);

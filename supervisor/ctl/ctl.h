@@ -153,4 +153,8 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv);
 /* keygen.c: `keygen --out FILE`; parses its own flags (no NATS involved). */
 int ctl_cmd_keygen(struct ctl_opts *o, int argc, char **argv);
 
+/* maint.c: `maintenance on|off SERVICE [--instance ID] [--reason T] | list`;
+ * takes its own flags out of argv, then parses the global ones itself. */
+int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv);
+
 #endif

@@ -15,6 +15,7 @@ static const struct ctl_cmd commands[] = {
     { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch },
     { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events },
     { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen },
+    { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -25,7 +26,7 @@ static void usage(FILE *out)
           "\n"
           "commands:\n", out);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\n"
             "flags (before or after the command):\n"
@@ -78,7 +79,7 @@ int main(int argc, char **argv)
     argv += first;
     /* keygen parses its own flags (--out) and needs none of the NATS ones;
      * events takes its own out, then parses the global ones itself. */
-    if (cmd->run == ctl_cmd_keygen || cmd->run == ctl_cmd_events)
+    if (cmd->run == ctl_cmd_keygen || cmd->run == ctl_cmd_events || cmd->run == ctl_cmd_maintenance)
         return cmd->run(&o, argc, argv);
     rc = ctl_opts_parse(&o, argc, argv, false, &rest);
     if (rc != CTL_EXIT_OK)

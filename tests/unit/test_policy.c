@@ -1229,6 +1229,205 @@ static void test_forgetting_frees_the_slot(void **state)
     assert_int_equal(observer_next_deadline(f->o), NO_DEADLINE);
 }
 
+
+/* ---- maintenance (observer_set_maintenance) ---- */
+
+static const char *reason_of(const struct fixture *f, const char *svc, const char *inst)
+{
+    struct instance *i = instance_of(f, svc, inst);
+
+    assert_non_null(i);
+    return i->reason;
+}
+
+static void test_maintenance_holds_a_dead_instance_until_lifted(void **state)
+{
+    struct fixture *f = *state;
+    const struct rec_action *a;
+
+    configure(f, "alpha", 2);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    serving(f, "alpha", "a-2", 1, 2000);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "kernel upgrade", 2100), 0);
+    keep_alive(f, "alpha", "a-2", 1, 3000, 3000);
+    exits(f, "alpha", "a-1", 1, 3100);
+    assert_health(f, "alpha", "a-1", INST_DEAD);
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: kernel upgrade");
+    assert_int_equal(f->rec.n_actions, 0);
+    keep_alive(f, "alpha", "a-2", 1, 4000, 60000);
+    assert_int_equal(f->rec.n_actions, 0);
+    assert_health(f, "alpha", "a-1", INST_DEAD);
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: kernel upgrade");
+    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    /* The same flag again changes nothing; lifting it: judged afresh, the
+     * first restart of a streak goes at once. */
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "kernel upgrade", 60100), 0);
+    assert_int_equal(f->rec.n_actions, 0);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, 60200), 0);
+    assert_int_equal(f->rec.n_actions, 1);
+    a = last_action(f);
+    assert_string_equal(a->instance, "a-1");
+    assert_int_equal(a->kind, CORE_ACT_RESTART);
+    assert_int64_eq(a->at_ms, 60200);
+    assert_non_null(strstr(a->reason, "maintenance"));
+    assert_health(f, "alpha", "a-1", INST_RESTARTING);
+    assert_int_equal(observer_maintenance_count(f->o), 0);
+    /* Lifting what is not set is a no-op. */
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, 60300), 0);
+}
+
+static void test_maintenance_instance_level_and_service_level(void **state)
+{
+    struct fixture *f = *state;
+    const char *svc, *inst, *why;
+
+    configure(f, "alpha", 3);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    serving(f, "alpha", "a-2", 1, 2000);
+    serving(f, "alpha", "a-3", 1, 2000);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", "disk swap", 2100), 0);
+    /* Names not known yet are kept for when they appear. */
+    assert_int_equal(observer_set_maintenance(f->o, "nosuch", NULL, "", 2100), 0);
+    assert_int_equal(observer_maintenance_count(f->o), 2);
+    observer_maintenance_at(f->o, 0, &svc, &inst, &why);
+    assert_string_equal(svc, "alpha");
+    assert_string_equal(inst, "a-1");
+    assert_string_equal(why, "disk swap");
+    observer_maintenance_at(f->o, 1, &svc, &inst, &why);
+    assert_string_equal(svc, "nosuch");
+    assert_null(inst);
+    assert_string_equal(why, "");
+
+    exits(f, "alpha", "a-1", 1, 2500);
+    exits(f, "alpha", "a-2", 1, 2500);
+    /* Only a-2 is restarted; a-1 is held with its own reason. */
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_string_equal(last_action(f)->instance, "a-2");
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: disk swap");
+    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    serving(f, "alpha", "a-2", 2, 2700);
+
+    /* The whole service too: lifting the instance's flag leaves a-1 held by
+     * the service's, under its reason. */
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "", 2800), 0);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", NULL, 2900), 0);
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance");
+    exits(f, "alpha", "a-3", 1, 3000);
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_string_equal(reason_of(f, "alpha", "a-3"), "held: maintenance");
+    /* Lifted: both dead instances restarted (a budget of one in flight
+     * takes them one after the other). */
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, 3100), 0);
+    assert_true(f->rec.n_actions >= 2);
+    {
+        const char *first = f->rec.actions[1].instance;
+        bool first_is_a1 = strcmp(first, "a-1") == 0;
+
+        assert_true(first_is_a1 || strcmp(first, "a-3") == 0);
+        observer_action_result(f->o, last_action(f)->id, true, NULL, 3200);
+        serving(f, "alpha", first_is_a1 ? "a-1" : "a-3", 2, 3300);
+        if (f->rec.n_actions == 2)
+            wait_action(f, 10000);
+        assert_string_equal(last_action(f)->instance, first_is_a1 ? "a-3" : "a-1");
+    }
+}
+
+static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **state)
+{
+    struct fixture *f = *state;
+    struct instance *i;
+    const struct rec_action *a;
+    int64_t lifted;
+
+    f->cfg.policy.restart_timeout_ms = 5000;
+    configure(f, "alpha", 2);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    serving(f, "alpha", "a-2", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 2500);
+    assert_int_equal(f->rec.n_actions, 1);
+    /* Set while the restart is out: it is not recalled... */
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "hands off", 2550), 0);
+    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    assert_health(f, "alpha", "a-1", INST_RESTARTING);
+    /* ...and when it comes back and dies again, nothing is planned. */
+    serving(f, "alpha", "a-1", 2, 2700);
+    exits(f, "alpha", "a-1", 2, 2800);
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: hands off");
+    keep_alive(f, "alpha", "a-2", 1, 3000, 30000);
+    assert_int_equal(f->rec.n_actions, 1);
+
+    /* Lifted: judged afresh, the second restart of the streak waits for its
+     * backoff (shown as the next action), then goes. */
+    lifted = f->now + 10;
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, lifted), 0);
+    i = instance_of(f, "alpha", "a-1");
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_true(i->next_action_ms > lifted);
+    a = wait_action(f, 10000);
+    assert_int_equal(a->kind, CORE_ACT_RESTART);
+    assert_true(a->at_ms > lifted);
+
+    /* A planned restart under backoff is held when a flag comes. */
+    observer_action_result(f->o, a->id, true, NULL, f->now + 10);
+    serving(f, "alpha", "a-1", 3, f->now + 20);
+    exits(f, "alpha", "a-1", 3, f->now + 30);
+    assert_true(i->next_action_ms > f->now);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", "x", f->now + 40), 0);
+    assert_int64_eq(i->next_action_ms, 0);
+    assert_string_equal(i->reason, "held: maintenance: x");
+    run_until(f, f->now + 120000);
+    assert_int_equal(actions_for(f, "a-1"), 2);
+    assert_string_equal(i->reason, "held: maintenance: x");
+}
+
+static void test_maintenance_rejects_bad_arguments(void **state)
+{
+    struct fixture *f = *state;
+    char long_reason[MAINT_REASON_MAX + 2];
+    char long_name[FLEET_NAME_MAX + 2];
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    memset(long_reason, 'r', sizeof(long_reason) - 1);
+    long_reason[sizeof(long_reason) - 1] = '\0';
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, long_reason, 2000), -1);
+    assert_int_equal(observer_set_maintenance(f->o, long_name, NULL, "x", 2000), -1);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", "", "x", 2000), -1);
+    assert_int_equal(observer_set_maintenance(f->o, "", NULL, "x", 2000), -1);
+    assert_int_equal(observer_maintenance_count(f->o), 0);
+    long_reason[MAINT_REASON_MAX] = '\0';
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, long_reason, 2000), 0);
+}
+
+/* A standby keeps the flags; gaining leadership, a dead instance under one
+ * is held, not restarted, once warm. */
+static void test_maintenance_survives_leadership_change(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 2);
+    start_normal(f);
+    observer_set_leader(f->o, false, 0, 1500);
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "patching", 1600), 0);
+    serving(f, "alpha", "a-1", 1, 2000);
+    serving(f, "alpha", "a-2", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 2500);
+    observer_set_leader(f->o, true, 7, 2600);
+    keep_alive(f, "alpha", "a-2", 1, 3000, 20000);
+    assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
+    assert_int_equal(f->rec.n_actions, 0);
+    assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: patching");
+    assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, 20100), 0);
+    assert_int_equal(f->rec.n_actions, 1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1263,6 +1462,11 @@ int main(void)
         T(test_no_on_action_observes_only),
         T(test_stopped_on_purpose_not_restarted_and_recovery_cancels),
         T(test_forgetting_frees_the_slot),
+        T(test_maintenance_holds_a_dead_instance_until_lifted),
+        T(test_maintenance_instance_level_and_service_level),
+        T(test_maintenance_keeps_actions_in_flight_and_holds_plans),
+        T(test_maintenance_rejects_bad_arguments),
+        T(test_maintenance_survives_leadership_change),
     };
 #undef T
 
