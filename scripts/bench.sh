@@ -5,11 +5,14 @@
 #   3. core instructions per heartbeat and per tick, under callgrind (bench_core)
 #   4. detection and signed control latency: crash -> DEAD, control request ->
 #      ack, hang -> DEAD under jitter (bench_control, ~2 minutes)
+#   5. failover: leader SIGKILLed -> the new leader's first FleetStatus, 20
+#      runs at the default lease TTL of 10 s (bench_failover, ~5 minutes)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
 #   BENCH_CONTROL_ARGS="--duration-s 60 --crash-runs 50" overrides bench_control's
-#   defaults (see bench_control --help).
+#   defaults (see bench_control --help); BENCH_FAILOVER_ARGS="--runs 10
+#   --lease-ttl-ms 5000" likewise for bench_failover.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,7 +22,7 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -64,3 +67,8 @@ echo "== 4. detection and signed control (targets: crash -> DEAD p99 <= 100 ms,"
 echo "      control -> ack p99 <= 5 ms, hang -> DEAD p99 <= 3 s with 0 false DEADs)"
 read -r -a control_args <<<"${BENCH_CONTROL_ARGS:-}"
 "$bench/bench_control" "${control_args[@]}"
+
+echo
+echo "== 5. failover (target: leader killed -> new leader's first status p99 <= lease TTL + 1 s)"
+read -r -a failover_args <<<"${BENCH_FAILOVER_ARGS:-}"
+"$bench/bench_failover" "${failover_args[@]}"
