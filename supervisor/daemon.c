@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "codec.h"
 #include "feed.h"
+#include "health_file.h"
 #include "hook.h"
 #include "ingest.h"
 #include "log.h"
@@ -49,6 +50,9 @@ struct daemon {
     bool leader;                  /* holds the lease (the observer knows too) */
     uint64_t term;                /* the lease's revision: stamped on control and the feed */
     int sigfd;
+    const char *health_path;      /* for `fleet-supervisor healthcheck` */
+    int64_t next_health_ms;
+    bool health_write_failed;     /* logged once, until it works again */
     int64_t started_unix_ms;
     uint64_t queries;
     struct codec_clock clk;       /* clock of the work being done now */
@@ -493,6 +497,31 @@ static void follow_lease(struct daemon *d)
                NULL);
 }
 
+/* About once a second, for the container health check (the image has no
+ * curl): proof the loop runs, and whether our NATS link is up. */
+static void write_health(struct daemon *d)
+{
+    struct health_snapshot hs;
+
+    if (d->clk.mono_ms < d->next_health_ms)
+        return;
+    d->next_health_ms = d->clk.mono_ms + 1000;
+    hs = (struct health_snapshot){
+        .unix_ms = d->clk.unix_ms,
+        .observer_state = health_observer_name(observer_state(d->obs)),
+        .leader = d->leader,
+        .nats_connected = bus_connected(d->bus),
+        .store_status = store_available(d->store) ? "ok" : store_unavailable_reason(d->store),
+    };
+    if (health_write(d->health_path, &hs) == 0) {
+        d->health_write_failed = false;
+    } else if (!d->health_write_failed) {
+        d->health_write_failed = true;
+        log_kv(LOG_ERROR, "cannot write the health file: the container health check will fail", "path",
+               d->health_path, "error", strerror(errno), NULL);
+    }
+}
+
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
     ingest_take(d->queue, batch);
@@ -516,6 +545,7 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     if (d->leader)
         feed_publish_due(d->feed, &d->clk);
     log_refusals(d);
+    write_health(d);
 }
 
 static int poll_timeout(const struct daemon *d)
@@ -676,6 +706,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     int rc = 1;
 
     sanitize_id(cfg->supervisor_id);
+    d.health_path = health_default_path();
     d.clk = clock_now();
     d.started_unix_ms = d.clk.unix_ms;
     if (block_signals(&d.sigfd) != 0) {

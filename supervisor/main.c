@@ -9,6 +9,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "fleet/nkey.h"
+#include "health_file.h"
 #include "log.h"
 
 #define EXIT_USAGE 2
@@ -18,6 +19,7 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: fleet-supervisor [--config FILE] [options]\n"
+            "       fleet-supervisor healthcheck [--max-age-ms N] [--file PATH]\n"
             "\n"
             "Joins the NATS bus, tracks every service instance's heartbeats with a\n"
             "failure detector and publishes the fleet-availability feed.\n"
@@ -95,6 +97,9 @@ int main(int argc, char **argv)
     char err[512];
     int opt;
 
+    /* The container health check: reads the health file, touches nothing else. */
+    if (argc > 1 && strcmp(argv[1], "healthcheck") == 0)
+        return health_command(argc - 1, argv + 1);
     while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
         const char *key = NULL;
 
