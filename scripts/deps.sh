@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libnats-dev
-          libsodium-dev libcyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
+          libsodium-dev libcyaml-dev libyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
           nats-server)
 for arg in "$@"; do
   case "$arg" in

@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "codec.h"
 #include "feed.h"
+#include "fleet/url.h"
 #include "health_file.h"
 #include "hook.h"
 #include "ingest.h"
@@ -92,7 +93,10 @@ static void on_link(void *ctx, bool up, const char *url)
 {
     struct daemon *d = ctx;
 
-    log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", url, NULL);
+    char safe[512];
+
+    fleet_url_redact(url, safe, sizeof(safe));
+    log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", safe, NULL);
     ingest_link(d->queue, up, mono_now());
 }
 
@@ -703,6 +707,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         .sigfd = -1,
     };
     struct feed_options fo;
+    char safe_url[512];
     int rc = 1;
 
     sanitize_id(cfg->supervisor_id);
@@ -742,7 +747,8 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     };
     if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
         goto out_close_bus;
-    log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", cfg->nats_url,
+    fleet_url_redact(cfg->nats_url, safe_url, sizeof(safe_url));
+    log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", safe_url,
            "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", "signer",
            actuator_can_act(d.actuator) ? actuator_public_key(d.actuator) : "none: observing only", NULL);
     rc = run_loop(&d);

@@ -20,6 +20,7 @@
 #include <nats/nats.h>
 
 #include "agent.h"
+#include "fleet/url.h"
 
 #define AGENT_RECONNECT_WAIT_MS 250
 #define AGENT_FLUSH_ON_EXIT_MS 1000
@@ -98,8 +99,11 @@ static fleet_status nats_connect(const struct agent_opts *o, natsConnection **ou
     }
     natsOptions_Destroy(nopts);
     if (ns != NATS_OK) {
+        char safe_url[512];
+
+        fleet_url_redact(url, safe_url, sizeof(safe_url));
         agent_log(AGENT_ERROR, "cannot set up the NATS connection",
-                  json_pack("{s:s, s:s}", "url", url, "error", natsStatus_GetText(ns)));
+                  json_pack("{s:s, s:s}", "url", safe_url, "error", natsStatus_GetText(ns)));
         return FLEET_ERR_NATS;
     }
     return FLEET_OK;

@@ -8,6 +8,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/url.h"
 #include "sim_fleet.h"
 #include "sim_log.h"
 #include "sim_opts.h"
@@ -68,8 +69,10 @@ static void on_reconnected(natsConnection *nc, void *closure)
 static int open_connection(const char *url, natsConnection **out)
 {
     natsOptions *nopts = NULL;
+    char safe_url[512];
     natsStatus ns;
 
+    fleet_url_redact(url, safe_url, sizeof(safe_url));
     ns = natsOptions_Create(&nopts);
     if (ns == NATS_OK)
         ns = natsOptions_SetURL(nopts, url);
@@ -90,15 +93,15 @@ static int open_connection(const char *url, natsConnection **out)
     if (ns == NATS_OK) {
         ns = natsConnection_Connect(out, nopts);
         if (ns == NATS_OK)
-            sim_log("info", "nats_connected", "{s:s}", "url", url);
+            sim_log("info", "nats_connected", "{s:s}", "url", safe_url);
         else if (ns == NATS_NOT_YET_CONNECTED) {
-            sim_log("warn", "nats_not_yet_connected", "{s:s}", "url", url);
+            sim_log("warn", "nats_not_yet_connected", "{s:s}", "url", safe_url);
             ns = NATS_OK;
         }
     }
     natsOptions_Destroy(nopts);
     if (ns != NATS_OK) {
-        sim_log("error", "nats_connect_failed", "{s:s, s:s}", "url", url,
+        sim_log("error", "nats_connect_failed", "{s:s, s:s}", "url", safe_url,
                 "error", natsStatus_GetText(ns));
         return 1;
     }
@@ -152,6 +155,7 @@ int main(int argc, char **argv)
 {
     struct sim_opts opts;
     struct sim_fleet fleet = { 0 };
+    char safe_url[512];
     natsConnection *nc = NULL;
     fleet_hb_counters totals;
     int rc;
@@ -177,7 +181,8 @@ int main(int argc, char **argv)
     block_stop_signals(false);
     if (rc != 0)
         goto out_free_fleet;
-    sim_log("info", "start", "{s:s, s:s, s:I, s:I, s:i, s:f, s:i}", "url", opts.server,
+    fleet_url_redact(opts.server, safe_url, sizeof(safe_url));
+    sim_log("info", "start", "{s:s, s:s, s:I, s:I, s:i, s:f, s:i}", "url", safe_url,
             "prefix", opts.prefix, "services", (json_int_t)fleet.n_services,
             "instances", (json_int_t)fleet.n, "interval_ms", (int)opts.interval_ms,
             "jitter_pct", opts.jitter_pct, "duration_s", (int)opts.duration_s);
