@@ -1,0 +1,221 @@
+#include "observer_private.h"
+
+#include <stdio.h>
+
+/* Whether this observer takes decisions at all: it can send actions and
+ * leads (see observer.h). */
+bool durable_deciding(const struct observer *o)
+{
+    return o->sink.on_action != NULL && o->leader;
+}
+
+/* Whether its decisions are made durable first. */
+bool durable_persisting(const struct observer *o)
+{
+    return durable_deciding(o) && o->sink.on_persist != NULL;
+}
+
+/* ---- durable state (persist.h) ---- */
+
+/* Whether `i`'s record says fenced: a FENCE of ours is in force or in
+ * flight (it was written before it was sent). */
+bool durable_fenced_now(const struct instance *i)
+{
+    const struct policy_instance *p = &i->policy;
+
+    return p->phase == POLICY_FENCED ||
+           (policy_phase_in_flight((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE);
+}
+
+void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirty)
+{
+    if (i->policy.persist_dirty == dirty)
+        return;
+    i->policy.persist_dirty = dirty;
+    if (dirty)
+        o->n_persist_dirty++;
+    else
+        o->n_persist_dirty--;
+}
+
+/* Whether a write may be tried at `now_ms`: not before the retry time after
+ * a failure. */
+bool durable_store_open(const struct observer *o, int64_t now_ms)
+{
+    return !o->store_down || now_ms >= o->store_retry_at_ms;
+}
+
+/* Hands `rec`, the whole durable state of `i`, to on_persist. On success
+ * `i` is clean; on failure no write is tried for ack_timeout_ms. */
+bool durable_store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
+                       int64_t now_ms)
+{
+    if (!o->sink.on_persist(o->sink.ctx, i->service, i, rec)) {
+        o->store_down = true;
+        o->store_retry_at_ms = now_ms + o->policy.ack_timeout_ms;
+        return false;
+    }
+    o->store_down = false;
+    durable_set_persist_dirty(o, i, false);
+    return true;
+}
+
+/* The durable state of `i` changed with no action depending on it (a lift,
+ * a give-up, a streak reset): write it now, or mark it to be retried. */
+void durable_persist_state(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    struct policy_persisted rec;
+
+    if (!durable_persisting(o))
+        return;
+    if (!durable_store_open(o, now_ms)) {
+        durable_set_persist_dirty(o, i, true);
+        return;
+    }
+    persist_from_policy(&i->policy, durable_fenced_now(i), i->reason, o->unix_offset_ms, &rec);
+    if (!durable_store_put(o, i, &rec, now_ms))
+        durable_set_persist_dirty(o, i, true);
+}
+
+/* The store's retry time came (or a write succeeded since marks were left):
+ * writes every marked record until one fails, and lets held actions try
+ * theirs. Afterwards nothing is marked, or the store is down with its retry
+ * time in the future, so the deadline never stays in the past. */
+void durable_store_retry(struct observer *o, int64_t now_ms)
+{
+    if (o->store_down) {
+        if (now_ms < o->store_retry_at_ms)
+            return;
+        o->store_down = false;
+        o->held_dirty = o->held.first != NULL;
+    }
+    if (o->n_persist_dirty == 0 || !durable_persisting(o))
+        return;
+    for (size_t k = 0; k < registry_service_count(o->registry) && !o->store_down; k++) {
+        struct instance *i = registry_service_at(o->registry, k)->first;
+
+        for (; i != NULL && !o->store_down; i = i->next)
+            if (i->policy.persist_dirty)
+                durable_persist_state(o, i, now_ms);
+    }
+}
+
+/* ---- leadership ---- */
+
+/* A new leadership reached NORMAL: every instance DEAD with nothing
+ * planned (it died while this observer was a standby, which plans nothing)
+ * gets the policy's answer now, from its restored record. */
+void durable_sweep_dead(struct observer *o, int64_t now_ms)
+{
+    o->sweep_dead = false;
+    if (!durable_deciding(o))
+        return;
+    for (size_t k = 0; k < registry_service_count(o->registry); k++) {
+        for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next) {
+            if (i->health == INST_DEAD && i->policy.phase == POLICY_IDLE)
+                decide_on_death(o, i, now_ms);
+        }
+    }
+}
+
+/* Drops every decision of `i` in progress for a standby: plans and holds
+ * go, an action in flight is forgotten (a FENCE as in force, as its record
+ * says; a restart's instance is left to its next heartbeat). */
+static void abandon_decisions(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    struct policy_instance *p = &i->policy;
+
+    if (policy_phase_in_flight((enum policy_phase)p->phase)) {
+        bool fence = p->kind == CORE_ACT_FENCE;
+
+        decide_finish_flight(o, i);
+        p->phase = fence ? POLICY_FENCED : POLICY_IDLE;
+        p->kind = 0;
+    } else {
+        decide_cancel_pending(o, i);
+    }
+    durable_set_persist_dirty(o, i, false);
+    observer_reschedule(o, i, now_ms);
+}
+
+void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms)
+{
+    char reason[128];
+
+    o->term = term;
+    if (leader == o->leader)
+        return;
+    o->leader = leader;
+    if (!leader) {
+        for (size_t k = 0; k < registry_service_count(o->registry); k++)
+            for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
+                abandon_decisions(o, i, now_ms);
+        o->held_dirty = false;
+        o->sweep_dead = false;
+        o->store_down = false;
+        observer_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
+        return;
+    }
+    o->sweep_dead = true;
+    if (!o->link_up) {
+        o->blind = BLIND_LINK;
+        observer_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+        return;
+    }
+    o->warm_from_ms = now_ms;
+    policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
+    snprintf(reason, sizeof(reason), "leader (term %llu): warming up", (unsigned long long)term);
+    observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+}
+
+bool observer_is_leader(const struct observer *o, uint64_t *term)
+{
+    if (term != NULL)
+        *term = o->term;
+    return o->leader;
+}
+
+void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms)
+{
+    o->unix_offset_ms = unix_offset_ms;
+}
+
+int observer_restore(struct observer *o, const char *service, const char *instance,
+                     const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms)
+{
+    struct service *s;
+    struct instance *i;
+    struct policy_instance *pi;
+
+    if (!persist_valid(p) || unix_offset_ms > PERSIST_UNIX_MS_MAX || unix_offset_ms < -PERSIST_UNIX_MS_MAX)
+        return -1;
+    s = registry_service(o->registry, service);
+    if (s == NULL || !s->expected)
+        return 0;
+    i = registry_instance(o->registry, s, instance);
+    if (i == NULL) {
+        i = registry_add_instance(o->registry, s, instance);
+        if (i == NULL)
+            return -1;
+        i->last_seen_ms = now_ms; /* forgotten forget_after_ms from now if never heard */
+        i->health_since_ms = now_ms;
+        s->dirty = true;
+    }
+    pi = &i->policy;
+    persist_to_policy(p, now_ms, unix_offset_ms, pi);
+    if (policy_phase_in_flight((enum policy_phase)pi->phase)) {
+        /* Our own action is out: it decides, not an older record. */
+    } else if (p->fenced) {
+        char reason[REASON_MAX];
+
+        decide_cancel_pending(o, i);
+        pi->phase = POLICY_FENCED;
+        pi->kind = 0;
+        snprintf(reason, sizeof(reason), "%s", p->fence_reason[0] ? p->fence_reason : "fenced");
+        observer_transition(o, i, INST_FENCED, reason, now_ms);
+    } else if (pi->phase == POLICY_FENCED) {
+        pi->phase = POLICY_IDLE;
+    }
+    observer_reschedule(o, i, now_ms);
+    return 0;
+}
