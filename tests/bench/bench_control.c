@@ -488,48 +488,9 @@ static bool rec_wait_observer(struct recorder *r, int state, int timeout_ms)
 
 /* ---- figures ---- */
 
-struct series {
-    int64_t *v;               /* nanoseconds */
-    size_t n, cap;
-};
-
-static int series_init(struct series *s, size_t cap)
-{
-    s->n = 0;
-    s->cap = cap;
-    s->v = calloc(cap ? cap : 1, sizeof(*s->v));
-    if (s->v == NULL) {
-        fprintf(stderr, "bench_control: out of memory for %zu samples\n", cap);
-        return -1;
-    }
-    return 0;
-}
-
-static void series_add(struct series *s, int64_t ns)
-{
-    if (s->n < s->cap)
-        s->v[s->n++] = ns;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Nearest rank: the smallest sample with at least q of them at or below it.
- * `s` must be sorted and non-empty. */
-static double pct_ms(const struct series *s, double q)
-{
-    size_t rank = (size_t)ceil(q * (double)s->n);
-
-    return (double)s->v[rank > 0 ? rank - 1 : 0] / 1e6;
-}
-
 /* One row: the figure, its sample count, p50/p99/max in ms, and the target
  * with its verdict on p99 (target NULL: a context row, no verdict). */
-static void series_row(const char *figure, struct series *s, const char *target, double target_ms)
+static void series_row(const char *figure, struct bench_series *s, const char *target, double target_ms)
 {
     double p99;
 
@@ -538,9 +499,9 @@ static void series_row(const char *figure, struct series *s, const char *target,
                target ? "NOT measured" : "");
         return;
     }
-    qsort(s->v, s->n, sizeof(*s->v), cmp_i64);
-    p99 = pct_ms(s, 0.99);
-    printf("%-46s %5zu %9.2f %9.2f %9.2f  %-12s %s\n", figure, s->n, pct_ms(s, 0.50), p99,
+    bench_series_sort(s);
+    p99 = bench_series_pct_ms(s, 0.99);
+    printf("%-46s %5zu %9.2f %9.2f %9.2f  %-12s %s\n", figure, s->n, bench_series_pct_ms(s, 0.50), p99,
            (double)s->v[s->n - 1] / 1e6, target ? target : "",
            target == NULL ? "" : p99 <= target_ms ? "met" : "NOT met");
 }
@@ -652,7 +613,7 @@ struct crash_run {
     int64_t dead_ns;
 };
 
-static int run_crash(struct bench *bn, struct series *dead, struct series *decide, struct series *recover,
+static int run_crash(struct bench *bn, struct bench_series *dead, struct bench_series *decide, struct bench_series *recover,
                      uint64_t *missed)
 {
     const size_t runs = (size_t)bn->opt.crash_runs, agents = (size_t)bn->opt.agents;
@@ -720,7 +681,7 @@ static int run_crash(struct bench *bn, struct series *dead, struct series *decid
             goto out;
         }
         if (killed_at[a] != 0 && in.life_since_ns > killed_at[a])
-            series_add(recover, in.life_since_ns - killed_at[a]);
+            bench_series_add(recover, in.life_since_ns - killed_at[a]);
         e0 = rec_events(&rec);
         r->agent = a;
         r->kill_ns = bench_now_ns();
@@ -736,7 +697,7 @@ static int run_crash(struct bench *bn, struct series *dead, struct series *decid
             continue;
         }
         r->dead_ns = ev.at_ns;
-        series_add(dead, ev.at_ns - r->kill_ns);
+        bench_series_add(dead, ev.at_ns - r->kill_ns);
     }
     /* The core's decision: DEAD event -> the RESTART event that follows it
      * for the same instance (before that instance's next DEAD). */
@@ -750,7 +711,7 @@ static int run_crash(struct bench *bn, struct series *dead, struct series *decid
                             k + agents >= runs ? 3000 : 0, &restart);
         ni = rec_find_event(&rec, run[k].dead_index + 1, "crash", names[run[k].agent], WIRE_HEALTH_DEAD, -1, &next_dead);
         if (ri != SIZE_MAX && ri < ni)
-            series_add(decide, restart.at_ns - run[k].dead_ns);
+            bench_series_add(decide, restart.at_ns - run[k].dead_ns);
     }
     rc = 0;
 out:
@@ -811,7 +772,7 @@ static int control_round_trip(natsConnection *nc, const char *subject, const fle
     return rc;
 }
 
-static int run_control(struct bench *bn, struct series *acked, struct series *acted, struct series *seal)
+static int run_control(struct bench *bn, struct bench_series *acked, struct bench_series *acted, struct bench_series *seal)
 {
     const size_t runs = (size_t)bn->opt.control_runs;
     char pub[FLEET_NKEY_PUBLIC_LEN + 1], subject[SUBJECT_MAX];
@@ -874,9 +835,9 @@ static int run_control(struct bench *bn, struct series *acked, struct series *ac
         }
         if (k < CONTROL_WARMUP)
             continue;
-        series_add(seal, sealed - t0);
-        series_add(acked, replied - t0);
-        series_add(acted, now.state_since_ns - t0);
+        bench_series_add(seal, sealed - t0);
+        bench_series_add(acked, replied - t0);
+        bench_series_add(acted, now.state_since_ns - t0);
     }
     rc = 0;
 out:
@@ -934,7 +895,7 @@ static void hang_times(const struct proc *sim, struct hang_target *t, size_t n, 
     free(out);
 }
 
-static int run_hang(struct bench *bn, struct series *since_hb, struct series *since_hang, struct hang_result *res)
+static int run_hang(struct bench *bn, struct bench_series *since_hb, struct bench_series *since_hang, struct hang_result *res)
 {
     const struct bench_opts *o = &bn->opt;
     const size_t n_hangs = (size_t)o->hangs;
@@ -1035,9 +996,9 @@ static int run_hang(struct bench *bn, struct series *since_hb, struct series *si
             continue; /* its hang time is unknown: neither a figure nor a false DEAD */
         if (hung != NULL && ev->at_ns >= hung->hang_ns) {
             if (ev->to == WIRE_HEALTH_DEAD && hung->hang_ns > 0) {
-                series_add(since_hang, ev->at_ns - hung->hang_ns);
+                bench_series_add(since_hang, ev->at_ns - hung->hang_ns);
                 if (ev->last_hb_ns > 0)
-                    series_add(since_hb, ev->at_ns - ev->last_hb_ns);
+                    bench_series_add(since_hb, ev->at_ns - ev->last_hb_ns);
                 hung->hang_ns = -hung->hang_ns; /* counted: later events are not its first DEAD */
             }
             continue;
@@ -1070,7 +1031,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    struct series dead = { 0 }, decide = { 0 }, recover = { 0 }, acked = { 0 }, acted = { 0 }, seal = { 0 },
+    struct bench_series dead = { 0 }, decide = { 0 }, recover = { 0 }, acked = { 0 }, acted = { 0 }, seal = { 0 },
                   since_hb = { 0 }, since_hang = { 0 };
     struct hang_result hang = { 0 };
     struct bench bn = { 0 };
@@ -1086,11 +1047,14 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (series_init(&dead, (size_t)bn.opt.crash_runs) != 0 || series_init(&decide, (size_t)bn.opt.crash_runs) != 0 ||
-        series_init(&recover, (size_t)bn.opt.crash_runs) != 0 ||
-        series_init(&acked, (size_t)bn.opt.control_runs) != 0 ||
-        series_init(&acted, (size_t)bn.opt.control_runs) != 0 || series_init(&seal, (size_t)bn.opt.control_runs) != 0 ||
-        series_init(&since_hb, (size_t)bn.opt.hangs) != 0 || series_init(&since_hang, (size_t)bn.opt.hangs) != 0)
+    if (bench_series_init(&dead, (size_t)bn.opt.crash_runs, "bench_control") != 0 ||
+        bench_series_init(&decide, (size_t)bn.opt.crash_runs, "bench_control") != 0 ||
+        bench_series_init(&recover, (size_t)bn.opt.crash_runs, "bench_control") != 0 ||
+        bench_series_init(&acked, (size_t)bn.opt.control_runs, "bench_control") != 0 ||
+        bench_series_init(&acted, (size_t)bn.opt.control_runs, "bench_control") != 0 ||
+        bench_series_init(&seal, (size_t)bn.opt.control_runs, "bench_control") != 0 ||
+        bench_series_init(&since_hb, (size_t)bn.opt.hangs, "bench_control") != 0 ||
+        bench_series_init(&since_hang, (size_t)bn.opt.hangs, "bench_control") != 0)
         goto out_free;
     if (nats_Open(-1) != NATS_OK) {
         fprintf(stderr, "bench_control: nats_Open failed\n");
@@ -1160,13 +1124,13 @@ out_stop_server:
 out_close:
     nats_Close();
 out_free:
-    free(dead.v);
-    free(decide.v);
-    free(recover.v);
-    free(acked.v);
-    free(acted.v);
-    free(seal.v);
-    free(since_hb.v);
-    free(since_hang.v);
+    bench_series_free(&dead);
+    bench_series_free(&decide);
+    bench_series_free(&recover);
+    bench_series_free(&acked);
+    bench_series_free(&acted);
+    bench_series_free(&seal);
+    bench_series_free(&since_hb);
+    bench_series_free(&since_hang);
     return rc;
 }

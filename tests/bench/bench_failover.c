@@ -369,48 +369,9 @@ static uint64_t rec_count_after(struct recorder *r, int who, int64_t since)
 
 /* ---- figures ---- */
 
-struct series {
-    int64_t *v;               /* nanoseconds */
-    size_t n, cap;
-};
-
-static int series_init(struct series *s, size_t cap)
-{
-    s->n = 0;
-    s->cap = cap;
-    s->v = calloc(cap ? cap : 1, sizeof(*s->v));
-    if (s->v == NULL) {
-        fprintf(stderr, "bench_failover: out of memory for %zu samples\n", cap);
-        return -1;
-    }
-    return 0;
-}
-
-static void series_add(struct series *s, int64_t ns)
-{
-    if (s->n < s->cap)
-        s->v[s->n++] = ns;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Nearest rank: the smallest sample with at least q of them at or below it.
- * `s` must be sorted and non-empty. */
-static double pct_ms(const struct series *s, double q)
-{
-    size_t rank = (size_t)ceil(q * (double)s->n);
-
-    return (double)s->v[rank > 0 ? rank - 1 : 0] / 1e6;
-}
-
 /* One row: the figure, its sample count, p50/p99/max in ms, and the target
  * with its verdict on p99 (target NULL: a context row, no verdict). */
-static void series_row(const char *figure, struct series *s, const char *target, double target_ms)
+static void series_row(const char *figure, struct bench_series *s, const char *target, double target_ms)
 {
     double p99;
 
@@ -419,9 +380,9 @@ static void series_row(const char *figure, struct series *s, const char *target,
                target ? "NOT measured" : "");
         return;
     }
-    qsort(s->v, s->n, sizeof(*s->v), cmp_i64);
-    p99 = pct_ms(s, 0.99);
-    printf("%-46s %5zu %10.2f %10.2f %10.2f  %-14s %s\n", figure, s->n, pct_ms(s, 0.50), p99,
+    bench_series_sort(s);
+    p99 = bench_series_pct_ms(s, 0.99);
+    printf("%-46s %5zu %10.2f %10.2f %10.2f  %-14s %s\n", figure, s->n, bench_series_pct_ms(s, 0.50), p99,
            (double)s->v[s->n - 1] / 1e6, target ? target : "",
            target == NULL ? "" : p99 <= target_ms ? "met" : "NOT met");
 }
@@ -528,7 +489,7 @@ static void stop_proc(struct proc *p)
 }
 
 struct results {
-    struct series failover, phase, to_takeover, expiry_to_takeover, takeover_to_status, delay, restart;
+    struct bench_series failover, phase, to_takeover, expiry_to_takeover, takeover_to_status, delay, restart;
     uint64_t attempts, terms_rose, stale_after_kill, lease_unseen;
     uint64_t *term;           /* the new leader's term, per run */
     size_t done;
@@ -567,14 +528,14 @@ static int run_one(struct bench *bn, struct results *res, size_t run, int *leade
     }
     proc_wait(&bn->sup[killed], STOP_WAIT_MS);
     rec_lease_story(&bn->rec, killed, t0, first.at_ns, &last_renewal, &takeover, &attempts);
-    series_add(&res->failover, first.at_ns - t0);
-    series_add(&res->delay, delay_ms * 1000000);
-    series_add(&res->restart, restart_ms * 1000000);
+    bench_series_add(&res->failover, first.at_ns - t0);
+    bench_series_add(&res->delay, delay_ms * 1000000);
+    bench_series_add(&res->restart, restart_ms * 1000000);
     if (last_renewal > 0 && takeover > 0) {
-        series_add(&res->phase, t0 - last_renewal);
-        series_add(&res->to_takeover, takeover - t0);
-        series_add(&res->expiry_to_takeover, takeover - (last_renewal + ttl_ns));
-        series_add(&res->takeover_to_status, first.at_ns - takeover);
+        bench_series_add(&res->phase, t0 - last_renewal);
+        bench_series_add(&res->to_takeover, takeover - t0);
+        bench_series_add(&res->expiry_to_takeover, takeover - (last_renewal + ttl_ns));
+        bench_series_add(&res->takeover_to_status, first.at_ns - takeover);
     } else {
         res->lease_unseen++;
     }
@@ -624,11 +585,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     rng = bn.opt.seed;
     res.term = calloc((size_t)bn.opt.runs, sizeof(*res.term));
-    if (res.term == NULL || series_init(&res.failover, (size_t)bn.opt.runs) != 0 ||
-        series_init(&res.phase, (size_t)bn.opt.runs) != 0 || series_init(&res.to_takeover, (size_t)bn.opt.runs) != 0 ||
-        series_init(&res.expiry_to_takeover, (size_t)bn.opt.runs) != 0 ||
-        series_init(&res.takeover_to_status, (size_t)bn.opt.runs) != 0 ||
-        series_init(&res.delay, (size_t)bn.opt.runs) != 0 || series_init(&res.restart, (size_t)bn.opt.runs) != 0)
+    if (res.term == NULL || bench_series_init(&res.failover, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.phase, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.to_takeover, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.expiry_to_takeover, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.takeover_to_status, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.delay, (size_t)bn.opt.runs, "bench_failover") != 0 ||
+        bench_series_init(&res.restart, (size_t)bn.opt.runs, "bench_failover") != 0)
         goto out_free;
     if (nats_Open(-1) != NATS_OK) {
         fprintf(stderr, "bench_failover: nats_Open failed\n");
@@ -696,14 +659,14 @@ out_report:
         pthread_mutex_lock(&bn.rec.lock);
         lost = bn.rec.lost;
         pthread_mutex_unlock(&bn.rec.lock);
-        p99 = pct_ms(&res.failover, 0.99); /* sorted by series_row */
+        p99 = bench_series_pct_ms(&res.failover, 0.99); /* sorted by series_row */
         printf("failover: %zu runs, p50 %.2f ms, p99 %.2f ms, max %.2f ms; lease TTL %" PRIu64
                " ms; p99 / (TTL + 1 s) = %.3f (target <= 1: %s)\n",
-               res.failover.n, pct_ms(&res.failover, 0.5), p99, (double)res.failover.v[res.failover.n - 1] / 1e6,
+               res.failover.n, bench_series_pct_ms(&res.failover, 0.5), p99, (double)res.failover.v[res.failover.n - 1] / 1e6,
                bn.opt.lease_ttl_ms, p99 / target_ms, p99 <= target_ms ? "met" : "NOT met");
         printf("failover: p50 / TTL = %.3f; expected range TTL - TTL/3 .. TTL + 250 ms = %" PRIu64 " .. %" PRIu64
                " ms (plus the expiry check and the status publish)\n",
-               pct_ms(&res.failover, 0.5) / (double)bn.opt.lease_ttl_ms,
+               bench_series_pct_ms(&res.failover, 0.5) / (double)bn.opt.lease_ttl_ms,
                bn.opt.lease_ttl_ms - bn.opt.lease_ttl_ms / 3, bn.opt.lease_ttl_ms + 250);
         printf("terms:");
         for (size_t k = 0; k < res.done; k++)
@@ -729,13 +692,13 @@ out_stop_server:
 out_close:
     nats_Close();
 out_free:
-    free(res.failover.v);
-    free(res.phase.v);
-    free(res.to_takeover.v);
-    free(res.expiry_to_takeover.v);
-    free(res.takeover_to_status.v);
-    free(res.delay.v);
-    free(res.restart.v);
+    bench_series_free(&res.failover);
+    bench_series_free(&res.phase);
+    bench_series_free(&res.to_takeover);
+    bench_series_free(&res.expiry_to_takeover);
+    bench_series_free(&res.takeover_to_status);
+    bench_series_free(&res.delay);
+    bench_series_free(&res.restart);
     free(res.term);
     return rc;
 }

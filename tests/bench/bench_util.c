@@ -1,6 +1,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,4 +93,48 @@ void bench_hb_fill(struct hb_input *hb, size_t n_services, size_t index, uint64_
     bench_service_name(index % n_services, hb->service);
     bench_instance_name(index, hb->instance);
     memcpy(hb->version, "1.4.2", sizeof("1.4.2"));
+}
+
+int bench_series_init(struct bench_series *s, size_t cap, const char *who)
+{
+    s->n = 0;
+    s->cap = cap;
+    s->v = calloc(cap ? cap : 1, sizeof(*s->v));
+    if (s->v == NULL) {
+        fprintf(stderr, "%s: out of memory for %zu samples\n", who, cap);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_series_add(struct bench_series *s, int64_t ns)
+{
+    if (s->n < s->cap)
+        s->v[s->n++] = ns;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+void bench_series_sort(struct bench_series *s)
+{
+    qsort(s->v, s->n, sizeof(*s->v), cmp_i64);
+}
+
+double bench_series_pct_ms(const struct bench_series *s, double q)
+{
+    size_t rank = (size_t)ceil(q * (double)s->n);
+
+    return (double)s->v[rank > 0 ? rank - 1 : 0] / 1e6;
+}
+
+void bench_series_free(struct bench_series *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
 }

@@ -39,4 +39,21 @@ int bench_observer_create(size_t n_services, uint32_t desired, const struct obse
 void bench_hb_fill(struct hb_input *hb, size_t n_services, size_t index, uint64_t seq,
                    int64_t arrival_ms);
 
+/* Latency samples in nanoseconds, with nearest-rank percentiles. */
+struct bench_series {
+    int64_t *v;
+    size_t n, cap;
+};
+
+/* Room for `cap` samples; returns 0, or -1 (message on stderr naming `who`). */
+int bench_series_init(struct bench_series *s, size_t cap, const char *who);
+/* Adds one sample; past the capacity it is dropped. */
+void bench_series_add(struct bench_series *s, int64_t ns);
+/* Sorts the samples (percentiles need it). */
+void bench_series_sort(struct bench_series *s);
+/* Nearest rank in ms: the smallest sample with at least q of them at or
+ * below it. `s` must be sorted and non-empty. */
+double bench_series_pct_ms(const struct bench_series *s, double q);
+void bench_series_free(struct bench_series *s);
+
 #endif
