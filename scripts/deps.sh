@@ -8,7 +8,7 @@ packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
           nats-server)
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev) ;;
+    --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev valgrind) ;;
     --bench) packages+=(valgrind) ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
