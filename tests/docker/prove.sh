@@ -20,7 +20,8 @@
 #
 # Usage: tests/docker/prove.sh   (root, or sudo; installs podman, runc,
 # debootstrap and the npm linter when missing)
-# Environment: FLEET_DOCKER_WORK  cache dir (default /var/tmp/fleet-docker)
+# Environment: FLEET_DOCKER_WORK  cache dir for the base rootfs, linter and logs
+#                                 (default /var/tmp/fleet-docker)
 #              FLEET_BIN_DIR      host build's supervisor/ dir (default: builds one)
 #              KEEP=1             leave the image and work files
 # Exit: 0 all checks pass; 1 a check failed; 77 skipped (podman cannot run
@@ -148,9 +149,11 @@ if [[ -n "${FLEET_BIN_DIR:-}" ]]; then
 else
   log "building the programs on the host (fleetctl, fleet-sim; fleet-supervisor, fleet-agent for the permissions check)"
   "$root/scripts/deps.sh" >/dev/null
-  cmake -S "$root" -B "$work/host-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=OFF >/dev/null
-  cmake --build "$work/host-build" -j"$(nproc)" --target fleetctl fleet-sim fleet-supervisor fleet-agent >/dev/null
-  bin=$work/host-build/supervisor
+  # In the checkout being proved (git-ignored): a build directory is tied to
+  # its source tree, so a shared one would break for the next clone.
+  cmake -S "$root" -B "$root/build-docker-host" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=OFF >/dev/null
+  cmake --build "$root/build-docker-host" -j"$(nproc)" --target fleetctl fleet-sim fleet-supervisor fleet-agent >/dev/null
+  bin=$root/build-docker-host/supervisor
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
