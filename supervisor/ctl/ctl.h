@@ -50,6 +50,14 @@ void ctl_opts_init(struct ctl_opts *o);
  * CTL_EXIT_USAGE after printing what is wrong on stderr. */
 int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_command, int *next);
 
+/* Whether argv[*i] is one of the `n` flags in `names`, given as "--flag value"
+ * or "--flag=value" (for commands that take their own flags out before
+ * ctl_opts_parse sees the rest). Returns the matching name, with its value in
+ * *value and *i advanced past a separate value; *value is NULL when the value
+ * is missing. Returns NULL, touching nothing, when argv[*i] is none of them. */
+const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
+                           const char **value);
+
 /* Builds "<prefix>.v1.<suffix>" into buf (CTL_SUBJECT_MAX bytes suffice for
  * any prefix ctl_opts_parse accepts). */
 void ctl_subject(const struct ctl_opts *o, const char *suffix, char *buf, size_t n);

@@ -119,27 +119,16 @@ static int take_own_flags(struct events_args *a, int *argc, char **argv)
     int out = 1;
 
     for (int i = 1; i < *argc; i++) {
-        const char *arg = argv[i], *value = NULL;
-        const char *flag = NULL;
+        const char *arg = argv[i], *value = NULL, *flag;
 
         if (strcmp(arg, "--follow") == 0 || strcmp(arg, "-f") == 0) {
             a->follow = true;
             continue;
         }
-        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
-            size_t n = strlen(with_value[k]);
-
-            if (strncmp(arg, with_value[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
-                flag = with_value[k];
-                if (arg[n] == '=')
-                    value = arg + n + 1;
-                else if (i + 1 < *argc)
-                    value = argv[++i];
-                else
-                    return events_usage_error("flag '%s' needs a value", flag);
-                break;
-            }
-        }
+        flag = ctl_flag_match(with_value, sizeof(with_value) / sizeof(with_value[0]), *argc, argv, &i,
+                              &value);
+        if (flag != NULL && value == NULL)
+            return events_usage_error("flag '%s' needs a value", flag);
         if (flag == NULL) {
             argv[out++] = argv[i];
             continue;

@@ -1,5 +1,6 @@
 /* fleetctl: the operator's command line for the fleet supervisor.
  * Parses the global flags and hands over to one subcommand. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -8,14 +9,15 @@ struct ctl_cmd {
     const char *name;
     const char *summary;
     int (*run)(struct ctl_opts *o, int argc, char **argv);
+    bool own_flags; /* takes its own flags out of argv and parses the global ones itself */
 };
 
 static const struct ctl_cmd commands[] = {
-    { "status", "print the fleet status once (exit 0 when fetched, whatever the health)", ctl_cmd_status },
-    { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch },
-    { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events },
-    { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen },
-    { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance },
+    { "status", "print the fleet status once (exit 0 when fetched, whatever the health)", ctl_cmd_status, false },
+    { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch, false },
+    { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events, true },
+    { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen, true },
+    { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance, true },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -77,9 +79,7 @@ int main(int argc, char **argv)
      * the command sees its name and its own arguments only. */
     argc -= first;
     argv += first;
-    /* keygen parses its own flags (--out) and needs none of the NATS ones;
-     * events takes its own out, then parses the global ones itself. */
-    if (cmd->run == ctl_cmd_keygen || cmd->run == ctl_cmd_events || cmd->run == ctl_cmd_maintenance)
+    if (cmd->own_flags)
         return cmd->run(&o, argc, argv);
     rc = ctl_opts_parse(&o, argc, argv, false, &rest);
     if (rc != CTL_EXIT_OK)

@@ -151,3 +151,24 @@ int64_t ctl_wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
+                           const char **value)
+{
+    const char *arg = argv[*i];
+
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(names[k]);
+
+        if (strncmp(arg, names[k], len) != 0 || (arg[len] != '\0' && arg[len] != '='))
+            continue;
+        if (arg[len] == '=')
+            *value = arg + len + 1;
+        else if (*i + 1 < argc)
+            *value = argv[++*i];
+        else
+            *value = NULL;
+        return names[k];
+    }
+    return NULL;
+}
