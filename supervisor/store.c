@@ -663,64 +663,98 @@ static bool split_key(char *key, const char **service, const char **instance)
     return true;
 }
 
-int store_load_all(struct store *s,
-                   void (*each)(void *ctx, const char *service, const char *instance,
-                                const void *data, size_t len),
-                   void *ctx)
+/* Reads the last value of every key under `prefix` in the state bucket (an
+ * ordered consumer; a NULL entry marks the end of the initial values) and
+ * hands each entry to visit(), which owns nothing and may return -1 (error
+ * set) to stop. `what` names the data in errors. Returns 0, or -1 with the
+ * error set; a JetStream that is gone makes the store degraded. */
+static int load_prefix(struct store *s, const char *prefix, const char *what,
+                       int (*visit)(struct store *s, kvEntry *e, void *arg), void *arg)
 {
     kvWatcher *w = NULL;
     kvWatchOptions wo;
     natsStatus st;
+    char subject[64];
     int ret = -1;
 
     if (!s->available) {
-        set_error(s, NATS_OK, "store_load_all: JetStream unavailable: %s", s->reason);
+        set_error(s, NATS_OK, "reading %s: JetStream unavailable: %s", what, s->reason);
         return -1;
     }
-    revmap_clear(&s->revs);
-    s->loaded = false;
     kvWatchOptions_Init(&wo);
     wo.IgnoreDeletes = true;
-    /* An ordered consumer over the last value of each key; a NULL entry
-     * marks the end of the initial values. */
-    st = kvStore_Watch(&w, s->state, KEY_PREFIX ">", &wo);
+    snprintf(subject, sizeof(subject), "%s>", prefix);
+    st = kvStore_Watch(&w, s->state, subject, &wo);
     if (st != NATS_OK) {
-        set_error(s, st, "cannot read KV bucket %s", s->state_bucket);
+        set_error(s, st, "cannot read %s from KV bucket %s", what, s->state_bucket);
         if (is_js_gone(st, 0))
             become_degraded(s, s->error);
         return -1;
     }
     for (;;) {
         kvEntry *e = NULL;
-        char key[KEY_MAX];
-        const char *svc, *inst;
+        int rc;
 
         st = kvWatcher_Next(&e, w, STORE_TIMEOUT_MS);
         if (st != NATS_OK) {
-            set_error(s, st, "reading KV bucket %s stalled", s->state_bucket);
-            goto out_destroy;
+            set_error(s, st, "reading %s from KV bucket %s stalled", what, s->state_bucket);
+            goto out_destroy_watcher;
         }
         if (e == NULL)
             break;
-        snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
-        if (revmap_set(&s->revs, key, kvEntry_Revision(e)) != 0) {
-            kvEntry_Destroy(e);
-            set_error(s, NATS_OK, "store_load_all: out of memory");
-            goto out_destroy;
-        }
-        if (split_key(key, &svc, &inst))
-            each(ctx, svc, inst, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
-        else
-            log_kv(LOG_WARN, "store: ignoring a key that is not inst.<service>.<instance>",
-                   "bucket", s->state_bucket, "key", kvEntry_Key(e), NULL);
+        rc = visit(s, e, arg);
         kvEntry_Destroy(e);
+        if (rc != 0)
+            goto out_destroy_watcher;
     }
-    s->loaded = true;
     ret = 0;
 
-out_destroy:
+out_destroy_watcher:
     kvWatcher_Destroy(w);
     return ret;
+}
+
+struct instance_visit {
+    void (*each)(void *ctx, const char *service, const char *instance, const void *data, size_t len);
+    void *ctx;
+};
+
+/* One inst.<service>.<instance> record: remember its revision (for the
+ * compare-and-set of our next write) and hand it over. */
+static int visit_instance(struct store *s, kvEntry *e, void *arg)
+{
+    struct instance_visit *v = arg;
+    char key[KEY_MAX];
+    const char *svc, *inst;
+
+    snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
+    if (revmap_set(&s->revs, key, kvEntry_Revision(e)) != 0) {
+        set_error(s, NATS_OK, "store_load_all: out of memory");
+        return -1;
+    }
+    if (split_key(key, &svc, &inst))
+        v->each(v->ctx, svc, inst, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+    else
+        log_kv(LOG_WARN, "store: ignoring a key that is not inst.<service>.<instance>",
+               "bucket", s->state_bucket, "key", kvEntry_Key(e), NULL);
+    return 0;
+}
+
+int store_load_all(struct store *s,
+                   void (*each)(void *ctx, const char *service, const char *instance,
+                                const void *data, size_t len),
+                   void *ctx)
+{
+    struct instance_visit v = { .each = each, .ctx = ctx };
+
+    if (s->available) { /* unavailable: load_prefix refuses, and what we knew stays */
+        revmap_clear(&s->revs);
+        s->loaded = false;
+    }
+    if (load_prefix(s, KEY_PREFIX, "instance records", visit_instance, &v) != 0)
+        return -1;
+    s->loaded = true;
+    return 0;
 }
 
 /* ---- maintenance flags ---- */
@@ -763,59 +797,38 @@ static void copy_reason(char *out, const char *v, int len)
     out[n] = '\0';
 }
 
+struct maint_visit {
+    void (*each)(void *ctx, const char *service, const char *instance, const char *reason);
+    void *ctx;
+};
+
+static int visit_maintenance(struct store *s, kvEntry *e, void *arg)
+{
+    struct maint_visit *v = arg;
+    char key[MAINT_KEY_MAX], reason[STORE_MAINT_REASON_MAX + 1];
+    const char *svc, *inst;
+
+    if (strlen(kvEntry_Key(e)) < sizeof(key)) {
+        snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
+        if (split_maint_key(key, &svc, &inst)) {
+            copy_reason(reason, (const char *)kvEntry_Value(e), kvEntry_ValueLen(e));
+            v->each(v->ctx, svc, inst, reason);
+            return 0;
+        }
+    }
+    log_kv(LOG_WARN, "store: ignoring a key that is not maint.<service>[.<instance>]",
+           "bucket", s->state_bucket, "key", kvEntry_Key(e), NULL);
+    return 0;
+}
+
 int store_load_maintenance(struct store *s,
                            void (*each)(void *ctx, const char *service, const char *instance,
                                         const char *reason),
                            void *ctx)
 {
-    kvWatcher *w = NULL;
-    kvWatchOptions wo;
-    natsStatus st;
-    int ret = -1;
+    struct maint_visit v = { .each = each, .ctx = ctx };
 
-    if (!s->available) {
-        set_error(s, NATS_OK, "store_load_maintenance: JetStream unavailable: %s", s->reason);
-        return -1;
-    }
-    kvWatchOptions_Init(&wo);
-    wo.IgnoreDeletes = true;
-    st = kvStore_Watch(&w, s->state, MAINT_PREFIX ">", &wo);
-    if (st != NATS_OK) {
-        set_error(s, st, "cannot read maintenance flags from KV bucket %s", s->state_bucket);
-        if (is_js_gone(st, 0))
-            become_degraded(s, s->error);
-        return -1;
-    }
-    for (;;) {
-        kvEntry *e = NULL;
-        char key[MAINT_KEY_MAX], reason[STORE_MAINT_REASON_MAX + 1];
-        const char *svc, *inst;
-
-        st = kvWatcher_Next(&e, w, STORE_TIMEOUT_MS);
-        if (st != NATS_OK) {
-            set_error(s, st, "reading maintenance flags from KV bucket %s stalled", s->state_bucket);
-            goto out_destroy;
-        }
-        if (e == NULL)
-            break;
-        if (strlen(kvEntry_Key(e)) < sizeof(key)) {
-            snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
-            if (split_maint_key(key, &svc, &inst)) {
-                copy_reason(reason, (const char *)kvEntry_Value(e), kvEntry_ValueLen(e));
-                each(ctx, svc, inst, reason);
-                kvEntry_Destroy(e);
-                continue;
-            }
-        }
-        log_kv(LOG_WARN, "store: ignoring a key that is not maint.<service>[.<instance>]",
-               "bucket", s->state_bucket, "key", kvEntry_Key(e), NULL);
-        kvEntry_Destroy(e);
-    }
-    ret = 0;
-
-out_destroy:
-    kvWatcher_Destroy(w);
-    return ret;
+    return load_prefix(s, MAINT_PREFIX, "maintenance flags", visit_maintenance, &v);
 }
 
 /* ---- leadership ----
