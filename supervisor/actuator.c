@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "fleet/control.h"
 #include "fleet/nkey.h"
+#include "libfleet/mstime.h"
 #include "log.h"
 
 struct actuator {
@@ -27,14 +28,6 @@ struct actuator {
     atomic_uint_fast64_t acks_refused;
     atomic_uint_fast64_t acks_malformed;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* nats.c thread: decode and hand over, nothing else. */
 static void on_ack(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
@@ -57,7 +50,7 @@ static void on_ack(void *ctx, const char *subject, const char *reply, const void
         return;
     }
     atomic_fetch_add(accepted ? &a->acks_accepted : &a->acks_refused, 1);
-    if (ingest_ack(a->queue, action_id, accepted, error, mono_ms()) != 0)
+    if (ingest_ack(a->queue, action_id, accepted, error, mstime_mono()) != 0)
         log_kv(LOG_ERROR, "control ack lost: out of memory (the action will be retried)", NULL);
 }
 

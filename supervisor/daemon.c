@@ -19,6 +19,7 @@
 #include "health_file.h"
 #include "hook.h"
 #include "ingest.h"
+#include "libfleet/mstime.h"
 #include "log.h"
 #include "observer.h"
 #include "persist.h"
@@ -64,19 +65,7 @@ struct daemon {
 
 static struct codec_clock clock_now(void)
 {
-    struct timespec mono, wall;
-
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    clock_gettime(CLOCK_REALTIME, &wall);
-    return (struct codec_clock){
-        .mono_ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000,
-        .unix_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000,
-    };
-}
-
-static int64_t mono_now(void)
-{
-    return clock_now().mono_ms;
+    return (struct codec_clock){ .mono_ms = mstime_mono(), .unix_ms = mstime_wall() };
 }
 
 /* ---- callbacks on nats.c threads: hand over only ---- */
@@ -86,7 +75,7 @@ static void on_heartbeat(void *ctx, const char *subject, const char *reply, cons
     struct daemon *d = ctx;
 
     (void)reply;
-    ingest_heartbeat(d->queue, subject, data, len, mono_now());
+    ingest_heartbeat(d->queue, subject, data, len, mstime_mono());
 }
 
 static void on_link(void *ctx, bool up, const char *url)
@@ -97,7 +86,7 @@ static void on_link(void *ctx, bool up, const char *url)
 
     fleet_url_redact(url, safe, sizeof(safe));
     log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", safe, NULL);
-    ingest_link(d->queue, up, mono_now());
+    ingest_link(d->queue, up, mstime_mono());
 }
 
 /* ---- observer sink (owner thread) ---- */
@@ -154,7 +143,7 @@ static bool on_core_persist(void *ctx, const struct service *s, const struct ins
     uint8_t buf[PERSIST_PACKED_MAX];
     size_t len;
 
-    if (!store_may_act(d->store, mono_now())) {
+    if (!store_may_act(d->store, mstime_mono())) {
         log_kv(LOG_WARN, "durable write refused: not the lease holder or JetStream unavailable; holding the action",
                "service", s->name, "instance", i->name, "store",
                store_available(d->store) ? "available" : store_unavailable_reason(d->store), NULL);
@@ -556,7 +545,7 @@ static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
     int64_t due = feed_next_due(d->feed);
-    int64_t hooks_due = hook_tick(d->hooks, mono_now());
+    int64_t hooks_due = hook_tick(d->hooks, mstime_mono());
     int64_t wait;
 
     if (due < next)
@@ -565,7 +554,7 @@ static int poll_timeout(const struct daemon *d)
         next = hooks_due;
     if (store_next_tick(d->store) < next)
         next = store_next_tick(d->store);
-    wait = next - mono_now();
+    wait = next - mstime_mono();
     if (wait < 0)
         return 0;
     return wait > MAX_POLL_MS ? MAX_POLL_MS : (int)wait;

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "libfleet/mstime.h"
+
 #define HEALTH_MAX_BYTES 4096
 
 const char *health_default_path(void)
@@ -177,14 +179,6 @@ bool health_check(const char *path, int64_t now_unix_ms, int64_t max_age_ms,
     return true;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int health_command(int argc, char **argv)
 {
     const char *path = health_default_path();
@@ -241,7 +235,7 @@ int health_command(int argc, char **argv)
             max_age = n;
         }
     }
-    if (!health_check(path, wall_ms(), max_age, reason, sizeof(reason))) {
+    if (!health_check(path, mstime_wall(), max_age, reason, sizeof(reason))) {
         fprintf(stderr, "unhealthy: %s\n", reason);
         return 1;
     }

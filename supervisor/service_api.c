@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "codec.h"
+#include "libfleet/mstime.h"
 
 #define SERVICE_API_VERSION "0.1.0"
 
@@ -20,20 +21,12 @@ struct api_route {
 static struct api_route routes[16];
 static size_t n_routes;
 
-static int64_t now_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_request(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
 {
     struct api_route *r = ctx;
 
     (void)subject;
-    ingest_request(r->q, (int)r->kind, reply, data, len, now_mono_ms());
+    ingest_request(r->q, (int)r->kind, reply, data, len, mstime_mono());
 }
 
 static int route(struct bus *b, struct ingest *q, const char *subject, const char *queue,

@@ -32,6 +32,7 @@
 #include <nats/nats.h>
 
 #include "fleet/names.h"
+#include "libfleet/mstime.h"
 #include "log.h"
 
 #define DEFAULT_STATE_BUCKET "fleet_state"
@@ -88,14 +89,6 @@ struct store {
 };
 
 /* ---- small helpers ---- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* nats.c's text for the failure just seen on this thread: its last error
  * when it set one, else the status text. */
@@ -514,7 +507,7 @@ int store_open(natsConnection *nc, const struct store_options *o, struct store *
         return -1;
     }
     try_open(s);
-    s->next_tick = mono_ms();   /* lead (or retry) on the first tick */
+    s->next_tick = mstime_mono();   /* lead (or retry) on the first tick */
     *out = s;
     return 0;
 
@@ -942,7 +935,7 @@ static void renew(struct store *s, int64_t now)
         }
         if (is_conflict(st, 0)) {
             set_error(s, st, "lease renewal refused: the lease is no longer ours");
-            if (reclaim_own_write(s) && mono_ms() < s->deadline) {
+            if (reclaim_own_write(s) && mstime_mono() < s->deadline) {
                 s->next_tick = now;   /* renew again with the adopted revision */
                 return;
             }
@@ -958,7 +951,7 @@ static void renew(struct store *s, int64_t now)
         }
     }
     /* A transient failure: keep leading until the deadline, retrying. */
-    after = mono_ms();
+    after = mstime_mono();
     if (after >= s->deadline) {
         step_down(s, s->error);
         s->next_tick = after;

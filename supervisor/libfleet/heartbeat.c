@@ -11,6 +11,7 @@
 
 #include "hb_private.h"
 #include "lasterror.h"
+#include "mstime.h"
 
 #define HB_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + sizeof(".v1.hb.") + 2 * FLEET_NAME_MAX + 1)
 #define HB_FLUSH_ON_DESTROY_MS 1000
@@ -54,22 +55,6 @@ struct fleet_hb {
     fleet_hb_counters counters;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Encodes and publishes the next heartbeat. Caller holds hb->lock, so seq
  * order is wire order. A refused publish still uses up its seq: the receiver
  * sees the gap a lost heartbeat would leave. */
@@ -80,7 +65,7 @@ static fleet_status send_locked(fleet_hb *hb)
         .version = hb->version, .host = hb->host,
         .incarnation = hb->incarnation, .seq = hb->seq + 1,
         .fence_epoch = hb->fence_epoch, .term_seen = hb->term_seen,
-        .sent_unix_ms = wall_ms(), .interval_ms = hb->interval_ms, .pid = hb->pid,
+        .sent_unix_ms = mstime_wall(), .interval_ms = hb->interval_ms, .pid = hb->pid,
         .state = hb->state, .checks = hb->checks, .n_checks = hb->n_checks,
         .has_exit = hb->has_exit, .exit_code = hb->exit_code,
         .exit_signal = hb->exit_signal, .exit_at_unix_ms = hb->exit_at_unix_ms,
@@ -89,7 +74,7 @@ static fleet_status send_locked(fleet_hb *hb)
     natsStatus ns;
     size_t len;
 
-    hb->next_due_ms = mono_ms() + hb->interval_ms;
+    hb->next_due_ms = mstime_mono() + hb->interval_ms;
     if (hb->paused)
         return FLEET_OK;        /* silence is the message */
     s = hb_wire_pack(&snap, &hb->wire, &hb->wire_cap, &len);
@@ -115,7 +100,7 @@ static void *cadence_main(void *arg)
     while (!hb->stopping) {
         struct timespec deadline;
 
-        if (mono_ms() >= hb->next_due_ms) {
+        if (mstime_mono() >= hb->next_due_ms) {
             (void)send_locked(hb);      /* counted; the next tick tries again */
             continue;
         }
@@ -134,7 +119,7 @@ static fleet_status start_cadence(fleet_hb *hb)
     sigset_t all, old;
     int err;
 
-    hb->next_due_ms = mono_ms();    /* first heartbeat at once */
+    hb->next_due_ms = mstime_mono();    /* first heartbeat at once */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     err = pthread_create(&hb->cadence, NULL, cadence_main, hb);

@@ -19,6 +19,7 @@
 #include "fleet/obey.h"
 #include "hb_private.h"
 #include "lasterror.h"
+#include "mstime.h"
 
 #define OBEY_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + sizeof(".v1.ctl.") + 2 * FLEET_NAME_MAX + 1)
 #define OBEY_FLUSH_BEFORE_EXIT_MS 1000
@@ -41,14 +42,6 @@ struct fleet_obey {
     bool completed;
     fleet_obey_counters counters;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sends the ControlAck to `reply` (no-op without one: a plain publish asked
  * for no answer). Failures are dropped: the issuer times out and retries. */
@@ -151,7 +144,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     (void)nc;
     (void)sub;
     r = fleet_verifier_check(o->verifier, (const uint8_t *)natsMsg_GetData(msg),
-                             (size_t)natsMsg_GetDataLength(msg), fleet_hb_incarnation(o->hb), wall_ms(), &c);
+                             (size_t)natsMsg_GetDataLength(msg), fleet_hb_incarnation(o->hb), mstime_wall(), &c);
     if (r != FLEET_REFUSE_NONE) {
         if (r > FLEET_REFUSE_NONE && r < FLEET_REFUSE_COUNT)
             count(o, &o->counters.refused[r]);
