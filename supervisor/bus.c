@@ -9,7 +9,11 @@
 
 #include <nats/nats.h>
 
+#include "fleet/conn.h"
+
 #define MAX_SUBSCRIPTIONS 16
+/* Publishes (statuses, events) nats.c keeps while reconnecting. */
+#define BUS_RECONNECT_BUF_BYTES (64 * 1024 * 1024)
 
 struct bus_sub {
     natsSubscription *sub;
@@ -79,9 +83,13 @@ static int fail(char *err, size_t errlen, const char *what, natsStatus s)
 int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx, struct bus **out,
              char *err, size_t errlen)
 {
-    natsOptions *o = NULL;
     struct bus *b;
-    natsStatus s;
+    fleet_conn_opts co = {
+        .url = opts->url, .creds = opts->creds != NULL ? opts->creds : "", .name = opts->name,
+        .retry_first_connect = true, .reconnect_buf_bytes = BUS_RECONNECT_BUF_BYTES,
+        .on_connected = on_connected, .on_disconnected = on_disconnected,
+        .on_reconnected = on_reconnected, .on_closed = on_closed,
+    };
 
     b = calloc(1, sizeof(*b));
     if (b == NULL) {
@@ -92,60 +100,18 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     b->link_ctx = link_ctx;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->closed_cv, NULL);
-    s = natsOptions_Create(&o);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(o, opts->url);
-    if (s != NATS_OK) {
-        fail(err, errlen, "bad NATS URL", s);
-        goto out_destroy_options;
+    co.ctx = b;
+    if (fleet_conn_open(&co, &b->conn) != FLEET_OK) {
+        snprintf(err, errlen, "%s", fleet_last_error());
+        pthread_cond_destroy(&b->closed_cv);
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return -1;
     }
-    if (opts->creds != NULL && opts->creds[0] != '\0' &&
-        (s = natsOptions_SetUserCredentialsFromFiles(o, opts->creds, NULL)) != NATS_OK) {
-        fail(err, errlen, "cannot use the NATS credentials file", s);
-        goto out_destroy_options;
-    }
-    s = natsOptions_SetName(o, opts->name);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(o, opts->reconnect_wait_ms);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectJitter(o, 50, 100);
-    if (s == NATS_OK)
-        s = natsOptions_SetPingInterval(o, 2000);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxPingsOut(o, 2);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
-    if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectedCB(o, on_reconnected, b);
-    if (s == NATS_OK)
-        s = natsOptions_SetClosedCB(o, on_closed, b);
-    if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
-    if (s != NATS_OK) {
-        fail(err, errlen, "cannot set NATS options", s);
-        goto out_destroy_options;
-    }
-    s = natsConnection_Connect(&b->conn, o);
-    if (s == NATS_OK)
+    if (natsConnection_Status(b->conn) == NATS_CONN_STATUS_CONNECTED)
         report_link(b->conn, b, true);
-    else if (s != NATS_NOT_YET_CONNECTED) {
-        fail(err, errlen, "cannot connect to NATS", s);
-        goto out_destroy_options;
-    }
-    natsOptions_Destroy(o);
     *out = b;
     return 0;
-
-out_destroy_options:
-    natsOptions_Destroy(o);
-    pthread_cond_destroy(&b->closed_cv);
-    pthread_mutex_destroy(&b->lock);
-    free(b);
-    return -1;
 }
 
 int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,

@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How to connect: fleet/conn.h's recipe (server lists, unlimited
+ * reconnect with jitter, the stale-server ping), with these. */
 struct bus_options {
-    const char *url;
-    const char *creds;       /* "" or NULL: none */
+    const char *url;         /* one URL or a comma-separated list */
+    const char *creds;       /* "" or NULL: none (the config already read $NATS_CREDS) */
     const char *name;        /* connection name shown by the server */
-    int reconnect_wait_ms;   /* between attempts */
 };
 
 /* A message handler: `reply` may be NULL; all pointers valid during the call only. */
@@ -34,9 +35,10 @@ struct bus_stats {
 
 struct bus;
 
-/* Starts connecting. If the server is not reachable yet, succeeds anyway and
+/* Starts connecting. If no server is reachable yet, succeeds anyway and
  * keeps trying in the background (the link callback says when it is up).
- * Returns 0 and *out, or -1 with a message in err (bad URL, bad creds file). */
+ * Returns 0 and *out, or -1 with a message in err (bad URL list, bad creds
+ * file). */
 int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx, struct bus **out,
              char *err, size_t errlen);
 

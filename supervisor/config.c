@@ -22,10 +22,12 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cyaml/cyaml.h>
 
+#include "fleet/conn.h"
 #include "log.h"
 
 /* A bigger file is refused rather than read (the 45-service fleet is ~10 KiB). */
@@ -93,10 +95,21 @@ static const char *check_name(const char *v)
     return fleet_name_valid(v) ? NULL : "is not a valid name: only [A-Za-z0-9_-], 1-64 chars";
 }
 
+/* A URL or a comma-separated list of them, split exactly as the connection
+ * will split it (fleet/conn.h). */
 static const char *check_url(const char *v)
 {
-    if (v[0] == '\0' || has_control(v, true))
-        return "is not a NATS URL: give one such as nats://127.0.0.1:4222 (several: comma-separated)";
+    static _Thread_local char why[256];
+    char **urls = NULL;
+    int n = 0;
+
+    if (v[0] == '\0' || has_control(v, false))
+        return "is not a NATS URL: give one such as " FLEET_DEFAULT_URL " (several: comma-separated)";
+    if (fleet_conn_urls_parse(v, &urls, &n) != FLEET_OK) {
+        snprintf(why, sizeof(why), "is not a NATS URL list: %s", fleet_last_error());
+        return why;
+    }
+    fleet_conn_urls_free(urls, n);
     return NULL;
 }
 
@@ -186,7 +199,7 @@ struct key_def {
 /* Grouped by section, sections in enum order (the schema builder relies on it).
  * The detector defaults restate detector_params_default's; a test holds them equal. */
 static const struct key_def config_keys[] = {
-    TEXT_KEY(CFG, SEC_NATS, "url", nats_url, check_url, "nats://127.0.0.1:4222", "NATS_URL"),
+    TEXT_KEY(CFG, SEC_NATS, "url", nats_url, check_url, FLEET_DEFAULT_URL, "NATS_URL"),
     TEXT_KEY(CFG, SEC_NATS, "creds", nats_creds, check_path, "", "NATS_CREDS"),
     TEXT_KEY(CFG, SEC_NATS, "name", nats_name, check_label, "fleet-supervisor", NULL),
     TEXT_KEY(CFG, SEC_NATS, "prefix", prefix, check_name, "fleet", "FLEET_PREFIX"),

@@ -618,7 +618,6 @@ static int open_bus(struct daemon *d)
 {
     struct bus_options opts = {
         .url = d->cfg->nats_url, .creds = d->cfg->nats_creds, .name = d->cfg->nats_name,
-        .reconnect_wait_ms = 250,
     };
     char subject[160], err[512];
 

@@ -80,10 +80,14 @@ void fleet_hb_opts_destroy(fleet_hb_opts *opts);
 /* Setters copy their string arguments; the caller keeps its own. A setter
  * that fails leaves the option as it was. */
 
-/* NATS server URL(s), comma-separated as nats.c takes them. Used only when no
- * connection is given. When neither is set, $NATS_URL, else
- * nats://127.0.0.1:4222. */
+/* NATS server URL, or a comma-separated list of them (fleet/conn.h). Used
+ * only when no connection is given. When neither is set, $NATS_URL, else
+ * FLEET_DEFAULT_URL. */
 fleet_status fleet_hb_opts_set_url(fleet_hb_opts *opts, const char *url);
+
+/* NATS credentials file for the sender's own connection; "" for none.
+ * Unset: $NATS_CREDS when that is set. */
+fleet_status fleet_hb_opts_set_creds(fleet_hb_opts *opts, const char *creds_file);
 
 /* Publish on an existing connection instead of opening one. The caller keeps
  * ownership and must keep `conn` open until fleet_hb_destroy has returned.

@@ -26,7 +26,8 @@
 /* ---- opts.c ------------------------------------------------------------ */
 
 struct agent_opts {
-    const char *url;             /* NULL: $NATS_URL, else libfleet's default */
+    const char *url;             /* NULL: $NATS_URL, else FLEET_DEFAULT_URL (fleet/conn.h) */
+    const char *creds;           /* NULL: $NATS_CREDS */
     const char *service, *instance, *version, *prefix;
     char **trusted;              /* malloc'd public keys, n_trusted >= 1 */
     size_t n_trusted;

@@ -20,9 +20,8 @@
 #include <nats/nats.h>
 
 #include "agent.h"
-#include "fleet/url.h"
+#include "fleet/conn.h"
 
-#define AGENT_RECONNECT_WAIT_MS 250
 #define AGENT_FLUSH_ON_EXIT_MS 1000
 #define AGENT_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + 64)
 
@@ -49,12 +48,6 @@ static void on_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     natsMsg_Destroy(msg);
 }
 
-static void on_connected(natsConnection *nc, void *closure)
-{
-    (void)nc;
-    (void)closure;
-}
-
 /* Blocks the signals the loop reads and returns a signalfd for them, or -1. */
 static int signals_setup(void)
 {
@@ -73,40 +66,17 @@ static int signals_setup(void)
 
 static fleet_status nats_connect(const struct agent_opts *o, natsConnection **out)
 {
-    natsOptions *nopts = NULL;
-    const char *url = o->url != NULL ? o->url : getenv("NATS_URL");
     char name[2 * FLEET_NAME_MAX + 16];
-    natsStatus ns;
+    fleet_conn_opts co = {
+        .url = o->url, .creds = o->creds, .name = name, .retry_first_connect = true,
+    };
+    fleet_status s;
 
-    if (url == NULL || url[0] == '\0')
-        url = "nats://127.0.0.1:4222";
     snprintf(name, sizeof(name), "fleet-agent/%s/%s", o->service, o->instance);
-    ns = natsOptions_Create(&nopts);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetURL(nopts, url);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetName(nopts, name);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetMaxReconnect(nopts, -1);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetReconnectWait(nopts, AGENT_RECONNECT_WAIT_MS);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetRetryOnFailedConnect(nopts, true, on_connected, NULL);
-    if (ns == NATS_OK) {
-        ns = natsConnection_Connect(out, nopts);
-        if (ns == NATS_NOT_YET_CONNECTED)
-            ns = NATS_OK;       /* retried in the background; publishes buffer */
-    }
-    natsOptions_Destroy(nopts);
-    if (ns != NATS_OK) {
-        char safe_url[512];
-
-        fleet_url_redact(url, safe_url, sizeof(safe_url));
-        agent_log(AGENT_ERROR, "cannot set up the NATS connection",
-                  json_pack("{s:s, s:s}", "url", safe_url, "error", natsStatus_GetText(ns)));
-        return FLEET_ERR_NATS;
-    }
-    return FLEET_OK;
+    s = fleet_conn_open(&co, out);
+    if (s != FLEET_OK)
+        agent_log(AGENT_ERROR, "cannot set up the NATS connection", json_pack("{s:s}", "error", fleet_last_error()));
+    return s;
 }
 
 static fleet_status hb_setup(struct agent_rt *rt)

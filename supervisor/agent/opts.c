@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "fleet/conn.h"
 
 #define DEFAULT_CHECK_PERIOD_MS 5000u
 #define DEFAULT_GRACE_MS 10000u
@@ -21,8 +22,9 @@ static const char usage_text[] =
     "Runs COMMAND as its child, sends heartbeats for it on NATS and obeys control\n"
     "messages signed by a trusted key (restart, fence, unfence, drain, resume).\n"
     "\n"
-    "  -s, --server URL             NATS server URL(s), comma-separated\n"
-    "                               (default: $NATS_URL, else nats://127.0.0.1:4222)\n"
+    "  -s, --server URL             NATS server URL, or a comma-separated list of them\n"
+    "                               (default: $NATS_URL, else " FLEET_DEFAULT_URL ")\n"
+    "      --creds FILE             NATS credentials file (default: $NATS_CREDS)\n"
     "      --service NAME           service name, [A-Za-z0-9_-]{1,64} (required)\n"
     "      --instance ID            instance name, same alphabet (required)\n"
     "      --trust KEY              public key (\"U...\") whose control is obeyed; repeatable,\n"
@@ -48,11 +50,12 @@ static const char usage_text[] =
 
 enum {
     OPT_SERVICE = 256, OPT_INSTANCE, OPT_TRUST, OPT_PREFIX, OPT_INTERVAL, OPT_VERSION, OPT_HTTP, OPT_EXEC,
-    OPT_PERIOD, OPT_GRACE, OPT_DRAIN, OPT_SUPERVISOR_TIMEOUT,
+    OPT_PERIOD, OPT_GRACE, OPT_DRAIN, OPT_SUPERVISOR_TIMEOUT, OPT_CREDS,
 };
 
 static const struct option long_opts[] = {
     { "server", required_argument, NULL, 's' },
+    { "creds", required_argument, NULL, OPT_CREDS },
     { "service", required_argument, NULL, OPT_SERVICE },
     { "instance", required_argument, NULL, OPT_INSTANCE },
     { "trust", required_argument, NULL, OPT_TRUST },
@@ -211,6 +214,7 @@ int agent_opts_parse(int argc, char **argv, struct agent_opts *o)
             fputs(usage_text, stdout);
             return -1;
         case 's': o->url = optarg; break;
+        case OPT_CREDS: o->creds = optarg; break;
         case OPT_SERVICE: o->service = optarg; break;
         case OPT_INSTANCE: o->instance = optarg; break;
         case OPT_TRUST:

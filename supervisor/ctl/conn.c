@@ -2,69 +2,30 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fleet/conn.h"
 
 /* How long ctl_conn_close waits for nats.c's threads to end. */
 #define CTL_NATS_SHUTDOWN_MS 2000
 
-static fleet_status connect_failed(const struct ctl_opts *o, const char *what, natsStatus s)
-{
-    fprintf(stderr, "fleetctl: cannot connect to %s: %s%s%s\n", o->server, what,
-            what[0] != '\0' ? ": " : "", natsStatus_GetText(s));
-    if (s == NATS_NO_SERVER || s == NATS_TIMEOUT)
-        fprintf(stderr, "fleetctl: is nats-server running there? Point at it with --server URL or NATS_URL.\n");
-    return FLEET_ERR_NATS;
-}
-
 fleet_status ctl_connect(const struct ctl_opts *o, const struct ctl_link_cbs *link,
                          natsConnection **out)
 {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    natsStatus s;
-    fleet_status ret;
+    fleet_conn_opts co = {
+        .url = o->server, .creds = o->creds != NULL ? o->creds : "", .name = "fleetctl",
+        .timeout_ms = o->timeout_ms,
+    };
 
-    s = natsOptions_Create(&opts);
-    if (s != NATS_OK)
-        return connect_failed(o, "", s);
-    s = natsOptions_SetURL(opts, o->server);
-    if (s != NATS_OK) {
-        ret = connect_failed(o, "bad URL", s);
-        goto out_free_opts;
+    if (link != NULL) {
+        co.on_disconnected = link->disconnected;
+        co.on_reconnected = link->reconnected;
+        co.on_closed = link->closed;
+        co.ctx = link->arg;
     }
-    if (o->creds != NULL) {
-        s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
-        if (s != NATS_OK) {
-            ret = connect_failed(o, o->creds, s);
-            goto out_free_opts;
-        }
+    if (fleet_conn_open(&co, out) != FLEET_OK) {
+        fprintf(stderr, "fleetctl: %s\n", fleet_last_error());
+        return FLEET_ERR_NATS;
     }
-    s = natsOptions_SetName(opts, "fleetctl");
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(opts, o->timeout_ms);
-    if (s == NATS_OK && link != NULL) {
-        s = natsOptions_SetMaxReconnect(opts, -1);
-        if (s == NATS_OK)
-            s = natsOptions_SetDisconnectedCB(opts, link->disconnected, link->arg);
-        if (s == NATS_OK)
-            s = natsOptions_SetReconnectedCB(opts, link->reconnected, link->arg);
-        if (s == NATS_OK)
-            s = natsOptions_SetClosedCB(opts, link->closed, link->arg);
-    }
-    if (s != NATS_OK) {
-        ret = connect_failed(o, "", s);
-        goto out_free_opts;
-    }
-    s = natsConnection_Connect(&nc, opts);
-    if (s != NATS_OK) {
-        ret = connect_failed(o, "", s);
-        goto out_free_opts;
-    }
-    *out = nc;
-    ret = FLEET_OK;
-
-out_free_opts:
-    natsOptions_Destroy(opts);
-    return ret;
+    return FLEET_OK;
 }
 
 void ctl_conn_close(natsConnection *nc)
@@ -105,6 +66,6 @@ void ctl_explain_no_answer(const struct ctl_opts *o)
     fprintf(stderr,
             "fleetctl: no supervisor answered on %s within %lld ms: is fleet-supervisor running "
             "and connected to %s?%s\n",
-            subject, (long long)o->timeout_ms, o->server,
+            subject, (long long)o->timeout_ms, o->server_shown,
             strcmp(o->prefix, CTL_DEFAULT_PREFIX) == 0 ? "" : " (and using the same --prefix?)");
 }

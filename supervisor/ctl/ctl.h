@@ -22,7 +22,6 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,  /* bad flag or argument: the message says what to do */
 };
 
-#define CTL_DEFAULT_URL "nats://127.0.0.1:4222"
 #define CTL_DEFAULT_PREFIX "fleet"
 #define CTL_DEFAULT_TIMEOUT_MS 2000
 #define CTL_SUBJECT_MAX 256
@@ -30,7 +29,8 @@ enum ctl_exit {
 /* Global flags, resolved against the environment. The strings point into
  * argv, the environment or static storage: never freed, valid for the run. */
 struct ctl_opts {
-    const char *server;   /* -s/--server, else NATS_URL, else CTL_DEFAULT_URL */
+    const char *server;   /* -s/--server, else NATS_URL, else FLEET_DEFAULT_URL; a URL or a list */
+    char server_shown[512]; /* `server` with any user:password redacted: for messages */
     const char *creds;    /* --creds, else NATS_CREDS, else NULL (none) */
     const char *prefix;   /* --prefix, a valid subject prefix */
     int64_t timeout_ms;   /* --timeout-ms, for requests (and the connect) */
@@ -79,10 +79,11 @@ struct ctl_link_cbs {
     void *arg;
 };
 
-/* Connects to o->server with o->creds. With `link` set, the connection
- * reconnects forever and reports changes to it; without, it gives up like a
- * one-shot tool should. On failure prints why (naming the URL and what to try)
- * on stderr and returns FLEET_ERR_NATS; *out is written only on FLEET_OK.
+/* Connects to o->server with o->creds (fleet/conn.h's recipe: once
+ * connected it reconnects for ever; with `link` set, changes are reported
+ * to it). A first connection that fails is not retried, as a one-shot tool
+ * should. On failure prints why (naming the URL and what to try) on stderr
+ * and returns FLEET_ERR_NATS; *out is written only on FLEET_OK.
  * Destroy with ctl_conn_close(). */
 fleet_status ctl_connect(const struct ctl_opts *o, const struct ctl_link_cbs *link,
                          natsConnection **out);

@@ -158,7 +158,7 @@ static void explain_no_stream(const struct ctl_opts *o, const struct events_args
     const char *detail = nats_GetLastError(NULL);
 
     fprintf(stderr, "fleetctl: no audit stream %s on %s: is fleet-supervisor running with JetStream?\n",
-            a->stream, o->server);
+            a->stream, o->server_shown);
     fprintf(stderr, "fleetctl: (nats: %s%s%s)\n", natsStatus_GetText(s),
             detail != NULL && detail[0] != '\0' ? ": " : "",
             detail != NULL ? detail : "");
@@ -346,7 +346,7 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
             const char *why = nats_GetLastError(NULL);
 
             fprintf(stderr, "fleetctl: cannot read %s from stream %s on %s: %s\n", subject, a.stream,
-                    o->server, why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
+                    o->server_shown, why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
         }
         rc = CTL_EXIT_FAIL;
         goto out_close;

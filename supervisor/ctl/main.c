@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fleet/conn.h"
 
 struct ctl_cmd {
     const char *name;
@@ -32,7 +33,7 @@ static void usage(FILE *out)
     fprintf(out,
             "\n"
             "flags (before or after the command):\n"
-            "  -s, --server URL    NATS server (default: $NATS_URL, else %s)\n"
+            "  -s, --server URL    NATS server, or a comma-separated list (default: $NATS_URL, else %s)\n"
             "      --creds FILE    NATS credentials file (default: $NATS_CREDS)\n"
             "      --prefix P      subject prefix of the fleet (default: %s)\n"
             "      --timeout-ms N  how long to wait for an answer (default: %d)\n"
@@ -40,7 +41,7 @@ static void usage(FILE *out)
             "  -h, --help          print this help\n"
             "\n"
             "exit codes: 0 ok, 1 runtime failure (no server, no supervisor), 2 usage error\n",
-            CTL_DEFAULT_URL, CTL_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
+            FLEET_DEFAULT_URL, CTL_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
 }
 
 static const struct ctl_cmd *find_command(const char *name)

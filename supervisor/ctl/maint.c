@@ -153,14 +153,14 @@ static int open_bucket(const struct ctl_opts *o, const struct maint_args *a, nat
         return CTL_EXIT_OK;
     if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT) {
         fprintf(stderr, "fleetctl: %s answered no JetStream request (%s): maintenance flags live in "
-                        "JetStream; start nats-server with -js\n", o->server, natsStatus_GetText(s));
+                        "JetStream; start nats-server with -js\n", o->server_shown, natsStatus_GetText(s));
     } else if (s == NATS_NOT_FOUND) {
         fprintf(stderr, "fleetctl: no KV bucket %s on %s: has a fleet-supervisor with JetStream run "
-                        "there (it creates the bucket)? Another name: --bucket NAME\n", a->bucket, o->server);
+                        "there (it creates the bucket)? Another name: --bucket NAME\n", a->bucket, o->server_shown);
     } else {
         const char *why = nats_GetLastError(NULL);
 
-        fprintf(stderr, "fleetctl: cannot open KV bucket %s on %s: %s\n", a->bucket, o->server,
+        fprintf(stderr, "fleetctl: cannot open KV bucket %s on %s: %s\n", a->bucket, o->server_shown,
                 why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
     }
     return CTL_EXIT_FAIL;

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "fleet/conn.h"
 #include "fleet/names.h"
+#include "fleet/url.h"
 
 enum { OPT_CREDS = 256, OPT_PREFIX, OPT_TIMEOUT, OPT_JSON };
 
@@ -35,7 +37,8 @@ static const char *env_or(const char *name, const char *fallback)
 
 void ctl_opts_init(struct ctl_opts *o)
 {
-    o->server = env_or("NATS_URL", CTL_DEFAULT_URL);
+    o->server = env_or("NATS_URL", FLEET_DEFAULT_URL);
+    fleet_url_redact(o->server, o->server_shown, sizeof(o->server_shown));
     o->creds = env_or("NATS_CREDS", NULL);
     o->prefix = CTL_DEFAULT_PREFIX;
     o->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
@@ -102,6 +105,7 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
             if (optarg[0] == '\0')
                 return usage_error("-s/--server wants a NATS URL, e.g. nats://127.0.0.1:4222");
             o->server = optarg;
+            fleet_url_redact(o->server, o->server_shown, sizeof(o->server_shown));
             break;
         case OPT_CREDS:
             if (access(optarg, R_OK) != 0)

@@ -126,9 +126,9 @@ static void note(struct watch *w, const char *text)
 static void draw_footer(const struct watch *w)
 {
     if (w->status == NULL || w->stalled)
-        printf("waiting for fleet-supervisor on %s\u2026\n", w->o->server);
+        printf("waiting for fleet-supervisor on %s\u2026\n", w->o->server_shown);
     if (w->link_down)
-        printf("NATS connection to %s lost: reconnecting\u2026\n", w->o->server);
+        printf("NATS connection to %s lost: reconnecting\u2026\n", w->o->server_shown);
     if (w->dropped > 0 || w->undecodable > 0)
         printf("(%llu dropped locally, %llu undecodable)\n", (unsigned long long)w->dropped,
                (unsigned long long)w->undecodable);
@@ -282,12 +282,12 @@ static bool drain_inbox(struct watch *w)
 
 static void check_stall(struct watch *w)
 {
-    char text[CTL_SUBJECT_MAX + 64];
+    char text[sizeof(w->o->server_shown) + 64];
 
     if (w->stalled || mono_ms() - w->last_status_mono < WATCH_STALL_MS)
         return;
     w->stalled = true;
-    snprintf(text, sizeof(text), "waiting for fleet-supervisor on %s\u2026", w->o->server);
+    snprintf(text, sizeof(text), "waiting for fleet-supervisor on %s\u2026", w->o->server_shown);
     note(w, text);
 }
 
@@ -343,7 +343,7 @@ static int run(struct watch *w, natsConnection *nc, const sigset_t *waitmask)
         check_stall(w);
     }
     if (w->closed && !stop_requested) {
-        fprintf(stderr, "fleetctl: the NATS connection to %s is closed\n", w->o->server);
+        fprintf(stderr, "fleetctl: the NATS connection to %s is closed\n", w->o->server_shown);
         return CTL_EXIT_FAIL;
     }
     return CTL_EXIT_OK;

@@ -45,6 +45,7 @@ void fleet_hb_opts_destroy(fleet_hb_opts *opts)
     if (opts == NULL)
         return;
     free(opts->url);
+    free(opts->creds);
     free(opts);
 }
 
@@ -59,6 +60,22 @@ fleet_status fleet_hb_opts_set_url(fleet_hb_opts *opts, const char *url)
         return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory copying the NATS URL");
     free(opts->url);
     opts->url = copy;
+    return FLEET_OK;
+}
+
+fleet_status fleet_hb_opts_set_creds(fleet_hb_opts *opts, const char *creds_file)
+{
+    char *copy;
+
+    if (opts == NULL || creds_file == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_hb_opts_set_creds: opts and creds_file are required");
+    if (!hb_text_ok(creds_file, 4096))
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "credentials file path holds control characters");
+    copy = strdup(creds_file);
+    if (copy == NULL)
+        return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory copying the credentials path");
+    free(opts->creds);
+    opts->creds = copy;
     return FLEET_OK;
 }
 

@@ -12,11 +12,11 @@
 #include "fleet/heartbeat.h"
 #include "fleet/names.h"
 
-#define HB_DEFAULT_URL "nats://127.0.0.1:4222"
 #define HB_DEFAULT_PREFIX "fleet"
 
 struct fleet_hb_opts {
-    char *url;                  /* NULL: $NATS_URL, else HB_DEFAULT_URL */
+    char *url;                  /* NULL: $NATS_URL, else FLEET_DEFAULT_URL (fleet/conn.h) */
+    char *creds;                /* NULL: $NATS_CREDS; "": none */
     natsConnection *conn;       /* borrowed; NULL: open our own */
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];
@@ -56,10 +56,11 @@ struct hb_snapshot {
 fleet_status hb_wire_pack(const struct hb_snapshot *snap, uint8_t **buf, size_t *cap, size_t *len);
 
 /* hb_conn.c: opens a connection named "fleet-hb/<service>/<instance>" to
- * `url` (NULL: $NATS_URL, else HB_DEFAULT_URL) that reconnects forever and
- * keeps retrying a first connect in the background. The caller destroys it
- * with natsConnection_Destroy. FLEET_ERR_NATS with detail on failure. */
-fleet_status hb_conn_open(const char *url, const char *service, const char *instance,
+ * `url` with `creds` (NULLs: from the environment, see fleet/conn.h) that
+ * reconnects forever and keeps retrying a first connect in the background.
+ * The caller destroys it with natsConnection_Destroy. FLEET_ERR_NATS or
+ * FLEET_ERR_INVALID_ARG with detail on failure. */
+fleet_status hb_conn_open(const char *url, const char *creds, const char *service, const char *instance,
                           natsConnection **out);
 
 /* hb_random.c: a random non-zero 64-bit value from getrandom(2). */

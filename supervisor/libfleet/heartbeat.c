@@ -189,7 +189,7 @@ fleet_status fleet_hb_create(const fleet_hb_opts *opts, fleet_hb **out)
     if (opts->conn != NULL) {
         hb->conn = opts->conn;
     } else {
-        s = hb_conn_open(opts->url, hb->service, hb->instance, &hb->conn);
+        s = hb_conn_open(opts->url, opts->creds, hb->service, hb->instance, &hb->conn);
         if (s != FLEET_OK)
             goto out_destroy_sync;
         hb->owns_conn = true;

@@ -8,6 +8,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/conn.h"
 #include "fleet/url.h"
 #include "sim_fleet.h"
 #include "sim_log.h"
@@ -15,6 +16,7 @@
 
 #define SIM_TICK_MAX_MS 100          /* longest sleep: bounds the reaction to a stop */
 #define SIM_FLUSH_ON_EXIT_MS 2000
+#define SIM_RECONNECT_BUF_BYTES (64 * 1024 * 1024)
 
 static volatile sig_atomic_t stop_requested;
 static atomic_bool closing;          /* read on nats.c threads */
@@ -40,8 +42,6 @@ static void sleep_ms(int64_t ms)
     (void)nanosleep(&ts, NULL);     /* EINTR from a stop signal is the point */
 }
 
-/* nats.c retries a failed first connect in the background only when a
- * connected callback is registered. */
 static void on_connected(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -64,45 +64,19 @@ static void on_reconnected(natsConnection *nc, void *closure)
     sim_log("info", "nats_reconnected", NULL);
 }
 
-/* The one connection every simulated instance publishes on. Reconnects
- * forever, so a server restart is a blip, not the end of the simulation. */
-static int open_connection(const char *url, natsConnection **out)
+/* The one connection every simulated instance publishes on (fleet/conn.h's
+ * recipe): reconnects forever, so a server restart is a blip, not the end
+ * of the simulation. */
+static int open_connection(const struct sim_opts *o, natsConnection **out)
 {
-    natsOptions *nopts = NULL;
-    char safe_url[512];
-    natsStatus ns;
+    fleet_conn_opts co = {
+        .url = o->server, .creds = o->creds, .name = "fleet-sim", .retry_first_connect = true,
+        .reconnect_buf_bytes = SIM_RECONNECT_BUF_BYTES, .on_connected = on_connected,
+        .on_disconnected = on_disconnected, .on_reconnected = on_reconnected,
+    };
 
-    fleet_url_redact(url, safe_url, sizeof(safe_url));
-    ns = natsOptions_Create(&nopts);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetURL(nopts, url);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetName(nopts, "fleet-sim");
-    if (ns == NATS_OK)
-        ns = natsOptions_SetMaxReconnect(nopts, -1);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetReconnectWait(nopts, 250);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetReconnectBufSize(nopts, 64 * 1024 * 1024);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetDisconnectedCB(nopts, on_disconnected, NULL);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetReconnectedCB(nopts, on_reconnected, NULL);
-    if (ns == NATS_OK)
-        ns = natsOptions_SetRetryOnFailedConnect(nopts, true, on_connected, NULL);
-    if (ns == NATS_OK) {
-        ns = natsConnection_Connect(out, nopts);
-        if (ns == NATS_OK)
-            sim_log("info", "nats_connected", "{s:s}", "url", safe_url);
-        else if (ns == NATS_NOT_YET_CONNECTED) {
-            sim_log("warn", "nats_not_yet_connected", "{s:s}", "url", safe_url);
-            ns = NATS_OK;
-        }
-    }
-    natsOptions_Destroy(nopts);
-    if (ns != NATS_OK) {
-        sim_log("error", "nats_connect_failed", "{s:s, s:s}", "url", safe_url,
-                "error", natsStatus_GetText(ns));
+    if (fleet_conn_open(&co, out) != FLEET_OK) {
+        sim_log("error", "nats_connect_failed", "{s:s}", "error", fleet_last_error());
         return 1;
     }
     return 0;
@@ -177,7 +151,7 @@ int main(int argc, char **argv)
 
     install_stop_handlers();
     block_stop_signals(true);
-    rc = open_connection(opts.server, &nc);
+    rc = open_connection(&opts, &nc);
     block_stop_signals(false);
     if (rc != 0)
         goto out_free_fleet;

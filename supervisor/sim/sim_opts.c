@@ -6,20 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/conn.h"
 #include "fleet/control.h"
 #include "sim_opts.h"
-
-#define DEFAULT_URL "nats://127.0.0.1:4222"
 
 enum {
     OPT_PREFIX = 256, OPT_INTERVAL, OPT_SERVICES, OPT_PER_SERVICE, OPT_JITTER, OPT_DURATION,
     OPT_TRUST, OPT_CRASH, OPT_HANG, OPT_FLAP, OPT_SLOW, OPT_WRONG_VERSION, OPT_UNEXPECTED, OPT_EXIT,
-    OPT_DEGRADED,
+    OPT_DEGRADED, OPT_CREDS,
 };
 
 static const struct option long_opts[] = {
     { "help", no_argument, NULL, 'h' },
     { "server", required_argument, NULL, 's' },
+    { "creds", required_argument, NULL, OPT_CREDS },
     { "prefix", required_argument, NULL, OPT_PREFIX },
     { "interval-ms", required_argument, NULL, OPT_INTERVAL },
     { "services", required_argument, NULL, OPT_SERVICES },
@@ -45,7 +45,9 @@ void sim_opts_usage(FILE *to)
 "Simulates a fleet of service instances sending heartbeats over NATS.\n"
 "Default fleet: the studio's 45 services / 68 instances.\n"
 "\n"
-"  -s, --server URL            NATS server (else $NATS_URL, else " DEFAULT_URL ")\n"
+"  -s, --server URL            NATS server, or a comma-separated list\n"
+"                              (else $NATS_URL, else " FLEET_DEFAULT_URL ")\n"
+"      --creds FILE            NATS credentials file (else $NATS_CREDS)\n"
 "      --prefix P              subject prefix (default fleet)\n"
 "      --interval-ms N         heartbeat interval, 50..600000 (default 1000)\n"
 "      --services N            synthetic fleet of N services svc-<i> ...\n"
@@ -248,6 +250,7 @@ static bool parse_one(struct sim_opts *o, int c, char *arg)
 
     switch (c) {
     case 's': o->server = arg; return true;
+    case OPT_CREDS: o->creds = arg; return true;
     case OPT_PREFIX: o->prefix = arg; return true;
     case OPT_INTERVAL:
         if (!parse_uint(arg, FLEET_HB_INTERVAL_MIN_MS, FLEET_HB_INTERVAL_MAX_MS, &n))
@@ -293,7 +296,7 @@ enum sim_parse_result sim_opts_parse(int argc, char **argv, struct sim_opts *o)
     memset(o, 0, sizeof(*o));
     o->server = getenv("NATS_URL");
     if (o->server == NULL || o->server[0] == '\0')
-        o->server = DEFAULT_URL;
+        o->server = FLEET_DEFAULT_URL;
     o->prefix = "fleet";
     o->interval_ms = FLEET_HB_INTERVAL_DEFAULT_MS;
     o->jitter_pct = 5;

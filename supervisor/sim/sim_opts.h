@@ -37,7 +37,8 @@ struct sim_unexpected {
 };
 
 struct sim_opts {
-    const char *server;           /* borrowed from argv or the environment */
+    const char *server;           /* borrowed from argv or the environment; a URL or a list */
+    const char *creds;            /* borrowed; NULL: $NATS_CREDS */
     const char *prefix;           /* borrowed; "fleet" by default */
     uint32_t interval_ms;
     unsigned services;            /* 0: the default studio shape */

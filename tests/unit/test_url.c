@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "fleet/conn.h"
 #include "fleet/url.h"
 
 static void check(const char *in, const char *want)
@@ -46,12 +47,54 @@ static void test_output_is_bounded(void **state)
     assert_string_equal(out, "");
 }
 
+/* fleet_conn_urls_parse splits a list as every program connects with it. */
+static void test_url_lists_split_on_commas(void **state)
+{
+    char **urls = NULL;
+    int n = 0;
+
+    (void)state;
+    assert_int_equal(fleet_conn_urls_parse("nats://a:4222", &urls, &n), FLEET_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(urls[0], "nats://a:4222");
+    fleet_conn_urls_free(urls, n);
+
+    assert_int_equal(fleet_conn_urls_parse(" nats://a:4222 ,nats://u:p@b:4223,\tc:4224 ", &urls, &n), FLEET_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(urls[0], "nats://a:4222");
+    assert_string_equal(urls[1], "nats://u:p@b:4223");
+    assert_string_equal(urls[2], "c:4224");
+    fleet_conn_urls_free(urls, n);
+}
+
+static void test_bad_url_lists_are_refused(void **state)
+{
+    static const char *const bad[] = { "", " ", "nats://a,", ",nats://a", "nats://a,,nats://b", "nats://a b",
+                                       "nats://a,\x01b" };
+    char many[40 * (FLEET_CONN_MAX_SERVERS + 1)] = "";
+    char **urls = (char **)"untouched";
+    int n = -7;
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        assert_int_equal(fleet_conn_urls_parse(bad[k], &urls, &n), FLEET_ERR_INVALID_ARG);
+        assert_int_equal(n, -7); /* out-parameters untouched on failure */
+        assert_true(strlen(fleet_last_error()) > 0);
+    }
+    for (int k = 0; k <= FLEET_CONN_MAX_SERVERS; k++)
+        strcat(many, k ? ",nats://h:1" : "nats://h:1");
+    assert_int_equal(fleet_conn_urls_parse(many, &urls, &n), FLEET_ERR_INVALID_ARG);
+    assert_non_null(strstr(fleet_last_error(), "more than"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credentials_are_redacted),
         cmocka_unit_test(test_plain_urls_pass_through),
         cmocka_unit_test(test_output_is_bounded),
+        cmocka_unit_test(test_url_lists_split_on_commas),
+        cmocka_unit_test(test_bad_url_lists_are_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
