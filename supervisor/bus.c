@@ -35,14 +35,16 @@ struct bus {
 
 static void report_link(natsConnection *nc, struct bus *b, bool up)
 {
-    char url[256] = "";
+    char url[256] = "", id[FLEET_SERVER_ID_MAX + 1] = "";
 
     if (atomic_load(&b->closing))
         return;
-    if (up)
+    if (up) {
         natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+        fleet_conn_server_id(nc, id, sizeof(id));
+    }
     if (b->on_link != NULL)
-        b->on_link(b->link_ctx, up, url);
+        b->on_link(b->link_ctx, up, url, id);
 }
 
 static void on_connected(natsConnection *nc, void *closure) { report_link(nc, closure, true); }

@@ -23,8 +23,9 @@ struct bus_options {
 typedef void (*bus_msg_fn)(void *ctx, const char *subject, const char *reply, const void *data,
                            size_t len);
 
-/* `up` true when (re)connected, false when disconnected; `url` the server. */
-typedef void (*bus_link_fn)(void *ctx, bool up, const char *url);
+/* `up` true when (re)connected, false when disconnected; `url` the server
+ * and `server_id` its id ("" when down). */
+typedef void (*bus_link_fn)(void *ctx, bool up, const char *url, const char *server_id);
 
 struct bus_stats {
     uint64_t in_msgs;

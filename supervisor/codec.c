@@ -47,6 +47,19 @@ static enum hb_refusal parse_subject_tail(const char *tail, struct hb_input *out
     return HB_OK;
 }
 
+/* A server id or name: at most FLEET_SERVER_ID_MAX printable, non-blank bytes. */
+static bool server_id_ok(const char *id)
+{
+    size_t n = strnlen(id, FLEET_SERVER_ID_MAX + 1);
+
+    if (n > FLEET_SERVER_ID_MAX)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)id[k] <= 0x20 || (unsigned char)id[k] >= 0x7f)
+            return false;
+    return true;
+}
+
 static void first_failing_check(const Fleet__V1__Heartbeat *hb, struct hb_input *out)
 {
     out->checks_ok = true;
@@ -86,7 +99,7 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
         goto out_free_hb;
     }
     if (hb->interval_ms > MAX_INTERVAL_MS || strlen(hb->version) > VERSION_MAX ||
-        (unsigned)hb->state >= SERVING_STATE_COUNT) {
+        (unsigned)hb->state >= SERVING_STATE_COUNT || !server_id_ok(hb->nats_server)) {
         r = HB_REFUSE_FIELD;
         goto out_free_hb;
     }
@@ -99,6 +112,7 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
     out->pid = hb->pid;
     out->state = (enum serving_state)hb->state;
     memcpy(out->version, hb->version, strlen(hb->version) + 1);
+    memcpy(out->nats_server, hb->nats_server, strlen(hb->nats_server) + 1);
     first_failing_check(hb, out);
     out->has_exit = hb->exit != NULL;
     out->exit_code = hb->exit ? hb->exit->code : 0;

@@ -20,7 +20,7 @@ enum hb_refusal {
     HB_REFUSE_DECODE,     /* not a valid Heartbeat protobuf */
     HB_REFUSE_NAME,       /* service/instance not a valid name */
     HB_REFUSE_MISMATCH,   /* body service/instance differ from the subject */
-    HB_REFUSE_FIELD,      /* a field out of bounds (interval, version length, state) */
+    HB_REFUSE_FIELD,      /* a field out of bounds (interval, version length, state, server id) */
     HB_REFUSE_OVERLOAD,   /* the supervisor could not keep up (queue full) */
     HB_REFUSAL_COUNT
 };

@@ -220,6 +220,7 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_DETECTOR, "forget_after_s", forget_after_s, 10, 604800, "600", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "stall_ms", stall_ms, 500, 600000, "3000", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "link_grace_ms", link_grace_ms, 0, 600000, "5000", NULL),
+    UINT_KEY(CFG, SEC_DETECTOR, "server_grace_ms", server_grace_ms, 0, 600000, "10000", NULL),
 
     TEXT_KEY(CFG, SEC_CONTROL, "signing_key_file", signing_key_file, check_path, "",
              "FLEET_SIGNING_KEY_FILE"),
@@ -1141,6 +1142,7 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
         .forget_after_ms = (int64_t)c->forget_after_s * 1000,
         .stall_ms = c->stall_ms,
         .link_grace_ms = c->link_grace_ms,
+        .server_grace_ms = c->server_grace_ms,
         .services = services_buf,
         .n_services = c->n_services,
     };

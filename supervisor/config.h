@@ -71,6 +71,7 @@ struct supervisor_config {
     uint32_t forget_after_s;        /* detector.forget_after_s */
     uint32_t stall_ms;              /* detector.stall_ms */
     uint32_t link_grace_ms;         /* detector.link_grace_ms */
+    uint32_t server_grace_ms;       /* detector.server_grace_ms: shared-fate hold on a NATS server */
     char signing_key_file[512];     /* control.signing_key_file, "" = observe only;
                                        env FLEET_SIGNING_KEY_FILE */
     uint32_t control_expiry_ms;     /* control.expiry_ms: a Control is valid this long */

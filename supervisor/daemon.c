@@ -78,15 +78,15 @@ static void on_heartbeat(void *ctx, const char *subject, const char *reply, cons
     ingest_heartbeat(d->queue, subject, data, len, mstime_mono());
 }
 
-static void on_link(void *ctx, bool up, const char *url)
+static void on_link(void *ctx, bool up, const char *url, const char *server_id)
 {
     struct daemon *d = ctx;
-
     char safe[512];
 
     fleet_url_redact(url, safe, sizeof(safe));
-    log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", safe, NULL);
-    ingest_link(d->queue, up, mstime_mono());
+    log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", safe, "server_id",
+           server_id, NULL);
+    ingest_link(d->queue, up, server_id, mstime_mono());
 }
 
 /* ---- observer sink (owner thread) ---- */
@@ -521,8 +521,10 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     d->clk = clock_now();
     observer_set_unix_offset(d->obs, d->clk.unix_ms - d->clk.mono_ms);
     follow_lease(d);
-    for (size_t k = 0; k < batch->n_link; k++)
+    for (size_t k = 0; k < batch->n_link; k++) {
+        observer_set_own_server(d->obs, batch->link[k].server_id);
         observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
+    }
     for (size_t k = 0; k < batch->n_ack; k++)
         observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].accepted, batch->ack[k].error,
                                batch->ack[k].at_ms);

@@ -190,21 +190,22 @@ int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *
     return 0;
 }
 
-void ingest_link(struct ingest *q, bool up, int64_t at_ms)
+void ingest_link(struct ingest *q, bool up, const char *server_id, int64_t at_ms)
 {
     size_t room = sizeof(q->pending.link) / sizeof(q->pending.link[0]);
+    struct ingest_link *l;
 
     pthread_mutex_lock(&q->lock);
     if (q->pending.n_link < room) {
-        q->pending.link[q->pending.n_link].up = up;
-        q->pending.link[q->pending.n_link].at_ms = at_ms;
-        q->pending.n_link++;
+        l = &q->pending.link[q->pending.n_link++];
     } else {
         /* Keep the latest state: overwrite the last entry. */
-        q->pending.link[room - 1].up = up;
-        q->pending.link[room - 1].at_ms = at_ms;
+        l = &q->pending.link[room - 1];
         atomic_fetch_add_explicit(&q->link_events_lost, 1, memory_order_relaxed);
     }
+    l->up = up;
+    l->at_ms = at_ms;
+    snprintf(l->server_id, sizeof(l->server_id), "%s", server_id != NULL ? server_id : "");
     wake_owner(q);
     pthread_mutex_unlock(&q->lock);
 }

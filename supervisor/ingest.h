@@ -35,6 +35,7 @@ struct ingest_ack {
 struct ingest_link {
     bool up;
     int64_t at_ms;
+    char server_id[FLEET_SERVER_ID_MAX + 1]; /* the server we are on now, "" when down */
 };
 
 struct ingest_batch {
@@ -74,7 +75,7 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
                                  int64_t arrival_ms);
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
                     int64_t arrival_ms);
-void ingest_link(struct ingest *q, bool up, int64_t at_ms);
+void ingest_link(struct ingest *q, bool up, const char *server_id, int64_t at_ms);
 /* Returns 0, or -1 when out of memory (the ack is lost; the core's ack
  * timeout then retries the action). */
 int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *error, int64_t at_ms);

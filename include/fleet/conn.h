@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet/names.h"
 #include "fleet/status.h"
 
 #ifdef __cplusplus
@@ -53,9 +54,6 @@ typedef struct __natsConnection natsConnection;
 #define FLEET_CONN_RECONNECT_JITTER_MS 100
 /* Servers accepted in one URL list. */
 #define FLEET_CONN_MAX_SERVERS 32
-/* Longest server id or name a heartbeat reports (Heartbeat.nats_server);
- * nats-server ids are 56 characters. */
-#define FLEET_SERVER_ID_MAX 64
 
 /* Same signature as nats.c's natsConnectionHandler. */
 typedef void (*fleet_conn_event_fn)(natsConnection *nc, void *ctx);
@@ -97,7 +95,8 @@ fleet_status fleet_conn_urls_parse(const char *list, char ***urls, int *n);
 void fleet_conn_urls_free(char **urls, int n);
 
 /* The id of the server `nc` is connected to, into out (n bytes, NUL
- * terminated); "" while not connected. Never fails. */
+ * terminated; FLEET_SERVER_ID_MAX + 1 always suffice); "" while not
+ * connected. Never fails. */
 void fleet_conn_server_id(natsConnection *nc, char *out, size_t n);
 
 #ifdef __cplusplus

@@ -19,6 +19,9 @@ extern "C" {
 /* Longest `version` string a heartbeat may carry (bytes, without the NUL);
  * the supervisor refuses longer ones, so the library refuses them first. */
 #define FLEET_VERSION_MAX 128
+/* Longest NATS server id or name a heartbeat reports (Heartbeat.nats_server);
+ * nats-server ids are 56 characters. */
+#define FLEET_SERVER_ID_MAX 64
 
 /* True when `name` (NUL-terminated) is a valid service or instance name. */
 bool fleet_name_valid(const char *name);

@@ -107,18 +107,29 @@ static bool silence_watched(const struct instance *i)
            !policy_phase_owns_health((enum policy_phase)i->policy.phase);
 }
 
+/* How often an instance held on its server is judged again: its server
+ * may show signs of life (or the hold run out) at any heartbeat. */
+static int64_t server_recheck_ms(const struct instance *i)
+{
+    int64_t step = i->detector.interval_ms / 4;
+
+    return step < 50 ? 50 : step;
+}
+
 /* Next time `i` must be judged after `now_ms`: the threshold it has not
  * crossed yet (the silence ceiling can put dead before suspect), or, once it
  * is dead or stopped, when it is forgotten; and the policy's timer if that is
  * earlier. A crossed threshold is never scheduled again, so a state that
  * ignores LATE cannot spin the tick; a policy timer is always in the future
  * or POLICY_NEVER. An instance whose health an action owns is only woken by
- * its timer. */
+ * its timer; one held on its server, every server_recheck_ms. */
 void observer_reschedule(struct observer *o, struct instance *i, int64_t now_ms)
 {
     int64_t at;
 
-    if (silence_watched(i)) {
+    if (silence_watched(i) && i->server_held) {
+        at = now_ms + server_recheck_ms(i);
+    } else if (silence_watched(i)) {
         int64_t suspect_at = detector_suspect_at(&i->detector, &o->params);
 
         at = detector_dead_at(&i->detector, &o->params);
@@ -173,6 +184,7 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
              (long long)((now_ms - i->last_seen_ms) / 1000));
     observer_emit(o, s, i, (enum inst_health)i->health, INST_UNSPECIFIED, 0, reason, now_ms);
     decide_policy_detach(o, i);
+    servers_move(&o->servers, i->server, SERVER_NONE);
     registry_remove_instance(o->registry, i);
     s->dirty = true;
     recompute_versions(o, s, now_ms);
@@ -180,6 +192,16 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
         registry_remove_service(o->registry, s);
     else
         service_refresh(o, s, now_ms);
+}
+
+/* Whether `i`, silent past its dead threshold, is held on its NATS server
+ * instead (servers.h): nothing shows that server alive. */
+static bool held_on_server(const struct observer *o, const struct instance *i, int64_t now_ms)
+{
+    int64_t until;
+
+    return servers_explain_silence(&o->servers, i->server, o->own_server, o->link_up, i->last_seen_ms,
+                                   i->detector.interval_ms, o->server_grace_ms, now_ms, &until);
 }
 
 static void judge(struct observer *o, struct instance *i, int64_t now_ms)
@@ -200,9 +222,18 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
     } else {
         double silent_s = (double)(now_ms - i->last_seen_ms) / 1000.0;
         double phi = detector_phi(&i->detector, &o->params, now_ms);
+        bool was_held = i->server_held;
         enum inst_health to;
 
-        if (now_ms >= detector_dead_at(&i->detector, &o->params)) {
+        i->server_held = false;
+        if (now_ms >= detector_dead_at(&i->detector, &o->params) && held_on_server(o, i, now_ms)) {
+            /* Late, not dead: its server shows no sign of life (shared fate). */
+            servers_hold_reason(&o->servers, i->server, reason, sizeof(reason));
+            to = health_next(h, EV_LATE);
+            i->server_held = true;
+            if (!was_held && to == h) /* a change of health announces itself */
+                observer_emit(o, i->service, i, h, to, 0, reason, now_ms);
+        } else if (now_ms >= detector_dead_at(&i->detector, &o->params)) {
             snprintf(reason, sizeof(reason), "silent %.1fs (phi %.1f)", silent_s, phi);
             to = health_next(h, EV_SILENT);
         } else if (now_ms >= detector_suspect_at(&i->detector, &o->params)) {
@@ -353,6 +384,8 @@ int observer_create(const struct observer_config *cfg, const struct observer_sin
     o->forget_after_ms = cfg->forget_after_ms;
     o->stall_ms = cfg->stall_ms;
     o->link_grace_ms = cfg->link_grace_ms;
+    o->server_grace_ms = cfg->server_grace_ms;
+    servers_init(&o->servers);
     o->state = OBSERVER_WARMING_UP;
     o->link_up = true;
     o->leader = true; /* a single supervisor acts; observer_set_leader says otherwise */
@@ -397,6 +430,7 @@ int observer_reconfigure(struct observer *o, const struct observer_config *cfg, 
     o->forget_after_ms = cfg->forget_after_ms;
     o->stall_ms = cfg->stall_ms;
     o->link_grace_ms = cfg->link_grace_ms;
+    o->server_grace_ms = cfg->server_grace_ms;
     /* The PRNG runs on: a new seed in a reload is not applied. */
     policy_config_resolve(&o->policy, &cfg->policy);
     for (size_t k = 0; k < registry_service_count(o->registry); k++)
@@ -445,6 +479,19 @@ static struct service *service_for(struct observer *o, const char *name, int64_t
     observer_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, "unexpected service: not in the config",
                   now_ms);
     return s;
+}
+
+/* `i` was just heard through server `id`. */
+static void note_server(struct observer *o, struct instance *i, const char *id, int64_t now)
+{
+    if (i->server == SERVER_NONE || strcmp(o->servers.slot[i->server].id, id) != 0) {
+        uint8_t slot = servers_intern(&o->servers, id);
+
+        servers_move(&o->servers, i->server, slot);
+        i->server = slot;
+    }
+    servers_heard(&o->servers, i->server, now);
+    i->server_held = false;
 }
 
 enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb)
@@ -497,6 +544,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     i->heard = true;
     i->seq = hb->seq;
     i->last_seen_ms = now;
+    note_server(o, i, hb->nats_server, now);
     i->fence_epoch = hb->fence_epoch;
     if (hb->fence_epoch > i->policy.fence_epoch)
         i->policy.fence_epoch = hb->fence_epoch;
@@ -593,6 +641,11 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
     o->last_tick_ms = now_ms;
     if (o->leader)
         observer_set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);
+}
+
+void observer_set_own_server(struct observer *o, const char *id)
+{
+    snprintf(o->own_server, sizeof(o->own_server), "%s", id != NULL ? id : "");
 }
 
 int64_t observer_next_deadline(const struct observer *o)

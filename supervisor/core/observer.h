@@ -50,6 +50,9 @@ struct observer_config {
     int64_t forget_after_ms;         /* drop DEAD/STOPPED instances silent this long */
     int64_t stall_ms;                /* a gap between ticks this long means we could not see */
     int64_t link_grace_ms;           /* after our own link returns, time clients get to reconnect */
+    int64_t server_grace_ms;         /* silence of instances on a NATS server that shows no sign of
+                                        life is held on the server at most this long (after it last
+                                        carried a heartbeat); 0 = never attributed to a server */
     const struct service_config *services; /* borrowed for the call only */
     size_t n_services;
     struct policy_config policy;     /* zeros take the defaults (policy_config_resolve) */
@@ -73,6 +76,7 @@ struct hb_input {
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];
     char version[VERSION_MAX + 1];
+    char nats_server[FLEET_SERVER_ID_MAX + 1]; /* server it came through, "" = unknown */
     char failed_check[CHECK_DETAIL_MAX]; /* "name: detail" of the first failing check */
 };
 
@@ -195,6 +199,11 @@ void observer_tick(struct observer *o, int64_t now_ms);
  * its last heartbeat arrived link_grace_ms from now (clients reconnect on
  * their own schedule, after us), and the observer warms up until then. */
 void observer_link(struct observer *o, bool up, int64_t now_ms);
+
+/* The id of the NATS server our own link is connected to ("" unknown), as
+ * heartbeats name servers (Heartbeat.nats_server): while our link is up,
+ * that server is alive, so silence of instances on it is theirs. */
+void observer_set_own_server(struct observer *o, const char *id);
 
 /* The outcome of action attempt `action_id` (from on_action): the target
  * accepted it, refused it (`error` says why; may be NULL), or the edge could

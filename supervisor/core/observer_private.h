@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "observer.h"
+#include "servers.h"
 
 /* Why the observer is in SELF_PRESERVATION. */
 enum blind_cause {
@@ -46,6 +47,7 @@ struct observer {
     int64_t forget_after_ms;
     int64_t stall_ms;
     int64_t link_grace_ms;
+    int64_t server_grace_ms;
     enum observer_state state;
     bool link_up;
     int64_t warm_from_ms;      /* WARMING_UP lasts one max interval from this... */
@@ -77,6 +79,10 @@ struct observer {
     bool store_down;             /* the last write failed: no write is tried before... */
     int64_t store_retry_at_ms;   /* ...this time */
     uint32_t n_persist_dirty;    /* instances whose state changed but whose write failed */
+
+    /* Shared fate: the servers heartbeats come through, and ours. */
+    struct server_table servers;
+    char own_server[FLEET_SERVER_ID_MAX + 1];
 
     /* Maintenance flags, in the order they were set; few, so a plain array
      * looked up only when a decision is due (never per heartbeat). */

@@ -47,6 +47,8 @@ struct instance {
     uint32_t pid;
     unsigned char health;  /* enum inst_health */
     unsigned char state;   /* enum serving_state of the last heartbeat */
+    unsigned char server;  /* slot of the NATS server its last heartbeat came through (servers.h) */
+    bool server_held;      /* silent past its dead threshold, held on that server */
     bool heard;            /* a heartbeat was accepted; false only for a record made by
                               observer_restore that has not heard from the instance yet */
     char name[FLEET_NAME_MAX + 1];

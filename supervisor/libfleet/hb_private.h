@@ -39,6 +39,7 @@ struct hb_check {
 /* Everything one Heartbeat says; borrowed pointers, valid for one encode. */
 struct hb_snapshot {
     const char *service, *instance, *version, *host;
+    const char *nats_server;    /* id of the server the connection is on, "" unknown */
     uint64_t incarnation, seq, fence_epoch, term_seen;
     int64_t sent_unix_ms;
     uint32_t interval_ms, pid;

@@ -31,6 +31,7 @@ fleet_status hb_wire_pack(const struct hb_snapshot *snap, uint8_t **buf, size_t 
     msg.host = (char *)snap->host;
     msg.pid = snap->pid;
     msg.term_seen = snap->term_seen;
+    msg.nats_server = (char *)(snap->nats_server != NULL ? snap->nats_server : "");
     for (size_t i = 0; i < snap->n_checks && i < FLEET_HB_CHECKS_MAX; i++, msg.n_checks++) {
         fleet__v1__check__init(&checks[i]);
         checks[i].name = (char *)snap->checks[i].name;

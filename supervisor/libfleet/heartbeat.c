@@ -9,6 +9,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/conn.h"
 #include "hb_private.h"
 #include "lasterror.h"
 #include "mstime.h"
@@ -60,6 +61,7 @@ struct fleet_hb {
  * sees the gap a lost heartbeat would leave. */
 static fleet_status send_locked(fleet_hb *hb)
 {
+    char server[FLEET_SERVER_ID_MAX + 1];
     struct hb_snapshot snap = {
         .service = hb->service, .instance = hb->instance,
         .version = hb->version, .host = hb->host,
@@ -69,6 +71,7 @@ static fleet_status send_locked(fleet_hb *hb)
         .state = hb->state, .checks = hb->checks, .n_checks = hb->n_checks,
         .has_exit = hb->has_exit, .exit_code = hb->exit_code,
         .exit_signal = hb->exit_signal, .exit_at_unix_ms = hb->exit_at_unix_ms,
+        .nats_server = server,
     };
     fleet_status s;
     natsStatus ns;
@@ -77,6 +80,9 @@ static fleet_status send_locked(fleet_hb *hb)
     hb->next_due_ms = mstime_mono() + hb->interval_ms;
     if (hb->paused)
         return FLEET_OK;        /* silence is the message */
+    /* Which server carries it, so the supervisor can tell a dead server
+     * from dead instances (read per send: the connection may be shared). */
+    fleet_conn_server_id(hb->conn, server, sizeof(server));
     s = hb_wire_pack(&snap, &hb->wire, &hb->wire_cap, &len);
     if (s != FLEET_OK) {
         hb->counters.failed++;

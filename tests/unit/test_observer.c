@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "observer.h"
+#include "servers.h"
 
 #define INTERVAL 1000         /* default promised interval, ms */
 #define FORGET_AFTER 600000   /* 10 min */
@@ -1409,6 +1410,160 @@ static void test_jitter_no_false_dead_then_hang_caught(void **state)
     assert_counts_consistent(f);
 }
 
+
+/* ---- shared fate: silence attributed to a NATS server ---- */
+
+#define SERVER_GRACE 10000
+
+/* Six instances, two per server; we are connected to "NA". */
+static const char *const fate_names[6] = { "w-a1", "w-a2", "w-b1", "w-b2", "w-c1", "w-c2" };
+static const char *const fate_servers[6] = { "NA", "NA", "NB", "NB", "NCLONGSERVERIDXYZ", "NCLONGSERVERIDXYZ" };
+
+static void send_via(struct fixture *f, const char *instance, const char *server, int64_t at_ms)
+{
+    struct hb_input hb = heartbeat("web", instance, 1, f->seq++, at_ms);
+
+    snprintf(hb.nats_server, sizeof(hb.nats_server), "%s", server);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+}
+
+/* Every instance `live` says, each second from `from` to `to`, through its
+ * server in `servers`, ticking in between. */
+static void fate_round(struct fixture *f, const bool live[6], const char *const servers[6], int64_t from,
+                       int64_t to)
+{
+    for (int64_t t = from; t < to; t += INTERVAL) {
+        for (int k = 0; k < 6; k++)
+            if (live[k])
+                send_via(f, fate_names[k], servers[k], t + k);
+        run_until(f, t + INTERVAL - 1);
+    }
+}
+
+static void start_fate(struct fixture *f)
+{
+    static const bool all[6] = { true, true, true, true, true, true };
+
+    f->cfg.server_grace_ms = SERVER_GRACE;
+    configure(f, "web", 6);
+    start_normal(f);
+    observer_set_own_server(f->o, "NA");
+    fate_round(f, all, fate_servers, 2000, 12000);
+    assert_int_equal(events_to(f, INST_SUSPECT), 0);
+    f->rec.n_events = 0;
+}
+
+static void test_a_dead_server_holds_its_instances_not_dead(void **state)
+{
+    static const bool c_gone[6] = { true, true, true, true, false, false };
+    static const bool all[6] = { true, true, true, true, true, true };
+    static const char *const moved[6] = { "NA", "NA", "NB", "NB", "NB", "NA" };
+    struct fixture *f = *state;
+    bool held_seen = false;
+
+    start_fate(f);
+    /* NC dies: its two instances fall silent together for 5 s. */
+    fate_round(f, c_gone, fate_servers, 12000, 17000);
+    assert_int_equal(events_to(f, INST_DEAD), 0);
+    assert_int_equal(health_of(f, "web", "w-c1"), INST_SUSPECT);
+    assert_int_equal(health_of(f, "web", "w-c2"), INST_SUSPECT);
+    assert_string_equal(instance_of(f, "web", "w-c1")->reason,
+                        "held: NATS server NCLONGSERVER\u2026 unreachable (2 instances)");
+    for (size_t k = 0; k < f->rec.n_events; k++)
+        held_seen |= strncmp(f->rec.events[k].reason, "held: NATS server", 17) == 0;
+    assert_true(held_seen); /* the hold is on the event stream too */
+    /* They reconnect elsewhere: healthy again, nobody was ever dead. */
+    fate_round(f, all, moved, 17000, 20000);
+    assert_int_equal(health_of(f, "web", "w-c1"), INST_HEALTHY);
+    assert_int_equal(health_of(f, "web", "w-c2"), INST_HEALTHY);
+    assert_int_equal(events_to(f, INST_DEAD), 0);
+    assert_counts_consistent(f);
+}
+
+static void test_a_server_hold_ends_after_the_grace(void **state)
+{
+    static const bool c_gone[6] = { true, true, true, true, false, false };
+    struct fixture *f = *state;
+    int64_t dead_at = 0;
+
+    start_fate(f);
+    fate_round(f, c_gone, fate_servers, 12000, 40000);
+    assert_int_equal(health_of(f, "web", "w-c1"), INST_DEAD);
+    for (size_t k = 0; k < f->rec.n_events; k++)
+        if (f->rec.events[k].to == INST_DEAD && dead_at == 0)
+            dead_at = f->rec.events[k].at_ms;
+    /* NC last carried a heartbeat at 11005 (w-c2's): held until then + grace. */
+    assert_int64_le(11005 + SERVER_GRACE, dead_at);
+    assert_int64_le(dead_at, 11005 + SERVER_GRACE + INTERVAL);
+}
+
+/* A server that still carries a sibling's heartbeats is alive: the silent
+ * instance on it is dead on the detector's schedule. */
+static void test_silence_on_a_live_server_is_the_instance_s(void **state)
+{
+    static const bool c1_gone[6] = { true, true, true, true, false, true };
+    struct fixture *f = *state;
+
+    start_fate(f);
+    fate_round(f, c1_gone, fate_servers, 12000, 16000);
+    assert_int_equal(health_of(f, "web", "w-c1"), INST_DEAD);
+    assert_int64_le(last_event(f)->at_ms, prior_dead_at(f, 11004) + INTERVAL);
+    assert_int_equal(events_to(f, INST_DEAD), 1);
+}
+
+/* Our own server answers us: an instance silent on it is dead, however
+ * few share it (a single-server fleet judges as before). */
+static void test_silence_on_our_own_server_is_the_instance_s(void **state)
+{
+    static const bool a_gone[6] = { false, false, true, true, true, true };
+    struct fixture *f = *state;
+
+    start_fate(f);
+    fate_round(f, a_gone, fate_servers, 12000, 16000);
+    assert_int_equal(health_of(f, "web", "w-a1"), INST_DEAD);
+    assert_int_equal(health_of(f, "web", "w-a2"), INST_DEAD);
+    assert_int_equal(events_to(f, INST_DEAD), 2);
+}
+
+static void test_unknown_server_is_never_held(void **state)
+{
+    struct fixture *f = *state;
+
+    f->cfg.server_grace_ms = SERVER_GRACE;
+    configure(f, "web", 1);
+    start_normal(f);
+    send_serving(f, "web", "w-1", 2000); /* no nats_server: an older client */
+    run_until(f, 8000);
+    assert_int_equal(health_of(f, "web", "w-1"), INST_DEAD);
+}
+
+/* The table of servers is bounded; past it heartbeats carry no attribution
+ * and slots come back when their instances leave. */
+static void test_server_table_is_bounded(void **state)
+{
+    struct server_table *t = calloc(1, sizeof(*t));
+    char id[32];
+    uint8_t slot[SERVERS_MAX + 1];
+    int64_t until;
+
+    (void)state;
+    assert_non_null(t);
+    servers_init(t);
+    for (int k = 0; k < SERVERS_MAX; k++) {
+        snprintf(id, sizeof(id), "N%d", k);
+        slot[k] = servers_intern(t, id);
+        assert_true(slot[k] != SERVER_NONE);
+        servers_move(t, SERVER_NONE, slot[k]);
+    }
+    assert_int_equal(servers_intern(t, "Nextra"), SERVER_NONE);
+    assert_int_equal(servers_intern(t, "N7"), slot[7]);
+    assert_int_equal(servers_intern(t, ""), SERVER_NONE);
+    assert_false(servers_explain_silence(t, SERVER_NONE, "", false, 0, 1000, 10000, 5000, &until));
+    servers_move(t, slot[7], SERVER_NONE); /* its last instance left */
+    assert_true(servers_intern(t, "Nextra") != SERVER_NONE);
+    free(t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1461,6 +1616,12 @@ int main(void)
         T(test_no_instances_no_deadline),
         T(test_silence_ceiling_honoured),
         T(test_jitter_no_false_dead_then_hang_caught),
+        T(test_a_dead_server_holds_its_instances_not_dead),
+        T(test_a_server_hold_ends_after_the_grace),
+        T(test_silence_on_a_live_server_is_the_instance_s),
+        T(test_silence_on_our_own_server_is_the_instance_s),
+        T(test_unknown_server_is_never_held),
+        cmocka_unit_test(test_server_table_is_bounded),
     };
 #undef T
 
