@@ -88,7 +88,7 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     struct bus *b;
     fleet_conn_opts co = {
         .url = opts->url, .creds = opts->creds != NULL ? opts->creds : "", .name = opts->name,
-        .retry_first_connect = true, .reconnect_buf_bytes = BUS_RECONNECT_BUF_BYTES,
+        .retry_first_connect = true, .reconnect_buf_bytes = BUS_RECONNECT_BUF_BYTES, .no_echo = true,
         .on_connected = on_connected, .on_disconnected = on_disconnected,
         .on_reconnected = on_reconnected, .on_closed = on_closed,
     };

@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 /* How to connect: fleet/conn.h's recipe (server lists, unlimited
- * reconnect with jitter, the stale-server ping), with these. */
+ * reconnect with jitter, the stale-server ping), with these, and no echo:
+ * what we publish never comes back to our own subscriptions. */
 struct bus_options {
     const char *url;         /* one URL or a comma-separated list */
     const char *creds;       /* "" or NULL: none (the config already read $NATS_CREDS) */

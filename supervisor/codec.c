@@ -319,6 +319,72 @@ int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t te
     return pack_message(&e.base, buf, len);
 }
 
+/* Reads a base-128 varint at *p (< end). Returns 0 and advances, or -1. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int codec_status_publisher(const void *data, size_t len, uint64_t *term, char *id, size_t n)
+{
+    const uint8_t *p = data, *end = p + len;
+    uint64_t t = 0;
+
+    if (n == 0)
+        return -1;
+    id[0] = '\0';
+    while (p < end) {
+        uint64_t key, v;
+
+        if (read_varint(&p, end, &key) != 0)
+            return -1;
+        switch (key & 7) {
+        case 0:
+            if (read_varint(&p, end, &v) != 0)
+                return -1;
+            if (key >> 3 == 3)
+                t = v;
+            break;
+        case 1:
+            if (end - p < 8)
+                return -1;
+            p += 8;
+            break;
+        case 2:
+            if (read_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+                return -1;
+            if (key >> 3 == 11) {
+                size_t k = v < n - 1 ? (size_t)v : n - 1;
+
+                memcpy(id, p, k);
+                id[k] = '\0';
+            }
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4)
+                return -1;
+            p += 4;
+            break;
+        default:
+            return -1;
+        }
+    }
+    *term = t;
+    return 0;
+}
+
 int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen)
 {
     Fleet__V1__ControlAck *ack = fleet__v1__control_ack__unpack(NULL, len, data);

@@ -68,6 +68,12 @@ int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len);
 int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,
                      const struct codec_clock *clk, uint8_t **buf, size_t *len);
 
+/* Reads who published a FleetStatus (its term, field 3, and supervisor_id,
+ * field 11) by scanning the wire form, without decoding the services.
+ * `id` gets at most n - 1 bytes, NUL-terminated. Returns 0, or -1 when the
+ * bytes are not a well-formed message. Thread-safe. */
+int codec_status_publisher(const void *data, size_t len, uint64_t *term, char *id, size_t n);
+
 /* Decodes a ControlAck. Fills accepted and error (NUL-terminated, cut to
  * errlen) and returns 0, or -1 when the bytes are not a ControlAck. */
 int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen);

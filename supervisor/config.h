@@ -3,7 +3,7 @@
  * Sources, later ones winning: built-in defaults, the YAML file, the
  * environment (NATS_URL, NATS_CREDS, FLEET_PREFIX, FLEET_SUPERVISOR_ID,
  * FLEET_STATUS_INTERVAL_MS, FLEET_LOG_LEVEL, FLEET_SIGNING_KEY_FILE,
- * FLEET_LEASE_TTL_MS), then command-line flags applied
+ * FLEET_LEASE_TTL_MS, FLEET_STATE_REPLICAS), then command-line flags applied
  * by the caller through config_set. Every key is described once, in the key
  * table of config.c (type, bounds, default, environment variable); the YAML
  * schema, the checks and config_describe are all derived from it. Every key
@@ -81,7 +81,9 @@ struct supervisor_config {
     char state_bucket[65];          /* state.bucket: JetStream KV of durable per-instance state */
     char lease_bucket[65];          /* state.lease_bucket: KV holding the leader lease */
     char audit_stream[65];          /* state.audit_stream: stream capturing every Event */
-    uint32_t lease_ttl_ms;          /* state.lease_ttl_ms, renewed at a third; env FLEET_LEASE_TTL_MS */
+    uint32_t lease_ttl_ms;          /* state.lease_ttl_ms, renewed every quarter; env FLEET_LEASE_TTL_MS */
+    uint32_t state_replicas;        /* state.replicas: 0 auto (3 on a JetStream cluster, else 1), 1..5;
+                                       env FLEET_STATE_REPLICAS */
     uint32_t audit_max_age_s;       /* state.audit_max_age_s: audit retention (7 days) */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;

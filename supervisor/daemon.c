@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "observer.h"
 #include "persist.h"
 #include "service_api.h"
+#include "leadership.h"
 #include "store.h"
 
 /* Heartbeats that may wait for the owner thread before refusals start. */
@@ -36,6 +38,18 @@
 #define EXIT_CONFIG 2
 /* The loop wakes at least this often, well under the default stall_ms. */
 #define MAX_POLL_MS 500
+/* While leading, operators' maintenance flags are read again this often. */
+#define MAINT_RELOAD_MS 2000
+
+/* A record another writer changed under us (STORE_CONFLICT), to restore
+ * into the core once its callback has returned. */
+struct reload {
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];
+    uint8_t record[PERSIST_PACKED_MAX];
+    size_t len;                   /* 0: the key is gone */
+    bool usable;                  /* fits a record (else ignored, overwritten by our next write) */
+};
 
 struct daemon {
     struct supervisor_config *cfg;
@@ -49,8 +63,17 @@ struct daemon {
     struct actuator *actuator;
     struct hooks *hooks;
     struct store *store;          /* JetStream: durable state, lease, audit */
-    bool leader;                  /* holds the lease (the observer knows too) */
-    uint64_t term;                /* the lease's revision: stamped on control and the feed */
+    struct leadership *lead;      /* the lease and the term */
+    enum lease_role role;         /* what the observer was last told */
+    bool publishing;              /* the feed is ours to publish: leading, or nobody seen leading */
+    uint64_t term;                /* the leadership's term: stamped on control and the feed */
+    uint64_t generation;          /* leadership_generation() the observer leads for */
+    int64_t next_maint_ms;        /* when the maintenance flags are read again while leading */
+    struct reload *reloads;       /* records re-read after a compare-and-set conflict */
+    size_t n_reloads, cap_reloads;
+    char id[128];                 /* our supervisor id, constant (read on nats.c threads) */
+    atomic_int_fast64_t deferred_ms; /* when a status came from a leader, or from an
+                                        unsure peer whose id sorts before ours */
     int sigfd;
     const char *health_path;      /* for `fleet-supervisor healthcheck` */
     int64_t next_health_ms;
@@ -78,6 +101,23 @@ static void on_heartbeat(void *ctx, const char *subject, const char *reply, cons
     ingest_heartbeat(d->queue, subject, data, len, mstime_mono());
 }
 
+/* Another supervisor's FleetStatus (our own never comes back: no echo).
+ * When nobody is seen leading, the one with the lowest id publishes; a
+ * leader's feed always wins. */
+static void on_status_heard(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
+{
+    struct daemon *d = ctx;
+    char id[sizeof(d->id)];
+    uint64_t term;
+
+    (void)subject;
+    (void)reply;
+    if (codec_status_publisher(data, len, &term, id, sizeof(id)) != 0 || strcmp(id, d->id) == 0)
+        return;
+    if (term > 0 || strcmp(id, d->id) < 0)
+        atomic_store(&d->deferred_ms, mstime_mono());
+}
+
 static void on_link(void *ctx, bool up, const char *url, const char *server_id)
 {
     struct daemon *d = ctx;
@@ -101,8 +141,15 @@ static void on_core_event(void *ctx, const struct core_event *ev)
            "instance", ev->instance ? ev->instance->name : "",
            "from", health_inst_name(ev->from), "to", health_inst_name(ev->to),
            "reason", ev->reason ? ev->reason : "", NULL);
-    if (d->leader)
+    if (d->publishing)
         feed_event(d->feed, ev, &d->clk);
+}
+
+/* The check right before every action: we lead, the lease is fresh and the
+ * store takes writes. */
+static bool may_act(const struct daemon *d)
+{
+    return d->role == LEASE_LEADER && leadership_may_act(d->lead, mstime_mono());
 }
 
 /* The core decided: sign and send now. A send that fails is reported to the
@@ -113,6 +160,14 @@ static void on_core_action(void *ctx, const struct core_action *a)
     char attempt[16], why[160];
 
     snprintf(attempt, sizeof(attempt), "%u", (unsigned)a->attempt);
+    if (!may_act(d)) {
+        /* The lease lapsed since this was decided: not sent, and not a
+         * refusal either; the core times it out, and by then follows the
+         * lease (nobody acts). */
+        log_kv(LOG_WARN, "control not sent: no longer leading", "service", a->service->name, "instance",
+               a->instance->name, "attempt", attempt, NULL);
+        return;
+    }
     log_kv(LOG_WARN, "control decided", "action", health_action_name(a->kind), "service", a->service->name,
            "instance", a->instance->name, "attempt", attempt, "reason", a->reason ? a->reason : "", NULL);
     if (actuator_send(d->actuator, a, d->term, d->clk.unix_ms, why, sizeof(why)) != 0) {
@@ -132,10 +187,38 @@ static void on_core_escalate(void *ctx, const struct core_escalation *e)
         hook_run(d->hooks, d->cfg->on_escalate, e, d->cfg->supervisor_id, d->clk.mono_ms);
 }
 
+/* Keeps the record the store re-read after a conflict, for restore_conflicts. */
+static void queue_reload(struct daemon *d, const struct service *s, const struct instance *i)
+{
+    const void *data;
+    struct reload *r;
+    size_t len;
+
+    if (d->n_reloads == d->cap_reloads) {
+        size_t cap = d->cap_reloads ? 2 * d->cap_reloads : 8;
+        struct reload *grown = realloc(d->reloads, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return;   /* the next write conflicts again and is re-read then */
+        d->reloads = grown;
+        d->cap_reloads = cap;
+    }
+    r = &d->reloads[d->n_reloads++];
+    store_conflict_record(d->store, &data, &len);
+    snprintf(r->service, sizeof(r->service), "%s", s->name);
+    snprintf(r->instance, sizeof(r->instance), "%s", i->name);
+    r->usable = len <= sizeof(r->record);
+    r->len = r->usable ? len : 0;
+    if (r->usable && len > 0)
+        memcpy(r->record, data, len);
+}
+
 /* Write-ahead for every restart and fence: the core sends the action only
  * once this returns true, so a restarted or new leader continues the same
  * backoff and crash-loop count and never issues an epoch twice. Only the
- * lease holder, before its lease deadline, may write. */
+ * lease holder, before its lease deadline, may write. A record changed by
+ * someone else is re-read and given back to the core, which decides again
+ * (restore_conflicts). */
 static bool on_core_persist(void *ctx, const struct service *s, const struct instance *i,
                             const struct policy_persisted *p)
 {
@@ -143,18 +226,29 @@ static bool on_core_persist(void *ctx, const struct service *s, const struct ins
     uint8_t buf[PERSIST_PACKED_MAX];
     size_t len;
 
-    if (!store_may_act(d->store, mstime_mono())) {
-        log_kv(LOG_WARN, "durable write refused: not the lease holder or JetStream unavailable; holding the action",
-               "service", s->name, "instance", i->name, "store",
-               store_available(d->store) ? "available" : store_unavailable_reason(d->store), NULL);
+    if (!may_act(d)) {
+        log_kv(LOG_WARN, "durable write refused: not leading (or the lease lapsed, or JetStream is unavailable); "
+                         "holding the action", "service", s->name, "instance", i->name, "why",
+               store_available(d->store) ? leadership_why(d->lead) : store_unavailable_reason(d->store), NULL);
         return false;
     }
-    if (persist_pack(p, buf, sizeof(buf), &len) != 0 || store_put_instance(d->store, s->name, i->name, buf, len) != 0) {
-        log_kv(LOG_ERROR, "durable write failed; holding the action", "service", s->name, "instance", i->name,
-               "error", store_last_error(d->store), NULL);
+    if (persist_pack(p, buf, sizeof(buf), &len) != 0) {
+        log_kv(LOG_ERROR, "durable record cannot be encoded; holding the action", "service", s->name, "instance",
+               i->name, NULL);
         return false;
     }
-    return true;
+    switch (store_put_instance(d->store, s->name, i->name, buf, len)) {
+    case STORE_WRITTEN:
+        return true;
+    case STORE_CONFLICT:
+        queue_reload(d, s, i);
+        return false;
+    case STORE_FAILED:
+        break;
+    }
+    log_kv(LOG_ERROR, "durable write failed; holding the action", "service", s->name, "instance", i->name,
+           "error", store_last_error(d->store), NULL);
+    return false;
 }
 
 static void on_observer_state(void *ctx, enum observer_state from, enum observer_state to,
@@ -277,7 +371,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
     st->state = observer_state(d->obs);
-    st->leader = d->leader;
+    st->leader = d->role == LEASE_LEADER;
     st->term = d->term;
     st->store = store_available(d->store) ? "available" : store_unavailable_reason(d->store);
     st->can_act = actuator_can_act(d->actuator);
@@ -449,45 +543,108 @@ out_free:
     return rc;
 }
 
-/* Leadership follows the lease. Gaining it: restore every stored record
- * and the maintenance flags first (a standby's view of policy is stale),
- * then lead; the core warms up before it acts. While leading, the flags are
- * reread at every lease tick. Losing it: standby at once. Without JetStream there is no
- * lease and nothing durable: the supervisor publishes what it sees (someone
- * must) and the core's durable writes fail, so it acts on nothing. */
-static void follow_lease(struct daemon *d)
+/* A new leadership: the store's records and the maintenance flags first (a
+ * standby's view of policy is stale), then lead; the core warms up before
+ * it acts. Returns false (not leading yet, tried again next tick) when the
+ * store cannot be read. */
+static bool take_lead(struct daemon *d, uint64_t generation)
 {
-    uint64_t term = 0;
-    enum store_role role;
-    bool leader;
     char term_text[24];
 
-    if (d->clk.mono_ms < store_next_tick(d->store))
-        return;
-    role = store_tick(d->store, d->clk.mono_ms, &term);
-    leader = role == STORE_LEADER || !store_available(d->store);
-    if (leader == d->leader && (!leader || term == d->term)) {
-        if (leader && role == STORE_LEADER)
-            sync_maintenance(d); /* operators' flags, reread every lease tick */
-        return;
-    }
-    if (leader && role == STORE_LEADER &&
-        (store_load_all(d->store, restore_one, d) != 0 || sync_maintenance(d) != 0)) {
-        log_kv(LOG_ERROR, "cannot read the durable state; not leading yet", "error", store_last_error(d->store), NULL);
-        return;
-    }
-    d->leader = leader;
-    d->term = leader ? term : 0;
-    observer_set_leader(d->obs, leader, d->term, d->clk.mono_ms);
-    feed_set_term(d->feed, d->term);
-    snprintf(term_text, sizeof(term_text), "%llu", (unsigned long long)d->term);
-    if (!leader)
-        log_kv(LOG_WARN, "standby: another supervisor holds the lease", NULL);
-    else if (role == STORE_LEADER)
-        log_kv(LOG_INFO, "leading", "term", term_text, NULL);
-    else
-        log_kv(LOG_WARN, "JetStream unavailable: publishing, not acting", "why", store_unavailable_reason(d->store),
+    if (store_load_all(d->store, restore_one, d) != 0 || sync_maintenance(d) != 0) {
+        log_kv(LOG_ERROR, "cannot read the durable state; not leading yet", "error", store_last_error(d->store),
                NULL);
+        return false;
+    }
+    if (d->role == LEASE_LEADER) /* a new leadership straight after the last: warm up afresh */
+        observer_set_observing(d->obs, "a new leadership begins", d->clk.mono_ms);
+    d->generation = generation;
+    d->term = leadership_term(d->lead);
+    d->next_maint_ms = d->clk.mono_ms + MAINT_RELOAD_MS;
+    observer_set_leader(d->obs, true, d->term, d->clk.mono_ms);
+    snprintf(term_text, sizeof(term_text), "%llu", (unsigned long long)d->term);
+    log_kv(LOG_INFO, "leading", "term", term_text, NULL);
+    return true;
+}
+
+/* While leading: a term an instance obeys above ours (the floor was lost
+ * with the lease bucket) is overtaken before we act again, and operators'
+ * maintenance flags are reread. */
+static void keep_lead(struct daemon *d)
+{
+    if (leadership_raise_term(d->lead, observer_max_term_seen(d->obs)) == 1) {
+        d->term = leadership_term(d->lead);
+        observer_set_leader(d->obs, true, d->term, d->clk.mono_ms);
+    }
+    if (d->clk.mono_ms >= d->next_maint_ms) {
+        d->next_maint_ms = d->clk.mono_ms + MAINT_RELOAD_MS;
+        sync_maintenance(d);
+    }
+}
+
+/* Whether another supervisor publishes the feed we would publish while
+ * unsure: a leader, or an unsure one with a lower id, heard within three
+ * status intervals. */
+static bool deferring(const struct daemon *d)
+{
+    int64_t heard = atomic_load(&((struct daemon *)d)->deferred_ms);
+
+    return heard != 0 && d->clk.mono_ms - heard < 3 * (int64_t)d->cfg->status_interval_ms;
+}
+
+/* Leadership follows the lease (leadership.h). Leading: act and publish.
+ * STANDBY (another supervisor leads): neither; detection goes on. UNSURE
+ * (nobody is seen leading: the lease or JetStream cannot be reached): not
+ * acting, but publishing what we see, since someone must, unless another
+ * supervisor does (deferring). */
+static void follow_lease(struct daemon *d)
+{
+    enum lease_role role;
+
+    store_tick(d->store, d->clk.mono_ms);
+    role = leadership_tick(d->lead, d->clk.mono_ms, observer_max_term_seen(d->obs));
+    d->clk = clock_now();   /* requests take time */
+    if (role == LEASE_LEADER) {
+        uint64_t generation = leadership_generation(d->lead);
+
+        if (generation != d->generation || d->role != LEASE_LEADER) {
+            if (!take_lead(d, generation))
+                role = LEASE_UNSURE;
+        } else {
+            keep_lead(d);
+        }
+    }
+    if (role != LEASE_LEADER && role != d->role) {
+        if (role == LEASE_STANDBY)
+            observer_set_leader(d->obs, false, 0, d->clk.mono_ms);
+        else
+            observer_set_observing(d->obs, leadership_why(d->lead), d->clk.mono_ms);
+        d->term = 0;
+        d->generation = 0;
+    }
+    d->role = role;
+    d->publishing = role == LEASE_LEADER || (role == LEASE_UNSURE && !deferring(d));
+    feed_set_term(d->feed, d->term);
+}
+
+/* Records re-read after compare-and-set conflicts go back into the core,
+ * which then decides again at once instead of at its next store retry. */
+static void restore_conflicts(struct daemon *d)
+{
+    if (d->n_reloads == 0)
+        return;
+    for (size_t k = 0; k < d->n_reloads; k++) {
+        const struct reload *r = &d->reloads[k];
+
+        log_kv(LOG_WARN, "durable record changed elsewhere: taken as stored, deciding again", "service",
+               r->service, "instance", r->instance, "stored", r->len ? "record" : "none", NULL);
+        if (r->usable && r->len > 0)
+            restore_one(d, r->service, r->instance, r->record, r->len);
+    }
+    d->n_reloads = 0;
+    d->clk = clock_now();
+    observer_store_retry_now(d->obs, d->clk.mono_ms);
+    observer_tick(d->obs, d->clk.mono_ms);
 }
 
 /* About once a second, for the container health check (the image has no
@@ -502,7 +659,7 @@ static void write_health(struct daemon *d)
     hs = (struct health_snapshot){
         .unix_ms = d->clk.unix_ms,
         .observer_state = health_observer_name(observer_state(d->obs)),
-        .leader = d->leader,
+        .leader = d->role == LEASE_LEADER,
         .nats_connected = bus_connected(d->bus),
         .store_status = store_available(d->store) ? "ok" : store_unavailable_reason(d->store),
     };
@@ -534,10 +691,11 @@ static void process(struct daemon *d, struct ingest_batch *batch)
                    batch->hb[k].service, "instance", batch->hb[k].instance, NULL);
     d->clk = clock_now();
     observer_tick(d->obs, d->clk.mono_ms);
+    restore_conflicts(d);
     hook_tick(d->hooks, d->clk.mono_ms);
     for (size_t k = 0; k < batch->n_req; k++)
         answer(d, &batch->req[k]);
-    if (d->leader)
+    if (d->publishing)
         feed_publish_due(d->feed, &d->clk);
     log_refusals(d);
     write_health(d);
@@ -556,6 +714,8 @@ static int poll_timeout(const struct daemon *d)
         next = hooks_due;
     if (store_next_tick(d->store) < next)
         next = store_next_tick(d->store);
+    if (leadership_next_ms(d->lead) < next)
+        next = leadership_next_ms(d->lead);
     wait = next - mstime_mono();
     if (wait < 0)
         return 0;
@@ -604,7 +764,7 @@ static int run_loop(struct daemon *d)
      * subscriptions and flushes before the connection closes. */
     process(d, &batch);
     ingest_batch_free(&batch);
-    store_resign(d->store); /* a standby takes over now, not a lease TTL later */
+    leadership_resign(d->lead, mstime_mono()); /* a standby takes over now, not a lease TTL later */
     return 0;
 }
 
@@ -621,14 +781,16 @@ static int open_bus(struct daemon *d)
     struct bus_options opts = {
         .url = d->cfg->nats_url, .creds = d->cfg->nats_creds, .name = d->cfg->nats_name,
     };
-    char subject[160], err[512];
+    char subject[160], status_subject[160], err[512];
 
     if (bus_open(&opts, on_link, d, &d->bus, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot start the NATS client", "error", err, NULL);
         return -1;
     }
     snprintf(subject, sizeof(subject), "%s.v1.hb.>", d->cfg->prefix);
+    snprintf(status_subject, sizeof(status_subject), "%s.v1.status", d->cfg->prefix);
     if (bus_subscribe(d->bus, subject, NULL, on_heartbeat, d, err, sizeof(err)) != 0 ||
+        bus_subscribe(d->bus, status_subject, NULL, on_status_heard, d, err, sizeof(err)) != 0 ||
         service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot subscribe", "error", err, NULL);
         return -1;
@@ -661,11 +823,16 @@ static int open_store(struct daemon *d)
         .prefix = d->cfg->prefix, .state_bucket = d->cfg->state_bucket, .lease_bucket = d->cfg->lease_bucket,
         .audit_stream = d->cfg->audit_stream, .lease_ttl_ms = d->cfg->lease_ttl_ms,
         .audit_max_age_s = d->cfg->audit_max_age_s, .supervisor_id = d->cfg->supervisor_id,
+        .replicas = d->cfg->state_replicas,
     };
     char err[512];
 
     if (store_open(bus_connection(d->bus), &opts, &d->store, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot set up the JetStream state", "error", err, NULL);
+        return -1;
+    }
+    if (leadership_create(d->store, mstime_mono(), &d->lead) != 0) {
+        log_kv(LOG_ERROR, "cannot set up leadership: out of memory", NULL);
         return -1;
     }
     return 0;
@@ -701,6 +868,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     int rc = 1;
 
     sanitize_id(cfg->supervisor_id);
+    snprintf(d.id, sizeof(d.id), "%s", cfg->supervisor_id);
     d.health_path = health_default_path();
     d.clk = clock_now();
     d.started_unix_ms = d.clk.unix_ms;
@@ -726,7 +894,8 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         log_kv(LOG_ERROR, "cannot create the observer", NULL);
         goto out_close_bus;
     }
-    /* Nobody leads until the lease (or its absence) says so. */
+    /* Nobody leads until the lease says so. */
+    d.role = LEASE_STANDBY;
     observer_set_leader(d.obs, false, 0, d.clk.mono_ms);
     /* Until the first connection is reported, the observer cannot see anyone. */
     observer_link(d.obs, false, d.clk.mono_ms);
@@ -745,8 +914,10 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     feed_destroy(d.feed);
 out_close_bus:
     /* After bus_close no callback runs, so what they fed can go. */
+    leadership_destroy(d.lead);
     store_close(d.store);
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
+    free(d.reloads);
     observer_destroy(d.obs);
     actuator_destroy(d.actuator);
     hooks_destroy(d.hooks);

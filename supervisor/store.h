@@ -1,19 +1,33 @@
-/* The daemon's JetStream edge (DESIGN.md §8): durable per-instance state in a
- * KV bucket, leadership through a KV lease, and the audit stream that
- * captures every Event the feed publishes.
+/* The daemon's JetStream edge (DESIGN.md §8): durable per-instance state in
+ * a KV bucket, the leader lease's key in another, and the audit stream that
+ * captures every Event the feed publishes. With bus.c, the only module that
+ * uses nats.c; the lease's rules live in lease.h and leadership.h, which
+ * call the lease operations here.
+ *
+ * Files: store.c opens the assets, keeps their replication and the degraded
+ * mode, and runs the lease operations and the term floor; store_records.c
+ * the per-instance records and maintenance flags; store_audit.c the audit
+ * stream.
  *
  * Threads: every function runs on the owner thread (the one that owns the
  * fleet state); none is thread-safe and none calls back on another thread.
- * Every JetStream request is bounded by STORE_TIMEOUT_MS, so one call blocks
- * the owner loop for at most that long per request it makes (said per
- * function below). While the NATS link is down, writes fail at once instead
- * of being buffered by nats.c and replayed, stale, after a reconnect.
+ * Every JetStream request is bounded (STORE_TIMEOUT_MS; lease operations by
+ * a quarter of the lease TTL), so one call blocks the owner loop for at most
+ * that long per request it makes. While the NATS link is down, writes fail
+ * at once instead of being buffered by nats.c and replayed, stale, after a
+ * reconnect.
  *
  * Degraded mode: when JetStream is unreachable (a server without -js, a
  * missing or unusable bucket) the store still opens, says why
- * (store_unavailable_reason), refuses every durable write with -1 and never
- * leads; store_tick keeps retrying to open. The daemon keeps observing and
- * publishing, and acts only where store_may_act() says so.
+ * (store_unavailable_reason), and refuses every request with -1 (lease
+ * operations: LEASE_ERROR); store_tick keeps retrying to open.
+ *
+ * Replicas (state.replicas): buckets and the audit stream are created with
+ * `replicas`; 0 (auto) asks for 3 and takes 1 when the server says it is
+ * not clustered, or that its cluster cannot place 3 (fewer than 3 JetStream
+ * servers up; retried every STORE_REPLICAS_RETRY_MS). An existing asset
+ * with fewer replicas than wanted is raised, and the log says so; one with
+ * more is left as it is.
  *
  * Errors: functions return 0 or -1; after -1 store_last_error() says what
  * failed in operator words, with nats.c's own text (nats_GetLastError). */
@@ -25,19 +39,26 @@
 #include <stdint.h>
 
 #include "bus.h" /* natsConnection, declared without nats.h */
+#include "lease.h"
 
 /* Bound on each JetStream request (API call, KV read or acknowledged write). */
-#define STORE_TIMEOUT_MS 2000
-/* A standby tries to take a lapsed lease at least this often (A). */
-#define STORE_ACQUIRE_RETRY_MS 250
+#define STORE_TIMEOUT_MS 1000
+/* How often a bucket short of the replicas it should have is raised again. */
+#define STORE_REPLICAS_RETRY_MS 60000
+#define STORE_REPLICAS_MAX 5
+#define STORE_DEFAULT_STATE_BUCKET "fleet_state"
+#define STORE_DEFAULT_LEASE_BUCKET "fleet_leader"
+#define STORE_DEFAULT_AUDIT_STREAM "FLEET_AUDIT"
+#define STORE_DEFAULT_AUDIT_MAX_AGE_S 604800
 
 struct store_options {
     const char *prefix;          /* subject prefix, e.g. "fleet" (required) */
-    const char *state_bucket;    /* NULL: "fleet_state" */
-    const char *lease_bucket;    /* NULL: "fleet_leader" */
-    const char *audit_stream;    /* NULL: "FLEET_AUDIT" */
-    uint32_t lease_ttl_ms;       /* 0: 10000; at least 1000 */
-    uint32_t audit_max_age_s;    /* 0: 604800 (7 days) */
+    const char *state_bucket;    /* NULL: STORE_DEFAULT_STATE_BUCKET */
+    const char *lease_bucket;    /* NULL: STORE_DEFAULT_LEASE_BUCKET */
+    const char *audit_stream;    /* NULL: STORE_DEFAULT_AUDIT_STREAM */
+    uint32_t lease_ttl_ms;       /* 0: LEASE_TTL_DEFAULT_MS; at least LEASE_TTL_MIN_MS */
+    uint32_t audit_max_age_s;    /* 0: STORE_DEFAULT_AUDIT_MAX_AGE_S */
+    uint32_t replicas;           /* 0: auto (see above); 1..STORE_REPLICAS_MAX */
     const char *supervisor_id;   /* the lease value (required) */
 };
 
@@ -48,17 +69,26 @@ struct store;
  *   - state bucket: KV, history 1, file storage, no TTL;
  *   - lease bucket: KV, history 1, file storage, TTL = lease_ttl_ms. If the
  *     bucket exists with another TTL, its TTL wins (replicas must agree on
- *     one) and a warning is logged;
+ *     one; store_lease_ttl_ms) and a warning is logged;
  *   - audit stream on "<prefix>.v1.events.>": limits retention, max age
  *     audit_max_age_s, file storage. An existing stream of that name is
- *     updated to this configuration.
+ *     updated to this configuration (never to fewer replicas).
  * JetStream being unavailable is not an error: *out is a store in degraded
  * mode. Returns -1 with a message in err (nothing allocated) only for bad
- * options or no memory. Stops at the first asset that fails; each asset
- * takes 1-4 requests (js_CreateKeyValue alone may add, look up and update),
- * each bounded by STORE_TIMEOUT_MS. Destroy with store_close(). */
+ * options or no memory. Destroy with store_close(). */
 int store_open(natsConnection *nc, const struct store_options *o, struct store **out, char *err,
                size_t n);
+
+/* Frees the store (not the connection). Does not release the lease. NULL
+ * is a no-op. */
+void store_close(struct store *s);
+
+/* Retries opening while degraded (at most every lease renewal period) and
+ * raises replicas that fell short (every STORE_REPLICAS_RETRY_MS). Cheap
+ * when there is nothing to do. */
+void store_tick(struct store *s, int64_t now_mono_ms);
+/* When store_tick next has work (CLOCK_MONOTONIC ms), INT64_MAX for none. */
+int64_t store_next_tick(const struct store *s);
 
 /* True when every asset is bound and the last request did not find
  * JetStream gone. */
@@ -70,22 +100,60 @@ const char *store_unavailable_reason(const struct store *s);
 /* What the last failing call failed on. Valid until the next call. */
 const char *store_last_error(const struct store *s);
 
-/* Durable per-instance state under "inst.<service>.<instance>": opaque bytes
- * the core serialises. Writes are compare-and-set against the revision this
- * store last saw for the key (from store_load_all or its own last write):
- * a write by anyone else in between (another supervisor, a stale leader)
- * makes ours fail with -1 instead of silently replacing theirs. A key never
- * seen is created only if it does not exist. After such a conflict, reload
- * with store_load_all before writing again. */
+/* Replicas of the state bucket, the lease bucket and the audit stream as
+ * last read from the server (0 when unknown). */
+void store_replicas(const struct store *s, int *state, int *lease, int *audit);
+
+/* ---- the leader lease (store.c) ---- */
+
+/* The lease bucket's TTL in force (the bucket's own, once opened). */
+int64_t store_lease_ttl_ms(const struct store *s);
+
+/* Runs one lease operation of lease.h on key "leader" of the lease bucket,
+ * whose value is our supervisor id: CREATE, READ, UPDATE and RELEASE (the
+ * last two on condition that the key's last revision is `expect`; RELEASE
+ * purges, with Nats-Expected-Last-Subject-Sequence since kvStore_Purge in
+ * nats.c 3.4.1 takes no expected revision). Fills *out; never fails
+ * otherwise. One request, bounded by a quarter of the lease TTL. */
+void store_lease_run(struct store *s, enum lease_op op, uint64_t expect, struct lease_outcome *out);
+
+/* The term floor: the highest term any leader has used, key "term.floor" of
+ * the state bucket, so that terms keep rising when the lease bucket is
+ * lost. store_term_floor reads it (0 when absent). store_raise_term_floor
+ * makes it at least `term` (compare-and-set; a floor already higher is
+ * kept). Return 0 or -1. At most a few requests. */
+int store_term_floor(struct store *s, uint64_t *floor);
+int store_raise_term_floor(struct store *s, uint64_t term);
+
+/* ---- per-instance records (store_records.c) ----
+ *
+ * Durable per-instance state under "inst.<service>.<instance>": opaque
+ * bytes the core serialises. Writes are compare-and-set against the
+ * revision this store last saw for the key (from store_load_all or its own
+ * last write): a write by anyone else in between (another supervisor, a
+ * stale leader, an operator by hand) makes ours fail instead of silently
+ * replacing theirs. */
+
+enum store_write {
+    STORE_WRITTEN,    /* stored durably */
+    STORE_FAILED,     /* not stored (see store_last_error) */
+    STORE_CONFLICT,   /* not stored: the key changed since we last saw it. The store
+                         has read it again (store_conflict_record) and the next write
+                         goes against that revision. */
+};
 
 /* Writes and waits for the server's acknowledgement (the write-ahead for a
- * fence epoch): on 0 the value is stored durably. One request. */
-int store_put_instance(struct store *s, const char *service, const char *instance,
-                       const void *data, size_t len);
+ * fence epoch). One request, two after a conflict (the re-read). */
+enum store_write store_put_instance(struct store *s, const char *service, const char *instance,
+                                    const void *data, size_t len);
+
+/* After STORE_CONFLICT: the record now stored for that key (*len 0 when the
+ * key is absent). Valid until the next call on the store. */
+void store_conflict_record(const struct store *s, const void **data, size_t *len);
 
 /* Deletes the key (compare-and-set as above). Deleting a key known to be
  * absent is a no-op; deleting one of unknown revision before any
- * store_load_all is refused. One request. */
+ * store_load_all is refused. One request. Returns 0 or -1. */
 int store_delete_instance(struct store *s, const char *service, const char *instance);
 
 /* Calls each(ctx, service, instance, data, len) for every stored instance
@@ -117,58 +185,5 @@ int store_load_maintenance(struct store *s,
                            void (*each)(void *ctx, const char *service, const char *instance,
                                         const char *reason),
                            void *ctx);
-
-/* Leadership: a lease under key "leader" in the lease bucket, holding the
- * supervisor_id; the revision of the write that created it is the term.
- *
- * State machine (store.c has the full table). T = the bucket's TTL, G = T/10
- * (guard for clock-rate and expiry-timer slop), t0 = the caller's `now` at
- * the start of the write that succeeded:
- *
- *   STANDBY --create ok (rev r)-------------------> LEADER, term = r,
- *                                                   deadline = t0 + T - G
- *   STANDBY --conflict / error / degraded---------> STANDBY
- *   LEADER  --update(last rev) ok-----------------> LEADER, deadline = t0 + T - G
- *   LEADER  --conflict (someone else's revision)---> STANDBY at once
- *   LEADER  --error, clock still < deadline--------> LEADER (retry soon)
- *   LEADER  --clock >= deadline (for any reason)---> STANDBY at once
- *   any     --store_resign------------------------> RESIGNED (never leads again)
- *
- * Why it is safe: the server keeps the lease until at least its write time
- * + T, which is after t0 + T, so nobody else can create it before our
- * deadline; once our deadline passes we stop acting whatever the server says.
- * The assumption is that the server's wall clock does not jump forward by
- * more than G while we lead (nats-server ages messages by wall clock). */
-enum store_role { STORE_STANDBY, STORE_LEADER };
-
-/* Drives the lease (and, while degraded, the re-open). Call it whenever
- * store_next_tick() is reached; extra calls are cheap (no request before the
- * next renewal is due). `now_mono_ms` is CLOCK_MONOTONIC in ms, read just
- * before the call; the store reads the same clock after a failed request.
- * Returns the role; *term (may be NULL) = the term while LEADER, else 0.
- * At most two requests when available (a renewal, plus one read after a
- * conflict); as store_open when re-opening. */
-enum store_role store_tick(struct store *s, int64_t now_mono_ms, uint64_t *term);
-
-/* When store_tick wants to run next (CLOCK_MONOTONIC ms): the next renewal
- * or acquisition attempt, and never later than the lease deadline. */
-int64_t store_next_tick(const struct store *s);
-
-/* The predicate to check right before every action: true only while LEADER
- * and `now_mono_ms` is before the lease deadline. Between ticks the role can
- * be stale; this cannot. No request. */
-bool store_may_act(const struct store *s, int64_t now_mono_ms);
-
-/* Voluntary step-down (SIGTERM): if we lead, purges the lease key on
- * condition that its last revision is still ours (a raw KV PURGE with
- * Nats-Expected-Last-Subject-Sequence, since kvStore_Purge in nats.c 3.4.1
- * takes no expected revision), so a standby takes over at once instead of
- * after T. Never removes someone else's lease. Afterwards the store stays
- * STANDBY for good. One request; failures are logged (the lease then just
- * expires). */
-void store_resign(struct store *s);
-
-/* Frees the store (not the connection). Does not resign. NULL is a no-op. */
-void store_close(struct store *s);
 
 #endif

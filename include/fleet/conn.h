@@ -68,6 +68,7 @@ typedef struct fleet_conn_opts {
                                  false: it fails now with FLEET_ERR_NATS (command-line tools) */
     int64_t timeout_ms;       /* connect timeout per attempt; 0: nats.c's default (2 s) */
     int64_t reconnect_buf_bytes; /* publishes buffered while reconnecting; 0: nats.c's (8 MiB) */
+    bool no_echo;             /* our own publishes are not delivered to our subscriptions */
     fleet_conn_event_fn on_connected;    /* each may be NULL; ctx is passed to all */
     fleet_conn_event_fn on_disconnected;
     fleet_conn_event_fn on_reconnected;

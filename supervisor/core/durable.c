@@ -138,24 +138,33 @@ static void abandon_decisions(struct observer *o, struct instance *i, int64_t no
     observer_reschedule(o, i, now_ms);
 }
 
+/* Stops deciding: every decision in progress is dropped (a standby's or an
+ * observer's records would be stale), detection goes on. */
+static void stop_deciding(struct observer *o, int64_t now_ms)
+{
+    o->leader = false;
+    for (size_t k = 0; k < registry_service_count(o->registry); k++)
+        for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
+            abandon_decisions(o, i, now_ms);
+    o->held_dirty = false;
+    o->sweep_dead = false;
+    o->store_down = false;
+}
+
 void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms)
 {
     char reason[128];
 
     o->term = term;
-    if (leader == o->leader)
+    if (leader == o->leader && (leader || o->blind != BLIND_AUTHORITY))
         return;
-    o->leader = leader;
     if (!leader) {
-        for (size_t k = 0; k < registry_service_count(o->registry); k++)
-            for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
-                abandon_decisions(o, i, now_ms);
-        o->held_dirty = false;
-        o->sweep_dead = false;
-        o->store_down = false;
+        if (o->leader)
+            stop_deciding(o, now_ms);
         observer_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
         return;
     }
+    o->leader = true;
     o->sweep_dead = true;
     if (!o->link_up) {
         o->blind = BLIND_LINK;
@@ -166,6 +175,27 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
     policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
     snprintf(reason, sizeof(reason), "leader (term %llu): warming up", (unsigned long long)term);
     observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+}
+
+void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)
+{
+    if (o->leader)
+        stop_deciding(o, now_ms);
+    o->term = 0;
+    observer_set_state(o, OBSERVER_SELF_PRESERVATION, why, now_ms);
+    o->blind = BLIND_AUTHORITY;
+}
+
+uint64_t observer_max_term_seen(const struct observer *o)
+{
+    return o->max_term_seen;
+}
+
+void observer_store_retry_now(struct observer *o, int64_t now_ms)
+{
+    if (o->store_down)
+        o->store_retry_at_ms = now_ms;
+    o->held_dirty = o->held.first != NULL;
 }
 
 bool observer_is_leader(const struct observer *o, uint64_t *term)

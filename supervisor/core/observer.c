@@ -549,6 +549,8 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     if (hb->fence_epoch > i->policy.fence_epoch)
         i->policy.fence_epoch = hb->fence_epoch;
     i->term_seen = hb->term_seen;
+    if (hb->term_seen > o->max_term_seen)
+        o->max_term_seen = hb->term_seen;
     i->pid = hb->pid;
     i->state = (unsigned char)hb->state;
     s->ever_seen = true;

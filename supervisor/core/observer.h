@@ -226,6 +226,22 @@ void observer_action_result(struct observer *o, uint64_t action_id, bool accepte
  * the warm-up ends. Calling it again with the same `leader` only updates
  * `term`. Not the leader implies no actions, no plans, no on_persist. */
 void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms);
+/* Neither leading nor a standby: nobody is known to lead (the lease cannot
+ * be reached, JetStream is gone). As a standby it decides nothing (what was
+ * planned or in flight is dropped as for a standby), but its state is
+ * SELF_PRESERVATION with `why` as the reason, since its feed is the one
+ * published. observer_set_leader(true, ...) ends it as it ends standby. */
+void observer_set_observing(struct observer *o, const char *why, int64_t now_ms);
+
+/* The highest term_seen any heartbeat has reported (0 before any): a new
+ * leader's term must be above it (DESIGN.md §8). Never lowers. */
+uint64_t observer_max_term_seen(const struct observer *o);
+
+/* The store took a write again, or a record that conflicted was restored
+ * (observer_restore): held actions and failed writes are tried at the next
+ * observer_tick instead of ack_timeout_ms after the failure. */
+void observer_store_retry_now(struct observer *o, int64_t now_ms);
+
 /* Whether it leads, and the term last given to observer_set_leader (0 before). */
 bool observer_is_leader(const struct observer *o, uint64_t *term);
 

@@ -21,6 +21,7 @@ enum blind_cause {
     BLIND_NONE,
     BLIND_LINK,          /* our own NATS link is down */
     BLIND_MASS_SILENCE,  /* too many healthy instances went silent at once */
+    BLIND_AUTHORITY,     /* not leading and nobody else seen leading (observer_set_observing) */
 };
 
 /* An intrusive list of instances through instance.policy_next/prev. An
@@ -71,6 +72,7 @@ struct observer {
 
     /* Leadership (observer_set_leader). */
     bool leader;
+    uint64_t max_term_seen;      /* highest term_seen heard */
     bool sweep_dead;             /* judge every DEAD instance when this leadership reaches NORMAL */
     uint64_t term;
 

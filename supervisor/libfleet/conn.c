@@ -109,6 +109,8 @@ static natsStatus set_options(natsOptions *no, const fleet_conn_opts *o, char **
     if (s == NATS_OK && o->reconnect_buf_bytes > 0)
         s = natsOptions_SetReconnectBufSize(no, (int)(o->reconnect_buf_bytes > INT32_MAX ? INT32_MAX
                                                                                        : o->reconnect_buf_bytes));
+    if (s == NATS_OK && o->no_echo)
+        s = natsOptions_SetNoEcho(no, true);
     if (s == NATS_OK && o->on_disconnected != NULL)
         s = natsOptions_SetDisconnectedCB(no, o->on_disconnected, o->ctx);
     if (s == NATS_OK && o->on_reconnected != NULL)

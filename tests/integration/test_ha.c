@@ -19,7 +19,7 @@
 
 enum { IH_HEALTHY = 2, IH_DEAD = 5, IH_FENCED = 7 };
 enum { ACT_RESTART = 1, ACT_FENCE = 2 };
-enum { OBS_NORMAL = 2, OBS_STANDBY = 4 };
+enum { OBS_NORMAL = 2, OBS_SELF_PRESERVATION = 3, OBS_STANDBY = 4 };
 
 struct ha {
     struct fleetfx fx;
@@ -287,7 +287,8 @@ static void the_audit_trail_survives_restarts(void **state)
     assert_int_equal(feedwatch_count_actions(h->fx.watch, "web", "web-1", ACT_RESTART), 1);
 }
 
-/* Without JetStream: observe and publish, act on nothing, and say so. */
+/* Without JetStream nobody can lead: observe and publish (someone must),
+ * act on nothing, and say so on the feed (SELF_PRESERVATION, with why). */
 static void without_jetstream_it_observes_but_does_not_act(void **state)
 {
     struct ha *h = *state;
@@ -296,13 +297,21 @@ static void without_jetstream_it_observes_but_does_not_act(void **state)
     struct feedwatch_heartbeat first, now;
 
     fleetfx_supervisor(&h->fx, &h->sup[0], cfg);
-    assert_true(proc_wait_output(&h->sup[0], "JetStream unavailable", WAIT_MS));
+    assert_true(proc_wait_output(&h->sup[0], "JetStream store unavailable", WAIT_MS));
     fleetfx_agent(&h->fx, &h->agent, "web", "web-1", "exec sleep 1000");
     first = fleetfx_wait_heartbeat(&h->fx, "web", "web-1", fleetfx_serving, NULL);
     assert_true(feedwatch_wait_instance(h->fx.watch, "web", "web-1", IH_HEALTHY, WAIT_MS));
     assert_int_equal(kill((pid_t)first.pid, SIGKILL), 0);
     assert_true(feedwatch_wait_event(h->fx.watch, "web", "web-1", IH_DEAD, WAIT_MS) > 0);
-    assert_true(proc_wait_output(&h->sup[0], "durable write refused", WAIT_MS));
+    assert_true(feedwatch_wait_observer(h->fx.watch, OBS_SELF_PRESERVATION, WAIT_MS));
+    {
+        Fleet__V1__FleetStatus *fs = feedwatch_latest(h->fx.watch);
+
+        assert_non_null(fs);
+        assert_int_equal(fs->term, 0);   /* nobody leads */
+        fleet__v1__fleet_status__free_unpacked(fs, NULL);
+    }
+    assert_true(proc_wait_output(&h->sup[0], "leader lease unreachable", WAIT_MS));
     /* The feed goes on; the child stays down (the agent waits for a supervisor). */
     assert_true(feedwatch_wait_statuses(h->fx.watch, feedwatch_statuses(h->fx.watch) + 5, WAIT_MS));
     assert_int_equal(feedwatch_count_actions(h->fx.watch, "web", "web-1", ACT_RESTART), 0);

@@ -102,7 +102,7 @@ static int setup(void **state)
     };
 
     assert_non_null(fx);
-    assert_int_equal(natsd_start(&fx->natsd, false), 0);
+    assert_int_equal(natsd_start(&fx->natsd, true), 0);
     snprintf(fx->config_path, sizeof(fx->config_path), "/tmp/fleet-test-sup-%d.yaml", (int)getpid());
     write_config(fx, "");
     assert_int_equal(proc_start(&fx->supervisor, argv, NULL), 0);

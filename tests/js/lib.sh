@@ -29,13 +29,15 @@ wait_port() {
   return 1
 }
 
-# Starts nats-server on a free loopback port, logging to $1; sets NATS_URL
-# (exported) and nats_pid. Returns non-zero if it does not accept in 10 s.
+# Starts nats-server on a free loopback port, logging to $1, with any further
+# arguments (e.g. -js -sd DIR); sets NATS_URL (exported) and nats_pid.
+# Returns non-zero if it does not accept in 10 s.
 start_nats() {
   local log=$1 port
+  shift
   port=$(free_port)
   export NATS_URL="nats://127.0.0.1:$port"
-  nats-server -a 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  nats-server -a 127.0.0.1 -p "$port" "$@" >"$log" 2>&1 &
   nats_pid=$!
   if ! wait_port "$port"; then
     echo "nats-server did not accept on port $port (log: $log)" >&2

@@ -42,7 +42,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 
-start_nats "$tmp/nats.log" || exit 1
+start_nats "$tmp/nats.log" -js -sd "$tmp/js" || exit 1
 
 cat >"$tmp/fleet.yaml" <<EOF
 nats:
