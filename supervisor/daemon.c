@@ -39,7 +39,7 @@
 /* The loop wakes at least this often, well under the default stall_ms. */
 #define MAX_POLL_MS 500
 /* While leading, operators' maintenance flags are read again this often. */
-#define MAINT_RELOAD_MS 2000
+#define MAINT_RELOAD_MS 5000
 
 /* A record another writer changed under us (STORE_CONFLICT), to restore
  * into the core once its callback has returned. */
@@ -674,10 +674,14 @@ static void write_health(struct daemon *d)
 
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
+    /* Leadership first: its requests can block (each bounded), and what
+     * arrived meanwhile must be in the batch judged after them, or a slow
+     * JetStream would look like silence from everyone. */
+    d->clk = clock_now();
+    follow_lease(d);
     ingest_take(d->queue, batch);
     d->clk = clock_now();
     observer_set_unix_offset(d->obs, d->clk.unix_ms - d->clk.mono_ms);
-    follow_lease(d);
     for (size_t k = 0; k < batch->n_link; k++) {
         observer_set_own_server(d->obs, batch->link[k].server_id);
         observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);

@@ -214,7 +214,11 @@ int agent_opts_parse(int argc, char **argv, struct agent_opts *o)
             fputs(usage_text, stdout);
             return -1;
         case 's': o->url = optarg; break;
-        case OPT_CREDS: o->creds = optarg; break;
+        case OPT_CREDS:
+            if (access(optarg, R_OK) != 0)
+                return bad_usage("cannot read the --creds file %s: %s", optarg, strerror(errno));
+            o->creds = optarg;
+            break;
         case OPT_SERVICE: o->service = optarg; break;
         case OPT_INSTANCE: o->instance = optarg; break;
         case OPT_TRUST:

@@ -198,10 +198,11 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
  * instead (servers.h): nothing shows that server alive. */
 static bool held_on_server(const struct observer *o, const struct instance *i, int64_t now_ms)
 {
+    struct servers_own own = { .id = o->own_server, .up = o->link_up, .last_heard_ms = o->last_heard_ms };
     int64_t until;
 
-    return servers_explain_silence(&o->servers, i->server, o->own_server, o->link_up, i->last_seen_ms,
-                                   i->detector.interval_ms, o->server_grace_ms, now_ms, &until);
+    return servers_explain_silence(&o->servers, i->server, &own, i->last_seen_ms, i->detector.interval_ms,
+                                   o->server_grace_ms, now_ms, &until);
 }
 
 static void judge(struct observer *o, struct instance *i, int64_t now_ms)
@@ -491,6 +492,8 @@ static void note_server(struct observer *o, struct instance *i, const char *id, 
         i->server = slot;
     }
     servers_heard(&o->servers, i->server, now);
+    if (now > o->last_heard_ms)
+        o->last_heard_ms = now;
     i->server_held = false;
 }
 
@@ -639,7 +642,8 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
      * warms up for one interval like a start. */
     o->warm_until_ms = registry_instance_count(o->registry) ? now_ms + o->link_grace_ms : now_ms;
     rebase_all(o, o->warm_until_ms);
-    o->warm_from_ms = now_ms;
+    if (now_ms > o->warm_from_ms) /* a link event older than a leadership's start shortens nothing */
+        o->warm_from_ms = now_ms;
     o->last_tick_ms = now_ms;
     if (o->leader)
         observer_set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);

@@ -85,6 +85,7 @@ struct observer {
     /* Shared fate: the servers heartbeats come through, and ours. */
     struct server_table servers;
     char own_server[FLEET_SERVER_ID_MAX + 1];
+    int64_t last_heard_ms;       /* arrival of the last heartbeat accepted from anyone */
 
     /* Maintenance flags, in the order they were set; few, so a plain array
      * looked up only when a decision is due (never per heartbeat). */

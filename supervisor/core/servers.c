@@ -46,19 +46,20 @@ void servers_heard(struct server_table *t, uint8_t slot, int64_t at_ms)
         t->slot[slot].last_heard_ms = at_ms;
 }
 
-bool servers_explain_silence(const struct server_table *t, uint8_t slot, const char *own_id, bool own_up,
+bool servers_explain_silence(const struct server_table *t, uint8_t slot, const struct servers_own *own,
                              int64_t last_ms, uint32_t interval_ms, int64_t grace_ms, int64_t now_ms,
                              int64_t *until)
 {
     const struct nats_server *s = &t->slot[slot];
+    int64_t due = last_ms + (int64_t)interval_ms * 3 / 2;   /* when it should have spoken again */
     int64_t end;
 
     if (slot == SERVER_NONE || grace_ms <= 0 || s->id[0] == '\0')
         return false;
-    if (own_up && strcmp(s->id, own_id) == 0)
-        return false;   /* we are connected to it and it answers us */
-    if (s->last_heard_ms >= last_ms + (int64_t)interval_ms * 3 / 2)
+    if (s->last_heard_ms >= due)
         return false;   /* it carried others' heartbeats when this one should have spoken */
+    if (own->up && strcmp(s->id, own->id) == 0 && own->last_heard_ms >= due)
+        return false;   /* our own server, and it still brings us heartbeats */
     end = (s->last_heard_ms > last_ms ? s->last_heard_ms : last_ms) + grace_ms;
     if (now_ms >= end)
         return false;   /* held long enough: judge the instance on its own */

@@ -50,16 +50,25 @@ void servers_move(struct server_table *t, uint8_t from, uint8_t to);
 /* A heartbeat arrived through `slot` at `at_ms`. */
 void servers_heard(struct server_table *t, uint8_t slot, int64_t at_ms);
 
+/* Our own link, as evidence: the server it is on (`id`), whether it is up,
+ * and when any heartbeat last reached us through it. Every heartbeat we
+ * get comes through that server, so one arriving shows it alive. */
+struct servers_own {
+    const char *id;
+    bool up;
+    int64_t last_heard_ms;
+};
+
 /* Whether the silence of an instance last heard at `last_ms` through `slot`,
  * promising `interval_ms`, is explained by that server at `now_ms`: true
- * when nothing shows the server alive, i.e. it is not the server named
- * `own_id` (our own link's) while `own_up`, and no heartbeat came through it since
- * one and a half of the instance's intervals after its last one (had the
- * server carried traffic then, the instance would have spoken too); and
- * the hold has not outlasted `grace_ms` after the server last carried a
- * heartbeat. On true, *until = when the hold ends. SERVER_NONE or
- * grace_ms 0: false. */
-bool servers_explain_silence(const struct server_table *t, uint8_t slot, const char *own_id, bool own_up,
+ * when nothing shows the server alive since one and a half of the
+ * instance's intervals after its last heartbeat (had the server carried
+ * traffic then, the instance would have spoken too): no heartbeat came
+ * through it since, and, when it is our own link's server, none reached us
+ * at all since; and the hold has not outlasted `grace_ms` after the server
+ * last carried a heartbeat. On true, *until = when the hold ends.
+ * SERVER_NONE or grace_ms 0: false. */
+bool servers_explain_silence(const struct server_table *t, uint8_t slot, const struct servers_own *own,
                              int64_t last_ms, uint32_t interval_ms, int64_t grace_ms, int64_t now_ms,
                              int64_t *until);
 

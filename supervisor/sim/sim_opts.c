@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fleet/conn.h"
 #include "fleet/control.h"
@@ -250,7 +251,11 @@ static bool parse_one(struct sim_opts *o, int c, char *arg)
 
     switch (c) {
     case 's': o->server = arg; return true;
-    case OPT_CREDS: o->creds = arg; return true;
+    case OPT_CREDS:
+        if (access(arg, R_OK) != 0)
+            return usage_error("creds", arg, "cannot be read (a NATS .creds file)");
+        o->creds = arg;
+        return true;
     case OPT_PREFIX: o->prefix = arg; return true;
     case OPT_INTERVAL:
         if (!parse_uint(arg, FLEET_HB_INTERVAL_MIN_MS, FLEET_HB_INTERVAL_MAX_MS, &n))

@@ -702,6 +702,8 @@ static void test_usage_errors(void **state)
 {
     char *no_trust[] = { "fleet-agent", "--service", SVC, "--instance", "u-1", "--", "/bin/true", NULL };
     char *bad_flag[] = { "fleet-agent", "--bogus", NULL };
+    char *bad_creds[] = { "fleet-agent", "--creds", "/nonexistent/user.creds", "--service", SVC, "--instance", "u-1",
+                          "--trust", fx.pub, "--", "/bin/true", NULL };
     struct proc p;
     int st;
 
@@ -717,6 +719,14 @@ static void test_usage_errors(void **state)
     st = proc_wait(&p, 5000);
     assert_true(st >= 0 && WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 2);
+    proc_kill(&p);
+
+    /* Credentials like every fleet program: a file it cannot read is a usage error naming it. */
+    assert_int_equal(proc_start(&p, bad_creds, NULL), 0);
+    st = proc_wait(&p, 5000);
+    assert_true(st >= 0 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+    assert_true(proc_wait_output(&p, "/nonexistent/user.creds", 100));
     proc_kill(&p);
 }
 

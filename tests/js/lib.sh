@@ -44,3 +44,24 @@ start_nats() {
     return 1
   fi
 }
+
+# Starts a JetStream cluster of three with the fleet-test-cluster program ($1),
+# its output in $2; sets cluster_pid and NATS_NODES (exported: the node URLs,
+# comma-separated). Stop it with kill "$cluster_pid" (it stops its nodes).
+start_nats_cluster() {
+  local bin=$1 out=$2 tries=300
+  "$bin" 3 >"$out" 2>&1 &
+  cluster_pid=$!
+  while (( tries-- > 0 )); do
+    if grep -q '^URLS ' "$out" 2>/dev/null; then
+      NATS_NODES=$(sed -n 's/^URLS //p' "$out")
+      export NATS_NODES
+      return 0
+    fi
+    kill -0 "$cluster_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the NATS cluster did not start (see $out):" >&2
+  cat "$out" >&2
+  return 1
+}

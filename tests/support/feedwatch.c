@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fleet/conn.h"
 #include "proc.h"
 
 #define MAX_EVENTS 4096
@@ -112,6 +113,7 @@ static void on_heartbeat(struct feedwatch *w, natsMsg *msg)
         slot->last.state = hb->state;
         slot->last.fence_epoch = hb->fence_epoch;
         slot->last.term_seen = hb->term_seen;
+        snprintf(slot->last.nats_server, sizeof(slot->last.nats_server), "%s", hb->nats_server);
         slot->last.exit_signal = hb->exit ? hb->exit->signal : 0;
         slot->last.exit_code = hb->exit ? hb->exit->code : 0;
         slot->last.has_exit = hb->exit != NULL;
@@ -143,21 +145,17 @@ static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 struct feedwatch *feedwatch_start(const char *url)
 {
     struct feedwatch *w = calloc(1, sizeof(*w));
-    natsOptions *o = NULL;
+    fleet_conn_opts co = { .url = url, .creds = "", .name = "test-feedwatch" };
 
     if (w == NULL)
         return NULL;
     pthread_mutex_init(&w->lock, NULL);
-    if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, url) != NATS_OK ||
-        natsOptions_SetMaxReconnect(o, -1) != NATS_OK || natsOptions_SetReconnectWait(o, 100) != NATS_OK ||
-        natsConnection_Connect(&w->nc, o) != NATS_OK ||
+    if (fleet_conn_open(&co, &w->nc) != FLEET_OK ||
         natsConnection_Subscribe(&w->sub, w->nc, "fleet.v1.>", on_feed, w) != NATS_OK ||
         natsConnection_Flush(w->nc) != NATS_OK) {
-        natsOptions_Destroy(o);
         feedwatch_stop(w);
         return NULL;
     }
-    natsOptions_Destroy(o);
     return w;
 }
 

@@ -19,6 +19,7 @@ struct feedwatch_heartbeat {
     int state;           /* ServingState */
     uint64_t fence_epoch;
     uint64_t term_seen;
+    char nats_server[65];   /* id of the server it came through */
     bool has_exit;
     int exit_code;
     int exit_signal;
@@ -26,7 +27,7 @@ struct feedwatch_heartbeat {
     uint64_t count;      /* heartbeats seen from it */
 };
 
-/* Connects to `url` (reconnecting forever) and subscribes to fleet.v1.>
+/* Connects to `url` (one URL or a list; reconnecting forever) and subscribes to fleet.v1.>
  * (statuses, events and heartbeats). Returns NULL on failure. */
 struct feedwatch *feedwatch_start(const char *url);
 void feedwatch_stop(struct feedwatch *w);

@@ -42,7 +42,7 @@ static int make_key(struct fleetfx *fx)
     return rc;
 }
 
-int fleetfx_start(struct fleetfx *fx, bool jetstream)
+static int prepare(struct fleetfx *fx)
 {
     memset(fx, 0, sizeof(*fx));
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/fleet-fx-XXXXXX");
@@ -50,9 +50,28 @@ int fleetfx_start(struct fleetfx *fx, bool jetstream)
         return -1;
     snprintf(fx->seed_path, sizeof(fx->seed_path), "%s/seed", fx->dir);
     snprintf(fx->hook_path, sizeof(fx->hook_path), "%s/hook.out", fx->dir);
-    if (make_key(fx) != 0 || natsd_start(&fx->natsd, jetstream) != 0)
+    return make_key(fx);
+}
+
+int fleetfx_start(struct fleetfx *fx, bool jetstream)
+{
+    if (prepare(fx) != 0 || natsd_start(&fx->natsd, jetstream) != 0)
         return -1;
-    fx->watch = feedwatch_start(fx->natsd.url);
+    snprintf(fx->url, sizeof(fx->url), "%s", fx->natsd.url);
+    fx->watch = feedwatch_start(fx->url);
+    return fx->watch != NULL ? 0 : -1;
+}
+
+int fleetfx_start_cluster(struct fleetfx *fx, int n)
+{
+    size_t used = 0;
+
+    if (prepare(fx) != 0 || natsd_cluster_start(&fx->cluster, n) != 0)
+        return -1;
+    for (int k = 0; k < n; k++)
+        used += (size_t)snprintf(fx->url + used, sizeof(fx->url) - used, "%s%s", k ? ", " : "",
+                                 fx->cluster.node[k].url);
+    fx->watch = feedwatch_start(fx->url);
     return fx->watch != NULL ? 0 : -1;
 }
 
@@ -63,6 +82,7 @@ void fleetfx_stop(struct fleetfx *fx)
     feedwatch_stop(fx->watch);
     fx->watch = NULL;
     natsd_stop(&fx->natsd, false);
+    natsd_cluster_stop(&fx->cluster);
     if (fx->dir[0] != '\0') {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
         if (system(cmd) != 0)
@@ -87,7 +107,7 @@ const char *fleetfx_config(struct fleetfx *fx, const char *name, const char *pol
                                 "policy:\n%s"
                                 "%s"
                                 "services:\n%s",
-                                fx->natsd.url, fx->seed_path, fx->hook_path, policy, extra, services),
+                                fx->url, fx->seed_path, fx->hook_path, policy, extra, services),
                      0);
     return path;
 }
@@ -104,13 +124,19 @@ void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config)
 void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
                    const char *command)
 {
-    char url_env[96];
+    fleetfx_agent_at(fx, p, fx->url, service, instance, command);
+}
+
+void fleetfx_agent_at(struct fleetfx *fx, struct proc *p, const char *url, const char *service,
+                      const char *instance, const char *command)
+{
+    char url_env[sizeof(fx->url) + 16];
     char *env[] = { url_env, NULL };
     char *argv[] = { "fleet-agent", "--service", (char *)service, "--instance", (char *)instance,
                      "--trust", fx->public_key, "--interval-ms", "200", "--grace-ms", "1000",
                      "--", "/bin/sh", "-c", (char *)command, NULL };
 
-    snprintf(url_env, sizeof(url_env), "NATS_URL=%s", fx->natsd.url);
+    snprintf(url_env, sizeof(url_env), "NATS_URL=%s", url);
     assert_int_equal(proc_start(p, argv, env), 0);
 }
 

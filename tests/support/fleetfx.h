@@ -14,7 +14,9 @@
 #define FLEETFX_WAIT_MS 15000
 
 struct fleetfx {
-    struct natsd natsd;
+    struct natsd natsd;           /* the server (fleetfx_start) */
+    struct natsd_cluster cluster; /* or the cluster (fleetfx_start_cluster) */
+    char url[NATSD_CLUSTER_MAX * 64]; /* what supervisors are given: the server, or every node */
     struct feedwatch *watch;
     char dir[64];                 /* scratch directory, removed by fleetfx_stop */
     char seed_path[96];           /* the supervisor's signing key (0600) */
@@ -24,10 +26,13 @@ struct fleetfx {
 
 /* Scratch dir, a fresh key, nats-server, a feed watcher. Returns 0 or -1. */
 int fleetfx_start(struct fleetfx *fx, bool jetstream);
+/* The same on a JetStream cluster of `n` nodes; fx->url lists every node
+ * (with a space after each comma, as a person would write it). */
+int fleetfx_start_cluster(struct fleetfx *fx, int n);
 /* Stops the server and the watcher, removes the scratch dir. */
 void fleetfx_stop(struct fleetfx *fx);
 
-/* Writes <dir>/<name>.yaml: the server's URL, the key, a fast cadence
+/* Writes <dir>/<name>.yaml: fx->url, the key, a fast cadence
  * (200 ms), the hook, `policy` lines (indented under policy:), `extra`
  * top-level YAML and `services` (entries under services:). Returns the
  * path in a static buffer per name slot (copy it). */
@@ -39,6 +44,9 @@ void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config);
 /* Starts fleet-agent trusting the fixture's key, wrapping /bin/sh -c `command`. */
 void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
                    const char *command);
+/* The same, connected to `url` (one node of a cluster, say). */
+void fleetfx_agent_at(struct fleetfx *fx, struct proc *p, const char *url, const char *service,
+                      const char *instance, const char *command);
 
 /* Waits for a heartbeat from service/instance for which ok(hb, arg) holds;
  * fails the test after FLEETFX_WAIT_MS. */

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nats/nats.h>
+
 int natsd_free_port(void)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -49,6 +51,27 @@ static int64_t mono_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void natsd_kill(struct natsd *d)
+{
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+}
+
+void natsd_pause(struct natsd *d)
+{
+    if (d->pid > 0)
+        kill(d->pid, SIGSTOP);
+}
+
+void natsd_resume(struct natsd *d)
+{
+    if (d->pid > 0)
+        kill(d->pid, SIGCONT);
 }
 
 static int write_conf(const struct natsd *d, char *path, size_t n)
@@ -147,6 +170,7 @@ void natsd_stop(struct natsd *d, bool keep_dir)
         int64_t deadline = mono_ms() + 5000;
         int st;
 
+        kill(d->pid, SIGCONT);   /* a paused server cannot act on SIGTERM */
         kill(d->pid, SIGTERM);
         while (waitpid(d->pid, &st, WNOHANG) == 0) {
             if (mono_ms() > deadline) {
@@ -166,4 +190,97 @@ void natsd_stop(struct natsd *d, bool keep_dir)
             fprintf(stderr, "natsd: could not remove %s\n", d->dir);
         d->dir[0] = '\0';
     }
+}
+
+/* ---- clusters ---- */
+
+static int make_dir(struct natsd *d)
+{
+    snprintf(d->dir, sizeof(d->dir), "/tmp/fleet-natsd-XXXXXX");
+    if (mkdtemp(d->dir) == NULL) {
+        fprintf(stderr, "natsd: mkdtemp: %s\n", strerror(errno));
+        d->dir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+/* True once JetStream places (and removes) a stream with one replica on
+ * every node: the meta leader is elected and knows every peer. */
+static bool cluster_places_everywhere(const struct natsd_cluster *c)
+{
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsStreamConfig sc;
+    jsStreamInfo *si = NULL;
+    jsOptions jo;
+    const char *subjects[] = { "natsd.ready" };
+    bool ok = false;
+
+    if (natsConnection_ConnectTo(&nc, c->node[0].url) != NATS_OK)
+        goto out;
+    jsOptions_Init(&jo);
+    jo.Wait = 2000;
+    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+        goto out;
+    jsStreamConfig_Init(&sc);
+    sc.Name = "NATSD_READY";
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_MemoryStorage;
+    sc.Replicas = c->n;
+    if (js_AddStream(&si, js, &sc, NULL, NULL) == NATS_OK) {
+        ok = true;
+        js_DeleteStream(js, "NATSD_READY", NULL, NULL);
+    }
+    jsStreamInfo_Destroy(si);
+out:
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return ok;
+}
+
+int natsd_cluster_start(struct natsd_cluster *c, int n)
+{
+    char routes[NATSD_CLUSTER_MAX * 48] = "";
+    size_t used = 0;
+    int64_t deadline;
+
+    memset(c, 0, sizeof(*c));
+    if (n < 1 || n > NATSD_CLUSTER_MAX)
+        return -1;
+    c->n = n;
+    for (int k = 0; k < n; k++) {
+        c->node[k].port = natsd_free_port();
+        c->route_port[k] = natsd_free_port();
+        if (c->node[k].port <= 0 || c->route_port[k] <= 0 || make_dir(&c->node[k]) != 0)
+            goto out_stop;
+        c->node[k].jetstream = true;
+        snprintf(c->node[k].url, sizeof(c->node[k].url), "nats://127.0.0.1:%d", c->node[k].port);
+        used += (size_t)snprintf(routes + used, sizeof(routes) - used, "%snats-route://127.0.0.1:%d",
+                                 k ? ", " : "", c->route_port[k]);
+    }
+    for (int k = 0, at = 0; k < n; k++)
+        at += snprintf(c->urls + at, sizeof(c->urls) - (size_t)at, "%s%s", k ? "," : "", c->node[k].url);
+    for (int k = 0; k < n; k++) {
+        snprintf(c->node[k].extra_conf, sizeof(c->node[k].extra_conf),
+                 "server_name: n%d\ncluster { name: fleet-test, host: 127.0.0.1, port: %d, routes: [%s] }",
+                 k + 1, c->route_port[k], routes);
+        if (spawn(&c->node[k]) != 0)
+            goto out_stop;
+    }
+    for (deadline = mono_ms() + 30000; mono_ms() < deadline; usleep(100000))
+        if (cluster_places_everywhere(c))
+            return 0;
+    fprintf(stderr, "natsd: the JetStream cluster did not form within 30 s (logs in %s/nats.log ...)\n",
+            c->node[0].dir);
+out_stop:
+    natsd_cluster_stop(c);
+    return -1;
+}
+
+void natsd_cluster_stop(struct natsd_cluster *c)
+{
+    for (int k = 0; k < c->n; k++)
+        natsd_stop(&c->node[k], false);
 }

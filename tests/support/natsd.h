@@ -32,4 +32,32 @@ int natsd_restart(struct natsd *d);
 /* Returns a free TCP port on 127.0.0.1 (bound then released), or -1. */
 int natsd_free_port(void);
 
+/* SIGKILL, reaped: a crashed server (its store dir is kept). */
+void natsd_kill(struct natsd *d);
+
+/* SIGSTOP / SIGCONT: a frozen server keeps its sockets open and answers
+ * nothing, as a hung or partitioned one would. */
+void natsd_pause(struct natsd *d);
+void natsd_resume(struct natsd *d);
+
+/* A cluster of n (<= NATSD_CLUSTER_MAX) nats-server processes with routes
+ * to each other and JetStream on every one, all on 127.0.0.1, named n1..nN. */
+#define NATSD_CLUSTER_MAX 5
+
+struct natsd_cluster {
+    int n;
+    struct natsd node[NATSD_CLUSTER_MAX]; /* node[k].url is its client URL */
+    int route_port[NATSD_CLUSTER_MAX];
+    char urls[NATSD_CLUSTER_MAX * 64];    /* every client URL, comma-separated */
+};
+
+/* Picks free ports, starts every node and waits (up to 30 s) until the
+ * JetStream cluster places a stream on all of them (meta leader elected,
+ * every peer known). Returns 0, or -1 with a message on stderr (nothing
+ * left running). */
+int natsd_cluster_start(struct natsd_cluster *c, int n);
+
+/* Stops every node (by PID) and removes their directories. */
+void natsd_cluster_stop(struct natsd_cluster *c);
+
 #endif

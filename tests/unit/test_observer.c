@@ -1525,6 +1525,21 @@ static void test_silence_on_our_own_server_is_the_instance_s(void **state)
     assert_int_equal(events_to(f, INST_DEAD), 2);
 }
 
+/* Our own server frozen: our link still looks up (its pings have not
+ * failed yet) but nothing reaches us: everyone's silence is held, ours to
+ * explain, not theirs. */
+static void test_our_own_frozen_server_proves_nothing(void **state)
+{
+    static const bool none[6] = { false, false, false, false, false, false };
+    struct fixture *f = *state;
+
+    start_fate(f);
+    fate_round(f, none, fate_servers, 12000, 15000);
+    assert_int_equal(events_to(f, INST_DEAD), 0);
+    assert_int_equal(health_of(f, "web", "w-a1"), INST_SUSPECT);
+    assert_prefix(instance_of(f, "web", "w-a1")->reason, "held: NATS server NA unreachable");
+}
+
 static void test_unknown_server_is_never_held(void **state)
 {
     struct fixture *f = *state;
@@ -1558,7 +1573,8 @@ static void test_server_table_is_bounded(void **state)
     assert_int_equal(servers_intern(t, "Nextra"), SERVER_NONE);
     assert_int_equal(servers_intern(t, "N7"), slot[7]);
     assert_int_equal(servers_intern(t, ""), SERVER_NONE);
-    assert_false(servers_explain_silence(t, SERVER_NONE, "", false, 0, 1000, 10000, 5000, &until));
+    assert_false(servers_explain_silence(t, SERVER_NONE, &(struct servers_own){ .id = "" }, 0, 1000, 10000, 5000,
+                                         &until));
     servers_move(t, slot[7], SERVER_NONE); /* its last instance left */
     assert_true(servers_intern(t, "Nextra") != SERVER_NONE);
     free(t);
@@ -1620,6 +1636,7 @@ int main(void)
         T(test_a_server_hold_ends_after_the_grace),
         T(test_silence_on_a_live_server_is_the_instance_s),
         T(test_silence_on_our_own_server_is_the_instance_s),
+        T(test_our_own_frozen_server_proves_nothing),
         T(test_unknown_server_is_never_held),
         cmocka_unit_test(test_server_table_is_bounded),
     };
