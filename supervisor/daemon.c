@@ -489,8 +489,8 @@ static const struct maint_flag *maint_find(const struct maint_load *l, const cha
 
 /* Makes the observer's maintenance flags what the bucket holds now: lifts
  * those gone, sets new or changed ones (each change logged). Read at
- * leadership gain and then at every lease tick while leading: a flag takes
- * effect within one renewal period (lease TTL / 3). On failure the
+ * leadership gain and then every MAINT_RELOAD_MS while leading: a flag
+ * takes effect within that. On failure the
  * observer keeps the flags it had and -1 is returned. */
 static int sync_maintenance(struct daemon *d)
 {
@@ -585,9 +585,9 @@ static void keep_lead(struct daemon *d)
 /* Whether another supervisor publishes the feed we would publish while
  * unsure: a leader, or an unsure one with a lower id, heard within three
  * status intervals. */
-static bool deferring(const struct daemon *d)
+static bool deferring(struct daemon *d)
 {
-    int64_t heard = atomic_load(&((struct daemon *)d)->deferred_ms);
+    int64_t heard = atomic_load(&d->deferred_ms);
 
     return heard != 0 && d->clk.mono_ms - heard < 3 * (int64_t)d->cfg->status_interval_ms;
 }

@@ -19,6 +19,7 @@ struct leadership {
     uint64_t term;            /* of the established leadership */
     bool floor_failed;        /* the last floor write failed: do not act */
     enum lease_role reported; /* last role returned, for the log */
+    bool store_was_up;        /* store_available at the last tick */
     char why[256];
 };
 
@@ -97,6 +98,9 @@ enum lease_role leadership_tick(struct leadership *ld, int64_t now_ms, uint64_t 
     enum lease_op op;
 
     lease_set_ttl(&ld->lease, store_lease_ttl_ms(ld->store));
+    if (store_available(ld->store) && !ld->store_was_up)
+        lease_retry_now(&ld->lease, now_ms);   /* the store just reopened: try at once */
+    ld->store_was_up = store_available(ld->store);
     for (int k = 0; k < OPS_PER_TICK && (op = lease_due(&ld->lease, now_ms)) != LEASE_OP_NONE; k++) {
         struct lease_outcome out;
         int64_t t0 = now_ms;

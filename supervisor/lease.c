@@ -136,6 +136,12 @@ void lease_done(struct lease *l, enum lease_op op, const struct lease_outcome *o
     }
 }
 
+void lease_retry_now(struct lease *l, int64_t now_ms)
+{
+    if (l->role != LEASE_LEADER && l->role != LEASE_RESIGNED && l->op == LEASE_OP_CREATE && l->next_ms > now_ms)
+        l->next_ms = now_ms;
+}
+
 void lease_resign(struct lease *l)
 {
     if (l->role == LEASE_LEADER) {

@@ -126,6 +126,10 @@ enum lease_op lease_due(struct lease *l, int64_t now_ms);
 void lease_done(struct lease *l, enum lease_op op, const struct lease_outcome *out, int64_t t0,
                 int64_t now_ms);
 
+/* Something changed that may let a failed acquisition succeed now (the
+ * store reopened): a non-leader's next CREATE is due at `now_ms`. */
+void lease_retry_now(struct lease *l, int64_t now_ms);
+
 /* Gives the lease up: from now on lease_due returns RELEASE once (only if
  * LEADER), then nothing; the role is RESIGNED. */
 void lease_resign(struct lease *l);

@@ -24,10 +24,13 @@
 
 const char *store_nats_why(natsStatus st)
 {
-    const char *txt = nats_GetLastError(NULL);
+    natsStatus last = NATS_OK;
+    const char *txt = nats_GetLastError(&last);
     const char *loc;
 
-    if (txt == NULL || txt[0] == '\0')
+    /* nats.c leaves its last error in place when a later call fails without
+     * setting one (no responders, a timeout): that text is not this failure's. */
+    if (txt == NULL || txt[0] == '\0' || last != st)
         return natsStatus_GetText(st);
     /* nats.c prefixes its source location: "(js.c:535): wrong last sequence: 6". */
     if (txt[0] == '(' && (loc = strstr(txt, "): ")) != NULL)
@@ -49,6 +52,16 @@ void store_set_error(struct store *s, natsStatus st, const char *fmt, ...)
         snprintf(s->error, sizeof(s->error), "%s: %s (%s)", what, store_nats_why(st), natsStatus_GetText(st));
 }
 
+/* nats.c's last error text on this thread if it belongs to a failure with
+ * status `st`, else NULL. */
+static const char *last_error_of(natsStatus st)
+{
+    natsStatus last = NATS_OK;
+    const char *txt = nats_GetLastError(&last);
+
+    return last == st ? txt : NULL;
+}
+
 bool store_is_conflict(natsStatus st, jsErrCode jerr)
 {
     const char *txt;
@@ -57,7 +70,7 @@ bool store_is_conflict(natsStatus st, jsErrCode jerr)
         return true;
     if (st != NATS_ERR)
         return false;
-    txt = nats_GetLastError(NULL);
+    txt = last_error_of(st);
     return txt != NULL && strstr(txt, "wrong last sequence") != NULL;
 }
 
@@ -73,7 +86,7 @@ bool store_is_js_gone(natsStatus st, jsErrCode jerr)
         return true;
     if (st != NATS_ERR && st != NATS_NOT_FOUND)
         return false;
-    txt = nats_GetLastError(NULL);
+    txt = last_error_of(st);
     return txt != NULL && (strstr(txt, "stream not found") != NULL ||
                            strstr(txt, "jetstream not enabled") != NULL);
 }

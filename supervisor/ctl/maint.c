@@ -44,7 +44,7 @@ static void maint_usage(FILE *out)
             "instance still dead is judged afresh (restarted). An action already sent is\n"
             "not recalled. The flag is durable: it lives in the supervisor's JetStream KV\n"
             "bucket, so it survives supervisor restarts and failover, and the leading\n"
-            "supervisor applies a change within one lease renewal (lease TTL / 3).\n"
+            "supervisor applies a change within 5 seconds.\n"
             "\n"
             "  --instance ID   only this instance (default: the whole service)\n"
             "  --reason TEXT   why, shown on the feed (UTF-8, at most %d bytes;\n"

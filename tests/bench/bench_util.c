@@ -93,6 +93,9 @@ void bench_hb_fill(struct hb_input *hb, size_t n_services, size_t index, uint64_
     bench_service_name(index % n_services, hb->service);
     bench_instance_name(index, hb->instance);
     memcpy(hb->version, "1.4.2", sizeof("1.4.2"));
+    /* As libfleet sends it: the 56-character id of one of three servers. */
+    snprintf(hb->nats_server, sizeof(hb->nats_server), "NDQV5JZBTOKX7GMPM2XK4P3GAWZ4U2LXW4QWMERF7PBZ6VRHGQ3WBM%02u",
+             (unsigned)(index % 3));
 }
 
 int bench_series_init(struct bench_series *s, size_t cap, const char *who)

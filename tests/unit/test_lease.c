@@ -212,6 +212,22 @@ static void test_a_standby_seeing_nobody_becomes_unsure(void **state)
     assert_int_equal(l.role, LEASE_STANDBY);
 }
 
+static void test_retry_now_brings_a_failed_acquisition_forward(void **state)
+{
+    struct lease l;
+
+    (void)state;
+    lease_init(&l, T, 0);
+    run(&l, 0, LEASE_OP_CREATE, (struct lease_outcome){ .result = LEASE_ERROR });
+    assert_int_equal(lease_due(&l, 10), LEASE_OP_NONE);
+    lease_retry_now(&l, 10);
+    assert_int_equal(lease_due(&l, 10), LEASE_OP_CREATE);
+    /* A leader's renewals keep their own schedule. */
+    run(&l, 10, LEASE_OP_CREATE, ok_rev(2));
+    lease_retry_now(&l, 20);
+    assert_int_equal(lease_due(&l, 20), LEASE_OP_NONE);
+}
+
 static void test_resign(void **state)
 {
     struct lease l, s;
@@ -261,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_a_paused_leader_finds_its_deadline_passed),
         cmocka_unit_test(test_a_vanished_key_ends_the_leadership),
         cmocka_unit_test(test_a_standby_seeing_nobody_becomes_unsure),
+        cmocka_unit_test(test_retry_now_brings_a_failed_acquisition_forward),
         cmocka_unit_test(test_resign),
         cmocka_unit_test(test_next_term_never_goes_back),
     };

@@ -934,6 +934,47 @@ static void test_losing_leadership_forgets_actions_in_flight(void **state)
     free(p);
 }
 
+/* Nobody known to lead (the lease unreachable): an observing supervisor
+ * drops what it had in flight, decides nothing, says SELF_PRESERVATION with
+ * why, and once it leads again warms up and answers the deaths it saw. */
+static void test_observing_decides_nothing_then_leads(void **state)
+{
+    struct proc *p = calloc(1, sizeof(*p));
+    uint64_t inc = 1;
+    uint64_t id;
+
+    (void)state;
+    assert_non_null(p);
+    start_serving(p, WALL0, true, inc);
+    send_hb(p, inc, 3000, SERVING_EXITED);
+    assert_int_equal(p->n_actions, 1);
+    id = p->actions[0].id;
+    observer_set_observing(p->o, "leader lease unreachable: timeout", 3100);
+    assert_int_equal(observer_state(p->o), OBSERVER_SELF_PRESERVATION);
+    assert_string_equal(observer_state_reason(p->o), "leader lease unreachable: timeout");
+    assert_false(observer_is_leader(p->o, NULL));
+    /* The refusal of what was in flight no longer matters: no escalation. */
+    observer_action_result(p->o, id, false, "too late", 3200);
+    send_hb(p, inc + 1, 3300, SERVING_SERVING);
+    inc++;
+    send_hb(p, inc, 3400, SERVING_EXITED);
+    run_until(p, 30000);
+    assert_int_equal(health(p), INST_DEAD);
+    assert_int_equal(p->n_actions, 1);
+    assert_int_equal(observer_state(p->o), OBSERVER_SELF_PRESERVATION);
+    /* A standby after all: STANDBY, still nothing. */
+    observer_set_leader(p->o, false, 0, 30000);
+    assert_int_equal(observer_state(p->o), OBSERVER_STANDBY);
+    observer_set_observing(p->o, "leader lease unreachable", 30100);
+    /* Leading again: warm-up, then the dead instance is restarted. */
+    observer_set_leader(p->o, true, 9, 31000);
+    assert_int_equal(observer_state(p->o), OBSERVER_WARMING_UP);
+    assert_int_equal(wait_action(p, 5000)->kind, CORE_ACT_RESTART);
+    assert_int_equal(p->n_actions, 2);
+    proc_stop(p);
+    free(p);
+}
+
 static void test_no_on_persist_acts_as_before(void **state)
 {
     struct proc *p = calloc(1, sizeof(*p));
@@ -967,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_failed_lift_is_retried),
         cmocka_unit_test(test_standby_acts_on_nothing_until_leader),
         cmocka_unit_test(test_losing_leadership_forgets_actions_in_flight),
+        cmocka_unit_test(test_observing_decides_nothing_then_leads),
         cmocka_unit_test(test_no_on_persist_acts_as_before),
     };
 
