@@ -3,6 +3,13 @@
  * ControlAcks back into core input (through ingest, as the owner thread
  * applies them). The only holder of the signing key.
  *
+ * An answer counts only when it names the Control it answers (DESIGN.md
+ * §7): arriving on the attempt's own reply subject, and carrying the
+ * Control's service, instance and seq; anything else is counted
+ * (acks_unmatched) and ignored. Matched answers are classified for the core
+ * (enum core_ack): accepted; refused for a reason a retry cures
+ * (fleet_refusal_retryable) or for good; or NATS's "no responders".
+ *
  * Without a signing key the actuator exists but sends nothing: the
  * supervisor observes and says so; it never acts unsigned. */
 #ifndef FLEET_ACTUATOR_H
@@ -26,8 +33,12 @@ struct actuator_counters {
     uint64_t sent;
     uint64_t send_failed;
     uint64_t acks_accepted;
-    uint64_t acks_refused;
-    uint64_t acks_malformed;  /* replies that were not a ControlAck, or for no action */
+    uint64_t acks_refused;        /* refused for good */
+    uint64_t acks_retryable;      /* refused for a reason a new attempt can cure */
+    uint64_t acks_no_responders;  /* nobody subscribed to the control subject */
+    uint64_t acks_unmatched;      /* not naming the Control's service, instance and seq, or
+                                     for an attempt we do not know: ignored */
+    uint64_t acks_malformed;      /* not a ControlAck */
 };
 
 struct actuator;

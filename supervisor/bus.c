@@ -18,6 +18,7 @@
 struct bus_sub {
     natsSubscription *sub;
     bus_msg_fn fn;
+    bus_reply_fn reply_fn;   /* instead of fn, for bus_subscribe_replies */
     void *ctx;
 };
 
@@ -69,8 +70,12 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 
     (void)nc;
     (void)sub;
-    s->fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
-          (size_t)natsMsg_GetDataLength(msg));
+    if (s->reply_fn != NULL)
+        s->reply_fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+                    natsMsg_IsNoResponders(msg));
+    else
+        s->fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
+              (size_t)natsMsg_GetDataLength(msg));
     natsMsg_Destroy(msg);
 }
 
@@ -116,8 +121,8 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     return 0;
 }
 
-int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
-                  char *err, size_t errlen)
+static int subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, bus_reply_fn reply_fn,
+                     void *ctx, char *err, size_t errlen)
 {
     struct bus_sub *s;
     natsStatus st;
@@ -128,6 +133,7 @@ int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg
     }
     s = &b->subs[b->n_subs];
     s->fn = fn;
+    s->reply_fn = reply_fn;
     s->ctx = ctx;
     if (queue != NULL)
         st = natsConnection_QueueSubscribe(&s->sub, b->conn, subject, queue, on_message, s);
@@ -144,6 +150,18 @@ int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg
     }
     b->n_subs++;
     return 0;
+}
+
+int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
+                  char *err, size_t errlen)
+{
+    return subscribe(b, subject, queue, fn, NULL, ctx, err, errlen);
+}
+
+int bus_subscribe_replies(struct bus *b, const char *subject, bus_reply_fn fn, void *ctx, char *err,
+                          size_t errlen)
+{
+    return subscribe(b, subject, NULL, NULL, fn, ctx, err, errlen);
 }
 
 int bus_publish(struct bus *b, const char *subject, const void *data, size_t len)

@@ -24,6 +24,13 @@ struct bus_options {
 typedef void (*bus_msg_fn)(void *ctx, const char *subject, const char *reply, const void *data,
                            size_t len);
 
+/* A handler for answers to our requests: `no_responders` is true for the
+ * status message NATS sends to the reply subject of a request nobody
+ * subscribes to (data is then empty). Anyone who may publish on that reply
+ * subject can send one too: it is a claim, as the data is. */
+typedef void (*bus_reply_fn)(void *ctx, const char *subject, const void *data, size_t len,
+                             bool no_responders);
+
 /* `up` true when (re)connected, false when disconnected; `url` the server
  * and `server_id` its id ("" when down). */
 typedef void (*bus_link_fn)(void *ctx, bool up, const char *url, const char *server_id);
@@ -48,6 +55,11 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
  * limits. Returns 0 or -1 with a message in err. */
 int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
                   char *err, size_t errlen);
+
+/* Subscribes `subject` (answers to our requests: an inbox) for `fn`. Returns
+ * 0 or -1 with a message in err. */
+int bus_subscribe_replies(struct bus *b, const char *subject, bus_reply_fn fn, void *ctx, char *err,
+                          size_t errlen);
 
 /* Publishes; while disconnected nats.c buffers it. Returns 0 or -1. */
 int bus_publish(struct bus *b, const char *subject, const void *data, size_t len);

@@ -385,14 +385,21 @@ int codec_status_publisher(const void *data, size_t len, uint64_t *term, char *i
     return 0;
 }
 
-int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen)
+int codec_ack_decode(const void *data, size_t len, struct codec_ack *out)
 {
     Fleet__V1__ControlAck *ack = fleet__v1__control_ack__unpack(NULL, len, data);
+    int rc = -1;
 
     if (ack == NULL)
         return -1;
-    *accepted = ack->accepted;
-    snprintf(error, errlen, "%s", ack->error);
+    if (strlen(ack->service) <= FLEET_NAME_MAX && strlen(ack->instance) <= FLEET_NAME_MAX) {
+        memcpy(out->service, ack->service, strlen(ack->service) + 1);
+        memcpy(out->instance, ack->instance, strlen(ack->instance) + 1);
+        out->seq = ack->seq;
+        out->accepted = ack->accepted;
+        snprintf(out->error, sizeof(out->error), "%s", ack->error);
+        rc = 0;
+    }
     fleet__v1__control_ack__free_unpacked(ack, NULL);
-    return 0;
+    return rc;
 }

@@ -74,8 +74,17 @@ int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t te
  * bytes are not a well-formed message. Thread-safe. */
 int codec_status_publisher(const void *data, size_t len, uint64_t *term, char *id, size_t n);
 
-/* Decodes a ControlAck. Fills accepted and error (NUL-terminated, cut to
- * errlen) and returns 0, or -1 when the bytes are not a ControlAck. */
-int codec_ack_decode(const void *data, size_t len, bool *accepted, char *error, size_t errlen);
+/* A decoded ControlAck; strings NUL-terminated, cut to fit. */
+struct codec_ack {
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];
+    uint64_t seq;
+    bool accepted;
+    char error[128];
+};
+
+/* Decodes a ControlAck into *out and returns 0, or -1 when the bytes are
+ * not a ControlAck (or name a service or instance longer than a name). */
+int codec_ack_decode(const void *data, size_t len, struct codec_ack *out);
 
 #endif

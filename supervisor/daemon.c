@@ -153,7 +153,7 @@ static bool may_act(const struct daemon *d)
 }
 
 /* The core decided: sign and send now. A send that fails is reported to the
- * core like a refused ack, so its retry and escalation rules apply. */
+ * core like a retryable refusal, so its retry and escalation rules apply. */
 static void on_core_action(void *ctx, const struct core_action *a)
 {
     struct daemon *d = ctx;
@@ -173,7 +173,7 @@ static void on_core_action(void *ctx, const struct core_action *a)
     if (actuator_send(d->actuator, a, d->term, d->clk.unix_ms, why, sizeof(why)) != 0) {
         log_kv(LOG_ERROR, "control not sent", "service", a->service->name, "instance", a->instance->name,
                "why", why, NULL);
-        ingest_ack(d->queue, a->action_id, false, why, d->clk.mono_ms);
+        ingest_ack(d->queue, a->action_id, CORE_ACK_RETRYABLE, why, d->clk.mono_ms);
     }
 }
 
@@ -367,6 +367,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     observer_counters(d->obs, &st->observer);
     feed_counters(d->feed, &st->feed);
     bus_stats(d->bus, &st->bus);
+    actuator_counters(d->actuator, &st->control);
     st->queries = d->queries;
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
@@ -687,7 +688,7 @@ static void process(struct daemon *d, struct ingest_batch *batch)
         observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
     }
     for (size_t k = 0; k < batch->n_ack; k++)
-        observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].accepted, batch->ack[k].error,
+        observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].outcome, batch->ack[k].error,
                                batch->ack[k].at_ms);
     for (size_t k = 0; k < batch->n_hb; k++)
         if (observer_heartbeat(d->obs, &batch->hb[k]) == HB_NO_MEMORY)

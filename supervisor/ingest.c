@@ -164,7 +164,7 @@ void ingest_request(struct ingest *q, int kind, const char *reply, const void *p
     pthread_mutex_unlock(&q->lock);
 }
 
-int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *error, int64_t at_ms)
+int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, const char *error, int64_t at_ms)
 {
     struct ingest_ack *a;
 
@@ -182,7 +182,7 @@ int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *
     }
     a = &q->pending.ack[q->pending.n_ack++];
     a->action_id = action_id;
-    a->accepted = accepted;
+    a->outcome = outcome;
     a->at_ms = at_ms;
     snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
     wake_owner(q);

@@ -24,10 +24,11 @@ struct ingest_request {
     int64_t arrival_ms;
 };
 
-/* A ControlAck (or a refusal to send) for one action attempt. */
+/* An answer to one action attempt (a matched ControlAck, no responders,
+ * or the edge's failure to send it), classified. */
 struct ingest_ack {
     uint64_t action_id;
-    bool accepted;
+    enum core_ack outcome;
     char error[128];
     int64_t at_ms;
 };
@@ -78,7 +79,7 @@ void ingest_request(struct ingest *q, int kind, const char *reply, const void *p
 void ingest_link(struct ingest *q, bool up, const char *server_id, int64_t at_ms);
 /* Returns 0, or -1 when out of memory (the ack is lost; the core's ack
  * timeout then retries the action). */
-int ingest_ack(struct ingest *q, uint64_t action_id, bool accepted, const char *error, int64_t at_ms);
+int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, const char *error, int64_t at_ms);
 
 /* Owner: swaps the pending work into `batch` (which must have come from a
  * previous take or be zeroed) and clears the eventfd. The batch's arrays are

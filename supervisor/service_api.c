@@ -122,7 +122,17 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
     for (int r = HB_OK + 1; r < HB_REFUSAL_COUNT; r++)
         json_object_set_new(refused, codec_refusal_name((enum hb_refusal)r),
                             json_integer((json_int_t)st->ingest.refused[r]));
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}",
+    json_t *control = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                                "sent", (json_int_t)st->control.sent,
+                                "send_failed", (json_int_t)st->control.send_failed,
+                                "acks_accepted", (json_int_t)st->control.acks_accepted,
+                                "acks_refused", (json_int_t)st->control.acks_refused,
+                                "acks_retryable", (json_int_t)st->control.acks_retryable,
+                                "acks_no_responders", (json_int_t)st->control.acks_no_responders,
+                                "acks_unmatched", (json_int_t)st->control.acks_unmatched,
+                                "acks_malformed", (json_int_t)st->control.acks_malformed);
+
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
                      "received", (json_int_t)st->ingest.received,
                      "accepted", (json_int_t)st->observer.heartbeats,
                      "stale", (json_int_t)st->observer.stale,
@@ -131,7 +141,8 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "transitions", (json_int_t)st->observer.transitions,
                      "statuses_published", (json_int_t)st->feed.statuses,
                      "events_published", (json_int_t)st->feed.events,
-                     "publish_errors", (json_int_t)st->feed.publish_errors);
+                     "publish_errors", (json_int_t)st->feed.publish_errors,
+                     "control", control);
 }
 
 static json_t *stats_endpoints(const struct service_api_stats *st)

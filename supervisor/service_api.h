@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actuator.h"
 #include "bus.h"
 #include "feed.h"
 #include "ingest.h"
@@ -35,6 +36,7 @@ struct service_api_stats {
     struct observer_counters observer;
     struct feed_counters feed;
     struct bus_stats bus;
+    struct actuator_counters control; /* Controls sent and their answers */
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */
     enum observer_state state;

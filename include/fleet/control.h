@@ -77,6 +77,14 @@ typedef enum fleet_refusal {
 /* Stable rule name for logs, metrics and ControlAck.error (e.g. "bad_signature"). */
 const char *fleet_refusal_rule(fleet_refusal r);
 
+/* Whether a ControlAck's error (a rule name above, or a handler's text) is
+ * one a new attempt can cure: freshness and ordering (expired, from_future,
+ * stale_term, replayed_seq, replayed_nonce: the next attempt has a new seq,
+ * nonce and time, and the issuer may have raised its term) or a receiver
+ * that is busy. Anything else (signature, signer, target, incarnation, a
+ * refusal by the application) would be refused again. */
+bool fleet_refusal_retryable(const char *rule);
+
 typedef struct fleet_verifier fleet_verifier;
 
 typedef struct fleet_verifier_opts {

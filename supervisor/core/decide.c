@@ -76,6 +76,32 @@ static const struct service *dependency_down(const struct observer *o, const str
     return NULL;
 }
 
+/* Whether `s` has its desired number of HEALTHY instances without `i`
+ * (which is not healthy): a dead one is then surplus, ECS's replacement has
+ * taken its place. */
+static bool surplus(const struct service *s, const struct instance *i)
+{
+    return s->expected && i->health != INST_HEALTHY && s->count[INST_HEALTHY] >= s->desired;
+}
+
+/* `i` is surplus: not restarted, not escalated; STOPPED ("replaced"), and
+ * forgotten after forget_after_ms like any stopped instance. */
+static void replaced(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    const struct service *s = i->service;
+    char reason[REASON_MAX];
+
+    if (policy_phase_in_flight((enum policy_phase)i->policy.phase))
+        decide_finish_flight(o, i);
+    decide_cancel_pending(o, i);
+    i->policy.phase = POLICY_IDLE;
+    i->policy.kind = 0;
+    decide_reason_printf(reason, sizeof(reason), "replaced: %s has %u of %u healthy; not restarted", s->name,
+                         s->count[INST_HEALTHY], s->desired);
+    observer_transition(o, i, INST_STOPPED, reason, now_ms);
+    observer_reschedule(o, i, now_ms);
+}
+
 /* A HEALTHY spell of `healthy_ms` so far (or just ended): a long enough one
  * ends the restart streak, durably. */
 void decide_streak_check(struct observer *o, struct instance *i, int64_t healthy_ms, int64_t now_ms)
@@ -226,6 +252,7 @@ static bool issue(struct observer *o, struct instance *i, int64_t now_ms)
     *p = after;
     p->phase = POLICY_SENT;
     p->attempt = 1;
+    p->answer = CORE_ACK_NONE;
     p->action_id = ++o->last_action_id;
     p->timer_ms = now_ms + o->policy.ack_timeout_ms;
     i->next_action_ms = 0;
@@ -265,6 +292,10 @@ static void try_issue(struct observer *o, struct instance *i, int64_t now_ms)
     if (!i->service->expected || i->service->restart_disabled) {
         decide_cancel_pending(o, i);
         observer_reschedule(o, i, now_ms);
+        return;
+    }
+    if (p->kind == CORE_ACT_RESTART && p->trigger == POLICY_TRIGGER_DEAD && surplus(i->service, i)) {
+        replaced(o, i, now_ms);
         return;
     }
     if (gate_closed(o, i, now_ms, why, sizeof(why))) {
@@ -321,6 +352,10 @@ void decide_on_death(struct observer *o, struct instance *i, int64_t now_ms)
 
     if (!s->expected || s->restart_disabled || i->policy.phase == POLICY_GAVE_UP)
         return;
+    if (surplus(s, i)) {
+        replaced(o, i, now_ms);
+        return;
+    }
     if (dependency_down(o, s) == NULL)
         v = policy_after_death(&i->policy, &o->policy, s->crashloop_max, s->crashloop_window_ms,
                                now_ms, &o->rng);
@@ -382,6 +417,21 @@ static void give_up(struct observer *o, struct instance *i, const char *reason, 
     observer_reschedule(o, i, now_ms);
 }
 
+/* The end of an action that did not happen: a restart of a dead instance
+ * whose service has its desired count without it is no loss (replaced);
+ * anything else is given up and escalated. */
+static void give_up_or_replaced(struct observer *o, struct instance *i, const char *reason, int64_t now_ms)
+{
+    char copy[REASON_MAX];
+
+    snprintf(copy, sizeof(copy), "%s", reason);   /* `reason` may be i->reason */
+    if (i->policy.kind == CORE_ACT_RESTART && i->policy.trigger == POLICY_TRIGGER_DEAD && surplus(i->service, i)) {
+        replaced(o, i, now_ms);
+        return;
+    }
+    give_up(o, i, copy, now_ms);
+}
+
 /* `i`'s policy timer is due: a planned action, an ack timeout (send again
  * or give up) or a restart timeout (a failed restart: DEAD, and the backoff
  * goes on). Not while the observer is not NORMAL: then timeouts wait, re-armed
@@ -399,21 +449,37 @@ void decide_policy_timer(struct observer *o, struct instance *i, int64_t now_ms)
     case POLICY_SENT:
         if (o->state != OBSERVER_NORMAL) {
             p->timer_ms = now_ms + o->policy.ack_timeout_ms;
+        } else if (p->kind == CORE_ACT_RESTART && p->trigger == POLICY_TRIGGER_DEAD && surplus(i->service, i)) {
+            replaced(o, i, now_ms);   /* its replacement is up meanwhile: nothing to repair */
+        } else if (p->answer == CORE_ACK_REFUSED) {
+            give_up_or_replaced(o, i, i->reason, now_ms);   /* i->reason: the refusal, noted when it came */
         } else if (p->attempt < o->policy.ack_attempts) {
+            const char *why = p->answer == CORE_ACK_NO_RESPONDERS ? "nobody listening"
+                              : p->answer == CORE_ACK_RETRYABLE    ? "refused for now"
+                                                                   : "unacknowledged";
+
             p->attempt++;
+            p->answer = CORE_ACK_NONE;
             p->action_id = ++o->last_action_id;
             p->timer_ms = now_ms + o->policy.ack_timeout_ms;
-            decide_reason_printf(reason, sizeof(reason), "%s sent again (attempt %u of %u): unacknowledged",
+            decide_reason_printf(reason, sizeof(reason), "%s sent again (attempt %u of %u): %s",
                                  health_action_name((enum core_action_kind)p->kind), (unsigned)p->attempt,
-                                 o->policy.ack_attempts);
+                                 o->policy.ack_attempts, why);
             observer_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health,
                           (enum core_action_kind)p->kind, reason, now_ms);
             send_attempt(o, i, now_ms);
+        } else if (p->answer == CORE_ACK_NO_RESPONDERS) {
+            decide_reason_printf(reason, sizeof(reason),
+                                 "unreachable: nobody listens for %s's control (%u attempts); its task is gone?",
+                                 i->name, (unsigned)p->attempt);
+            give_up_or_replaced(o, i, reason, now_ms);
+        } else if (p->answer == CORE_ACK_RETRYABLE) {
+            give_up_or_replaced(o, i, i->reason, now_ms);   /* the last refusal, after every attempt */
         } else {
             decide_reason_printf(reason, sizeof(reason),
                                  "unacknowledged: %s not acknowledged after %u attempts",
                                  health_action_name((enum core_action_kind)p->kind), (unsigned)p->attempt);
-            give_up(o, i, reason, now_ms);
+            give_up_or_replaced(o, i, reason, now_ms);
         }
         break;
     case POLICY_RESTARTING:
@@ -542,7 +608,7 @@ void decide_policy_detach(struct observer *o, struct instance *i)
         o->n_healthy--;
 }
 
-void observer_action_result(struct observer *o, uint64_t action_id, bool accepted, const char *error,
+void observer_action_result(struct observer *o, uint64_t action_id, enum core_ack ack, const char *error,
                             int64_t now_ms)
 {
     struct instance *i;
@@ -555,12 +621,19 @@ void observer_action_result(struct observer *o, uint64_t action_id, bool accepte
     if (i == NULL)
         return;
     p = &i->policy;
-    if (!accepted) {
-        decide_reason_printf(reason, sizeof(reason), "refused: %s: %s",
-                             health_action_name((enum core_action_kind)p->kind),
-                             error != NULL && error[0] != '\0' ? error : "no reason given");
-        give_up(o, i, reason, now_ms);
-    } else if (p->kind == CORE_ACT_RESTART) {
+    if (ack != CORE_ACK_ACCEPTED) {
+        /* Noted, decided at the ack timeout: an acceptance may still come. */
+        if (ack > p->answer && ack <= CORE_ACK_REFUSED)
+            p->answer = (uint8_t)ack;
+        if (ack == CORE_ACK_REFUSED || ack == CORE_ACK_RETRYABLE) {
+            decide_reason_printf(reason, sizeof(reason), "refused: %s: %s",
+                                 health_action_name((enum core_action_kind)p->kind),
+                                 error != NULL && error[0] != '\0' ? error : "no reason given");
+            observer_transition(o, i, (enum inst_health)i->health, reason, now_ms);
+        }
+        return;
+    }
+    if (p->kind == CORE_ACT_RESTART) {
         p->phase = POLICY_RESTARTING;
         p->timer_ms = now_ms + o->policy.restart_timeout_ms;
         observer_reschedule(o, i, now_ms);

@@ -13,7 +13,10 @@
  * current health, one column per event. A heartbeat says what the instance
  * is doing, so heartbeat columns mostly agree down the rows; silence only
  * escalates (late → SUSPECT, silent → DEAD) and never touches an instance
- * that stopped or is known dead. */
+ * that stopped or is known dead. An instance that announced its stop
+ * (STOPPING) stays STOPPED through the exit reports of that shutdown (ECS
+ * stops a task with SIGTERM to its agent, whose child then exits); a new
+ * life is judged from STARTING (observer.c), so its own exit is a death. */
 static const unsigned char next_health[INST_HEALTH_COUNT][INST_EVENT_COUNT] = {
     /*                    START SERVE DEGR DRAIN STOP FENCE EXIT LATE SILENT */
     [INST_UNSPECIFIED] = { S,    H,    G,   R,    P,   F,    D,   INST_UNSPECIFIED, INST_UNSPECIFIED },
@@ -25,7 +28,7 @@ static const unsigned char next_health[INST_HEALTH_COUNT][INST_EVENT_COUNT] = {
     [INST_RESTARTING]  = { S,    H,    G,   R,    P,   F,    D,   INST_RESTARTING, D },
     [INST_FENCED]      = { S,    H,    G,   R,    P,   F,    D,   U,    D },
     [INST_DRAINING]    = { S,    H,    G,   R,    P,   F,    D,   U,    D },
-    [INST_STOPPED]     = { S,    H,    G,   R,    P,   F,    D,   P,    P },
+    [INST_STOPPED]     = { S,    H,    G,   R,    P,   F,    P,   P,    P },
 };
 
 #undef S

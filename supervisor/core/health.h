@@ -60,6 +60,15 @@ enum core_action_kind {
     CORE_ACT_RESUME = 5,
 };
 
+/* An answer to a Control, as the edge classifies it (observer_action_result). */
+enum core_ack {
+    CORE_ACK_NONE = 0,        /* (no answer yet) */
+    CORE_ACK_RETRYABLE,       /* refused for a reason a new attempt can cure, or not sent */
+    CORE_ACK_NO_RESPONDERS,   /* nobody subscribes to the instance's control subject */
+    CORE_ACK_REFUSED,         /* refused for good (signature, target, the application...) */
+    CORE_ACK_ACCEPTED,        /* the instance carries it out */
+};
+
 /* What happened to an instance, as input to the state machine. */
 enum inst_event {
     EV_HB_STARTING,   /* heartbeat says STARTING */

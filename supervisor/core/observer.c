@@ -561,7 +561,9 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
 
     ev = health_event_of_heartbeat(hb->state, hb->checks_ok);
     describe_heartbeat(hb, ev, reason, sizeof(reason));
-    to = health_next((enum inst_health)i->health, ev);
+    /* A new life starts afresh: what the old one announced (a stop) does
+     * not cover the new one's exit. */
+    to = health_next(new_life ? INST_STARTING : (enum inst_health)i->health, ev);
     why = reason;
     was_fenced = durable_fenced_now(i);
     if (i->policy.phase != POLICY_IDLE)

@@ -205,13 +205,20 @@ void observer_link(struct observer *o, bool up, int64_t now_ms);
  * that server is alive, so silence of instances on it is theirs. */
 void observer_set_own_server(struct observer *o, const char *id);
 
-/* The outcome of action attempt `action_id` (from on_action): the target
- * accepted it, refused it (`error` says why; may be NULL), or the edge could
- * not send it (report that as refused). A result for an attempt that is no
- * longer awaited (superseded by a retry, timed out, target forgotten) is
- * ignored. An accepted RESTART keeps the instance RESTARTING until a new
- * incarnation is heard or restart_timeout_ms passes; a refusal escalates. */
-void observer_action_result(struct observer *o, uint64_t action_id, bool accepted, const char *error,
+/* An answer to action attempt `action_id` (from on_action), classified by
+ * the edge (`error` may be NULL). Acceptance acts at once: an accepted
+ * RESTART keeps the instance RESTARTING until a new incarnation is heard or
+ * restart_timeout_ms passes. Any other answer is noted and decided at the
+ * attempt's ack timeout, so that an acceptance arriving meanwhile wins over a
+ * refusal (answers can be forged by anyone who may publish on our inbox):
+ * a refusal for good gives up (escalated); a retryable one, no responders,
+ * or no answer at all send again, ack_attempts in all; then the instance is
+ * given up, "unreachable" when nobody was listening. A dead instance whose
+ * service already has `desired` HEALTHY instances is never restarted nor
+ * escalated: it is shown STOPPED, "replaced" (ECS started another task).
+ * Answers for an attempt no longer awaited (superseded by a retry, timed
+ * out, target forgotten) are ignored. */
+void observer_action_result(struct observer *o, uint64_t action_id, enum core_ack ack, const char *error,
                             int64_t now_ms);
 
 /* Leadership (DESIGN.md §8; the edge holds the KV lease, `term` is its

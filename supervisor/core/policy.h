@@ -92,6 +92,8 @@ struct policy_instance {
     uint8_t trigger;       /* enum policy_trigger of the planned action */
     uint8_t attempt;       /* sends of the action in flight, 1.. */
     uint8_t persist_dirty; /* durable state changed but its write failed: retry it */
+    uint8_t answer;        /* enum core_ack of the worst non-acceptance for the attempt in
+                              flight (0 = none yet); decided at its ack timeout */
 };
 
 /* Properties of each phase, as data. */

@@ -40,6 +40,38 @@ const char *fleet_refusal_rule(fleet_refusal r)
     return rule_names[r];
 }
 
+bool fleet_refusal_retryable(const char *rule)
+{
+    static const char *const cured_by_a_new_attempt[] = {
+        "expired", "from_future", "stale_term", "replayed_seq", "replayed_nonce",
+    };
+
+    if (rule == NULL)
+        return false;
+    for (size_t k = 0; k < sizeof(cured_by_a_new_attempt) / sizeof(cured_by_a_new_attempt[0]); k++)
+        if (strcmp(rule, cured_by_a_new_attempt[k]) == 0)
+            return true;
+    return strncmp(rule, "busy", 4) == 0;
+}
+
+bool control_peek_seq(const uint8_t *envelope, size_t len, uint64_t *seq)
+{
+    Fleet__V1__Envelope *env = fleet__v1__envelope__unpack(NULL, len, envelope);
+    Fleet__V1__Control *c = NULL;
+    bool ok = false;
+
+    if (env != NULL)
+        c = fleet__v1__control__unpack(NULL, env->payload.len, env->payload.data);
+    if (c != NULL) {
+        *seq = c->seq;
+        ok = true;
+        fleet__v1__control__free_unpacked(c, NULL);
+    }
+    if (env != NULL)
+        fleet__v1__envelope__free_unpacked(env, NULL);
+    return ok;
+}
+
 bool control_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;

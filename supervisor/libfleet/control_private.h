@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest window between issued_unix_ms and expires_unix_ms that a Control
  * may claim. It bounds how long a captured Control stays replayable against
@@ -14,5 +15,10 @@
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
  * nothing above U+10FFFF), as proto3 requires of string fields. */
 bool control_utf8_valid(const char *s, size_t len);
+
+/* The seq a (maybe untrusted, maybe refused) Control envelope claims, so a
+ * refusal can still name the Control it answers. False when it cannot be
+ * read. */
+bool control_peek_seq(const uint8_t *envelope, size_t len, uint64_t *seq);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "fleet/obey.h"
 #include "hb_private.h"
+#include "control_private.h"
 #include "lasterror.h"
 #include "mstime.h"
 
@@ -146,9 +147,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     r = fleet_verifier_check(o->verifier, (const uint8_t *)natsMsg_GetData(msg),
                              (size_t)natsMsg_GetDataLength(msg), fleet_hb_incarnation(o->hb), mstime_wall(), &c);
     if (r != FLEET_REFUSE_NONE) {
+        uint64_t claimed = 0;
+
         if (r > FLEET_REFUSE_NONE && r < FLEET_REFUSE_COUNT)
             count(o, &o->counters.refused[r]);
-        send_ack(o, reply, 0, false, fleet_refusal_rule(r));
+        /* Name the Control answered (DESIGN.md §7), as it claims to be: an
+         * ack that names nothing is ignored by the issuer. */
+        (void)control_peek_seq((const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &claimed);
+        send_ack(o, reply, claimed, false, fleet_refusal_rule(r));
         goto out_destroy_msg;
     }
     /* The verifier recorded (term, seq): whatever follows, it is seen. */

@@ -32,7 +32,8 @@ static enum inst_health health_announced_by(enum inst_event ev)
 }
 
 /* The rules of DESIGN.md §5 written independently of the table: a heartbeat
- * says what the instance is doing; an exit is death from anywhere; silence
+ * says what the instance is doing; an exit is death from anywhere but a stop
+ * the instance announced (its shutdown's exit reports follow); silence
  * escalates only what is watched (late → SUSPECT, silent → DEAD), never an
  * instance that stopped on purpose, is already dead or is not yet known; a
  * restarting instance is expected to be late, but not silent. */
@@ -43,7 +44,7 @@ static enum inst_health expected_next(enum inst_health from, enum inst_event ev)
     if (is_heartbeat_event(ev))
         return health_announced_by(ev);
     if (ev == EV_HB_EXITED)
-        return INST_DEAD;
+        return from == INST_STOPPED ? INST_STOPPED : INST_DEAD;
     if (untouched_by_silence)
         return from;
     if (ev == EV_LATE)
@@ -121,11 +122,11 @@ static void test_serving_heartbeat_revives_from_anything(void **state)
     assert_next(INST_STOPPED, EV_HB_SERVING, INST_HEALTHY);
 }
 
-static void test_exited_is_dead_from_any(void **state)
+static void test_exited_is_dead_from_any_but_a_stop(void **state)
 {
     (void)state;
     for (int from = 0; from < INST_HEALTH_COUNT; from++)
-        assert_next((enum inst_health)from, EV_HB_EXITED, INST_DEAD);
+        assert_next((enum inst_health)from, EV_HB_EXITED, from == INST_STOPPED ? INST_STOPPED : INST_DEAD);
 }
 
 static void test_stopping_is_stopped_from_any(void **state)
@@ -319,7 +320,7 @@ int main(void)
         cmocka_unit_test(test_silent_escalates_to_dead),
         cmocka_unit_test(test_silent_never_kills_stopped_or_unknown),
         cmocka_unit_test(test_serving_heartbeat_revives_from_anything),
-        cmocka_unit_test(test_exited_is_dead_from_any),
+        cmocka_unit_test(test_exited_is_dead_from_any_but_a_stop),
         cmocka_unit_test(test_stopping_is_stopped_from_any),
         cmocka_unit_test(test_other_heartbeats_announce_their_state),
         cmocka_unit_test(test_out_of_range_input_changes_nothing),

@@ -238,12 +238,12 @@ static struct outcome answer(struct proc *p, size_t n_before, int64_t died, uint
     out.fence_epoch = a->fence_epoch;
     snprintf(out.reason, sizeof(out.reason), "%s", a->reason);
     if (a->kind == CORE_ACT_RESTART) {
-        observer_action_result(p->o, a->id, true, NULL, p->now + 10);
+        observer_action_result(p->o, a->id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
         (*inc)++;
         send_hb(p, *inc, p->now + 50, SERVING_SERVING);
         assert_int_equal(health(p), INST_HEALTHY);
     } else {
-        observer_action_result(p->o, a->id, true, NULL, p->now + 10);
+        observer_action_result(p->o, a->id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
     }
     return out;
 }
@@ -898,7 +898,7 @@ static void test_standby_acts_on_nothing_until_leader(void **state)
     assert_int_equal(a->kind, CORE_ACT_RESTART);
     assert_string_equal(p->log, "PA");
     /* And later deaths are answered as usual. */
-    observer_action_result(p->o, a->id, true, NULL, p->now + 10);
+    observer_action_result(p->o, a->id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
     inc++;
     send_hb(p, inc, p->now + 50, SERVING_SERVING);
     assert_int_equal(crash(p, &inc).kind, CORE_ACT_RESTART);
@@ -922,7 +922,7 @@ static void test_losing_leadership_forgets_actions_in_flight(void **state)
     observer_set_leader(p->o, false, 0, 3100);
     assert_int_equal(observer_state(p->o), OBSERVER_STANDBY);
     /* Its ack is ignored, it is never sent again, nothing escalates. */
-    observer_action_result(p->o, id, false, "too late", 3200);
+    observer_action_result(p->o, id, CORE_ACK_REFUSED, "too late", 3200);
     run_until(p, 60000);
     assert_int_equal(p->n_actions, 1);
     assert_int_equal(a1(p)->policy.phase, POLICY_IDLE);
@@ -954,7 +954,7 @@ static void test_observing_decides_nothing_then_leads(void **state)
     assert_string_equal(observer_state_reason(p->o), "leader lease unreachable: timeout");
     assert_false(observer_is_leader(p->o, NULL));
     /* The refusal of what was in flight no longer matters: no escalation. */
-    observer_action_result(p->o, id, false, "too late", 3200);
+    observer_action_result(p->o, id, CORE_ACK_REFUSED, "too late", 3200);
     send_hb(p, inc + 1, 3300, SERVING_SERVING);
     inc++;
     send_hb(p, inc, 3400, SERVING_EXITED);

@@ -365,7 +365,7 @@ static int64_t crash_and_restart(struct fixture *f, const char *svc, const char 
     assert_string_equal(a->instance, inst);
     assert_int_equal(a->incarnation, *inc);
     assert_health(f, svc, inst, INST_RESTARTING);
-    observer_action_result(f->o, a->id, true, NULL, f->now + 10);
+    observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
     (*inc)++;
     serving(f, svc, inst, *inc, f->now + 50);
     assert_health(f, svc, inst, INST_HEALTHY);
@@ -562,7 +562,7 @@ static void test_backoff_sequence_next_action_ms(void **state)
             delay = last_action(f)->at_ms - died;
             assert_int_equal(actions_for(f, "a-1"), step + 1);
             assert_int64_eq(i->next_action_ms, 0);
-            observer_action_result(f->o, last_action(f)->id, true, NULL, f->now + 10);
+            observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
             inc++;
             serving(f, "alpha", "a-1", inc, f->now + 50);
         } else {
@@ -639,7 +639,7 @@ static void test_crashloop_fences_on_sixth_death(void **state)
 
     /* Accepted: it stays FENCED, exits and silence change nothing, and it is
      * neither restarted nor forgotten. */
-    observer_action_result(f->o, a->id, true, NULL, f->now + 10);
+    observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
     send_hb(f, "alpha", "a-1", inc, f->now + 500, SERVING_FENCED);
     exits(f, "alpha", "a-1", inc, f->now + 500);
     assert_health(f, "alpha", "a-1", INST_FENCED);
@@ -713,8 +713,8 @@ static void test_blast_radius_limits_actions_in_flight(void **state)
         assert_string_equal(instance_of(f, "alpha", names[k])->reason, "held: 2 actions in flight (max 2)");
     }
     /* Accepted restarts are still in flight until the instances are back. */
-    observer_action_result(f->o, first, true, NULL, 3100);
-    observer_action_result(f->o, second, true, NULL, 3100);
+    observer_action_result(f->o, first, CORE_ACK_ACCEPTED, NULL, 3100);
+    observer_action_result(f->o, second, CORE_ACK_ACCEPTED, NULL, 3100);
     run_until(f, 3500);
     assert_int_equal(f->rec.n_actions, 2);
     /* a-1 is back: the oldest held one goes. */
@@ -722,15 +722,19 @@ static void test_blast_radius_limits_actions_in_flight(void **state)
     assert_int_equal(f->rec.n_actions, 3);
     assert_string_equal(last_action(f)->instance, "a-3");
     assert_string_equal(last_action(f)->reason, "dead: released (2 actions in flight (max 2))");
-    /* a-3 is refused: its slot goes to a-4. */
-    observer_action_result(f->o, last_action(f)->id, false, "wrong signer", 3700);
+    /* a-3 is refused: at its ack timeout (an acceptance could still have
+     * come) its slot goes to a-4. */
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "wrong signer", 3700);
+    run_until(f, 3600 + 2000 - 1);
+    assert_int_equal(f->rec.n_actions, 3);
+    run_until(f, 3600 + 2000);
     assert_int_equal(f->rec.n_actions, 4);
     assert_string_equal(last_action(f)->instance, "a-4");
     assert_string_equal(f->rec.escalations[0].instance, "a-3");
     assert_string_equal(f->rec.escalations[0].reason, "refused: RESTART: wrong signer");
     assert_health(f, "alpha", "a-3", INST_DEAD);
     /* a-2 is back: a-5 goes. Never more than two were out at once. */
-    serving(f, "alpha", "a-2", 2, 3800);
+    serving(f, "alpha", "a-2", 2, 5700);
     assert_int_equal(f->rec.n_actions, 5);
     assert_string_equal(last_action(f)->instance, "a-5");
 }
@@ -782,7 +786,7 @@ static void test_degraded_limit_restarts_with_sibling_serving(void **state)
     /* The old life keeps reporting while it restarts: still RESTARTING. */
     send_hb(f, "alpha", "a-1", 1, 8200, SERVING_DEGRADED);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
-    observer_action_result(f->o, last_action(f)->id, true, NULL, 8300);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 8300);
     exits(f, "alpha", "a-1", 1, 8400);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
     /* The new life decides. */
@@ -1063,7 +1067,7 @@ static void test_unacknowledged_retried_then_escalated(void **state)
     assert_int_equal(last_action_event(f)->action, CORE_ACT_RESTART);
     assert_string_equal(last_action_event(f)->reason, "RESTART sent again (attempt 2 of 3): unacknowledged");
     /* A late answer to the first attempt is ignored. */
-    observer_action_result(f->o, ids[0], true, NULL, 5000);
+    observer_action_result(f->o, ids[0], CORE_ACK_ACCEPTED, NULL, 5000);
     run_until(f, 6500);
     assert_int_equal(f->rec.n_actions, 3);
     ids[2] = last_action(f)->id;
@@ -1091,9 +1095,9 @@ static void test_unknown_action_result_ignored(void **state)
     configure(f, "alpha", 1);
     start_normal(f);
     serving(f, "alpha", "a-1", 1, 2000);
-    observer_action_result(f->o, 12345, false, "what?", 2100);
+    observer_action_result(f->o, 12345, CORE_ACK_REFUSED, "what?", 2100);
     exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id + 1, false, NULL, 2600);
+    observer_action_result(f->o, last_action(f)->id + 1, CORE_ACK_REFUSED, NULL, 2600);
     assert_int_equal(f->rec.n_escalations, 0);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
 }
@@ -1108,7 +1112,7 @@ static void test_restart_new_incarnation_healthy(void **state)
     start_normal(f);
     serving(f, "alpha", "a-1", 1, 2000);
     exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     /* Not silence-judged while restarting: no SUSPECT/DEAD however long. */
     run_until(f, 20000);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
@@ -1134,7 +1138,7 @@ static void test_restart_timeout_dead_and_backoff_continues(void **state)
     start_normal(f);
     serving(f, "alpha", "a-1", 1, 2000);
     exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     run_until(f, 2600 + 30000 - 1);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
     run_until(f, 2600 + 30000);
@@ -1222,7 +1226,7 @@ static void test_forgetting_frees_the_slot(void **state)
     run_until(f, 4100);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_int_equal(f->rec.n_actions, 2);
-    observer_action_result(f->o, last_action(f)->id, false, "no", 4200);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "no", 4200);
     run_until(f, 2100 + FORGET_AFTER + 1);
     assert_null(instance_of(f, "alpha", "a-1"));
     assert_null(instance_of(f, "alpha", "a-2"));
@@ -1306,7 +1310,7 @@ static void test_maintenance_instance_level_and_service_level(void **state)
     assert_int_equal(f->rec.n_actions, 1);
     assert_string_equal(last_action(f)->instance, "a-2");
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: disk swap");
-    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     serving(f, "alpha", "a-2", 2, 2700);
 
     /* The whole service too: lifting the instance's flag leaves a-1 held by
@@ -1327,7 +1331,7 @@ static void test_maintenance_instance_level_and_service_level(void **state)
         bool first_is_a1 = strcmp(first, "a-1") == 0;
 
         assert_true(first_is_a1 || strcmp(first, "a-3") == 0);
-        observer_action_result(f->o, last_action(f)->id, true, NULL, 3200);
+        observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 3200);
         serving(f, "alpha", first_is_a1 ? "a-1" : "a-3", 2, 3300);
         if (f->rec.n_actions == 2)
             wait_action(f, 10000);
@@ -1351,7 +1355,7 @@ static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **stat
     assert_int_equal(f->rec.n_actions, 1);
     /* Set while the restart is out: it is not recalled... */
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "hands off", 2550), 0);
-    observer_action_result(f->o, last_action(f)->id, true, NULL, 2600);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
     /* ...and when it comes back and dies again, nothing is planned. */
     serving(f, "alpha", "a-1", 2, 2700);
@@ -1373,7 +1377,7 @@ static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **stat
     assert_true(a->at_ms > lifted);
 
     /* A planned restart under backoff is held when a flag comes. */
-    observer_action_result(f->o, a->id, true, NULL, f->now + 10);
+    observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
     serving(f, "alpha", "a-1", 3, f->now + 20);
     exits(f, "alpha", "a-1", 3, f->now + 30);
     assert_true(i->next_action_ms > f->now);
@@ -1428,10 +1432,163 @@ static void test_maintenance_survives_leadership_change(void **state)
     assert_int_equal(f->rec.n_actions, 1);
 }
 
+
+/* ---- answers to Controls, replacement, announced stops (issue 9) ---- */
+
+/* A refusal and an acceptance for the same attempt: the acceptance wins,
+ * whatever came first (a sibling can forge refusals on our inbox). */
+static void test_an_acceptance_wins_over_a_refusal(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t id;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 3000);
+    id = last_action(f)->id;
+    observer_action_result(f->o, id, CORE_ACK_REFUSED, "wrong_incarnation", 3001);
+    observer_action_result(f->o, id, CORE_ACK_NO_RESPONDERS, "no responders", 3002);
+    observer_action_result(f->o, id, CORE_ACK_ACCEPTED, NULL, 3003);
+    run_until(f, 9000);
+    assert_int_equal(f->rec.n_escalations, 0);
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_int_equal(instance_of(f, "alpha", "a-1")->policy.phase, POLICY_RESTARTING);
+    serving(f, "alpha", "a-1", 2, 9100);
+    assert_health(f, "alpha", "a-1", INST_HEALTHY);
+}
+
+/* A refusal for good escalates at the attempt's ack timeout, once. */
+static void test_a_refusal_gives_up_at_the_ack_timeout(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 3000);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "wrong_incarnation", 3010);
+    run_until(f, 4999);
+    assert_int_equal(f->rec.n_escalations, 0);
+    run_until(f, 5000);
+    assert_int_equal(f->rec.n_escalations, 1);
+    assert_string_equal(f->rec.escalations[0].reason, "refused: RESTART: wrong_incarnation");
+    assert_health(f, "alpha", "a-1", INST_DEAD);
+    run_until(f, 60000);
+    assert_int_equal(f->rec.n_escalations, 1);
+    assert_int_equal(f->rec.n_actions, 1);
+}
+
+/* A refusal a new attempt can cure is sent again; after every attempt the
+ * last refusal is the reason. */
+static void test_a_retryable_refusal_is_sent_again(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 3000);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(f->rec.n_actions, (size_t)k + 1);
+        observer_action_result(f->o, last_action(f)->id, CORE_ACK_RETRYABLE, "stale_term", f->now + 5);
+        run_until(f, 3000 + (int64_t)(k + 1) * 2000);
+    }
+    assert_int_equal(f->rec.n_actions, 3);
+    assert_int_equal(f->rec.n_escalations, 1);
+    assert_string_equal(f->rec.escalations[0].reason, "refused: RESTART: stale_term");
+}
+
+/* Nobody listens (the whole task died): sent ack_attempts times, then one
+ * escalation that says so. */
+static void test_no_responders_is_unreachable_and_escalates_once(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 3000);
+    for (int k = 0; k < 3; k++) {
+        observer_action_result(f->o, last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", f->now + 1);
+        run_until(f, 3000 + (int64_t)(k + 1) * 2000);
+    }
+    assert_int_equal(f->rec.n_actions, 3);
+    assert_int_equal(f->rec.n_escalations, 1);
+    assert_prefix(f->rec.escalations[0].reason, "unreachable: nobody listens for a-1's control");
+    run_until(f, 120000);
+    assert_int_equal(f->rec.n_escalations, 1);
+}
+
+/* A dead instance of a service that has its desired count without it
+ * (ECS started a replacement task) is not restarted: STOPPED, replaced. */
+static void test_a_surplus_death_is_a_replacement(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 2);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    serving(f, "alpha", "a-2", 1, 2001);
+    serving(f, "alpha", "a-3", 1, 2002);
+    exits(f, "alpha", "a-1", 1, 3000);
+    assert_int_equal(f->rec.n_actions, 0);
+    assert_health(f, "alpha", "a-1", INST_STOPPED);
+    assert_prefix(instance_of(f, "alpha", "a-1")->reason, "replaced: alpha has 2 of 2 healthy");
+    assert_int_equal(f->rec.n_escalations, 0);
+}
+
+/* No responders for a dead instance, and meanwhile its replacement came up:
+ * replaced, not escalated. */
+static void test_a_replacement_arriving_meanwhile_ends_it(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    exits(f, "alpha", "a-1", 1, 3000);
+    observer_action_result(f->o, last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", 3001);
+    serving(f, "alpha", "a-new", 1, 3500);   /* ECS's new task */
+    run_until(f, 5000);
+    assert_int_equal(f->rec.n_escalations, 0);
+    assert_int_equal(f->rec.n_actions, 1);
+    assert_health(f, "alpha", "a-1", INST_STOPPED);
+    assert_prefix(instance_of(f, "alpha", "a-1")->reason, "replaced:");
+}
+
+/* ECS stops a task: SIGTERM to the agent, which says STOPPING and reports
+ * its child's exit. A stop the instance announced is not a death. */
+static void test_an_announced_stop_is_not_a_death(void **state)
+{
+    struct fixture *f = *state;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    serving(f, "alpha", "a-1", 1, 2000);
+    send_hb(f, "alpha", "a-1", 1, 3000, SERVING_STOPPING);
+    exits(f, "alpha", "a-1", 1, 3100);
+    run_until(f, 60000);
+    assert_health(f, "alpha", "a-1", INST_STOPPED);
+    assert_int_equal(f->rec.n_actions, 0);
+    assert_int_equal(f->rec.n_escalations, 0);
+    /* A new life that dies is a death again. */
+    serving(f, "alpha", "a-1", 2, 60100);
+    exits(f, "alpha", "a-1", 2, 61000);
+    assert_int_equal(f->rec.n_actions, 1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_an_acceptance_wins_over_a_refusal),
+        T(test_a_refusal_gives_up_at_the_ack_timeout),
+        T(test_a_retryable_refusal_is_sent_again),
+        T(test_no_responders_is_unreachable_and_escalates_once),
+        T(test_a_surplus_death_is_a_replacement),
+        T(test_a_replacement_arriving_meanwhile_ends_it),
+        T(test_an_announced_stop_is_not_a_death),
         T(test_config_zero_takes_defaults),
         T(test_backoff_sequence_pure),
         T(test_tally_and_verdict_pure),
