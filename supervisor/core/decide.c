@@ -230,7 +230,12 @@ static bool issue(struct observer *o, struct instance *i, int64_t now_ms)
     else
         decide_reason_printf(reason, sizeof(reason), "%s: %s",
                              p->trigger == POLICY_TRIGGER_DEGRADED ? "degraded" : "dead", cause);
-    if (p->kind == CORE_ACT_FENCE) {
+    if (p->kind == CORE_ACT_FENCE && p->trigger == POLICY_TRIGGER_REFENCE) {
+        decide_reason_printf(reason, sizeof(reason), "fenced again: a new life of a fenced instance (until UNFENCE)");
+        after.fence_epoch = policy_next_fence_epoch(i->fence_epoch, p->fence_epoch);
+        after.fence_issued = after.fence_epoch;
+        to = INST_FENCED;
+    } else if (p->kind == CORE_ACT_FENCE) {
         decide_reason_printf(reason, sizeof(reason), "crashloop: %u restarts in %llds",
                              policy_tally_count(p, s->crashloop_window_ms, now_ms) + 1,
                              (long long)(s->crashloop_window_ms / 1000));
@@ -246,6 +251,7 @@ static bool issue(struct observer *o, struct instance *i, int64_t now_ms)
         struct policy_persisted rec;
 
         persist_from_policy(&after, to == INST_FENCED, reason, o->unix_offset_ms, &rec);
+        rec.restarts = i->restarts;
         if (!durable_store_put(o, i, &rec, now_ms))
             return false;
     }
@@ -260,7 +266,7 @@ static bool issue(struct observer *o, struct instance *i, int64_t now_ms)
     o->in_flight++;
     observer_transition_as(o, i, to, reason, (enum core_action_kind)p->kind, now_ms);
     send_attempt(o, i, now_ms);
-    if (p->kind == CORE_ACT_FENCE)
+    if (p->kind == CORE_ACT_FENCE && p->trigger != POLICY_TRIGGER_REFENCE)
         escalate(o, i, i->reason, now_ms);
     observer_reschedule(o, i, now_ms);
     return true;
@@ -539,21 +545,46 @@ enum inst_health decide_policy_heartbeat(struct observer *o, struct instance *i,
         *reason = i->reason;
         return (enum inst_health)i->health;
     case POLICY_FENCED:
-        if (!fence_kept) {
+        if (!fence_kept && i->fence_epoch > p->fence_issued) {
+            /* It obeyed an UNFENCE (its epoch is above our fence's): lifted. */
             p->phase = POLICY_IDLE;
             p->kind = 0;
             return to;
+        }
+        if (!fence_kept || (new_life && ev != EV_HB_FENCED)) {
+            /* A new life, or one serving again without an UNFENCE: the
+             * fence holds (DESIGN.md §6) and is sent again. */
+            p->refence = 1;
+            *reason = i->reason;
+            return INST_FENCED;
         }
         if (ev != EV_HB_FENCED)
             *reason = i->reason;
         return INST_FENCED;
     case POLICY_HELD:
-        if (to == i->health)
+    case POLICY_PLANNED:
+        if (p->kind == CORE_ACT_FENCE && p->trigger == POLICY_TRIGGER_REFENCE) {
+            *reason = i->reason;   /* fenced still: the fence waits to go out again */
+            return INST_FENCED;
+        }
+        if (p->phase == POLICY_HELD && to == i->health)
             *reason = i->reason;
         return to;
     default:
         return to;
     }
+}
+
+/* A fenced instance came back without an UNFENCE (decide_policy_heartbeat
+ * marked it): the fence goes out again, now, to the life heard. The
+ * record still says fenced; the new FENCE has a new epoch. */
+void decide_refence(struct observer *o, struct instance *i, int64_t now_ms)
+{
+    i->policy.refence = 0;
+    if (!durable_deciding(o) || !i->service->expected)
+        return;
+    i->policy.phase = POLICY_IDLE;
+    decide_plan(o, i, CORE_ACT_FENCE, POLICY_TRIGGER_REFENCE, now_ms, now_ms);
 }
 
 /* ---- mass silence ---- */

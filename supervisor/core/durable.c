@@ -18,13 +18,16 @@ bool durable_persisting(const struct observer *o)
 /* ---- durable state (persist.h) ---- */
 
 /* Whether `i`'s record says fenced: a FENCE of ours is in force or in
- * flight (it was written before it was sent). */
+ * flight (it was written before it was sent), or is to be sent again to a
+ * new life (held or planned). */
 bool durable_fenced_now(const struct instance *i)
 {
     const struct policy_instance *p = &i->policy;
 
     return p->phase == POLICY_FENCED ||
-           (policy_phase_in_flight((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE);
+           (policy_phase_in_flight((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE) ||
+           (policy_phase_pending((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE &&
+            p->trigger == POLICY_TRIGGER_REFENCE);
 }
 
 void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirty)
@@ -73,6 +76,7 @@ void durable_persist_state(struct observer *o, struct instance *i, int64_t now_m
         return;
     }
     persist_from_policy(&i->policy, durable_fenced_now(i), i->reason, o->unix_offset_ms, &rec);
+    rec.restarts = i->restarts;
     if (!durable_store_put(o, i, &rec, now_ms))
         durable_set_persist_dirty(o, i, true);
 }
@@ -233,6 +237,8 @@ int observer_restore(struct observer *o, const char *service, const char *instan
     }
     pi = &i->policy;
     persist_to_policy(p, now_ms, unix_offset_ms, pi);
+    if (p->restarts > i->restarts)
+        i->restarts = p->restarts;   /* the count on the feed outlives the supervisor */
     if (policy_phase_in_flight((enum policy_phase)pi->phase)) {
         /* Our own action is out: it decides, not an older record. */
     } else if (p->fenced) {

@@ -569,10 +569,14 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     if (i->policy.phase != POLICY_IDLE)
         to = decide_policy_heartbeat(o, i, ev, new_life, to, &why);
     observer_transition(o, i, to, why, now);
+    if (i->policy.refence)
+        decide_refence(o, i, now);
     if (was_fenced && !durable_fenced_now(i))
-        durable_persist_state(o, i, now); /* the fence was lifted elsewhere */
+        durable_persist_state(o, i, now); /* the fence was lifted: an UNFENCE was obeyed */
     if (i->health == INST_HEALTHY && i->policy.backoff_step != 0)
         decide_streak_check(o, i, now - i->health_since_ms, now);
+    if (new_life && i->policy.persist_dirty == 0)
+        durable_persist_state(o, i, now);   /* its restart count is durable too */
     if (strcmp(i->version, hb->version) != 0) {
         memcpy(i->version, hb->version, sizeof(i->version));
         recompute_versions(o, s, now);

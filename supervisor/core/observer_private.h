@@ -124,6 +124,7 @@ void decide_drain_held(struct observer *o, int64_t now_ms);
 enum inst_health decide_policy_heartbeat(struct observer *o, struct instance *i, enum inst_event ev,
                                          bool new_life, enum inst_health to, const char **reason);
 void decide_note_silence(struct observer *o, int64_t now_ms);
+void decide_refence(struct observer *o, struct instance *i, int64_t now_ms);
 void decide_leave_mass_silence_if_over(struct observer *o, int64_t now_ms);
 void decide_policy_detach(struct observer *o, struct instance *i);
 

@@ -67,7 +67,7 @@ int persist_pack(const struct policy_persisted *p, uint8_t *buf, size_t cap, siz
     if (!persist_valid(p))
         return -1;
     r = strlen(p->fence_reason);
-    need = PERSIST_HEADER_BYTES + 8 * (size_t)p->n_restarts + 1 + r;
+    need = PERSIST_HEADER_BYTES + 8 * (size_t)p->n_restarts + 1 + r + 4;
     if (need > cap)
         return -1;
     buf[0] = PERSIST_MAGIC;
@@ -82,6 +82,7 @@ int persist_pack(const struct policy_persisted *p, uint8_t *buf, size_t cap, siz
         put_u64(buf + at, (uint64_t)p->restart_unix_ms[k]);
     buf[at++] = (uint8_t)r;
     memcpy(buf + at, p->fence_reason, r);
+    put_u32(buf + at + r, p->restarts);
     *len = need;
     return 0;
 }
@@ -89,10 +90,11 @@ int persist_pack(const struct policy_persisted *p, uint8_t *buf, size_t cap, siz
 int persist_unpack(const uint8_t *buf, size_t len, struct policy_persisted *out)
 {
     struct policy_persisted p;
-    size_t at, r;
+    size_t at, r, tail;
 
-    if (len < PERSIST_HEADER_BYTES + 1 || buf[0] != PERSIST_MAGIC || buf[1] != PERSIST_VERSION)
+    if (len < PERSIST_HEADER_BYTES + 1 || buf[0] != PERSIST_MAGIC || (buf[1] != PERSIST_VERSION && buf[1] != 1))
         return -1;
+    tail = buf[1] == 1 ? 0 : 4;   /* version 1 has no restarts field */
     if ((buf[2] & ~FLAGS_KNOWN) != 0 || buf[3] > POLICY_TALLY_MAX)
         return -1;
     memset(&p, 0, sizeof(p));
@@ -102,7 +104,7 @@ int persist_unpack(const uint8_t *buf, size_t len, struct policy_persisted *out)
     if (len < at + 1)
         return -1;
     r = buf[at];
-    if (r >= PERSIST_REASON_MAX || len != at + 1 + r || memchr(buf + at + 1, '\0', r) != NULL)
+    if (r >= PERSIST_REASON_MAX || len != at + 1 + r + tail || memchr(buf + at + 1, '\0', r) != NULL)
         return -1;
     p.backoff_step = get_u32(buf + 4);
     p.fence_epoch_known = get_u64(buf + 8);
@@ -115,6 +117,7 @@ int persist_unpack(const uint8_t *buf, size_t len, struct policy_persisted *out)
         p.restart_unix_ms[k] = (int64_t)t;
     }
     memcpy(p.fence_reason, buf + at + 1, r);
+    p.restarts = tail != 0 ? get_u32(buf + at + 1 + r) : 0;
     if (!persist_valid(&p))
         return -1;
     *out = p;

@@ -22,10 +22,10 @@
 #include "policy.h"
 
 #define PERSIST_MAGIC 0xF7u     /* first byte of every packed record */
-#define PERSIST_VERSION 1u      /* second byte: the layout below */
+#define PERSIST_VERSION 2u      /* second byte: the layout below (1 is still read) */
 #define PERSIST_REASON_MAX 96   /* fence reason kept, NUL included (= REASON_MAX) */
 
-/* Byte form, version 1. Integers little-endian, fixed width; no padding.
+/* Byte form, version 2. Integers little-endian, fixed width; no padding.
  *
  *   offset    size  field
  *   0         1     magic, PERSIST_MAGIC
@@ -38,11 +38,13 @@
  *   24        8n    restart_unix_ms[0..n-1] (i64), oldest first
  *   24+8n     1     r = length of the fence reason, 0..PERSIST_REASON_MAX-1
  *   25+8n     r     the fence reason's bytes (no NUL); r = 0 unless fenced
+ *   25+8n+r   4     restarts (u32): new lives seen, as the feed shows them
  *
- * The length is exactly 25 + 8n + r; at most PERSIST_PACKED_MAX. A reader of
- * version 1 refuses any other version: a later layout bumps it. */
+ * The length is exactly 29 + 8n + r; at most PERSIST_PACKED_MAX. Version 1
+ * is the same without the last field (restarts read as 0); any other
+ * version is refused: a later layout bumps it. */
 #define PERSIST_HEADER_BYTES 24
-#define PERSIST_PACKED_MAX (PERSIST_HEADER_BYTES + 8 * POLICY_TALLY_MAX + 1 + PERSIST_REASON_MAX - 1)
+#define PERSIST_PACKED_MAX (PERSIST_HEADER_BYTES + 8 * POLICY_TALLY_MAX + 1 + PERSIST_REASON_MAX - 1 + 4)
 
 /* Largest wall-clock time accepted, and the largest |unix_offset_ms| the
  * conversions take: far beyond any real clock, small enough that every sum
@@ -63,6 +65,8 @@ struct policy_persisted {
     int64_t restart_unix_ms[POLICY_TALLY_MAX]; /* restarts issued, oldest first; the last one
                                                   is the time of the last restart */
     char fence_reason[PERSIST_REASON_MAX];     /* why it was fenced; "" unless fenced */
+    uint32_t restarts;           /* new lives of the instance seen (InstanceStatus.restarts); the
+                                    caller sets it after persist_from_policy */
 };
 
 /* Whether `p` is internally consistent: n_restarts <= POLICY_TALLY_MAX,

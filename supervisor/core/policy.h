@@ -75,6 +75,8 @@ enum policy_trigger {
     POLICY_TRIGGER_NONE = 0,
     POLICY_TRIGGER_DEAD,      /* the instance died (or a restart of it failed) */
     POLICY_TRIGGER_DEGRADED,  /* DEGRADED past degraded_limit_ms */
+    POLICY_TRIGGER_REFENCE,   /* a fenced instance heard from a new life (or serving without
+                                 an UNFENCE): the fence is sent again */
 };
 
 /* One instance's policy record: plain data, part of struct instance. */
@@ -94,6 +96,7 @@ struct policy_instance {
     uint8_t persist_dirty; /* durable state changed but its write failed: retry it */
     uint8_t answer;        /* enum core_ack of the worst non-acceptance for the attempt in
                               flight (0 = none yet); decided at its ack timeout */
+    uint8_t refence;       /* a fence of ours must be sent again (decide_refence) */
 };
 
 /* Properties of each phase, as data. */

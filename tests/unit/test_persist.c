@@ -164,7 +164,8 @@ static void run_until(struct proc *p, int64_t until_ms)
     tick(p, until_ms);
 }
 
-static void send_hb(struct proc *p, uint64_t incarnation, int64_t at_ms, enum serving_state state)
+static void send_hb_epoch(struct proc *p, uint64_t incarnation, int64_t at_ms, enum serving_state state,
+                          uint64_t fence_epoch)
 {
     struct hb_input hb;
 
@@ -177,9 +178,15 @@ static void send_hb(struct proc *p, uint64_t incarnation, int64_t at_ms, enum se
     hb.arrival_ms = at_ms;
     hb.interval_ms = INTERVAL;
     hb.state = state;
+    hb.fence_epoch = fence_epoch;
     hb.checks_ok = true;
     assert_int_equal(observer_heartbeat(p->o, &hb), HB_ACCEPTED);
     p->now = at_ms;
+}
+
+static void send_hb(struct proc *p, uint64_t incarnation, int64_t at_ms, enum serving_state state)
+{
+    send_hb_epoch(p, incarnation, at_ms, state, 0);
 }
 
 static struct instance *a1(const struct proc *p)
@@ -304,7 +311,7 @@ static void test_pack_unpack_round_trip(void **state)
     for (uint8_t n = 0; n <= POLICY_TALLY_MAX; n++) {
         sample(&in, n);
         assert_int_equal(persist_pack(&in, buf, sizeof(buf), &len), 0);
-        assert_int_equal(len, 25 + 8 * (size_t)n + strlen(in.fence_reason));
+        assert_int_equal(len, 29 + 8 * (size_t)n + strlen(in.fence_reason));
         memset(&out, 0xAB, sizeof(out));
         assert_int_equal(persist_unpack(buf, len, &out), 0);
         assert_true(out.fence_epoch_known == in.fence_epoch_known);
@@ -323,18 +330,20 @@ static void test_pack_unpack_round_trip(void **state)
     in.backoff_step = 3;
     in.n_restarts = 1;
     in.restart_unix_ms[0] = 0x0102;
+    in.restarts = 0x0A0B;
     assert_int_equal(persist_pack(&in, buf, sizeof(buf), &len), 0);
     {
-        static const uint8_t want[34] = {
+        static const uint8_t want[37] = {
             PERSIST_MAGIC, PERSIST_VERSION, 0x00, 0x01, 3, 0, 0, 0,
             9, 0, 0, 0, 0, 0, 0, 0,
             8, 0, 0, 0, 0, 0, 0, 0,
             0x02, 0x01, 0, 0, 0, 0, 0, 0,
             0x00,
+            0x0B, 0x0A, 0, 0,
         };
 
-        assert_int_equal(len, 33);
-        assert_memory_equal(buf, want, 33);
+        assert_int_equal(len, 37);
+        assert_memory_equal(buf, want, 37);
     }
     /* The largest record fits PERSIST_PACKED_MAX exactly. */
     sample(&in, POLICY_TALLY_MAX);
@@ -379,6 +388,27 @@ static void test_pack_refuses_invalid_or_small_buffer(void **state)
     assert_false(persist_valid(&p));
     assert_int_equal(persist_pack(&p, buf, sizeof(buf), &len), -1);
     assert_int_equal(len, 12345);
+}
+
+/* Records written before the restart count (version 1) are still read. */
+static void test_version_1_records_are_still_read(void **state)
+{
+    struct policy_persisted p, out;
+    uint8_t buf[PERSIST_PACKED_MAX];
+    size_t len;
+
+    (void)state;
+    sample(&p, 3);
+    p.restarts = 17;
+    assert_int_equal(persist_pack(&p, buf, sizeof(buf), &len), 0);
+    assert_int_equal(persist_unpack(buf, len, &out), 0);
+    assert_int_equal(out.restarts, 17);
+    buf[1] = 1;   /* the same record, as version 1 wrote it: no restart count */
+    assert_int_equal(persist_unpack(buf, len - 4, &out), 0);
+    assert_int_equal(out.restarts, 0);
+    assert_int_equal(out.n_restarts, 3);
+    assert_string_equal(out.fence_reason, p.fence_reason);
+    assert_int_equal(persist_unpack(buf, len, &out), -1);   /* version 1 with a tail: refused */
 }
 
 static void test_unpack_refuses_truncated_garbage_and_versions(void **state)
@@ -537,8 +567,9 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
     }
     assert_int_equal(oc[5].kind, CORE_ACT_FENCE);
     assert_int_equal(oc[5].fence_epoch, 1);
-    /* Every action was made durable first. */
-    assert_string_equal(c->log, "PAPAPAPAPAPA");
+    /* Every action was made durable first (and each new life, for the
+     * restart count on the feed). */
+    assert_string_equal(c->log, "PAPPAPPAPPAPPAPPA");
 
     /* A, same seed and clock, sees three deaths and their restarts, then the
      * fourth death, and is killed while that restart waits out its backoff. */
@@ -601,7 +632,7 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
     assert_int_equal(ob[5].fence_epoch, oc[5].fence_epoch);
     assert_string_equal(ob[5].reason, oc[5].reason);
     assert_string_equal(ob[5].reason, "crashloop: 6 restarts in 600s");
-    assert_string_equal(b->log, "PAPAPA");
+    assert_string_equal(b->log, "PAPPAPPA");
     /* B's record now says what C's does, in wall-clock terms, save times. */
     assert_true(b->last.fenced && c->last.fenced);
     assert_true(b->last.fence_epoch_issued == c->last.fence_epoch_issued);
@@ -647,13 +678,27 @@ static void test_restored_fence_holds_and_epochs_continue(void **state)
     assert_int_equal(p->n_persist_calls, 0);
     assert_int_equal(a1(p)->restarts, 0);
 
-    /* Unfenced elsewhere (it serves again): the lift is written... */
+    /* A new life (its agent restarted: fence epoch 0) serves: the fence
+     * holds, and goes out again to that life with a new epoch, written
+     * first; no escalation this time... */
     inc++;
     send_hb(p, inc, p->now + 100, SERVING_SERVING);
+    assert_int_equal(health(p), INST_FENCED);
+    assert_int_equal(p->n_actions, 1);
+    assert_int_equal(p->actions[0].kind, CORE_ACT_FENCE);
+    assert_int_equal(p->actions[0].fence_epoch, 42);
+    assert_true(p->last.fenced && p->last.fence_epoch_issued == 42);
+    assert_int_equal(p->last.restarts, 1);
+    observer_action_result(p->o, p->actions[0].id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
+    send_hb_epoch(p, inc, p->now + 100, SERVING_FENCED, 42);
+    assert_int_equal(health(p), INST_FENCED);
+    /* ...until it obeys an UNFENCE (its epoch above the fence's): the lift
+     * is written. */
+    send_hb_epoch(p, inc, p->now + 100, SERVING_SERVING, 43);
     assert_int_equal(health(p), INST_HEALTHY);
-    assert_int_equal(p->n_persist_calls, 1);
     assert_false(p->last.fenced);
-    assert_true(p->last.fence_epoch_issued == 41);
+    assert_true(p->last.fence_epoch_issued == 42);
+    assert_int_equal(p->n_actions, 1);
     proc_stop(p);
 
     /* ...and a record of a recent crash loop, not fenced: the first death
@@ -828,13 +873,13 @@ static void test_failed_lift_is_retried(void **state)
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
     run_until(p, 1500);
     p->store_ok = false;
-    send_hb(p, 9, 2000, SERVING_SERVING);
+    send_hb_epoch(p, 9, 2000, SERVING_SERVING, 4);   /* it obeyed an UNFENCE of epoch 4 */
     assert_string_equal(p->log, "p");
     assert_int64_eq(observer_next_deadline(p->o) <= 2000 + pc.ack_timeout_ms, 1);
     p->store_ok = true;
     for (int64_t t = 3000; t <= 2000 + pc.ack_timeout_ms; t += INTERVAL) {
         run_until(p, t);
-        send_hb(p, 9, t, SERVING_SERVING);
+        send_hb_epoch(p, 9, t, SERVING_SERVING, 4);
     }
     run_until(p, 2000 + pc.ack_timeout_ms);
     assert_string_equal(p->log, "pP");
@@ -997,6 +1042,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_unpack_round_trip),
         cmocka_unit_test(test_pack_refuses_invalid_or_small_buffer),
+        cmocka_unit_test(test_version_1_records_are_still_read),
         cmocka_unit_test(test_unpack_refuses_truncated_garbage_and_versions),
         cmocka_unit_test(test_conversions_keep_order_and_offset),
         cmocka_unit_test(test_instance_stays_small),
