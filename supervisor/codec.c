@@ -226,12 +226,20 @@ int codec_service_status_pack(struct observer *obs, struct service *s, const str
     return rc;
 }
 
+/* How much of the fleet a FleetStatus carries. */
+enum status_detail {
+    STATUS_FULL,     /* every service with its instances */
+    STATUS_COUNTS,   /* every service, counts only */
+    STATUS_HEADER,   /* the fleet's figures only: no service list */
+};
+
 static int fleet_status_try(struct observer *obs, const struct codec_fleet_header *hdr,
-                            const struct codec_clock *clk, bool with_instances, uint8_t **buf,
+                            const struct codec_clock *clk, enum status_detail detail, uint8_t **buf,
                             size_t *len)
 {
     const struct registry *reg = observer_registry(obs);
-    size_t n = registry_service_count(reg), built = 0;
+    size_t n = detail == STATUS_HEADER ? 0 : registry_service_count(reg), built = 0;
+    bool with_instances = detail == STATUS_FULL;
     struct service_tree *trees = calloc(n ? n : 1, sizeof(*trees));
     Fleet__V1__ServiceStatus **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
     struct observer_summary sum;
@@ -275,12 +283,11 @@ int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_heade
                             size_t *len)
 {
     size_t instances = registry_instance_count(observer_registry(obs));
+    uint8_t *b;
+    size_t n;
 
     if (instances * INSTANCE_STATUS_EST_BYTES <= max_bytes) {
-        uint8_t *b;
-        size_t n;
-
-        if (fleet_status_try(obs, hdr, clk, true, &b, &n) != 0)
+        if (fleet_status_try(obs, hdr, clk, STATUS_FULL, &b, &n) != 0)
             return -1;
         if (n <= max_bytes) {
             *buf = b;
@@ -289,7 +296,17 @@ int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_heade
         }
         free(b);
     }
-    return fleet_status_try(obs, hdr, clk, false, buf, len);
+    if (fleet_status_try(obs, hdr, clk, STATUS_COUNTS, &b, &n) != 0)
+        return -1;
+    if (n <= max_bytes) {
+        *buf = b;
+        *len = n;
+        return 0;
+    }
+    /* Detail goes first, never the message: the per-service subjects still
+     * carry every service. */
+    free(b);
+    return fleet_status_try(obs, hdr, clk, STATUS_HEADER, buf, len);
 }
 
 int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len)

@@ -50,7 +50,8 @@ struct codec_fleet_header {
 };
 
 /* FleetStatus of the whole fleet. Instance lists are included while the
- * message fits in `max_bytes`, otherwise services carry counts only.
+ * message fits in `max_bytes`, otherwise services carry counts only, and
+ * past that the message carries the fleet's figures alone (no services).
  * Returns 0 with *buf and *len set, or -1 (out of memory). */
 int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_header *hdr,
                             const struct codec_clock *clk, size_t max_bytes, uint8_t **buf,

@@ -149,7 +149,7 @@ static const char *check_log_level(const char *v)
 /* The key table                                                            */
 
 enum key_section {
-    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, N_SECTIONS,
+    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, SEC_LIMITS, N_SECTIONS,
     SEC_SERVICE = N_SECTIONS
 };
 
@@ -160,6 +160,7 @@ static const char *const section_names[N_SECTIONS] = {
     [SEC_CONTROL] = "control",
     [SEC_POLICY] = "policy",
     [SEC_STATE] = "state",
+    [SEC_LIMITS] = "limits",
 };
 
 enum key_type {
@@ -221,6 +222,7 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_DETECTOR, "stall_ms", stall_ms, 500, 600000, "3000", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "link_grace_ms", link_grace_ms, 0, 600000, "5000", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "server_grace_ms", server_grace_ms, 0, 600000, "10000", NULL),
+    UINT_KEY(CFG, SEC_DETECTOR, "max_interval_ms", max_interval_ms, 100, 600000, "30000", NULL),
 
     TEXT_KEY(CFG, SEC_CONTROL, "signing_key_file", signing_key_file, check_path, "",
              "FLEET_SIGNING_KEY_FILE"),
@@ -246,6 +248,12 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_STATE, "lease_ttl_ms", lease_ttl_ms, 1000, 600000, "2000", "FLEET_LEASE_TTL_MS"),
     UINT_KEY(CFG, SEC_STATE, "replicas", state_replicas, 0, 5, "0", "FLEET_STATE_REPLICAS"),
     UINT_KEY(CFG, SEC_STATE, "audit_max_age_s", audit_max_age_s, 60, 31536000, "604800", NULL),
+
+    UINT_KEY(CFG, SEC_LIMITS, "max_instances_per_service", max_instances_per_service, 1, 100000, "256", NULL),
+    UINT_KEY(CFG, SEC_LIMITS, "max_unexpected_services", max_unexpected_services, 0, 10000, "16", NULL),
+    UINT_KEY(CFG, SEC_LIMITS, "max_instances_per_unexpected_service", max_instances_per_unexpected, 1, 10000, "16",
+             NULL),
+    UINT_KEY(CFG, SEC_LIMITS, "max_queued_heartbeats", max_queued_heartbeats, 1024, 4194304, "131072", NULL),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
@@ -258,6 +266,7 @@ static const struct key_def service_keys[] = {
     UINT_KEY(SVC, SEC_SERVICE, "crashloop_max", crashloop_max, 1, 16, "5", NULL),
     UINT_KEY(SVC, SEC_SERVICE, "crashloop_window_s", crashloop_window_s, 1, 86400, "600", NULL),
     BOOL_KEY(SVC, SEC_SERVICE, "restart", restart, "true"),
+    UINT_KEY(SVC, SEC_SERVICE, "max_interval_ms", max_interval_ms, 0, 600000, "0", NULL),
 };
 #undef SVC
 #define N_SERVICE_KEYS (sizeof service_keys / sizeof service_keys[0])
@@ -1131,6 +1140,7 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
             .crashloop_max = s->crashloop_max,
             .crashloop_window_ms = s->crashloop_window_s * 1000u,
             .restart_disabled = !s->restart,
+            .max_interval_ms = s->max_interval_ms,
             .depends_on = (const char (*)[FLEET_NAME_MAX + 1])s->depends_on,
             .n_depends_on = s->n_depends_on,
         };
@@ -1144,6 +1154,10 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
         .stall_ms = c->stall_ms,
         .link_grace_ms = c->link_grace_ms,
         .server_grace_ms = c->server_grace_ms,
+        .max_interval_ms = c->max_interval_ms,
+        .max_instances_per_service = c->max_instances_per_service,
+        .max_unexpected_services = c->max_unexpected_services,
+        .max_instances_per_unexpected = c->max_instances_per_unexpected,
         .services = services_buf,
         .n_services = c->n_services,
     };

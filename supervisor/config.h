@@ -48,6 +48,8 @@ struct supervisor_service {
     uint32_t crashloop_max;                  /* services[i].crashloop_max (1..16, default 5) restarts */
     uint32_t crashloop_window_s;             /*   within crashloop_window_s (default 600) then FENCE */
     bool restart;                            /* services[i].restart, default true; false = observe only */
+    uint32_t max_interval_ms;                /* services[i].max_interval_ms: promised intervals above it
+                                                are taken as it; 0 = detector.max_interval_ms */
 };
 
 /* The effective configuration. Created by config_load, destroyed by
@@ -72,6 +74,7 @@ struct supervisor_config {
     uint32_t stall_ms;              /* detector.stall_ms */
     uint32_t link_grace_ms;         /* detector.link_grace_ms */
     uint32_t server_grace_ms;       /* detector.server_grace_ms: shared-fate hold on a NATS server */
+    uint32_t max_interval_ms;       /* detector.max_interval_ms: the longest promised interval taken */
     char signing_key_file[512];     /* control.signing_key_file, "" = observe only;
                                        env FLEET_SIGNING_KEY_FILE */
     uint32_t control_expiry_ms;     /* control.expiry_ms: a Control is valid this long */
@@ -85,6 +88,10 @@ struct supervisor_config {
     uint32_t state_replicas;        /* state.replicas: 0 auto (3 on a JetStream cluster, else 1), 1..5;
                                        env FLEET_STATE_REPLICAS */
     uint32_t audit_max_age_s;       /* state.audit_max_age_s: audit retention (7 days) */
+    uint32_t max_instances_per_service;   /* limits.*: what a publisher can make us track */
+    uint32_t max_unexpected_services;
+    uint32_t max_instances_per_unexpected;
+    uint32_t max_queued_heartbeats;       /* limits.max_queued_heartbeats: waiting for the owner thread */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
 };

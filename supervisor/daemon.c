@@ -28,8 +28,9 @@
 #include "leadership.h"
 #include "store.h"
 
-/* Heartbeats that may wait for the owner thread before refusals start. */
-#define MAX_QUEUED_HEARTBEATS (1u << 20)
+/* Heartbeats taken from a batch between two looks at the clock: however
+ * large a flood's batch, the feed goes out on time between slices. */
+#define HEARTBEAT_SLICE 8192
 /* Change-driven statuses are coalesced to one per this gap. */
 #define FEED_MIN_GAP_MS 100
 /* How long SIGTERM waits for deliveries to drain and publications to flush. */
@@ -690,10 +691,15 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     for (size_t k = 0; k < batch->n_ack; k++)
         observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].outcome, batch->ack[k].error,
                                batch->ack[k].at_ms);
-    for (size_t k = 0; k < batch->n_hb; k++)
+    for (size_t k = 0; k < batch->n_hb; k++) {
         if (observer_heartbeat(d->obs, &batch->hb[k]) == HB_NO_MEMORY)
             log_kv(LOG_ERROR, "cannot track a new instance: out of memory", "service",
                    batch->hb[k].service, "instance", batch->hb[k].instance, NULL);
+        if ((k + 1) % HEARTBEAT_SLICE == 0 && d->publishing) {
+            d->clk = clock_now();
+            feed_publish_due(d->feed, &d->clk);
+        }
+    }
     d->clk = clock_now();
     observer_tick(d->obs, d->clk.mono_ms);
     restore_conflicts(d);
@@ -881,7 +887,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         log_kv(LOG_ERROR, "cannot set up signal handling", "error", strerror(errno), NULL);
         goto out_free_config;
     }
-    if (ingest_create(cfg->prefix, MAX_QUEUED_HEARTBEATS, cfg->max_heartbeat_bytes, &d.queue) != 0)
+    if (ingest_create(cfg->prefix, cfg->max_queued_heartbeats, cfg->max_heartbeat_bytes, &d.queue) != 0)
         goto out_close_sigfd;
     if (hooks_create(cfg->hook_timeout_ms, &d.hooks) != 0)
         goto out_destroy_queue;

@@ -122,6 +122,9 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
     for (int r = HB_OK + 1; r < HB_REFUSAL_COUNT; r++)
         json_object_set_new(refused, codec_refusal_name((enum hb_refusal)r),
                             json_integer((json_int_t)st->ingest.refused[r]));
+    /* Refused by the core: past the configured limits. */
+    json_object_set_new(refused, "limit_services", json_integer((json_int_t)st->observer.limit_services));
+    json_object_set_new(refused, "limit_instances", json_integer((json_int_t)st->observer.limit_instances));
     json_t *control = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                 "sent", (json_int_t)st->control.sent,
                                 "send_failed", (json_int_t)st->control.send_failed,

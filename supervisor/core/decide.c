@@ -375,10 +375,11 @@ void decide_health_changed(struct observer *o, struct instance *i, enum inst_hea
     struct policy_instance *p = &i->policy;
 
     if (from == INST_HEALTHY) {
-        o->n_healthy--;
+        if (i->service->expected)
+            o->n_healthy--;
         decide_streak_check(o, i, now_ms - since_ms, now_ms);
     }
-    if (to == INST_HEALTHY) {
+    if (to == INST_HEALTHY && i->service->expected) {
         o->n_healthy++;
         if (o->blind == BLIND_MASS_SILENCE)
             decide_leave_mass_silence_if_over(o, now_ms);
@@ -635,7 +636,7 @@ void decide_policy_detach(struct observer *o, struct instance *i)
     else if (i->policy.phase == POLICY_HELD)
         list_remove(&o->held, i);
     durable_set_persist_dirty(o, i, false);
-    if (i->health == INST_HEALTHY)
+    if (i->health == INST_HEALTHY && i->service->expected)
         o->n_healthy--;
 }
 

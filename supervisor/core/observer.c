@@ -188,10 +188,12 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
     registry_remove_instance(o->registry, i);
     s->dirty = true;
     recompute_versions(o, s, now_ms);
-    if (!s->expected && s->n_instances == 0)
+    if (!s->expected && s->n_instances == 0) {
         registry_remove_service(o->registry, s);
-    else
+        o->n_unexpected--;
+    } else {
         service_refresh(o, s, now_ms);
+    }
 }
 
 /* Whether `i`, silent past its dead threshold, is held on its NATS server
@@ -245,8 +247,8 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
         }
         if (to != INST_UNSPECIFIED) {
             observer_transition(o, i, to, reason, now_ms);
-            if (h == INST_HEALTHY && to != h)
-                decide_note_silence(o, now_ms);
+            if (h == INST_HEALTHY && to != h && i->service->expected)
+                decide_note_silence(o, now_ms);   /* only the configured fleet counts */
         }
     }
     observer_reschedule(o, i, now_ms);
@@ -270,10 +272,12 @@ static void rebase_all(struct observer *o, int64_t from_ms)
 
 /* A service's policy before any config names it (an unexpected service:
  * observed, never acted on). */
-static void service_policy_default(struct service *s)
+static void service_policy_default(const struct observer *o, struct service *s)
 {
     s->crashloop_max = POLICY_CRASHLOOP_MAX_DEFAULT;
     s->crashloop_window_ms = POLICY_CRASHLOOP_WINDOW_DEFAULT_MS;
+    s->max_interval_ms = o->interval_cap_ms;
+    s->max_instances = o->max_instances_per_unexpected;
 }
 
 static struct service *add_service(struct observer *o, const char *name, int64_t now_ms)
@@ -283,16 +287,30 @@ static struct service *add_service(struct observer *o, const char *name, int64_t
     if (s == NULL)
         return NULL;
     availability_init(&s->availability, now_ms);
-    service_policy_default(s);
+    service_policy_default(o, s);
     return s;
+}
+
+/* The bounds of `cfg` (observer_config's limits and interval clamp). */
+static void observer_take_limits(struct observer *o, const struct observer_config *cfg)
+{
+    o->interval_cap_ms = cfg->max_interval_ms;
+    o->max_instances_per_service = cfg->max_instances_per_service;
+    o->max_unexpected_services = cfg->max_unexpected_services;
+    o->max_instances_per_unexpected = cfg->max_instances_per_unexpected;
 }
 
 /* Takes a service_config's policy, resolved; `deps` (owned, may be NULL)
  * replaces the service's depends_on. */
-static void service_policy_apply(struct service *s, const struct service_config *c,
+static void service_policy_apply(const struct observer *o, struct service *s, const struct service_config *c,
                                  char (*deps)[FLEET_NAME_MAX + 1])
 {
-    service_policy_default(s);
+    service_policy_default(o, s);
+    if (c->max_interval_ms != 0)
+        s->max_interval_ms = c->max_interval_ms;
+    s->max_instances = o->max_instances_per_service;
+    if (s->max_instances != 0 && c->desired > s->max_instances / 2)
+        s->max_instances = c->desired > UINT32_MAX / 2 ? UINT32_MAX : 2 * c->desired;
     if (c->crashloop_max != 0)
         s->crashloop_max = c->crashloop_max < POLICY_TALLY_MAX ? c->crashloop_max : POLICY_TALLY_MAX;
     if (c->crashloop_window_ms != 0)
@@ -338,17 +356,26 @@ static int apply_services(struct observer *o, const struct observer_config *cfg,
         s->expected = true;
         s->desired = cfg->services[k].desired;
         s->dirty = true;
-        service_policy_apply(s, &cfg->services[k], deps[k]);
+        service_policy_apply(o, s, &cfg->services[k], deps[k]);
     }
     free(deps);
     o->held_dirty = o->held.first != NULL;
+    o->n_unexpected = 0;
+    o->n_healthy = 0;
     for (size_t k = registry_service_count(r); k-- > 0;) {
         struct service *s = registry_service_at(r, k);
 
-        if (!s->expected && s->n_instances == 0)
+        if (!s->expected && s->n_instances == 0) {
             registry_remove_service(r, s);
-        else
-            service_refresh(o, s, now_ms);
+            continue;
+        }
+        if (!s->expected) {
+            service_policy_default(o, s);
+            o->n_unexpected++;
+        } else {
+            o->n_healthy += s->count[INST_HEALTHY];
+        }
+        service_refresh(o, s, now_ms);
     }
     return 0;
 
@@ -386,6 +413,7 @@ int observer_create(const struct observer_config *cfg, const struct observer_sin
     o->stall_ms = cfg->stall_ms;
     o->link_grace_ms = cfg->link_grace_ms;
     o->server_grace_ms = cfg->server_grace_ms;
+    observer_take_limits(o, cfg);
     servers_init(&o->servers);
     o->state = OBSERVER_WARMING_UP;
     o->link_up = true;
@@ -420,10 +448,19 @@ void observer_destroy(struct observer *o)
 
 int observer_reconfigure(struct observer *o, const struct observer_config *cfg, int64_t now_ms)
 {
+    uint32_t cap = o->interval_cap_ms, per_service = o->max_instances_per_service;
+    uint32_t unexpected = o->max_unexpected_services, per_unexpected = o->max_instances_per_unexpected;
+
     if (cfg->detector.z_dead <= cfg->detector.z_suspect || cfg->default_interval_ms == 0)
         return -1;
-    if (apply_services(o, cfg, now_ms) != 0)
+    observer_take_limits(o, cfg);
+    if (apply_services(o, cfg, now_ms) != 0) {
+        o->interval_cap_ms = cap;
+        o->max_instances_per_service = per_service;
+        o->max_unexpected_services = unexpected;
+        o->max_instances_per_unexpected = per_unexpected;
         return -1;
+    }
     o->params = cfg->detector;
     o->default_interval_ms = cfg->default_interval_ms;
     if (o->max_interval_ms < o->default_interval_ms)
@@ -466,15 +503,24 @@ static void describe_heartbeat(const struct hb_input *hb, enum inst_event ev, ch
     }
 }
 
-static struct service *service_for(struct observer *o, const char *name, int64_t now_ms)
+/* The service `name`, made (unexpected) if new; NULL with *why set when it
+ * cannot be: out of memory, or past max_unexpected_services. */
+static struct service *service_for(struct observer *o, const char *name, int64_t now_ms, enum hb_verdict *why)
 {
     struct service *s = registry_service(o->registry, name);
 
     if (s != NULL)
         return s;
-    s = add_service(o, name, now_ms);
-    if (s == NULL)
+    if (o->max_unexpected_services != 0 && o->n_unexpected >= o->max_unexpected_services) {
+        *why = HB_LIMIT_SERVICES;
         return NULL;
+    }
+    s = add_service(o, name, now_ms);
+    if (s == NULL) {
+        *why = HB_NO_MEMORY;
+        return NULL;
+    }
+    o->n_unexpected++;
     s->health = SVC_UNEXPECTED;
     s->dirty = true;
     observer_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, "unexpected service: not in the config",
@@ -501,6 +547,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
 {
     int64_t now = hb->arrival_ms;
     uint32_t interval = hb->interval_ms ? hb->interval_ms : o->default_interval_ms;
+    enum hb_verdict refused = HB_NO_MEMORY;
     struct service *s;
     struct instance *i;
     enum inst_event ev;
@@ -510,11 +557,17 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     bool was_fenced;
     char reason[REASON_MAX];
 
-    s = service_for(o, hb->service, now);
+    s = service_for(o, hb->service, now, &refused);
     if (s == NULL)
-        return HB_NO_MEMORY;
+        goto out_refused;
+    if (s->max_interval_ms != 0 && interval > s->max_interval_ms)
+        interval = s->max_interval_ms;   /* a promise is taken only up to the configured maximum */
     i = registry_instance(o->registry, s, hb->instance);
     if (i == NULL) {
+        if (s->max_instances != 0 && s->n_instances >= s->max_instances) {
+            refused = HB_LIMIT_INSTANCES;
+            goto out_refused;
+        }
         i = registry_add_instance(o->registry, s, hb->instance);
         if (i == NULL)
             return HB_NO_MEMORY;
@@ -540,7 +593,9 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     } else {
         detector_observe(&i->detector, interval, now);
     }
-    if (interval > o->max_interval_ms) {
+    if (interval > o->max_interval_ms && s->expected) {
+        /* Fleet-wide timing (warm-up, the mass-silence window) follows the
+         * configured fleet only: an unexpected service cannot stretch it. */
         o->max_interval_ms = interval;
         policy_silence_init(&o->silence, interval, now);
     }
@@ -589,6 +644,13 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
 out_stale:
     o->counters.stale++;
     return HB_STALE;
+
+out_refused:
+    if (refused == HB_LIMIT_SERVICES)
+        o->counters.limit_services++;
+    else if (refused == HB_LIMIT_INSTANCES)
+        o->counters.limit_instances++;
+    return refused;
 }
 
 /* ---- time and the observer's own state ---- */

@@ -40,6 +40,8 @@ struct service_config {
                                      "crashloop" (at most POLICY_TALLY_MAX) */
     uint32_t crashloop_window_ms; /* 0 = 600000 (10 min) */
     bool restart_disabled;        /* never restart or fence it; it is only observed */
+    uint32_t max_interval_ms;     /* promised intervals above this are taken as it; 0 = the
+                                     observer's max_interval_ms */
     const char (*depends_on)[FLEET_NAME_MAX + 1]; /* copied: restarts held while one of */
     size_t n_depends_on;                          /*   these is UNAVAILABLE or MISSING */
 };
@@ -53,6 +55,14 @@ struct observer_config {
     int64_t server_grace_ms;         /* silence of instances on a NATS server that shows no sign of
                                         life is held on the server at most this long (after it last
                                         carried a heartbeat); 0 = never attributed to a server */
+    uint32_t max_interval_ms;        /* longest promised interval taken (clamp); 0 = no clamp */
+    /* Bounds on what heartbeats can make the observer track (DESIGN.md §7:
+     * set by configuration, never by what arrives); 0 = unbounded. A
+     * configured service tracks up to max(max_instances_per_service,
+     * 2 x desired) instances. */
+    uint32_t max_instances_per_service;
+    uint32_t max_unexpected_services;
+    uint32_t max_instances_per_unexpected;
     const struct service_config *services; /* borrowed for the call only */
     size_t n_services;
     struct policy_config policy;     /* zeros take the defaults (policy_config_resolve) */
@@ -85,6 +95,8 @@ enum hb_verdict {
     HB_ACCEPTED,
     HB_STALE,       /* seq not above the last one, or from a previous incarnation */
     HB_NO_MEMORY,   /* could not track a new instance; nothing changed */
+    HB_LIMIT_SERVICES,  /* a new unexpected service past max_unexpected_services: dropped */
+    HB_LIMIT_INSTANCES, /* a new instance past its service's limit: dropped */
 };
 
 /* One transition, decision or notable change. `instance` is NULL for a
@@ -169,6 +181,8 @@ struct observer_summary {
 struct observer_counters {
     uint64_t heartbeats;   /* accepted */
     uint64_t stale;        /* refused as stale */
+    uint64_t limit_services;   /* refused: a new unexpected service past the limit */
+    uint64_t limit_instances;  /* refused: a new instance past its service's limit */
     uint64_t transitions;  /* instance health changes */
     uint64_t actions;      /* action attempts handed to on_action */
     uint64_t escalations;

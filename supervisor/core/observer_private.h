@@ -44,7 +44,13 @@ struct observer {
     struct observer_sink sink;
     struct detector_params params;
     uint32_t default_interval_ms;
-    uint32_t max_interval_ms;  /* largest promised interval seen (>= default) */
+    uint32_t max_interval_ms;  /* largest promised interval of a configured service's instance seen
+                                  (>= default), clamped: warm-up and the mass-silence window */
+    uint32_t interval_cap_ms;  /* detector.max_interval_ms: the clamp for services without one */
+    uint32_t max_instances_per_service;
+    uint32_t max_unexpected_services;
+    uint32_t max_instances_per_unexpected;
+    uint32_t n_unexpected;     /* unexpected services tracked */
     int64_t forget_after_ms;
     int64_t stall_ms;
     int64_t link_grace_ms;
@@ -62,7 +68,7 @@ struct observer {
     uint64_t rng;                /* xorshift64* state for jitter */
     uint64_t last_action_id;
     uint32_t in_flight;          /* instances on `flight` */
-    uint32_t n_healthy;          /* HEALTHY instances, fleet-wide */
+    uint32_t n_healthy;          /* HEALTHY instances of configured services, fleet-wide */
     struct inst_list held;       /* due actions behind a closed gate, oldest first */
     struct inst_list flight;     /* actions sent and not finished */
     bool held_dirty;             /* a gate may have opened since `held` was last tried */

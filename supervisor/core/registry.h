@@ -72,6 +72,8 @@ struct service {
     struct availability availability;
     /* Policy (observer_config's service_config, resolved). */
     uint32_t crashloop_max;        /* restarts allowed in the window, 1..POLICY_TALLY_MAX */
+    uint32_t max_interval_ms;      /* promised intervals are clamped to this (0: no clamp) */
+    uint32_t max_instances;        /* instances tracked at most (0: unbounded) */
     int64_t crashloop_window_ms;
     bool restart_disabled;
     uint32_t n_depends_on;

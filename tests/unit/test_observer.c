@@ -1580,6 +1580,122 @@ static void test_server_table_is_bounded(void **state)
     free(t);
 }
 
+
+/* ---- bounded by configuration, not by what arrives (issue 9) ---- */
+
+static void test_unexpected_services_are_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct observer_counters c;
+    char name[32];
+
+    f->cfg.max_unexpected_services = 3;
+    f->cfg.max_instances_per_unexpected = 2;
+    configure(f, "alpha", 1);
+    start_normal(f);
+    for (int k = 0; k < 5; k++) {
+        struct hb_input hb;
+
+        snprintf(name, sizeof(name), "ghost-%d", k);
+        hb = heartbeat(name, "g-1", 1, f->seq++, 2000 + k);
+        assert_int_equal(send(f, &hb), k < 3 ? HB_ACCEPTED : HB_LIMIT_SERVICES);
+    }
+    for (int k = 2; k <= 4; k++) {
+        struct hb_input hb;
+
+        snprintf(name, sizeof(name), "g-%d", k);
+        hb = heartbeat("ghost-0", name, 1, f->seq++, 3000 + k);
+        assert_int_equal(send(f, &hb), k <= 2 ? HB_ACCEPTED : HB_LIMIT_INSTANCES);
+    }
+    observer_counters(f->o, &c);
+    assert_int_equal(c.limit_services, 2);
+    assert_int_equal(c.limit_instances, 2);
+    assert_int_equal(registry_service_count(observer_registry(f->o)), 4);   /* alpha and three ghosts */
+    /* A forgotten ghost makes room. */
+    run_until(f, 3010 + FORGET_AFTER + 10000);
+    {
+        struct hb_input hb = heartbeat("ghost-9", "g-1", 1, f->seq++, f->now + 1);
+
+        assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    }
+}
+
+static void test_instances_per_service_are_bounded_with_room_for_desired(void **state)
+{
+    struct fixture *f = *state;
+    char name[32];
+    int accepted = 0;
+
+    f->cfg.max_instances_per_service = 4;
+    configure(f, "alpha", 1);
+    configure(f, "beta", 3);   /* 2 x desired = 6 above the limit of 4 */
+    start_normal(f);
+    for (int k = 0; k < 10; k++) {
+        struct hb_input a, b;
+
+        snprintf(name, sizeof(name), "i-%d", k);
+        a = heartbeat("alpha", name, 1, f->seq++, 2000 + k);
+        b = heartbeat("beta", name, 1, f->seq++, 2000 + k);
+        accepted += send(f, &a) == HB_ACCEPTED;
+        accepted += (send(f, &b) == HB_ACCEPTED) * 100;
+    }
+    assert_int_equal(accepted, 4 + 6 * 100);
+}
+
+/* A ghost promising ten minutes stretches neither the warm-up nor the
+ * mass-silence window; a configured service's promise is clamped. */
+static void test_promised_intervals_are_clamped_and_ghosts_time_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct hb_input ghost = heartbeat("ghost", "g-1", 1, 1, 100);
+    struct hb_input slow = heartbeat("alpha", "a-1", 1, 2, 110);
+
+    f->cfg.max_interval_ms = 3000;
+    configure(f, "alpha", 1);
+    start(f, 0);
+    ghost.interval_ms = 600000;
+    assert_int_equal(send(f, &ghost), HB_ACCEPTED);
+    tick(f, INTERVAL);
+    assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);   /* the ghost did not stretch it */
+    slow.interval_ms = 600000;
+    assert_int_equal(send(f, &slow), HB_ACCEPTED);
+    assert_int_equal(instance_of(f, "alpha", "a-1")->detector.interval_ms, 3000);
+    /* The silence ceiling follows the clamp: DEAD within 5 x 3 s, not 50 min. */
+    run_until(f, 110 + 5 * 3000 + 10);
+    assert_int_equal(health_of(f, "alpha", "a-1"), INST_DEAD);
+}
+
+/* Ghosts going silent together are not a mass silence of the fleet. */
+static void test_ghosts_do_not_count_toward_mass_silence(void **state)
+{
+    struct fixture *f = *state;
+    char name[32];
+
+    configure(f, "alpha", 2);
+    start_normal(f);
+    for (int64_t t = 2000; t < 6000; t += INTERVAL) {
+        send_serving(f, "alpha", "a-1", t);
+        send_serving(f, "alpha", "a-2", t + 1);
+        for (int k = 0; k < 4; k++) {
+            struct hb_input hb;
+
+            snprintf(name, sizeof(name), "ghost-%d", k);
+            hb = heartbeat(name, "g-1", 1, f->seq++, t + 2 + k);
+            assert_int_equal(send(f, &hb), HB_ACCEPTED);
+        }
+        run_until(f, t + INTERVAL - 1);
+    }
+    /* The four ghosts vanish at once; alpha goes on. */
+    for (int64_t t = 6000; t < 12000; t += INTERVAL) {
+        send_serving(f, "alpha", "a-1", t);
+        send_serving(f, "alpha", "a-2", t + 1);
+        run_until(f, t + INTERVAL - 1);
+    }
+    assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
+    for (size_t k = 0; k < f->rec.n_states; k++)
+        assert_true(f->rec.states[k].to != OBSERVER_SELF_PRESERVATION);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1637,6 +1753,10 @@ int main(void)
         T(test_silence_on_a_live_server_is_the_instance_s),
         T(test_silence_on_our_own_server_is_the_instance_s),
         T(test_our_own_frozen_server_proves_nothing),
+        T(test_unexpected_services_are_bounded),
+        T(test_instances_per_service_are_bounded_with_room_for_desired),
+        T(test_promised_intervals_are_clamped_and_ghosts_time_nothing),
+        T(test_ghosts_do_not_count_toward_mass_silence),
         T(test_unknown_server_is_never_held),
         cmocka_unit_test(test_server_table_is_bounded),
     };
