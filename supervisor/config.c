@@ -241,6 +241,7 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_POLICY, "ack_attempts", policy.ack_attempts, 1, 10, "3", NULL),
     UINT_KEY(CFG, SEC_POLICY, "restart_timeout_ms", policy.restart_timeout_ms, 1000, 600000, "30000", NULL),
     UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000, "0", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "self_preservation_max_s", policy_sp_max_s, 10, 86400, "300", NULL),
 
     TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, "fleet_state", NULL),
     TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, "fleet_leader", NULL),
@@ -1161,6 +1162,7 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
         .services = services_buf,
         .n_services = c->n_services,
     };
+    out->policy.self_preservation_max_ms = c->policy_sp_max_s * 1000u;
 }
 
 void config_destroy(struct supervisor_config *c)

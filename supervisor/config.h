@@ -81,6 +81,7 @@ struct supervisor_config {
     char on_escalate[1024];         /* control.on_escalate: shell command, "" = none */
     uint32_t hook_timeout_ms;       /* control.hook_timeout_ms */
     struct policy_config policy;    /* policy.*: backoff, blast radius, mass silence, acks */
+    uint32_t policy_sp_max_s;       /* policy.self_preservation_max_s (policy.self_preservation_max_ms) */
     char state_bucket[65];          /* state.bucket: JetStream KV of durable per-instance state */
     char lease_bucket[65];          /* state.lease_bucket: KV holding the leader lease */
     char audit_stream[65];          /* state.audit_stream: stream capturing every Event */

@@ -373,6 +373,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
     st->state = observer_state(d->obs);
+    st->state_reason = observer_state_reason(d->obs);
     st->leader = d->role == LEASE_LEADER;
     st->term = d->term;
     st->store = store_available(d->store) ? "available" : store_unavailable_reason(d->store);

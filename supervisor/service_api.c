@@ -135,7 +135,7 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                                 "acks_unmatched", (json_int_t)st->control.acks_unmatched,
                                 "acks_malformed", (json_int_t)st->control.acks_malformed);
 
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:I}",
                      "received", (json_int_t)st->ingest.received,
                      "accepted", (json_int_t)st->observer.heartbeats,
                      "stale", (json_int_t)st->observer.stale,
@@ -145,7 +145,9 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "statuses_published", (json_int_t)st->feed.statuses,
                      "events_published", (json_int_t)st->feed.events,
                      "publish_errors", (json_int_t)st->feed.publish_errors,
-                     "control", control);
+                     "control", control,
+                     "observer_reason", st->state_reason != NULL ? st->state_reason : "",
+                     "self_preservation_expired", (json_int_t)st->observer.self_preservation_expired);
 }
 
 static json_t *stats_endpoints(const struct service_api_stats *st)

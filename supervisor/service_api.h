@@ -40,6 +40,7 @@ struct service_api_stats {
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */
     enum observer_state state;
+    const char *state_reason;   /* why the observer is in its state */
     bool leader;                /* holds the lease (or JetStream is down and it publishes) */
     uint64_t term;
     const char *store;          /* "available", or why JetStream state is not */

@@ -164,8 +164,14 @@ static bool gate_closed(const struct observer *o, const struct instance *i, int6
         return true;
     }
     if (o->state != OBSERVER_NORMAL) {
-        decide_reason_printf(why, n, "held: %s",
-                             o->state == OBSERVER_WARMING_UP ? "warming up" : "self-preservation");
+        if (o->state == OBSERVER_WARMING_UP)
+            decide_reason_printf(why, n, "held: warming up");
+        else if (o->blind == BLIND_MASS_SILENCE)
+            decide_reason_printf(why, n, "held: self-preservation: mass silence for %llds (acting again at %llds)",
+                                 (long long)((now_ms - o->blind_since_ms) / 1000),
+                                 (long long)(o->policy.self_preservation_max_ms / 1000));
+        else
+            decide_reason_printf(why, n, "held: self-preservation: %s", o->state_reason);
         return true;
     }
     if (i->policy.kind == CORE_ACT_RESTART && (dep = dependency_down(o, s)) != NULL) {
@@ -608,6 +614,7 @@ void decide_note_silence(struct observer *o, int64_t now_ms)
     snprintf(reason, sizeof(reason), "mass silence: %u of %u healthy instances silent within %.1fs",
              silenced, before, (double)o->max_interval_ms / 1000.0);
     o->blind = BLIND_MASS_SILENCE;
+    o->blind_since_ms = now_ms;
     observer_set_state(o, OBSERVER_SELF_PRESERVATION, reason, now_ms);
 }
 
@@ -626,6 +633,23 @@ void decide_leave_mass_silence_if_over(struct observer *o, int64_t now_ms)
     o->warm_until_ms = now_ms;
     policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
     observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+}
+
+/* A mass silence has held actions for self_preservation_max_ms: whatever
+ * it is, it is no longer a blip; act again, within the blast radius (the
+ * instances still silent are DEAD by now and their restarts are held: the
+ * gates let max_concurrent of them go at a time). */
+void decide_end_mass_silence_if_too_long(struct observer *o, int64_t now_ms)
+{
+    char reason[128];
+
+    if (o->blind != BLIND_MASS_SILENCE || now_ms - o->blind_since_ms < (int64_t)o->policy.self_preservation_max_ms)
+        return;
+    o->counters.self_preservation_expired++;
+    snprintf(reason, sizeof(reason), "self-preservation ended after %llds without the heartbeats back: "
+             "acting within the blast radius", (long long)((now_ms - o->blind_since_ms) / 1000));
+    policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
+    observer_set_state(o, OBSERVER_NORMAL, reason, now_ms);
 }
 
 /* Unlinks `i` from the policy's lists before it is freed. */

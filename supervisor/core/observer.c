@@ -682,6 +682,8 @@ void observer_tick(struct observer *o, int64_t now_ms)
     o->last_tick_ms = now_ms;
     if (o->blind == BLIND_MASS_SILENCE)
         decide_leave_mass_silence_if_over(o, now_ms);
+    if (o->blind == BLIND_MASS_SILENCE)
+        decide_end_mass_silence_if_too_long(o, now_ms);
     if (o->state == OBSERVER_WARMING_UP && now_ms >= warm_end(o)) {
         observer_set_state(o, OBSERVER_NORMAL, "warm-up complete", now_ms);
         if (o->sweep_dead)
@@ -733,6 +735,8 @@ int64_t observer_next_deadline(const struct observer *o)
 
     if (o->state == OBSERVER_WARMING_UP && o->link_up && warm_end(o) < next)
         next = warm_end(o);
+    if (o->blind == BLIND_MASS_SILENCE && o->blind_since_ms + (int64_t)o->policy.self_preservation_max_ms < next)
+        next = o->blind_since_ms + (int64_t)o->policy.self_preservation_max_ms;
     /* A failed write waits for its retry time (durable_store_retry). */
     if (o->store_down && (o->n_persist_dirty != 0 || o->held.first != NULL) &&
         o->store_retry_at_ms < next)

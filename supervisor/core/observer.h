@@ -186,6 +186,7 @@ struct observer_counters {
     uint64_t transitions;  /* instance health changes */
     uint64_t actions;      /* action attempts handed to on_action */
     uint64_t escalations;
+    uint64_t self_preservation_expired; /* mass silences that outlasted self_preservation_max_ms */
 };
 
 struct observer;

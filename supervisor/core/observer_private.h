@@ -74,6 +74,7 @@ struct observer {
     bool held_dirty;             /* a gate may have opened since `held` was last tried */
     enum blind_cause blind;
     uint32_t healthy_before;     /* mass silence: HEALTHY count the incident is measured against */
+    int64_t blind_since_ms;      /* mass silence: when it began (bounded by self_preservation_max_ms) */
     struct policy_silence silence;
 
     /* Leadership (observer_set_leader). */
@@ -132,6 +133,7 @@ enum inst_health decide_policy_heartbeat(struct observer *o, struct instance *i,
 void decide_note_silence(struct observer *o, int64_t now_ms);
 void decide_refence(struct observer *o, struct instance *i, int64_t now_ms);
 void decide_leave_mass_silence_if_over(struct observer *o, int64_t now_ms);
+void decide_end_mass_silence_if_too_long(struct observer *o, int64_t now_ms);
 void decide_policy_detach(struct observer *o, struct instance *i);
 
 /* maintenance.c */

@@ -18,6 +18,7 @@ void policy_config_default(struct policy_config *c)
         .ack_attempts = 3,
         .restart_timeout_ms = 30000,
         .degraded_limit_ms = 0,
+        .self_preservation_max_ms = 300000,
         .rng_seed = 0,
     };
 }
@@ -49,6 +50,8 @@ void policy_config_resolve(struct policy_config *out, const struct policy_config
         c.ack_attempts = UINT8_MAX;
     if (c.restart_timeout_ms == 0)
         c.restart_timeout_ms = d.restart_timeout_ms;
+    if (c.self_preservation_max_ms == 0)
+        c.self_preservation_max_ms = d.self_preservation_max_ms;
     *out = c;
 }
 

@@ -35,6 +35,8 @@ struct policy_config {
     uint32_t restart_timeout_ms;  /* accepted restart without a new incarnation this long
                                      has failed (default 30000) */
     uint32_t degraded_limit_ms;   /* DEGRADED this long gets a restart; 0 = never (default) */
+    uint32_t self_preservation_max_ms; /* a mass silence holds actions at most this long, then
+                                          they resume within the blast radius (default 300000) */
     uint64_t rng_seed;            /* jitter PRNG seed; the edge seeds it from random bytes */
 };
 

@@ -979,6 +979,41 @@ static void test_mass_silence_self_preservation(void **state)
     }
 }
 
+/* A mass silence that does not end is no longer a blip: after
+ * self_preservation_max_ms the supervisor acts again, within the blast
+ * radius, and says how long it held. */
+static void test_self_preservation_is_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct observer_counters c;
+    size_t first_attempts = 0;
+    int64_t t, began = 0;
+
+    f->cfg.policy.self_preservation_max_ms = 20000;
+    configure(f, "fleet", FLEET);
+    start_normal(f);
+    for (t = 2000; t < 10000; t += INTERVAL)
+        fleet_round(f, t, 0, FLEET, FLEET);
+    for (; t < 25000; t += INTERVAL) {
+        fleet_round(f, t, 0, 0, SILENCED);
+        if (began == 0 && observer_state(f->o) == OBSERVER_SELF_PRESERVATION)
+            began = f->now;
+    }
+    assert_true(began > 0);
+    assert_int_equal(observer_state(f->o), OBSERVER_SELF_PRESERVATION);
+    assert_prefix(instance_of(f, "fleet", "i-00")->reason, "held: self-preservation: mass silence for ");
+    assert_int_equal(f->rec.n_actions, 0);
+    for (; t < began + 20000 + 3 * INTERVAL; t += INTERVAL)
+        fleet_round(f, t, 0, 0, SILENCED);
+    assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
+    assert_prefix(observer_state_reason(f->o), "self-preservation ended after 20s");
+    observer_counters(f->o, &c);
+    assert_int_equal(c.self_preservation_expired, 1);
+    for (size_t k = 0; k < f->rec.n_actions; k++)
+        first_attempts += f->rec.actions[k].attempt == 1;
+    assert_int_equal(first_attempts, 10);   /* the blast radius: 10 % of 100, none acked */
+}
+
 static void test_few_silent_is_no_mass_silence(void **state)
 {
     struct fixture *f = *state;
@@ -1582,6 +1617,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_self_preservation_is_bounded),
         T(test_an_acceptance_wins_over_a_refusal),
         T(test_a_refusal_gives_up_at_the_ack_timeout),
         T(test_a_retryable_refusal_is_sent_again),
