@@ -70,6 +70,13 @@ int child_spawn(const char *path, char *const argv[], int in, int out, int err, 
  * Returns 0 or an errno. */
 int child_signal_group(pid_t pgid, int sig);
 
+/* Sends `sig` to every descendant of the agent (children, their children,
+ * and orphans re-parented to it as subreaper: what a service that forks and
+ * setsid()s leaves outside its process group), except the processes in
+ * keep[0..n_keep) and their subtrees; *signalled (may be NULL) counts them.
+ * Reads /proc. Returns 0 or an errno. */
+int child_signal_tree(int sig, const pid_t *keep, size_t n_keep, size_t *signalled);
+
 /* Reaps every exited child without blocking, and reports children that
  * stopped or continued: for each, calls reaped(ctx, pid, wait status), where
  * WIFSTOPPED/WIFCONTINUED statuses are reports about a live child, not a

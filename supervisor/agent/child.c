@@ -4,9 +4,13 @@
  * agent is multi-threaded (nats.c, the HTTP check) and another thread may
  * have held malloc's or stdio's lock at the fork. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -110,6 +114,114 @@ int child_signal_group(pid_t pgid, int sig)
     if (kill(-pgid, sig) == 0 || errno == ESRCH)
         return 0;
     return errno;
+}
+
+/* The parent of `pid` from /proc/<pid>/stat (field 4, after the command
+ * name in parentheses, which may itself hold spaces or parentheses), or -1. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[32], buf[512];
+    const char *close;
+    long ppid;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    close = strrchr(buf, ')');
+    if (close == NULL || sscanf(close + 1, " %*c %ld", &ppid) != 1)
+        return -1;
+    return (pid_t)ppid;
+}
+
+struct proc_list {
+    pid_t *pid, *ppid;
+    size_t n, cap;
+};
+
+static int list_processes(struct proc_list *l)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+
+    if (d == NULL)
+        return errno;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        pid_t ppid;
+
+        if (*end != '\0' || pid <= 0 || (ppid = parent_of((pid_t)pid)) < 0)
+            continue;
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 256;
+            pid_t *a = realloc(l->pid, cap * sizeof(*a)), *b;
+
+            if (a == NULL)
+                break;
+            l->pid = a;
+            b = realloc(l->ppid, cap * sizeof(*b));
+            if (b == NULL)
+                break;
+            l->ppid = b;
+            l->cap = cap;
+        }
+        l->pid[l->n] = (pid_t)pid;
+        l->ppid[l->n] = ppid;
+        l->n++;
+    }
+    closedir(d);
+    return 0;
+}
+
+static bool kept(pid_t pid, const pid_t *keep, size_t n_keep)
+{
+    for (size_t k = 0; k < n_keep; k++)
+        if (keep[k] > 0 && keep[k] == pid)
+            return true;
+    return false;
+}
+
+int child_signal_tree(int sig, const pid_t *keep, size_t n_keep, size_t *signalled)
+{
+    struct proc_list l = { 0 };
+    pid_t *queue;
+    size_t head = 0, tail = 0, count = 0;
+    int e = list_processes(&l);
+
+    if (e != 0)
+        return e;
+    queue = malloc((l.n + 1) * sizeof(*queue));
+    if (queue == NULL) {
+        free(l.pid);
+        free(l.ppid);
+        return ENOMEM;
+    }
+    /* Breadth first from ourselves; a kept process is skipped with its
+     * subtree. Each process is queued once: its parent is dequeued once. */
+    queue[tail++] = getpid();
+    while (head < tail) {
+        pid_t parent = queue[head++];
+
+        for (size_t k = 0; k < l.n; k++) {
+            if (l.ppid[k] != parent || kept(l.pid[k], keep, n_keep))
+                continue;
+            queue[tail++] = l.pid[k];
+            if (kill(l.pid[k], sig) == 0)
+                count++;
+        }
+    }
+    free(queue);
+    free(l.pid);
+    free(l.ppid);
+    if (signalled != NULL)
+        *signalled = count;
+    return 0;
 }
 
 void child_reap_all(void (*reaped)(void *ctx, pid_t pid, int status), void *ctx)

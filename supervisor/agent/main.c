@@ -257,6 +257,7 @@ static void agent_teardown(struct agent_rt *rt)
         a->phase = PHASE_DOWN;
     }
     exec_check_fini(&a->exec);
+    (void)child_signal_tree(SIGKILL, NULL, 0, NULL);   /* leave nothing of the service behind */
     http_check_stop(rt->http);
     if (rt->status_sub != NULL) {
         (void)natsSubscription_Unsubscribe(rt->status_sub);

@@ -161,6 +161,20 @@ static void set_stopped(struct agent *a, bool stopped, int sig)
               json_pack("{s:i, s:i}", "pid", (int)a->pid, "signal", sig));
 }
 
+/* Signals the child's group and everything else it left under us (a
+ * grandchild that setsid()s is in no group of ours), sparing the exec check. */
+static void signal_service(struct agent *a, int sig)
+{
+    pid_t keep[1] = { a->exec.pid };
+    size_t n = 0;
+
+    if (a->pid > 0)
+        (void)child_signal_group(a->pid, sig);
+    if (child_signal_tree(sig, keep, 1, &n) == 0 && n > 0 && sig == SIGKILL)
+        agent_log(AGENT_INFO, "swept what the service left behind",
+                  json_pack("{s:I, s:i}", "processes", (json_int_t)n, "signal", sig));
+}
+
 /* Signals a running child's group and gives it the grace period; from then
  * on its exit leads to `after`. Already stopping: the latest intent wins,
  * except that nothing overrides the agent's own shutdown. No child: acts on
@@ -182,9 +196,9 @@ static void stop_child(struct agent *a, int sig, enum agent_after after, int64_t
     a->phase = PHASE_STOPPING;
     a->after = after;
     a->kill_at_ms = now_ms + a->opts->grace_ms;
-    (void)child_signal_group(a->pid, sig);
+    signal_service(a, sig);
     if (a->stopped)
-        (void)child_signal_group(a->pid, SIGCONT); /* a stopped process cannot act on SIGTERM */
+        signal_service(a, SIGCONT); /* a stopped process cannot act on SIGTERM */
 }
 
 /* The loop should end: exit with the last child's status (0 if none). */
@@ -205,8 +219,9 @@ static void on_child_exit(struct agent *a, int status, int64_t now_ms)
     set_stopped(a, false, 0);
     if (a->hb != NULL && !a->fenced && !(was == PHASE_STOPPING && a->after == AFTER_START))
         (void)fleet_hb_set_exit(a->hb, code, sig, agent_wall_ms());
-    /* The service's process group does not outlive its leader. */
-    (void)child_signal_group(a->pid, SIGKILL);
+    /* Nothing of the service outlives its leader: its group, and whatever it
+     * forked into sessions of its own. */
+    signal_service(a, SIGKILL);
     agent_log(was == PHASE_RUNNING ? AGENT_WARN : AGENT_INFO, "child exited",
               json_pack("{s:i, s:i, s:i, s:I}", "pid", (int)a->pid, "code", code, "signal", sig,
                         "lived_ms", (json_int_t)(now_ms - a->started_ms)));
@@ -359,7 +374,7 @@ int64_t agent_on_tick(struct agent *a, int64_t now_ms)
         if (now_ms >= a->kill_at_ms) {
             agent_log(AGENT_WARN, "grace period over: SIGKILL",
                       json_pack("{s:i, s:i}", "pid", (int)a->pid, "grace_ms", (int)a->opts->grace_ms));
-            (void)child_signal_group(a->pid, SIGKILL);
+            signal_service(a, SIGKILL);
             a->kill_at_ms = INT64_MAX;
         } else {
             next = earliest(next, a->kill_at_ms);

@@ -349,6 +349,50 @@ static int fd_count(uint32_t pid)
     return n;
 }
 
+/* True once `pid` is gone or a zombie waiting for its reaper: either way it
+ * runs no more. Polls for up to timeout_ms. */
+static bool pid_gone_within(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        char path[64], buf[512], *close_paren, st = '?';
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "r");
+        if (f == NULL)
+            return true;
+        if (fgets(buf, sizeof(buf), f) != NULL && (close_paren = strrchr(buf, ')')) != NULL)
+            (void)sscanf(close_paren + 2, "%c", &st);
+        fclose(f);
+        if (st == 'Z' || st == 'X')
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        usleep(20000);
+    }
+}
+
+/* Waits for the pid a grandchild wrote into `path` (after removing it). */
+static pid_t grandchild_pid(const char *path, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        FILE *f = fopen(path, "r");
+        int pid = 0;
+
+        if (f != NULL) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+            if (pid > 0) {
+                (void)unlink(path);
+                return (pid_t)pid;
+            }
+        }
+        usleep(20000);
+    }
+    return 0;
+}
+
 static const char *const sleeper[] = { "/bin/sh", "-c", "sleep 1000", NULL };
 
 /* (a) heartbeats carry the child's pid, STARTING then SERVING. */
@@ -559,6 +603,55 @@ static void test_sigterm_forwarded(void **state)
     agent_finish(&r);
 }
 
+/* (f2) The agent owns its whole tree: a grandchild that setsid()s out of
+ * the child's process group is gone after a RESTART, a FENCE and the
+ * agent's own SIGTERM. */
+static void test_tree_swept(void **state)
+{
+    char pidfile[64], script[512];
+    const char *child[4];
+    struct agent_run r;
+    struct got_hb serving = { 0 }, again = { 0 }, fenced = { 0 };
+    pid_t g;
+    int st;
+
+    (void)state;
+    snprintf(pidfile, sizeof(pidfile), "/tmp/fleet-test-grandchild-%d", (int)getpid());
+    (void)unlink(pidfile);
+    snprintf(script, sizeof(script),
+             "setsid /bin/sh -c 'echo $$ > %s.tmp && mv %s.tmp %s; exec sleep 1000' & exec sleep 1000",
+             pidfile, pidfile, pidfile);
+    child[0] = "/bin/sh";
+    child[1] = "-c";
+    child[2] = script;
+    child[3] = NULL;
+    agent_start(&r, "f-3", NULL, child);
+    wait_state(&r, FLEET_STATE_SERVING, 5000, &serving);
+
+    g = grandchild_pid(pidfile, 5000);
+    assert_true(g > 0);
+    assert_false(pid_gone_within(g, 0));
+    assert_true(command(&r, serving.incarnation, FLEET_ACTION_RESTART, 0).accepted);
+    assert_true(wait_hb(&r, serving_not_incarnation, &serving.incarnation, 5000, &again));
+    assert_true(pid_gone_within(g, 3000));
+
+    g = grandchild_pid(pidfile, 5000);
+    assert_true(g > 0);
+    assert_true(command(&r, again.incarnation, FLEET_ACTION_FENCE, 3).accepted);
+    wait_state(&r, FLEET_STATE_FENCED, 3000, &fenced);
+    assert_true(pid_gone_within(g, 3000));
+    assert_true(pid_alive(r.p.pid));
+
+    assert_true(command(&r, fenced.incarnation, FLEET_ACTION_UNFENCE, 4).accepted);
+    g = grandchild_pid(pidfile, 5000);
+    assert_true(g > 0);
+    assert_int_equal(proc_signal(&r.p, SIGTERM), 0);
+    st = proc_wait(&r.p, 5000);
+    assert_true(st >= 0);
+    assert_true(pid_gone_within(g, 1000));
+    agent_finish(&r);
+}
+
 /* A tiny HTTP server answering every request with `code`. */
 struct http_srv {
     int fd, port;
@@ -740,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_fence_unfence),
         cmocka_unit_test(test_sigterm_forwarded),
+        cmocka_unit_test(test_tree_swept),
         cmocka_unit_test(test_http_check),
         cmocka_unit_test(test_local_restart_without_supervisor),
         cmocka_unit_test(test_supervisor_present_keeps_down),
