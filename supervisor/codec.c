@@ -23,6 +23,8 @@ const char *codec_refusal_name(enum hb_refusal r)
         [HB_REFUSE_MISMATCH] = "subject_mismatch",
         [HB_REFUSE_FIELD] = "bad_field",
         [HB_REFUSE_OVERLOAD] = "overload",
+        [HB_REFUSE_KEY] = "bad_key",
+        [HB_REFUSE_PROOF] = "bad_proof",
     };
 
     return (unsigned)r < HB_REFUSAL_COUNT ? names[r] : "unknown";
@@ -76,8 +78,57 @@ static void first_failing_check(const Fleet__V1__Heartbeat *hb, struct hb_input 
     }
 }
 
+/* Fields 16-17: the key must be this incarnation's; the layout is built
+ * only when there is something to check it against. */
+static enum hb_refusal take_proof(const Fleet__V1__Heartbeat *hb, struct codec_hb_proof *p)
+{
+    const char *names[FLEET_PROOF_CHECKS_MAX];
+    bool ok[FLEET_PROOF_CHECKS_MAX];
+    fleet_proof_fields f;
+
+    if (hb->incarnation_key.len == 0) {
+        if (p != NULL) {
+            p->has_key = false;
+            p->proof_len = 0;
+        }
+        return HB_OK;   /* an unproven sender: whatever field 17 says means nothing */
+    }
+    if (hb->incarnation_key.len != FLEET_PROOF_KEY_BYTES ||
+        fleet_proof_incarnation(hb->incarnation_key.data) != hb->incarnation)
+        return HB_REFUSE_KEY;
+    if (!fleet_proof_well_formed(hb->proof.len))
+        return HB_REFUSE_FIELD;
+    if (p == NULL)
+        return HB_OK;
+    p->has_key = true;
+    memcpy(p->key, hb->incarnation_key.data, FLEET_PROOF_KEY_BYTES);
+    p->proof_len = hb->proof.len;
+    if (hb->proof.len == 0)
+        return HB_OK;
+    memcpy(p->proof, hb->proof.data, hb->proof.len);
+    if (hb->n_checks > FLEET_PROOF_CHECKS_MAX)
+        return HB_REFUSE_FIELD;
+    for (size_t k = 0; k < hb->n_checks; k++) {
+        names[k] = hb->checks[k]->name;
+        ok[k] = hb->checks[k]->ok;
+    }
+    f = (fleet_proof_fields){
+        .service = hb->service, .instance = hb->instance, .version = hb->version,
+        .nats_server = hb->nats_server, .incarnation = hb->incarnation, .seq = hb->seq,
+        .fence_epoch = hb->fence_epoch, .term_seen = hb->term_seen, .sent_unix_ms = hb->sent_unix_ms,
+        .interval_ms = hb->interval_ms, .state = (uint32_t)hb->state, .pid = hb->pid,
+        .has_exit = hb->exit != NULL, .exit_code = hb->exit ? hb->exit->code : 0,
+        .exit_signal = hb->exit ? hb->exit->signal : 0, .exit_at_unix_ms = hb->exit ? hb->exit->at_unix_ms : 0,
+        .check_name = names, .check_ok = ok, .n_checks = hb->n_checks,
+    };
+    if (fleet_proof_layout(&f, p->layout, sizeof(p->layout), &p->layout_len) != FLEET_OK)
+        return HB_REFUSE_FIELD;
+    return HB_OK;
+}
+
 enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
-                                       size_t len, size_t max_len, struct hb_input *out)
+                                       size_t len, size_t max_len, struct hb_input *out,
+                                       struct codec_hb_proof *proof)
 {
     static const char infix[] = ".v1.hb.";
     Fleet__V1__Heartbeat *hb;
@@ -103,6 +154,10 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
         r = HB_REFUSE_FIELD;
         goto out_free_hb;
     }
+    r = take_proof(hb, proof);
+    if (r != HB_OK)
+        goto out_free_hb;
+    out->proven = false;
     out->sent_unix_ms = hb->sent_unix_ms;
     out->incarnation = hb->incarnation;
     out->seq = hb->seq;

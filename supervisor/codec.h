@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet/proof.h"
 #include "observer.h"
 
 /* Why a heartbeat was refused; every refusal is counted by reason. */
@@ -22,18 +23,35 @@ enum hb_refusal {
     HB_REFUSE_MISMATCH,   /* body service/instance differ from the subject */
     HB_REFUSE_FIELD,      /* a field out of bounds (interval, version length, state, server id) */
     HB_REFUSE_OVERLOAD,   /* the supervisor could not keep up (queue full) */
+    HB_REFUSE_KEY,        /* incarnation_key not 32 bytes, or not the key of this incarnation */
+    HB_REFUSE_PROOF,      /* the proof for our key is wrong (forged or corrupted) */
     HB_REFUSAL_COUNT
 };
 
 /* Stable snake_case name of a refusal, for logs and metrics. */
 const char *codec_refusal_name(enum hb_refusal r);
 
+/* What a heartbeat offers to be checked against (fleet/proof.h). */
+struct codec_hb_proof {
+    bool has_key;        /* incarnation_key set (and it is this incarnation's) */
+    uint8_t key[FLEET_PROOF_KEY_BYTES];
+    size_t proof_len;    /* 0: no proof; else whole entries */
+    uint8_t proof[FLEET_PROOF_ENTRIES_MAX * FLEET_PROOF_ENTRY_BYTES];
+    size_t layout_len;   /* set when has_key and proof_len > 0 */
+    uint8_t layout[FLEET_PROOF_LAYOUT_MAX];
+};
+
 /* Decodes and validates one heartbeat that arrived on `subject` (which must
  * have `prefix_len` bytes of prefix then ".v1.hb."). Fills *out (arrival_ms
- * left for the caller) and returns HB_OK, or returns the refusal and leaves
- * *out in an unspecified state. Thread-safe (no shared state). */
+ * and `proven` left for the caller) and, when `proof` is not NULL, *proof;
+ * returns HB_OK, or returns the refusal and leaves both in an unspecified
+ * state. An incarnation key that is not this incarnation's is refused
+ * (HB_REFUSE_KEY) whether or not `proof` is asked for; a proof that is not
+ * whole entries, or a proven heartbeat with no layout, is HB_REFUSE_FIELD.
+ * Thread-safe (no shared state). */
 enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
-                                       size_t len, size_t max_len, struct hb_input *out);
+                                       size_t len, size_t max_len, struct hb_input *out,
+                                       struct codec_hb_proof *proof);
 
 /* Clocks for encoding: `mono_ms` is the core's time, `unix_ms` the wall clock
  * at the same instant, used to turn core times into wall-clock fields. */

@@ -255,6 +255,8 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_LIMITS, "max_instances_per_unexpected_service", max_instances_per_unexpected, 1, 10000, "16",
              NULL),
     UINT_KEY(CFG, SEC_LIMITS, "max_queued_heartbeats", max_queued_heartbeats, 1024, 4194304, "131072", NULL),
+    UINT_KEY(CFG, SEC_LIMITS, "proven_keys_cached", proven_keys_cached, 64, 16777216, "262144", NULL),
+    UINT_KEY(CFG, SEC_LIMITS, "key_agreements_per_s", key_agreements_per_s, 10, 1000000, "20000", NULL),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])

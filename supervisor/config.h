@@ -93,6 +93,8 @@ struct supervisor_config {
     uint32_t max_unexpected_services;
     uint32_t max_instances_per_unexpected;
     uint32_t max_queued_heartbeats;       /* limits.max_queued_heartbeats: waiting for the owner thread */
+    uint32_t proven_keys_cached;          /* limits.proven_keys_cached: incarnation keys whose MAC key is kept */
+    uint32_t key_agreements_per_s;        /* limits.key_agreements_per_s: new incarnation keys checked per second */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
 };

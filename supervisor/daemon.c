@@ -16,6 +16,7 @@
 #include "bus.h"
 #include "codec.h"
 #include "feed.h"
+#include "fleet/nkey.h"
 #include "fleet/url.h"
 #include "health_file.h"
 #include "hook.h"
@@ -59,6 +60,7 @@ struct daemon {
     size_t n_overrides;
     struct observer *obs;
     struct ingest *queue;
+    struct proofcheck *proofs;    /* heartbeat proofs; NULL without a signing key */
     struct bus *bus;
     struct feed *feed;
     struct actuator *actuator;
@@ -369,6 +371,8 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     feed_counters(d->feed, &st->feed);
     bus_stats(d->bus, &st->bus);
     actuator_counters(d->actuator, &st->control);
+    if (d->proofs != NULL)
+        proofcheck_counters(d->proofs, &st->proofs);
     st->queries = d->queries;
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
@@ -810,6 +814,27 @@ static int open_bus(struct daemon *d)
     return 0;
 }
 
+/* Heartbeat proofs are made for our signing key: without one, nothing can
+ * be proven to us (an observing supervisor takes every sender as unproven). */
+static int open_proofs(struct daemon *d)
+{
+    fleet_keypair *kp = NULL;
+
+    if (d->cfg->signing_key_file[0] == '\0')
+        return 0;
+    if (fleet_keypair_from_seed_file(d->cfg->signing_key_file, &kp) != FLEET_OK) {
+        log_kv(LOG_ERROR, "cannot read the signing key", "key", "control.signing_key_file",
+               "error", fleet_last_error(), NULL);
+        fprintf(stderr, "fleet-supervisor: control.signing_key_file: %s\n", fleet_last_error());
+        return -1;
+    }
+    if (proofcheck_create(kp, d->cfg->proven_keys_cached, d->cfg->key_agreements_per_s, &d->proofs) != 0) {
+        log_kv(LOG_ERROR, "cannot set up heartbeat proofs: out of memory", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int open_actuator(struct daemon *d)
 {
     struct actuator_options opts = {
@@ -888,8 +913,12 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         log_kv(LOG_ERROR, "cannot set up signal handling", "error", strerror(errno), NULL);
         goto out_free_config;
     }
-    if (ingest_create(cfg->prefix, cfg->max_queued_heartbeats, cfg->max_heartbeat_bytes, &d.queue) != 0)
+    if (open_proofs(&d) != 0) {
+        rc = EXIT_CONFIG;
         goto out_close_sigfd;
+    }
+    if (ingest_create(cfg->prefix, cfg->max_queued_heartbeats, cfg->max_heartbeat_bytes, d.proofs, &d.queue) != 0)
+        goto out_destroy_proofs;
     if (hooks_create(cfg->hook_timeout_ms, &d.hooks) != 0)
         goto out_destroy_queue;
     /* nats.c callbacks only feed the queue, so the bus may run before the
@@ -935,6 +964,8 @@ out_close_bus:
     hooks_destroy(d.hooks);
 out_destroy_queue:
     ingest_destroy(d.queue);
+out_destroy_proofs:
+    proofcheck_destroy(d.proofs);
 out_close_sigfd:
     close(d.sigfd);
 out_free_config:

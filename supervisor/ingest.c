@@ -16,6 +16,7 @@ struct ingest {
     bool signalled;        /* eventfd written since the last take */
     size_t max_queued;
     size_t max_heartbeat_bytes;
+    struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
     char prefix[64];
     /* Pending work, owned under `lock`. */
@@ -29,7 +30,7 @@ struct ingest {
 };
 
 int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_bytes,
-                  struct ingest **out)
+                  struct proofcheck *proofs, struct ingest **out)
 {
     struct ingest *q = calloc(1, sizeof(*q));
 
@@ -44,6 +45,7 @@ int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_by
     q->prefix_len = strlen(q->prefix);
     q->max_queued = max_queued;
     q->max_heartbeat_bytes = max_heartbeat_bytes;
+    q->proofs = proofs;
     *out = q;
     return 0;
 
@@ -101,11 +103,21 @@ static void refuse(struct ingest *q, enum hb_refusal r, const char *subject)
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
+    struct codec_hb_proof proof;
     struct hb_input hb;
     enum hb_refusal r;
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
-    r = codec_heartbeat_decode(subject, q->prefix_len, data, len, q->max_heartbeat_bytes, &hb);
+    r = codec_heartbeat_decode(subject, q->prefix_len, data, len, q->max_heartbeat_bytes, &hb,
+                               q->proofs != NULL ? &proof : NULL);
+    if (r == HB_OK && q->proofs != NULL && proof.has_key && proof.proof_len > 0) {
+        enum proof_result pr = proofcheck_verify(q->proofs, proof.key, proof.proof, proof.proof_len,
+                                                 proof.layout, proof.layout_len, arrival_ms);
+
+        if (pr == PROOF_BAD)
+            r = HB_REFUSE_PROOF;
+        hb.proven = pr == PROOF_PROVEN;
+    }
     if (r != HB_OK) {
         refuse(q, r, subject);
         return r;

@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "observer.h"
+#include "proofcheck.h"
 
 /* A request whose reply subject the owner thread answers. */
 struct ingest_request {
@@ -63,9 +64,12 @@ struct ingest;
 
 /* Creates the queue. `max_queued` caps heartbeats waiting for the owner; past
  * it they are refused as overload (counted). `prefix` is the subject prefix.
- * Returns 0 and *out, or -1 (*out untouched). */
+ * `proofs` (borrowed, may be NULL: nothing is proven, as for a supervisor
+ * without a key) checks heartbeat proofs before they are queued; a wrong
+ * proof is refused (HB_REFUSE_PROOF). Returns 0 and *out, or -1 (*out
+ * untouched). */
 int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_bytes,
-                  struct ingest **out);
+                  struct proofcheck *proofs, struct ingest **out);
 void ingest_destroy(struct ingest *q);
 
 /* The fd the owner polls for POLLIN. */

@@ -125,6 +125,16 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
     /* Refused by the core: past the configured limits. */
     json_object_set_new(refused, "limit_services", json_integer((json_int_t)st->observer.limit_services));
     json_object_set_new(refused, "limit_instances", json_integer((json_int_t)st->observer.limit_instances));
+    json_object_set_new(refused, "unproven", json_integer((json_int_t)st->observer.unproven));
+    json_t *proofs = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                               "proven", (json_int_t)st->proofs.proven,
+                               "not_for_us", (json_int_t)st->proofs.unproven,
+                               "bad", (json_int_t)st->proofs.bad,
+                               "deferred", (json_int_t)st->proofs.deferred,
+                               "key_agreements", (json_int_t)st->proofs.agreements,
+                               "keys_evicted", (json_int_t)st->proofs.evictions,
+                               "contender_heartbeats", (json_int_t)st->observer.contender,
+                               "conflicts", (json_int_t)st->observer.conflicts);
     json_t *control = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                 "sent", (json_int_t)st->control.sent,
                                 "send_failed", (json_int_t)st->control.send_failed,
@@ -135,7 +145,7 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                                 "acks_unmatched", (json_int_t)st->control.acks_unmatched,
                                 "acks_malformed", (json_int_t)st->control.acks_malformed);
 
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:I}",
                      "received", (json_int_t)st->ingest.received,
                      "accepted", (json_int_t)st->observer.heartbeats,
                      "stale", (json_int_t)st->observer.stale,
@@ -146,6 +156,7 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "events_published", (json_int_t)st->feed.events,
                      "publish_errors", (json_int_t)st->feed.publish_errors,
                      "control", control,
+                     "proofs", proofs,
                      "observer_reason", st->state_reason != NULL ? st->state_reason : "",
                      "self_preservation_expired", (json_int_t)st->observer.self_preservation_expired);
 }

@@ -37,6 +37,7 @@ struct service_api_stats {
     struct feed_counters feed;
     struct bus_stats bus;
     struct actuator_counters control; /* Controls sent and their answers */
+    struct proofcheck_counters proofs; /* heartbeat proofs checked (zeros without a key) */
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */
     enum observer_state state;

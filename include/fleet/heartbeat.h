@@ -121,9 +121,20 @@ fleet_status fleet_hb_opts_set_prefix(fleet_hb_opts *opts, const char *prefix);
  * simulator drives many instances from one thread this way). */
 fleet_status fleet_hb_opts_set_autonomous(fleet_hb_opts *opts, bool autonomous);
 
-/* Fixes the first incarnation (non-zero, else FLEET_ERR_INVALID_ARG).
- * Default: a fresh random non-zero value per fleet_hb_create. */
+/* Fixes the first incarnation (non-zero, else FLEET_ERR_INVALID_ARG). Such
+ * a sender has no incarnation key and proves nothing: it stands for an older
+ * or foreign client in tests. Default: each incarnation draws a key pair and
+ * its incarnation is derived from it (fleet/proof.h). */
 fleet_status fleet_hb_opts_set_incarnation(fleet_hb_opts *opts, uint64_t incarnation);
+
+/* Adds a supervisor public key ("U..." nkey text) that heartbeats prove
+ * themselves to (DESIGN.md §7): the key whose Controls the instance obeys.
+ * Up to FLEET_PROOF_ENTRIES_MAX (replicas with their own keys, rotation).
+ * None given: $FLEET_TRUSTED_KEYS (comma-separated), as fleet-agent reads
+ * it. With none at all, heartbeats still carry the incarnation key but no
+ * proof, and a supervisor takes them with the weaker guarantee of an
+ * unproven sender. FLEET_ERR_DECODE for a key that is not a public nkey. */
+fleet_status fleet_hb_opts_add_trusted_key(fleet_hb_opts *opts, const char *public_key);
 
 /* ---- sender ----------------------------------------------------------- */
 

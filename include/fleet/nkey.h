@@ -50,6 +50,10 @@ fleet_status fleet_keypair_sign(const fleet_keypair *kp, const uint8_t *msg, siz
                                 uint8_t sig[FLEET_SIGNATURE_LEN]);
 
 /* Wipes and frees; NULL is a no-op. */
+/* The raw 32-byte Ed25519 public key of `kp` (what fleet_nkey_public_decode
+ * gives for its text). */
+void fleet_keypair_public_raw(const fleet_keypair *kp, uint8_t out[FLEET_PUBLIC_KEY_BYTES]);
+
 void fleet_keypair_destroy(fleet_keypair *kp);
 
 /* Decodes a public key text ("U…") into its 32 raw bytes, checking prefix,

@@ -99,6 +99,9 @@ static fleet_status hb_setup(struct agent_rt *rt)
         s = fleet_hb_opts_set_version(ho, rt->opts.version);
     if (s == FLEET_OK && rt->agent.pid > 0)
         s = fleet_hb_opts_set_pid(ho, (uint32_t)rt->agent.pid);
+    /* The keys whose Controls we obey are the supervisors we prove to. */
+    for (size_t k = 0; s == FLEET_OK && k < rt->opts.n_trusted; k++)
+        s = fleet_hb_opts_add_trusted_key(ho, rt->opts.trusted[k]);
     if (s == FLEET_OK)
         s = fleet_hb_create(ho, &rt->hb);
     if (s != FLEET_OK)

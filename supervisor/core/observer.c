@@ -543,6 +543,63 @@ static void note_server(struct observer *o, struct instance *i, const char *id, 
     i->server_held = false;
 }
 
+/* ---- two lives of one instance (DESIGN.md §7) ---- */
+
+/* True when the current life of keyed `i` is over, so that another proven
+ * life may take the name: it announced its end (STOPPING, EXITED), it was
+ * judged dead or stopped, it accepted a RESTART, or it has been silent for
+ * two of its intervals since the other life appeared without a word after
+ * (a process restarted in place). A life that keeps heartbeating is never
+ * displaced by another key, whatever that one says. */
+static bool life_over(const struct instance *i, int64_t now)
+{
+    int64_t quiet = 2 * (int64_t)i->detector.interval_ms;
+
+    if (i->state == SERVING_STOPPING || i->state == SERVING_EXITED)
+        return true;
+    if (i->health == INST_DEAD || i->health == INST_STOPPED || i->health == INST_RESTARTING)
+        return true;
+    return i->contender_first_ms != 0 && !i->conflict && i->last_seen_ms < i->contender_first_ms &&
+           now - i->last_seen_ms >= quiet;
+}
+
+/* A proven heartbeat of another life while the current one lives: noted and
+ * reported, never judged nor acted on. */
+static void note_contender(struct observer *o, struct instance *i, const struct hb_input *hb, int64_t now)
+{
+    if (i->contender != hb->incarnation) {
+        i->contender = hb->incarnation;
+        i->contender_first_ms = now;
+        i->conflict = false;
+    }
+    i->contender_last_ms = now;
+    o->counters.contender++;
+}
+
+/* The current life was heard: while a contender is also alive, that is a
+ * conflict to report (once per contender); a contender quiet for three of
+ * the current's intervals is forgotten. */
+static void check_conflict(struct observer *o, struct instance *i, int64_t now)
+{
+    char reason[REASON_MAX];
+
+    if (i->contender == 0)
+        return;
+    if (now - i->contender_last_ms > 3 * (int64_t)i->detector.interval_ms) {
+        i->contender = 0;
+        i->contender_first_ms = 0;
+        i->conflict = false;
+        return;
+    }
+    if (i->conflict || i->contender_first_ms >= now)
+        return;
+    i->conflict = true;
+    o->counters.conflicts++;
+    snprintf(reason, sizeof(reason), "conflict: incarnation %016llx also claims this instance; not acted on",
+             (unsigned long long)i->contender);
+    observer_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health, 0, reason, now);
+}
+
 enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb)
 {
     int64_t now = hb->arrival_ms;
@@ -572,16 +629,30 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         if (i == NULL)
             return HB_NO_MEMORY;
         i->incarnation = hb->incarnation;
+        i->keyed = hb->proven;
         detector_reset(&i->detector, interval, now);
     } else if (!i->heard) {
         /* Made by observer_restore: its first heartbeat, whatever life. */
         i->incarnation = hb->incarnation;
+        i->keyed = hb->proven;
         detector_reset(&i->detector, interval, now);
+    } else if (i->keyed && !hb->proven) {
+        /* Its life proves its heartbeats: anything else is someone else's. */
+        o->counters.unproven++;
+        return HB_UNPROVEN;
     } else if (hb->incarnation != i->incarnation) {
         if (hb->incarnation == i->prev_incarnation)
             goto out_stale;
+        if (i->keyed && !life_over(i, now)) {
+            note_contender(o, i, hb, now);
+            return HB_CONTENDER;
+        }
         i->prev_incarnation = i->incarnation;
         i->incarnation = hb->incarnation;
+        i->keyed = hb->proven;
+        i->contender = 0;
+        i->contender_first_ms = 0;
+        i->conflict = false;
         i->restarts++;
         new_life = true;
         detector_reset(&i->detector, interval, now);
@@ -599,6 +670,9 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         o->max_interval_ms = interval;
         policy_silence_init(&o->silence, interval, now);
     }
+    if (hb->proven)
+        i->keyed = true;    /* from now on this life's heartbeats must be proven */
+    check_conflict(o, i, now);
     i->heard = true;
     i->seq = hb->seq;
     i->last_seen_ms = now;

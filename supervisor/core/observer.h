@@ -80,6 +80,7 @@ struct hb_input {
     uint32_t pid;
     enum serving_state state;
     bool checks_ok;
+    bool proven;            /* its proof by its incarnation's key was checked (DESIGN.md §7) */
     bool has_exit;
     int32_t exit_code;
     int32_t exit_signal;
@@ -97,6 +98,8 @@ enum hb_verdict {
     HB_NO_MEMORY,   /* could not track a new instance; nothing changed */
     HB_LIMIT_SERVICES,  /* a new unexpected service past max_unexpected_services: dropped */
     HB_LIMIT_INSTANCES, /* a new instance past its service's limit: dropped */
+    HB_UNPROVEN,    /* unproven, for an instance whose life proves its heartbeats: dropped */
+    HB_CONTENDER,   /* a proven other life while the current one lives: noted, never judged */
 };
 
 /* One transition, decision or notable change. `instance` is NULL for a
@@ -183,6 +186,9 @@ struct observer_counters {
     uint64_t stale;        /* refused as stale */
     uint64_t limit_services;   /* refused: a new unexpected service past the limit */
     uint64_t limit_instances;  /* refused: a new instance past its service's limit */
+    uint64_t unproven;     /* refused: unproven heartbeat for an instance whose life proves them */
+    uint64_t contender;    /* heartbeats of a second live incarnation (not judged) */
+    uint64_t conflicts;    /* times two incarnations of one instance were both heard alive */
     uint64_t transitions;  /* instance health changes */
     uint64_t actions;      /* action attempts handed to on_action */
     uint64_t escalations;

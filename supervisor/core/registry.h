@@ -36,6 +36,9 @@ struct instance {
     int64_t health_since_ms;
     uint64_t incarnation;
     uint64_t prev_incarnation; /* the life before, so its late heartbeats are stale */
+    uint64_t contender;    /* a proven other life claiming the instance while this one lives; 0 none */
+    int64_t contender_first_ms; /* when the contender was first heard */
+    int64_t contender_last_ms;  /* when it was last heard */
     uint64_t seq;
     uint64_t fence_epoch;
     uint64_t term_seen;
@@ -49,6 +52,8 @@ struct instance {
     unsigned char state;   /* enum serving_state of the last heartbeat */
     unsigned char server;  /* slot of the NATS server its last heartbeat came through (servers.h) */
     bool server_held;      /* silent past its dead threshold, held on that server */
+    bool keyed;            /* the current life proved a heartbeat: its unproven ones are refused */
+    bool conflict;         /* the current life kept heartbeating after the contender appeared */
     bool heard;            /* a heartbeat was accepted; false only for a record made by
                               observer_restore that has not heard from the instance yet */
     char name[FLEET_NAME_MAX + 1];

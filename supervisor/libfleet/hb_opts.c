@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fleet/control.h"
 #include "hb_private.h"
 #include "lasterror.h"
 
@@ -206,5 +207,43 @@ fleet_status fleet_hb_opts_set_incarnation(fleet_hb_opts *opts, uint64_t incarna
     if (incarnation == 0)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "incarnation 0 means \"unset\" on the wire; give a non-zero value");
     opts->incarnation = incarnation;
+    return FLEET_OK;
+}
+
+fleet_status fleet_hb_opts_add_trusted_key(fleet_hb_opts *opts, const char *public_key)
+{
+    uint8_t raw[FLEET_PUBLIC_KEY_BYTES];
+    fleet_status s;
+
+    if (opts == NULL || public_key == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_hb_opts_add_trusted_key: opts and public_key are required");
+    s = fleet_nkey_public_decode(public_key, raw);
+    if (s != FLEET_OK)
+        return s;
+    for (size_t k = 0; k < opts->n_trusted; k++)
+        if (memcmp(opts->trusted[k], raw, sizeof(raw)) == 0)
+            return FLEET_OK;        /* already there */
+    if (opts->n_trusted == FLEET_PROOF_ENTRIES_MAX)
+        return fleet_fail(FLEET_ERR_TOO_LARGE, "a heartbeat proves to at most %d supervisor keys",
+                          FLEET_PROOF_ENTRIES_MAX);
+    memcpy(opts->trusted[opts->n_trusted++], raw, sizeof(raw));
+    return FLEET_OK;
+}
+
+fleet_status hb_opts_trusted_from_env(fleet_hb_opts *opts)
+{
+    const char *env = getenv("FLEET_TRUSTED_KEYS");
+    char **keys = NULL;
+    size_t n = 0;
+    fleet_status s;
+
+    if (opts->n_trusted > 0 || env == NULL || env[0] == '\0')
+        return FLEET_OK;
+    s = fleet_key_list_parse(env, &keys, &n);
+    for (size_t k = 0; k < n && s == FLEET_OK; k++)
+        s = fleet_hb_opts_add_trusted_key(opts, keys[k]);
+    fleet_key_list_free(keys, n);
+    if (s != FLEET_OK)
+        return fleet_fail(s, "FLEET_TRUSTED_KEYS: %s", fleet_last_error());
     return FLEET_OK;
 }

@@ -11,6 +11,8 @@
 
 #include "fleet/heartbeat.h"
 #include "fleet/names.h"
+#include "fleet/nkey.h"
+#include "fleet/proof.h"
 
 #define HB_DEFAULT_PREFIX "fleet"
 
@@ -26,8 +28,15 @@ struct fleet_hb_opts {
     uint32_t interval_ms;
     uint32_t pid;
     bool autonomous;
-    uint64_t incarnation;       /* 0: draw a random one at create */
+    uint64_t incarnation;       /* 0: from a fresh incarnation key; else fixed, unproven */
+    uint8_t trusted[FLEET_PROOF_ENTRIES_MAX][FLEET_PUBLIC_KEY_BYTES]; /* supervisors proven to */
+    size_t n_trusted;
 };
+
+/* hb_opts.c: fills the trusted keys from $FLEET_TRUSTED_KEYS when none were
+ * given (a const opts is copied first). FLEET_ERR_DECODE/TOO_LARGE naming
+ * the variable when it is malformed. */
+fleet_status hb_opts_trusted_from_env(fleet_hb_opts *opts);
 
 /* One named check as carried on the wire. */
 struct hb_check {
@@ -49,9 +58,14 @@ struct hb_snapshot {
     bool has_exit;
     int32_t exit_code, exit_signal;
     int64_t exit_at_unix_ms;
+    const uint8_t *key;         /* incarnation_key (FLEET_PROOF_KEY_BYTES), NULL: none */
+    const uint8_t (*mac)[FLEET_PROOF_TAG_BYTES]; /* n_proofs MAC keys, ids[k] naming each */
+    const uint8_t (*ids)[FLEET_PUBLIC_KEY_BYTES];
+    size_t n_proofs;
 };
 
-/* hb_wire.c: packs `snap` into `*buf` (grown with realloc as needed; the
+/* hb_wire.c: packs `snap` into `*buf`, with its proof entries (one per MAC
+ * key) when it carries a key (grown with realloc as needed; the
  * caller frees it). Writes the length to `*len`. FLEET_ERR_NO_MEMORY leaves
  * `*buf` valid and unchanged. */
 fleet_status hb_wire_pack(const struct hb_snapshot *snap, uint8_t **buf, size_t *cap, size_t *len);

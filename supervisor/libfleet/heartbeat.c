@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <nats/nats.h>
+#include <sodium.h>
 
 #include "fleet/conn.h"
 #include "hb_private.h"
@@ -39,6 +40,10 @@ struct fleet_hb {
     char host[FLEET_HB_HOST_MAX + 1];
     uint32_t pid;
     uint64_t incarnation;
+    fleet_incarnation_key *ikey;/* this life's key; NULL for a fixed (unproven) incarnation */
+    uint8_t mac[FLEET_PROOF_ENTRIES_MAX][FLEET_PROOF_TAG_BYTES]; /* per trusted key, this life */
+    uint8_t trusted[FLEET_PROOF_ENTRIES_MAX][FLEET_PUBLIC_KEY_BYTES]; /* constants after create */
+    size_t n_trusted;
     uint64_t seq;               /* of the last heartbeat; 0 before the first */
     uint64_t fence_epoch;
     uint64_t term_seen;
@@ -72,6 +77,10 @@ static fleet_status send_locked(fleet_hb *hb)
         .has_exit = hb->has_exit, .exit_code = hb->exit_code,
         .exit_signal = hb->exit_signal, .exit_at_unix_ms = hb->exit_at_unix_ms,
         .nats_server = server,
+        .key = hb->ikey != NULL ? fleet_incarnation_key_public(hb->ikey) : NULL,
+        .mac = (const uint8_t (*)[FLEET_PROOF_TAG_BYTES])hb->mac,
+        .ids = (const uint8_t (*)[FLEET_PUBLIC_KEY_BYTES])hb->trusted,
+        .n_proofs = hb->ikey != NULL ? hb->n_trusted : 0,
     };
     fleet_status s;
     natsStatus ns;
@@ -158,8 +167,32 @@ static fleet_status init_sync(fleet_hb *hb)
     return FLEET_OK;
 }
 
+/* A new life's key and its MAC key with each trusted supervisor, into
+ * *key and mac[] (written only on FLEET_OK; the caller wipes mac[] of a
+ * life it drops). */
+static fleet_status new_life_key(const uint8_t (*trusted)[FLEET_PUBLIC_KEY_BYTES], size_t n,
+                                 fleet_incarnation_key **key, uint8_t (*mac)[FLEET_PROOF_TAG_BYTES])
+{
+    uint8_t macs[FLEET_PROOF_ENTRIES_MAX][FLEET_PROOF_TAG_BYTES];
+    fleet_incarnation_key *k = NULL;
+    fleet_status s = fleet_incarnation_key_generate(&k);
+
+    for (size_t i = 0; i < n && s == FLEET_OK; i++)
+        s = fleet_proof_key_instance(k, trusted[i], macs[i]);
+    if (s != FLEET_OK) {
+        fleet_incarnation_key_destroy(k);   /* NULL when generation failed */
+        sodium_memzero(macs, sizeof(macs));
+        return s;
+    }
+    memcpy(mac, macs, n * sizeof(macs[0]));
+    sodium_memzero(macs, sizeof(macs));
+    *key = k;
+    return FLEET_OK;
+}
+
 fleet_status fleet_hb_create(const fleet_hb_opts *opts, fleet_hb **out)
 {
+    fleet_hb_opts trust = { 0 };
     fleet_hb *hb;
     fleet_status s;
 
@@ -182,11 +215,20 @@ fleet_status fleet_hb_create(const fleet_hb_opts *opts, fleet_hb **out)
     hb->interval_ms = opts->interval_ms;
     hb->pid = opts->pid;
     hb->state = FLEET_STATE_STARTING;
+    memcpy(trust.trusted, opts->trusted, sizeof(trust.trusted));
+    trust.n_trusted = opts->n_trusted;
+    s = hb_opts_trusted_from_env(&trust);
+    if (s != FLEET_OK)
+        goto out_free_hb;
+    memcpy(hb->trusted, trust.trusted, sizeof(hb->trusted));
+    hb->n_trusted = trust.n_trusted;
     hb->incarnation = opts->incarnation;
     if (hb->incarnation == 0) {
-        s = hb_random_nonzero(&hb->incarnation);
+        s = new_life_key((const uint8_t (*)[FLEET_PUBLIC_KEY_BYTES])hb->trusted, hb->n_trusted,
+                         &hb->ikey, hb->mac);
         if (s != FLEET_OK)
             goto out_free_hb;
+        hb->incarnation = fleet_incarnation_key_incarnation(hb->ikey);
     }
     s = init_sync(hb);
     if (s != FLEET_OK)
@@ -215,6 +257,8 @@ out_destroy_sync:
     pthread_cond_destroy(&hb->wake);
     pthread_mutex_destroy(&hb->lock);
 out_free_hb:
+    fleet_incarnation_key_destroy(hb->ikey);
+    sodium_memzero(hb->mac, sizeof(hb->mac));
     free(hb);
     return s;
 }
@@ -238,6 +282,8 @@ void fleet_hb_destroy(fleet_hb *hb)
     pthread_mutex_destroy(&hb->lock);
     free(hb->checks);
     free(hb->wire);
+    fleet_incarnation_key_destroy(hb->ikey);
+    sodium_memzero(hb->mac, sizeof(hb->mac));
     free(hb);
 }
 
@@ -399,21 +445,43 @@ void fleet_hb_set_pid(fleet_hb *hb, uint32_t pid)
 
 fleet_status fleet_hb_new_incarnation(fleet_hb *hb)
 {
+    uint8_t mac[FLEET_PROOF_ENTRIES_MAX][FLEET_PROOF_TAG_BYTES];
+    fleet_incarnation_key *key = NULL, *old;
     uint64_t incarnation;
     fleet_status s;
 
     if (hb == NULL)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_hb_new_incarnation: hb is NULL");
-    s = hb_random_nonzero(&incarnation);
-    if (s != FLEET_OK)
-        return s;
+    /* The key agreement (tens of microseconds) runs outside the lock. A
+     * sender made with a fixed incarnation stays unproven: random lives. */
     pthread_mutex_lock(&hb->lock);
+    old = hb->ikey;
+    pthread_mutex_unlock(&hb->lock);
+    if (old != NULL) {
+        s = new_life_key((const uint8_t (*)[FLEET_PUBLIC_KEY_BYTES])hb->trusted, hb->n_trusted, &key, mac);
+        if (s != FLEET_OK)
+            return s;
+        incarnation = fleet_incarnation_key_incarnation(key);
+    } else {
+        s = hb_random_nonzero(&incarnation);
+        if (s != FLEET_OK)
+            return s;
+    }
+    pthread_mutex_lock(&hb->lock);
+    old = hb->ikey;
+    if (key != NULL) {
+        hb->ikey = key;
+        memcpy(hb->mac, mac, sizeof(mac));
+    }
     hb->incarnation = incarnation;
     hb->seq = 0;
     hb->state = FLEET_STATE_STARTING;
     hb->has_exit = false;
     hb->n_checks = 0;
     pthread_mutex_unlock(&hb->lock);
+    if (key != NULL)
+        fleet_incarnation_key_destroy(old);
+    sodium_memzero(mac, sizeof(mac));
     return FLEET_OK;
 }
 

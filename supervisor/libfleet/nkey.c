@@ -25,6 +25,7 @@
 #include "crc16.h"
 #include "fleet/nkey.h"
 #include "lasterror.h"
+#include "nkey_private.h"
 
 #define PREFIX_SEED (18u << 3)    /* 'S' */
 #define PREFIX_USER (20u << 3)    /* 'U' */
@@ -337,4 +338,16 @@ bool fleet_nkey_verify(const uint8_t public_key[FLEET_PUBLIC_KEY_BYTES], const u
     /* libsodium 1.0.18 also refuses small-order keys and non-canonical
      * signatures (S >= L), so a signature is not malleable. */
     return crypto_sign_verify_detached(sig, msg, len, public_key) == 0;
+}
+
+void fleet_keypair_public_raw(const fleet_keypair *kp, uint8_t out[FLEET_PUBLIC_KEY_BYTES])
+{
+    memcpy(out, kp->pk, FLEET_PUBLIC_KEY_BYTES);
+}
+
+fleet_status nkey_x25519_secret(const fleet_keypair *kp, uint8_t out[32])
+{
+    if (crypto_sign_ed25519_sk_to_curve25519(out, kp->sk) != 0)
+        return fleet_fail(FLEET_ERR_SYSTEM, "the key pair has no X25519 form");
+    return FLEET_OK;
 }

@@ -319,6 +319,13 @@ int sim_fleet_start(struct sim_fleet *f, const struct sim_opts *o, natsConnectio
         sim_log("error", "hb_opts_failed", "{s:s}", "error", fleet_last_error());
         goto out_free_opts;
     }
+    /* Simulated instances prove their heartbeats to the keys they obey. */
+    for (size_t k = 0; k < o->n_trusted; k++) {
+        if (fleet_hb_opts_add_trusted_key(opts, o->trusted[k]) != FLEET_OK) {
+            sim_log("error", "hb_opts_failed", "{s:s}", "error", fleet_last_error());
+            goto out_free_opts;
+        }
+    }
     for (size_t i = 0; i < f->n; i++) {
         struct sim_instance *in = &f->inst[i];
         int64_t first = now_ms + (int64_t)(next_unit(&f->rng) * f->interval_ms);

@@ -62,3 +62,20 @@ put('fuzz_envelope', 'untrusted', raw(sealed(control, nkeys.createUser())));
 // Mutation mode: (offset, xor) pairs over fuzz_envelope.c's own sealed envelope.
 put('fuzz_envelope', 'mutate_payload', Buffer.from([1, 10, 0x01]));
 put('fuzz_envelope', 'mutate_signer', Buffer.from([1, 200, 0x04, 201, 0x01]));
+
+// fuzz_proof: byte 0 selects the mode. Even: a stranger's heartbeat, with a
+// key whose incarnation is right (little-endian SHA-256 prefix, fleet.proto)
+// and two made-up entries. Odd: bytes that choose a proven heartbeat's fields.
+{
+  const { createHash } = await import('node:crypto');
+  const key = new Uint8Array(32).map((_, k) => (k * 37 + 11) & 0xff);
+  const incarnation = createHash('sha256').update(key).digest().readBigUInt64LE(0);
+  const proof = new Uint8Array(80).map((_, k) => (k * 13 + 5) & 0xff);
+  put('fuzz_proof', 'stranger', raw(Heartbeat.encode(Heartbeat.create({
+    ...hb, incarnation: incarnation.toString(), incarnationKey: key, proof,
+    checks: [{ name: 'db', ok: true }], exit: { code: 0, signal: 15, atUnixMs: NOW },
+  })).finish()));
+  put('fuzz_proof', 'fields', Buffer.concat([Buffer.from([1]), Buffer.from(
+    new Uint8Array(160).map((_, k) => (k * 29 + 3) & 0xff))]));
+  put('fuzz_proof', 'fields_plain', Buffer.concat([Buffer.from([1]), Buffer.alloc(80, 1)]));
+}

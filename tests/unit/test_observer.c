@@ -1696,6 +1696,163 @@ static void test_ghosts_do_not_count_toward_mass_silence(void **state)
         assert_true(f->rec.states[k].to != OBSERVER_SELF_PRESERVATION);
 }
 
+/* ---- proven lives (DESIGN.md §7) ---- */
+
+static struct hb_input proven(const char *instance, uint64_t incarnation, uint64_t seq, int64_t at_ms)
+{
+    struct hb_input hb = heartbeat("alpha", instance, incarnation, seq, at_ms);
+
+    hb.proven = true;
+    return hb;
+}
+
+/* Once a life has proven a heartbeat, what others send in its name (the
+ * highest seq, an exit report, a stop) changes nothing and is counted. */
+static void test_keyed_life_refuses_unproven(void **state)
+{
+    struct fixture *f = *state;
+    struct hb_input hb;
+    struct instance before, *i;
+    struct observer_counters c;
+    size_t events;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    hb = proven("a-1", 7, 1, 2000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    i = instance_of(f, "alpha", "a-1");
+    assert_true(i->keyed);
+    before = *i;
+    events = f->rec.n_events;
+    hb = heartbeat("alpha", "a-1", 7, UINT64_MAX, 2100);
+    assert_int_equal(send(f, &hb), HB_UNPROVEN);
+    hb = heartbeat("alpha", "a-1", 7, 2, 2200);
+    hb.state = SERVING_EXITED;
+    hb.has_exit = true;
+    hb.exit_code = 1;
+    assert_int_equal(send(f, &hb), HB_UNPROVEN);
+    hb = heartbeat("alpha", "a-1", 99, 1, 2300);    /* another life, unproven */
+    assert_int_equal(send(f, &hb), HB_UNPROVEN);
+    assert_memory_equal(i, &before, sizeof(before));
+    assert_int_equal(f->rec.n_events, events);
+    /* The real life goes on at its own seq. */
+    hb = proven("a-1", 7, 2, 3000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    assert_int_equal(i->seq, 2);
+    assert_int_equal(i->health, INST_HEALTHY);
+    assert_int_equal(i->restarts, 0);
+    observer_counters(f->o, &c);
+    assert_int_equal(c.unproven, 3);
+}
+
+/* A sender that does not prove keeps the old rules (the weaker guarantee):
+ * its lives replace each other. */
+static void test_unproven_sender_keeps_working(void **state)
+{
+    struct fixture *f = *state;
+    struct hb_input hb;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    hb = heartbeat("alpha", "a-1", 7, 1, 2000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    assert_false(instance_of(f, "alpha", "a-1")->keyed);
+    hb = heartbeat("alpha", "a-1", 8, 1, 2500);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    assert_int_equal(instance_of(f, "alpha", "a-1")->restarts, 1);
+    /* Its first proven heartbeat keys the life from then on. */
+    hb = proven("a-1", 8, 2, 3000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    hb = heartbeat("alpha", "a-1", 8, 3, 3500);
+    assert_int_equal(send(f, &hb), HB_UNPROVEN);
+}
+
+/* A second proven life while the first keeps heartbeating: noted, reported
+ * once as a conflict, never judged; its exit reports kill nothing. */
+static void test_two_live_lives_are_a_conflict_not_an_action(void **state)
+{
+    struct fixture *f = *state;
+    struct hb_input hb;
+    struct instance *i;
+    struct observer_counters c;
+    size_t conflicts = 0;
+
+    configure(f, "alpha", 1);
+    start_normal(f);
+    for (int k = 0; k < 5; k++) {
+        int64_t t = 2000 + k * INTERVAL;
+
+        hb = proven("a-1", 7, (uint64_t)k + 1, t);
+        assert_int_equal(send(f, &hb), HB_ACCEPTED);
+        hb = proven("a-1", 66, (uint64_t)k + 1, t + 100);
+        if (k == 3) {
+            hb.state = SERVING_EXITED;
+            hb.has_exit = true;
+            hb.exit_signal = 9;
+        }
+        assert_int_equal(send(f, &hb), HB_CONTENDER);
+        run_until(f, t + INTERVAL - 1);
+    }
+    i = instance_of(f, "alpha", "a-1");
+    assert_int_equal(i->incarnation, 7);
+    assert_int_equal(i->restarts, 0);
+    assert_int_equal(i->health, INST_HEALTHY);
+    assert_int_equal(events_to(f, INST_DEAD), 0);
+    for (size_t k = 0; k < f->rec.n_events; k++)
+        if (strstr(f->rec.events[k].reason, "conflict: incarnation 0000000000000042") != NULL) {
+            conflicts++;
+            assert_int_equal(f->rec.events[k].from, INST_HEALTHY);
+            assert_int_equal(f->rec.events[k].to, INST_HEALTHY);
+        }
+    assert_int_equal(conflicts, 1);
+    observer_counters(f->o, &c);
+    assert_int_equal(c.contender, 5);
+    assert_int_equal(c.conflicts, 1);
+}
+
+/* A new proven life takes the name once the old one is over: it announced
+ * its stop, or it fell silent when the new one appeared (a restart in
+ * place whose exit report was lost). */
+static void test_new_life_after_the_old_one_ends(void **state)
+{
+    struct fixture *f = *state;
+    struct hb_input hb;
+    struct instance *i;
+
+    configure(f, "alpha", 2);
+    start_normal(f);
+    hb = proven("a-1", 7, 1, 2000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    hb = proven("a-1", 7, 2, 2500);
+    hb.state = SERVING_STOPPING;
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    hb = proven("a-1", 8, 1, 2600);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    i = instance_of(f, "alpha", "a-1");
+    assert_int_equal(i->incarnation, 8);
+    assert_int_equal(i->restarts, 1);
+    assert_true(i->keyed);
+
+    hb = proven("a-2", 20, 1, 3000);
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    run_until(f, 3500);
+    hb = proven("a-2", 21, 1, 3500);       /* a-2 restarted in place, silently */
+    assert_int_equal(send(f, &hb), HB_CONTENDER);
+    run_until(f, 4500);
+    hb = proven("a-2", 21, 2, 4500);       /* old life heard last at 3000: 1.5 intervals */
+    assert_int_equal(send(f, &hb), HB_CONTENDER);
+    run_until(f, 5000);
+    hb = proven("a-2", 21, 3, 5000);       /* two intervals of silence: the old life is over */
+    assert_int_equal(send(f, &hb), HB_ACCEPTED);
+    i = instance_of(f, "alpha", "a-2");
+    assert_int_equal(i->incarnation, 21);
+    assert_int_equal(i->restarts, 1);
+    assert_int_equal(i->health, INST_HEALTHY);
+    /* The old life's heartbeats are now stale. */
+    hb = proven("a-2", 20, 9, 5100);
+    assert_int_equal(send(f, &hb), HB_STALE);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1758,6 +1915,10 @@ int main(void)
         T(test_promised_intervals_are_clamped_and_ghosts_time_nothing),
         T(test_ghosts_do_not_count_toward_mass_silence),
         T(test_unknown_server_is_never_held),
+        T(test_keyed_life_refuses_unproven),
+        T(test_unproven_sender_keeps_working),
+        T(test_two_live_lives_are_a_conflict_not_an_action),
+        T(test_new_life_after_the_old_one_ends),
         cmocka_unit_test(test_server_table_is_bounded),
     };
 #undef T
