@@ -78,8 +78,9 @@ static void first_failing_check(const Fleet__V1__Heartbeat *hb, struct hb_input 
     }
 }
 
-/* Fields 16-17: the key must be this incarnation's; the layout is built
- * only when there is something to check it against. */
+/* Fields 16-17: the key must be this incarnation's (checked here only when
+ * nobody will check it after us); the layout is built only when there is
+ * something to check it against. */
 static enum hb_refusal take_proof(const Fleet__V1__Heartbeat *hb, struct codec_hb_proof *p)
 {
     const char *names[FLEET_PROOF_CHECKS_MAX];
@@ -93,15 +94,15 @@ static enum hb_refusal take_proof(const Fleet__V1__Heartbeat *hb, struct codec_h
         }
         return HB_OK;   /* an unproven sender: whatever field 17 says means nothing */
     }
-    if (hb->incarnation_key.len != FLEET_PROOF_KEY_BYTES ||
-        fleet_proof_incarnation(hb->incarnation_key.data) != hb->incarnation)
+    if (hb->incarnation_key.len != FLEET_PROOF_KEY_BYTES)
         return HB_REFUSE_KEY;
     if (!fleet_proof_well_formed(hb->proof.len))
         return HB_REFUSE_FIELD;
-    if (p == NULL)
-        return HB_OK;
+    if (p == NULL)   /* nobody after us checks the binding */
+        return fleet_proof_incarnation(hb->incarnation_key.data) == hb->incarnation ? HB_OK : HB_REFUSE_KEY;
     p->has_key = true;
     memcpy(p->key, hb->incarnation_key.data, FLEET_PROOF_KEY_BYTES);
+    p->incarnation = hb->incarnation;
     p->proof_len = hb->proof.len;
     if (hb->proof.len == 0)
         return HB_OK;

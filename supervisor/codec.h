@@ -33,8 +33,9 @@ const char *codec_refusal_name(enum hb_refusal r);
 
 /* What a heartbeat offers to be checked against (fleet/proof.h). */
 struct codec_hb_proof {
-    bool has_key;        /* incarnation_key set (and it is this incarnation's) */
+    bool has_key;        /* incarnation_key set, 32 bytes; its binding is the caller's to check */
     uint8_t key[FLEET_PROOF_KEY_BYTES];
+    uint64_t incarnation;  /* the heartbeat's, which the key must stand for */
     size_t proof_len;    /* 0: no proof; else whole entries */
     uint8_t proof[FLEET_PROOF_ENTRIES_MAX * FLEET_PROOF_ENTRY_BYTES];
     size_t layout_len;   /* set when has_key and proof_len > 0 */
@@ -45,10 +46,12 @@ struct codec_hb_proof {
  * have `prefix_len` bytes of prefix then ".v1.hb."). Fills *out (arrival_ms
  * and `proven` left for the caller) and, when `proof` is not NULL, *proof;
  * returns HB_OK, or returns the refusal and leaves both in an unspecified
- * state. An incarnation key that is not this incarnation's is refused
- * (HB_REFUSE_KEY) whether or not `proof` is asked for; a proof that is not
- * whole entries, or a proven heartbeat with no layout, is HB_REFUSE_FIELD.
- * Thread-safe (no shared state). */
+ * state. An incarnation key of the wrong size is HB_REFUSE_KEY; a key that
+ * does not stand for the heartbeat's incarnation (fleet_proof_incarnation)
+ * is HB_REFUSE_KEY here when `proof` is NULL, and otherwise left to the
+ * caller, who checks it once per key (proofcheck_verify). A proof that is
+ * not whole entries, or a proven heartbeat with no layout, is
+ * HB_REFUSE_FIELD. Thread-safe (no shared state). */
 enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
                                        size_t len, size_t max_len, struct hb_input *out,
                                        struct codec_hb_proof *proof);

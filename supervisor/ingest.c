@@ -100,24 +100,31 @@ static void refuse(struct ingest *q, enum hb_refusal r, const char *subject)
     pthread_mutex_unlock(&q->lock);
 }
 
+enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size_t max_len,
+                              const char *subject, const void *data, size_t len, int64_t now_ms,
+                              struct hb_input *out)
+{
+    struct codec_hb_proof proof;
+    enum hb_refusal r = codec_heartbeat_decode(subject, prefix_len, data, len, max_len, out,
+                                               proofs != NULL ? &proof : NULL);
+    enum proof_result pr;
+
+    if (r != HB_OK || proofs == NULL || !proof.has_key)
+        return r;
+    pr = proofcheck_verify(proofs, proof.key, proof.incarnation, proof.proof, proof.proof_len, proof.layout,
+                           proof.layout_len, now_ms);
+    out->proven = pr == PROOF_PROVEN;
+    return pr == PROOF_BAD_KEY ? HB_REFUSE_KEY : pr == PROOF_BAD ? HB_REFUSE_PROOF : HB_OK;
+}
+
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
-    struct codec_hb_proof proof;
     struct hb_input hb;
     enum hb_refusal r;
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
-    r = codec_heartbeat_decode(subject, q->prefix_len, data, len, q->max_heartbeat_bytes, &hb,
-                               q->proofs != NULL ? &proof : NULL);
-    if (r == HB_OK && q->proofs != NULL && proof.has_key && proof.proof_len > 0) {
-        enum proof_result pr = proofcheck_verify(q->proofs, proof.key, proof.proof, proof.proof_len,
-                                                 proof.layout, proof.layout_len, arrival_ms);
-
-        if (pr == PROOF_BAD)
-            r = HB_REFUSE_PROOF;
-        hb.proven = pr == PROOF_PROVEN;
-    }
+    r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms, &hb);
     if (r != HB_OK) {
         refuse(q, r, subject);
         return r;

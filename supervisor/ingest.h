@@ -75,6 +75,16 @@ void ingest_destroy(struct ingest *q);
 /* The fd the owner polls for POLLIN. */
 int ingest_fd(const struct ingest *q);
 
+/* Decodes the heartbeat `data` that arrived on `subject` and checks its
+ * proof with `proofs` (may be NULL: nothing is proven) at monotonic
+ * `now_ms`: HB_OK with *out filled (`proven` set, arrival_ms left), or the
+ * refusal (HB_REFUSE_KEY for a key that is not the incarnation's,
+ * HB_REFUSE_PROOF for a wrong proof), *out then unspecified. The one place
+ * that turns bytes into a judged heartbeat; thread-safe. */
+enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size_t max_len,
+                              const char *subject, const void *data, size_t len, int64_t now_ms,
+                              struct hb_input *out);
+
 /* Producers (any thread). */
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms);

@@ -1,6 +1,7 @@
 #include "proofcheck.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,13 @@
 
 struct entry {
     uint8_t key[FLEET_PROOF_KEY_BYTES];
+    uint8_t mac_key[FLEET_PROOF_TAG_BYTES]; /* agreed with `key`: per heartbeat, one keyed hash */
+    uint64_t incarnation;                   /* the one `key` stands for */
     bool used;
-    crypto_auth_hmacsha256_state hmac; /* initialised with the MAC key: per heartbeat, update + final */
 };
 
 struct proofcheck {
-    pthread_mutex_t lock;            /* guards everything below but the constants */
+    pthread_mutex_t lock;            /* guards the cache and the ration; not the constants nor `c` */
     fleet_keypair *kp;               /* owned */
     uint8_t own_pk[FLEET_PUBLIC_KEY_BYTES];
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
@@ -27,8 +29,15 @@ struct proofcheck {
     double tokens;
     uint32_t rate;
     int64_t refill_ms;
-    struct proofcheck_counters c;
+    struct {                         /* atomics: counted without the lock */
+        atomic_uint_fast64_t proven, unproven, bad, deferred, agreements, evictions;
+    } c;
 };
+
+static void count(atomic_uint_fast64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
 
 int proofcheck_create(fleet_keypair *kp, size_t entries, uint32_t agreements_per_s, struct proofcheck **out)
 {
@@ -104,24 +113,25 @@ static bool take_token(struct proofcheck *pc, int64_t now_ms)
     return true;
 }
 
-/* Under the lock: the cached state for `key` copied into *out, or false. */
+/* Under the lock: the cached MAC key for `key` copied into out[], or false. */
 static bool lookup(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTES],
-                   crypto_auth_hmacsha256_state *out)
+                   uint8_t out[FLEET_PROOF_TAG_BYTES], uint64_t *incarnation)
 {
     struct entry *e = set_of(pc, key);
 
     for (int w = 0; w < WAYS; w++) {
         if (e[w].used && memcmp(e[w].key, key, FLEET_PROOF_KEY_BYTES) == 0) {
-            *out = e[w].hmac;
+            memcpy(out, e[w].mac_key, FLEET_PROOF_TAG_BYTES);
+            *incarnation = e[w].incarnation;
             return true;
         }
     }
     return false;
 }
 
-/* Under the lock: caches `st` for `key`, in a free way or the set's next. */
+/* Under the lock: caches `mac_key` for `key`, in a free way or the set's next. */
 static void insert(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTES],
-                   const crypto_auth_hmacsha256_state *st)
+                   const uint8_t mac_key[FLEET_PROOF_TAG_BYTES], uint64_t incarnation)
 {
     struct entry *e = set_of(pc, key);
     size_t set = (size_t)(e - pc->set) / WAYS;
@@ -133,78 +143,76 @@ static void insert(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTE
     if (w == WAYS) {
         w = pc->next_way[set];
         pc->next_way[set] = (unsigned char)((w + 1) % WAYS);
-        pc->c.evictions++;
+        count(&pc->c.evictions);
     }
     memcpy(e[w].key, key, FLEET_PROOF_KEY_BYTES);
-    e[w].hmac = *st;
+    memcpy(e[w].mac_key, mac_key, FLEET_PROOF_TAG_BYTES);
+    e[w].incarnation = incarnation;
     e[w].used = true;
 }
 
 enum proof_result proofcheck_verify(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTES],
-                                    const uint8_t *proof, size_t proof_len, const uint8_t *layout,
-                                    size_t layout_len, int64_t now_ms)
+                                    uint64_t incarnation, const uint8_t *proof, size_t proof_len,
+                                    const uint8_t *layout, size_t layout_len, int64_t now_ms)
 {
     const uint8_t *want = fleet_proof_find(proof, proof_len, pc->own_pk);
-    crypto_auth_hmacsha256_state st;
-    uint8_t tag[FLEET_PROOF_TAG_BYTES];
+    uint8_t mac_key[FLEET_PROOF_TAG_BYTES], tag[FLEET_PROOF_TAG_BYTES];
+    uint64_t bound = 0;
     enum proof_result r;
     bool cached;
 
-    if (want == NULL) {
-        pthread_mutex_lock(&pc->lock);
-        pc->c.unproven++;
-        pthread_mutex_unlock(&pc->lock);
-        return PROOF_UNPROVEN;
-    }
     pthread_mutex_lock(&pc->lock);
-    cached = lookup(pc, key, &st);
-    if (!cached && !take_token(pc, now_ms)) {
-        pc->c.deferred++;
+    cached = lookup(pc, key, mac_key, &bound);
+    pthread_mutex_unlock(&pc->lock);
+    if (!cached)
+        bound = fleet_proof_incarnation(key);
+    if (bound != incarnation) {
+        r = PROOF_BAD_KEY;
+        goto out_wipe;
+    }
+    if (want == NULL) {
+        count(&pc->c.unproven);
+        r = PROOF_UNPROVEN;
+        goto out_wipe;
+    }
+    if (cached)
+        goto out_tag;
+    pthread_mutex_lock(&pc->lock);
+    if (!take_token(pc, now_ms)) {
         pthread_mutex_unlock(&pc->lock);
+        count(&pc->c.deferred);
         return PROOF_DEFERRED;
     }
     pthread_mutex_unlock(&pc->lock);
-    if (!cached) {
-        uint8_t mac_key[FLEET_PROOF_TAG_BYTES];
-
-        /* An invalid point gives no key: no tag can be right. */
-        if (fleet_proof_key_supervisor(pc->kp, key, mac_key) != FLEET_OK) {
-            pthread_mutex_lock(&pc->lock);
-            pc->c.agreements++;
-            pc->c.bad++;
-            pthread_mutex_unlock(&pc->lock);
-            return PROOF_BAD;
-        }
-        crypto_auth_hmacsha256_init(&st, mac_key, sizeof(mac_key));
-        sodium_memzero(mac_key, sizeof(mac_key));
+    count(&pc->c.agreements);
+    /* An invalid point gives no key: no tag can be right. */
+    if (fleet_proof_key_supervisor(pc->kp, key, mac_key) != FLEET_OK) {
+        count(&pc->c.bad);
+        return PROOF_BAD;
     }
-    {
-        crypto_auth_hmacsha256_state fresh = st;
-
-        crypto_auth_hmacsha256_update(&st, layout, layout_len);
-        crypto_auth_hmacsha256_final(&st, tag);
-        r = crypto_verify_32(tag, want) == 0 ? PROOF_PROVEN : PROOF_BAD;
+out_tag:
+    fleet_proof_tag(mac_key, layout, layout_len, tag);
+    r = crypto_verify_32(tag, want) == 0 ? PROOF_PROVEN : PROOF_BAD;
+    /* Only a key that proved something is worth a cache line. */
+    if (!cached && r == PROOF_PROVEN) {
         pthread_mutex_lock(&pc->lock);
-        if (!cached) {
-            pc->c.agreements++;
-            /* Only a key that proved something is worth a cache line. */
-            if (r == PROOF_PROVEN)
-                insert(pc, key, &fresh);
-        }
-        if (r == PROOF_PROVEN)
-            pc->c.proven++;
-        else
-            pc->c.bad++;
+        insert(pc, key, mac_key, incarnation);
         pthread_mutex_unlock(&pc->lock);
-        sodium_memzero(&fresh, sizeof(fresh));
     }
-    sodium_memzero(&st, sizeof(st));
+    count(r == PROOF_PROVEN ? &pc->c.proven : &pc->c.bad);
+out_wipe:
+    sodium_memzero(mac_key, sizeof(mac_key));
     return r;
 }
 
 void proofcheck_counters(struct proofcheck *pc, struct proofcheck_counters *out)
 {
-    pthread_mutex_lock(&pc->lock);
-    *out = pc->c;
-    pthread_mutex_unlock(&pc->lock);
+    *out = (struct proofcheck_counters){
+        .proven = atomic_load_explicit(&pc->c.proven, memory_order_relaxed),
+        .unproven = atomic_load_explicit(&pc->c.unproven, memory_order_relaxed),
+        .bad = atomic_load_explicit(&pc->c.bad, memory_order_relaxed),
+        .deferred = atomic_load_explicit(&pc->c.deferred, memory_order_relaxed),
+        .agreements = atomic_load_explicit(&pc->c.agreements, memory_order_relaxed),
+        .evictions = atomic_load_explicit(&pc->c.evictions, memory_order_relaxed),
+    };
 }

@@ -2,9 +2,9 @@
  *
  * Runs on NATS callback threads, before a heartbeat is queued for the core:
  * the core only learns whether a heartbeat was proven by its incarnation.
- * A key agreement (X25519, ~60 µs) is done once per incarnation key and its
- * HMAC state cached, so a proven heartbeat costs one HMAC-SHA256 of ~150
- * bytes. The cache has a fixed number of entries (4-way sets indexed by a
+ * A key agreement (X25519, ~60 µs) is done once per incarnation key and the
+ * MAC key cached (64 bytes an entry), so a proven heartbeat costs one keyed
+ * BLAKE2b of ~100-150 bytes (~0.5 µs). The cache has a fixed number of entries (4-way sets indexed by a
  * keyed hash, so a publisher cannot aim its keys at one set), and new
  * agreements are rationed by a token bucket: a flood of made-up keys costs
  * bounded CPU and evicts at most what the ration allows. A heartbeat that
@@ -21,6 +21,7 @@
 #include "fleet/proof.h"
 
 enum proof_result {
+    PROOF_BAD_KEY,    /* the key does not stand for the heartbeat's incarnation: refuse */
     PROOF_UNPROVEN,   /* nothing to check for us: no proof entry for our key */
     PROOF_PROVEN,     /* the tag for our key is right */
     PROOF_BAD,        /* the tag for our key is wrong: refuse */
@@ -28,7 +29,7 @@ enum proof_result {
 };
 
 struct proofcheck_counters {
-    uint64_t proven, unproven, bad, deferred;
+    uint64_t proven, unproven, bad, deferred;   /* a bad key is counted by the caller's refusal */
     uint64_t agreements;  /* key agreements done (cache misses) */
     uint64_t evictions;   /* cached keys dropped for newer ones */
 };
@@ -42,12 +43,15 @@ struct proofcheck;
 int proofcheck_create(fleet_keypair *kp, size_t entries, uint32_t agreements_per_s, struct proofcheck **out);
 void proofcheck_destroy(struct proofcheck *pc);
 
-/* Checks `proof` (proof_len bytes, a well-formed entry list) of the heartbeat
- * whose incarnation key is `key` and whose layout is layout[0..layout_len),
- * at monotonic `now_ms`. Thread-safe. */
+/* Checks the heartbeat whose incarnation is `incarnation`, whose key is
+ * `key`, whose proof is proof[0..proof_len) (a well-formed entry list,
+ * possibly empty) and whose layout is layout[0..layout_len) (read only when
+ * there is an entry for us), at monotonic `now_ms`: first that the key stands
+ * for the incarnation (a cached key: one comparison; else one SHA-256), then
+ * our entry. Thread-safe. */
 enum proof_result proofcheck_verify(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTES],
-                                    const uint8_t *proof, size_t proof_len, const uint8_t *layout,
-                                    size_t layout_len, int64_t now_ms);
+                                    uint64_t incarnation, const uint8_t *proof, size_t proof_len,
+                                    const uint8_t *layout, size_t layout_len, int64_t now_ms);
 
 /* Snapshot of the counters. Thread-safe. */
 void proofcheck_counters(struct proofcheck *pc, struct proofcheck_counters *out);

@@ -17,8 +17,10 @@
 #define KDF_LABEL "fleet.v1.hb-proof"
 
 _Static_assert(crypto_scalarmult_BYTES == FLEET_PROOF_KEY_BYTES, "X25519 key size");
-_Static_assert(crypto_auth_hmacsha256_BYTES == FLEET_PROOF_TAG_BYTES, "HMAC-SHA256 size");
-_Static_assert(crypto_auth_hmacsha256_KEYBYTES == FLEET_PROOF_TAG_BYTES, "HMAC key size");
+_Static_assert(FLEET_PROOF_TAG_BYTES >= crypto_generichash_BYTES_MIN &&
+               FLEET_PROOF_TAG_BYTES <= crypto_generichash_BYTES_MAX, "BLAKE2b-256 tag size");
+_Static_assert(FLEET_PROOF_TAG_BYTES >= crypto_generichash_KEYBYTES_MIN &&
+               FLEET_PROOF_TAG_BYTES <= crypto_generichash_KEYBYTES_MAX, "BLAKE2b key size");
 _Static_assert(sizeof(KDF_LABEL) - 1 == 17, "the label is 17 bytes, as fleet.proto says");
 
 struct fleet_incarnation_key {
@@ -220,7 +222,8 @@ fleet_status fleet_proof_key_supervisor(const fleet_keypair *kp,
 void fleet_proof_tag(const uint8_t mac_key[FLEET_PROOF_TAG_BYTES], const uint8_t *layout, size_t len,
                      uint8_t tag[FLEET_PROOF_TAG_BYTES])
 {
-    (void)crypto_auth_hmacsha256(tag, layout, len, mac_key);
+    /* Keyed BLAKE2b (RFC 7693), libsodium's generichash: a MAC by design. */
+    (void)crypto_generichash(tag, FLEET_PROOF_TAG_BYTES, layout, len, mac_key, FLEET_PROOF_TAG_BYTES);
 }
 
 bool fleet_proof_well_formed(size_t len)

@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
+#include "ingest.h"
 #include "libfleet/hb_private.h"
 #include "proofcheck.h"
 
@@ -54,16 +55,20 @@ static void init(void)
         die("no incarnation key");
 }
 
-/* Decodes and checks as the supervisor does. */
-static enum hb_refusal check(const uint8_t *d, size_t n, struct codec_hb_proof *p, enum proof_result *pr)
+/* Decodes and checks as the supervisor's edge does (ingest_decode): true
+ * when proven. Decodes again into *p to see what the proof covered; false
+ * in *decoded when the codec refuses the bytes (nothing to compare). */
+static bool check(const uint8_t *d, size_t n, struct codec_hb_proof *p, bool *decoded)
 {
     struct hb_input in;
-    enum hb_refusal r = codec_heartbeat_decode(SUBJECT, PREFIX_LEN, d, n, 65536, &in, p);
+    enum hb_refusal r = ingest_decode(checker, PREFIX_LEN, 65536, SUBJECT, d, n, ++now_ms, &in);
+    bool proven = r == HB_OK && in.proven;
 
-    *pr = PROOF_UNPROVEN;
-    if (r == HB_OK && p->has_key && p->proof_len > 0)
-        *pr = proofcheck_verify(checker, p->key, p->proof, p->proof_len, p->layout, p->layout_len, ++now_ms);
-    return r;
+    *decoded = codec_heartbeat_decode(SUBJECT, PREFIX_LEN, d, n, 65536, &in, p) == HB_OK && p->has_key &&
+               p->proof_len > 0;
+    if (proven && !*decoded)
+        die("proven what the codec refuses");
+    return proven;
 }
 
 static void stranger(const uint8_t *d, size_t n)
@@ -75,8 +80,8 @@ static void stranger(const uint8_t *d, size_t n)
         p.proof_len == 0)
         return;
     memcpy(p.proof, own_pk, FLEET_PROOF_ID_BYTES);
-    if (proofcheck_verify(checker, p.key, p.proof, p.proof_len, p.layout, p.layout_len, ++now_ms) ==
-        PROOF_PROVEN)
+    if (proofcheck_verify(checker, p.key, p.incarnation, p.proof, p.proof_len, p.layout, p.layout_len,
+                          ++now_ms) == PROOF_PROVEN)
         die("a stranger's heartbeat was proven");
 }
 
@@ -114,7 +119,7 @@ static void sender(const uint8_t *d, size_t n)
     struct hb_snapshot s;
     uint8_t *buf = NULL;
     size_t cap = 0, len, pos;
-    enum proof_result pr;
+    bool pr, decoded;
     uint8_t flip;
 
     memset(checks, 0, sizeof(checks));
@@ -148,25 +153,27 @@ static void sender(const uint8_t *d, size_t n)
 
     if (hb_wire_pack(&s, &buf, &cap, &len) != FLEET_OK)
         return;
-    if (check(buf, len, &first, &pr) != HB_OK)
+    pr = check(buf, len, &first, &decoded);
+    if (!decoded)
         goto out_free_buf;   /* fields the codec refuses (e.g. an empty check name) */
-    if (pr != PROOF_PROVEN)
+    if (!pr)
         die("libfleet's own heartbeat was not proven");
     if (flip == 0 || len == 0)
         goto out_free_buf;
     buf[pos % len] ^= flip;
-    if (check(buf, len, &second, &pr) != HB_OK || !second.has_key || second.proof_len == 0)
+    pr = check(buf, len, &second, &decoded);
+    if (!decoded)
         goto out_free_buf;
     {
         bool same_layout = second.layout_len == first.layout_len &&
                            memcmp(second.layout, first.layout, first.layout_len) == 0;
         bool same_proof = memcmp(second.key, first.key, FLEET_PROOF_KEY_BYTES) == 0 &&
-                          second.proof_len == first.proof_len &&
+                          second.incarnation == first.incarnation && second.proof_len == first.proof_len &&
                           memcmp(second.proof, first.proof, first.proof_len) == 0;
 
-        if (pr == PROOF_PROVEN && !same_layout)
+        if (pr && !same_layout)
             die("a changed heartbeat was proven");
-        if (same_layout && same_proof && pr != PROOF_PROVEN)
+        if (same_layout && same_proof && !pr)
             die("a flip outside the covered fields broke the proof");
     }
 out_free_buf:

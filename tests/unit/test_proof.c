@@ -17,6 +17,7 @@
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
 #include "fleet/v1/fleet.pb-c.h"
+#include "ingest.h"
 #include "libfleet/hb_private.h"
 #include "proofcheck.h"
 
@@ -91,19 +92,15 @@ static int fx_teardown(void **state)
     return 0;
 }
 
-/* Decodes `data` as the supervisor does; the refusal, and *pr when HB_OK
- * and there was something to check. */
+/* Decodes and checks `data` exactly as the supervisor's edge does
+ * (ingest_decode): the refusal, and when HB_OK whether it was proven. */
 static enum hb_refusal check(struct fx *f, const char *subject, const uint8_t *data, size_t len,
-                             enum proof_result *pr)
+                             bool *proven)
 {
-    static struct codec_hb_proof proof;
     struct hb_input in;
-    enum hb_refusal r = codec_heartbeat_decode(subject, PREFIX_LEN, data, len, 65536, &in, &proof);
+    enum hb_refusal r = ingest_decode(f->pc, PREFIX_LEN, 65536, subject, data, len, NOW_MS, &in);
 
-    *pr = PROOF_UNPROVEN;
-    if (r == HB_OK && proof.has_key && proof.proof_len > 0)
-        *pr = proofcheck_verify(f->pc, proof.key, proof.proof, proof.proof_len, proof.layout,
-                                proof.layout_len, NOW_MS);
+    *proven = r == HB_OK && in.proven;
     return r;
 }
 
@@ -145,15 +142,15 @@ static void test_degenerate_keys_refused(void **state)
 static void test_sender_proves(void **state)
 {
     struct fx *f = *state;
-    enum proof_result pr;
+    bool pr;
     struct proofcheck_counters c;
 
     pack(f, 2);
     assert_int_equal(check(f, SUBJECT, f->buf, f->len, &pr), HB_OK);
-    assert_int_equal(pr, PROOF_PROVEN);
+    assert_true(pr);
     /* The second time comes from the cache: no new agreement. */
     assert_int_equal(check(f, SUBJECT, f->buf, f->len, &pr), HB_OK);
-    assert_int_equal(pr, PROOF_PROVEN);
+    assert_true(pr);
     proofcheck_counters(f->pc, &c);
     assert_int_equal(c.proven, 2);
     assert_int_equal(c.agreements, 1);
@@ -163,7 +160,7 @@ static void test_sender_proves(void **state)
 static void test_not_for_us_is_unproven(void **state)
 {
     struct fx *f = *state;
-    enum proof_result pr;
+    bool pr;
     Fleet__V1__Heartbeat *hb;
     uint8_t out[4096];
     size_t n;
@@ -177,7 +174,7 @@ static void test_not_for_us_is_unproven(void **state)
     n = fleet__v1__heartbeat__pack(hb, out);
     fleet__v1__heartbeat__free_unpacked(hb, NULL);
     assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_OK);
-    assert_int_equal(pr, PROOF_UNPROVEN);
+    assert_false(pr);
 }
 
 enum tamper {
@@ -226,7 +223,8 @@ static void test_each_covered_field_is_bound(void **state)
         Fleet__V1__Heartbeat *hb = fleet__v1__heartbeat__unpack(NULL, f->len, f->buf);
         Fleet__V1__Heartbeat keep;
         Fleet__V1__Check check0;
-        enum proof_result pr;
+        enum hb_refusal r;
+        bool pr;
         uint8_t out[4096];
         size_t n;
 
@@ -240,9 +238,9 @@ static void test_each_covered_field_is_bound(void **state)
         *hb = keep;               /* what free_unpacked must find */
         *hb->checks[0] = check0;
         fleet__v1__heartbeat__free_unpacked(hb, NULL);
-        assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_OK);
-        if (pr != (t < T_COVERED_COUNT ? PROOF_BAD : PROOF_PROVEN))
-            fail_msg("tamper %d: proof result %d", t, (int)pr);
+        r = check(f, SUBJECT, out, n, &pr);
+        if (t < T_COVERED_COUNT ? r != HB_REFUSE_PROOF : r != HB_OK || !pr)
+            fail_msg("tamper %d: %s, proven %d", t, codec_refusal_name(r), (int)pr);
     }
 }
 
@@ -253,22 +251,39 @@ static void test_key_must_be_the_incarnations(void **state)
     struct fx *f = *state;
     fleet_incarnation_key *other = NULL;
     Fleet__V1__Heartbeat *hb;
-    enum proof_result pr;
+    bool pr;
     uint8_t out[4096];
     size_t n;
 
     pack(f, 1);
+    assert_int_equal(check(f, SUBJECT, f->buf, f->len, &pr), HB_OK);   /* our key is now cached */
+    assert_true(pr);
     assert_int_equal(fleet_incarnation_key_generate(&other), FLEET_OK);
     hb = fleet__v1__heartbeat__unpack(NULL, f->len, f->buf);
+    /* Our cached key under another incarnation number. */
+    hb->incarnation ^= 1;
+    n = fleet__v1__heartbeat__pack(hb, out);
+    assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_REFUSE_KEY);
+    hb->incarnation ^= 1;
     assert_non_null(hb);
     memcpy(hb->incarnation_key.data, fleet_incarnation_key_public(other), FLEET_PROOF_KEY_BYTES);
     n = fleet__v1__heartbeat__pack(hb, out);
     assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_REFUSE_KEY);
+    /* The same without any proof, and with nobody to check proofs: refused. */
+    {
+        size_t proof_len = hb->proof.len;
+        struct hb_input in;
+
+        hb->proof.len = 0;
+        n = fleet__v1__heartbeat__pack(hb, out);
+        assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_REFUSE_KEY);
+        assert_int_equal(ingest_decode(NULL, PREFIX_LEN, 65536, SUBJECT, out, n, NOW_MS, &in), HB_REFUSE_KEY);
+        hb->proof.len = proof_len;
+    }
     /* The other key, with its own incarnation number but our tags: bad proof. */
     hb->incarnation = fleet_incarnation_key_incarnation(other);
     n = fleet__v1__heartbeat__pack(hb, out);
-    assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_OK);
-    assert_int_equal(pr, PROOF_BAD);
+    assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_REFUSE_PROOF);
     hb->incarnation_key.len = 31;
     n = fleet__v1__heartbeat__pack(hb, out);
     assert_int_equal(check(f, SUBJECT, out, n, &pr), HB_REFUSE_KEY);
@@ -280,7 +295,7 @@ static void test_proof_must_be_whole_entries(void **state)
 {
     struct fx *f = *state;
     Fleet__V1__Heartbeat *hb;
-    enum proof_result pr;
+    bool pr;
     uint8_t out[4096];
     size_t n;
 
@@ -371,8 +386,8 @@ static void test_agreement_ration(void **state)
     fleet_keypair_public_raw(f->sup, pk);
     pack(f, 1);
     assert_int_equal(codec_heartbeat_decode(SUBJECT, PREFIX_LEN, f->buf, f->len, 65536, &in, &known), HB_OK);
-    assert_int_equal(proofcheck_verify(pc, known.key, known.proof, known.proof_len, known.layout,
-                                       known.layout_len, 0), PROOF_PROVEN);
+    assert_int_equal(proofcheck_verify(pc, known.key, known.incarnation, known.proof, known.proof_len,
+                                       known.layout, known.layout_len, 0), PROOF_PROVEN);
     /* Forged keys with an entry naming us: one token left, then none. */
     for (int k = 0; k < 3; k++) {
         fleet_incarnation_key *ik = NULL;
@@ -380,13 +395,14 @@ static void test_agreement_ration(void **state)
 
         assert_int_equal(fleet_incarnation_key_generate(&ik), FLEET_OK);
         memcpy(proof, pk, FLEET_PROOF_ID_BYTES);
-        assert_int_equal(proofcheck_verify(pc, fleet_incarnation_key_public(ik), proof, sizeof(proof),
+        assert_int_equal(proofcheck_verify(pc, fleet_incarnation_key_public(ik),
+                                           fleet_incarnation_key_incarnation(ik), proof, sizeof(proof),
                                            known.layout, known.layout_len, 0),
                          k == 0 ? PROOF_BAD : PROOF_DEFERRED);
         fleet_incarnation_key_destroy(ik);
     }
-    assert_int_equal(proofcheck_verify(pc, known.key, known.proof, known.proof_len, known.layout,
-                                       known.layout_len, 0), PROOF_PROVEN);
+    assert_int_equal(proofcheck_verify(pc, known.key, known.incarnation, known.proof, known.proof_len,
+                                       known.layout, known.layout_len, 0), PROOF_PROVEN);
     /* A second later the ration is back. */
     {
         fleet_incarnation_key *ik = NULL;
@@ -394,7 +410,8 @@ static void test_agreement_ration(void **state)
 
         assert_int_equal(fleet_incarnation_key_generate(&ik), FLEET_OK);
         memcpy(proof, pk, FLEET_PROOF_ID_BYTES);
-        assert_int_equal(proofcheck_verify(pc, fleet_incarnation_key_public(ik), proof, sizeof(proof),
+        assert_int_equal(proofcheck_verify(pc, fleet_incarnation_key_public(ik),
+                                           fleet_incarnation_key_incarnation(ik), proof, sizeof(proof),
                                            known.layout, known.layout_len, 1000), PROOF_BAD);
         fleet_incarnation_key_destroy(ik);
     }
@@ -418,6 +435,7 @@ static void test_cache_bounded(void **state)
     enum { KEYS = 200 };
     static uint8_t keys[KEYS][32];
     static uint8_t proofs[KEYS][FLEET_PROOF_ENTRY_BYTES];
+    static uint64_t incs[KEYS];
 
     fleet_keypair_public_raw(f->sup, pk);
     for (int k = 0; k < KEYS; k++) {
@@ -426,15 +444,16 @@ static void test_cache_bounded(void **state)
 
         assert_int_equal(fleet_incarnation_key_generate(&ik), FLEET_OK);
         memcpy(keys[k], fleet_incarnation_key_public(ik), 32);
+        incs[k] = fleet_incarnation_key_incarnation(ik);
         assert_int_equal(fleet_proof_key_instance(ik, pk, mac), FLEET_OK);
         memcpy(proofs[k], pk, FLEET_PROOF_ID_BYTES);
         fleet_proof_tag(mac, layout, sizeof(layout), proofs[k] + FLEET_PROOF_ID_BYTES);
         fleet_incarnation_key_destroy(ik);
-        assert_int_equal(proofcheck_verify(pc, keys[k], proofs[k], sizeof(proofs[k]), layout,
+        assert_int_equal(proofcheck_verify(pc, keys[k], incs[k], proofs[k], sizeof(proofs[k]), layout,
                                            sizeof(layout), k), PROOF_PROVEN);
     }
     for (int k = 0; k < KEYS; k++)
-        assert_int_equal(proofcheck_verify(pc, keys[k], proofs[k], sizeof(proofs[k]), layout,
+        assert_int_equal(proofcheck_verify(pc, keys[k], incs[k], proofs[k], sizeof(proofs[k]), layout,
                                            sizeof(layout), KEYS + k), PROOF_PROVEN);
     proofcheck_counters(pc, &c);
     assert_int_equal(c.proven, 2 * KEYS);
