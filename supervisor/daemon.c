@@ -80,6 +80,7 @@ struct daemon {
     uint64_t term;                /* the leadership's term: stamped on control and the feed */
     uint64_t generation;          /* leadership_generation() the observer leads for */
     int64_t next_maint_ms;        /* when the maintenance flags are read again while leading */
+    int64_t next_take_ms;         /* a lease won whose state could not be read: when to read again */
     struct reload *reloads;       /* records re-read after a compare-and-set conflict */
     size_t n_reloads, cap_reloads;
     char id[128];                 /* our supervisor id, constant (read on nats.c threads) */
@@ -617,14 +618,26 @@ static void follow_lease(struct daemon *d)
     enum lease_role role;
 
     store_tick(d->store, d->clk.mono_ms);
+    /* Reopening the store can wait on JetStream for seconds; what the feed
+     * says has not changed meanwhile (no role was decided yet), so it goes
+     * out when due rather than after the lease too. */
+    d->clk = clock_now();
+    if (d->publishing)
+        feed_publish_due(d->feed, &d->clk);
     role = leadership_tick(d->lead, d->clk.mono_ms, observer_max_term_seen(d->obs));
     d->clk = clock_now();   /* requests take time */
     if (role == LEASE_LEADER) {
         uint64_t generation = leadership_generation(d->lead);
 
         if (generation != d->generation || d->role != LEASE_LEADER) {
-            if (!take_lead(d, generation))
+            /* A failed read waited its whole bound: the next waits as long
+             * again before it is tried, so a stream without a leader for
+             * seconds costs the loop (heartbeats, the feed) half its time,
+             * not all of it. */
+            if (d->clk.mono_ms < d->next_take_ms || !take_lead(d, generation))
                 role = LEASE_UNSURE;
+            if (role == LEASE_UNSURE && d->clk.mono_ms >= d->next_take_ms)
+                d->next_take_ms = clock_now().mono_ms + STORE_TIMEOUT_MS;
         } else {
             keep_lead(d);
         }

@@ -33,6 +33,8 @@ struct feedwatch {
     pthread_mutex_t lock;
     Fleet__V1__FleetStatus *latest;
     uint64_t statuses;
+    int64_t last_status_ms;   /* proc_now_ms() of the last status, 0 before any */
+    int64_t max_gap_ms;       /* the longest wait between two statuses since feedwatch_gap_reset */
     uint64_t last_seq;
     bool regressed;
     unsigned observer_seen;
@@ -63,6 +65,9 @@ static void on_status(struct feedwatch *w, natsMsg *msg)
         fleet__v1__fleet_status__free_unpacked(w->latest, NULL);
     w->latest = fs;
     w->statuses++;
+    if (w->last_status_ms != 0 && proc_now_ms() - w->last_status_ms > w->max_gap_ms)
+        w->max_gap_ms = proc_now_ms() - w->last_status_ms;
+    w->last_status_ms = proc_now_ms();
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -375,6 +380,25 @@ uint64_t feedwatch_statuses(struct feedwatch *w)
     n = w->statuses;
     pthread_mutex_unlock(&w->lock);
     return n;
+}
+
+void feedwatch_gap_reset(struct feedwatch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->max_gap_ms = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int64_t feedwatch_max_gap_ms(struct feedwatch *w)
+{
+    int64_t gap;
+
+    pthread_mutex_lock(&w->lock);
+    gap = w->max_gap_ms;
+    if (w->last_status_ms != 0 && proc_now_ms() - w->last_status_ms > gap)
+        gap = proc_now_ms() - w->last_status_ms;
+    pthread_mutex_unlock(&w->lock);
+    return gap;
 }
 
 uint64_t feedwatch_last_seq(struct feedwatch *w)

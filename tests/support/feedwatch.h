@@ -71,6 +71,11 @@ bool feedwatch_last_heartbeat(struct feedwatch *w, const char *service, const ch
 uint64_t feedwatch_statuses(struct feedwatch *w);
 uint64_t feedwatch_last_seq(struct feedwatch *w);
 bool feedwatch_seq_regressed(struct feedwatch *w);
+/* The longest silence of the status feed (ms between two statuses, or
+ * since the last one until now) since the last feedwatch_gap_reset. */
+void feedwatch_gap_reset(struct feedwatch *w);
+int64_t feedwatch_max_gap_ms(struct feedwatch *w);
+
 /* Waits until at least `n` statuses have been received. */
 bool feedwatch_wait_statuses(struct feedwatch *w, uint64_t n, int timeout_ms);
 /* Observer states seen since start or the last reset, as a bit set (1 << state). */
