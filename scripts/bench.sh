@@ -30,7 +30,7 @@ export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
 
 echo
-echo "== 1. heartbeat ingest (target: supervisor >= 0.8 x bare, zero drops)"
+echo "== 1. heartbeat ingest (targets: supervisor >= 0.8 x bare; every heartbeat proven >= 200k hb/s; zero drops)"
 "$bench/bench_ingest" "$@"
 
 echo
