@@ -5,7 +5,9 @@
 # hostile publisher allowed on the service's heartbeat subject would, forged
 # heartbeats written only from DESIGN.md and fleet.proto. None may make the
 # supervisor restart, fence or declare DEAD the live instance, nor run the
-# hook; a real death afterwards is still repaired.
+# hook; a real death afterwards is still repaired. Then the ECS cases: the
+# whole task replaced by a new instance, and a graceful stop (SIGTERM to
+# the agent, PID 1 of the task) are neither repaired nor escalated.
 # Needs FLEET_BIN_DIR, node, npm modules nats and protobufjs, nats-server.
 set -euo pipefail
 
@@ -35,6 +37,8 @@ cleanup() {
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null
   done
+  # Agents the test started itself, if node died before stopping them.
+  for p in $(cat "$tmp/extra.pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
   [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
   if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
     echo "---- fleet-supervisor log ----"; grep -v '"level":"debug"' "$tmp/supervisor.log" | tail -n 60
@@ -71,6 +75,7 @@ sup_pid=$!
   --trust "$(cat "$tmp/pub")" -- sleep 1000 >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 
-export FLEET_FORGER_HOOK_OUT="$tmp/hook.out" FLEET_FORGER_SUPERVISOR_LOG="$tmp/supervisor.log"
+export FLEET_FORGER_HOOK_OUT="$tmp/hook.out" FLEET_FORGER_SUPERVISOR_PID="$sup_pid"
+export FLEET_FORGER_AGENT_PID="$agent_pid" FLEET_FORGER_TRUST="$(cat "$tmp/pub")" FLEET_FORGER_DIR="$tmp"
 node --test --test-reporter=spec forger.test.mjs
 status=$?

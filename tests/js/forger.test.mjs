@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { connect, JSONCodec } from 'nats';
@@ -24,6 +25,10 @@ const DEADLINE_MS = 20000;
 // on (at once), a wedged seq to have run into the DEAD bound (5 intervals of
 // 200 ms) and a restart to have been decided and sent, several times over.
 const WINDOW_MS = 3000;
+const BIN = process.env.FLEET_BIN_DIR;
+const SUP_PID = Number(process.env.FLEET_FORGER_SUPERVISOR_PID);
+const AGENT_PID = Number(process.env.FLEET_FORGER_AGENT_PID);
+const extraAgents = [];
 
 const ServingState = { SERVING: 2, EXITED: 7 };
 const InstanceHealth = { HEALTHY: 2 };
@@ -117,6 +122,7 @@ describe('forged heartbeats cannot harm a proven instance', { timeout: 120000 },
     });
 
     after(async () => {
+        for (const a of extraAgents) if (a.exitCode === null) a.kill('SIGKILL');
         if (nc) await nc.close();
     });
 
@@ -169,12 +175,112 @@ describe('forged heartbeats cannot harm a proven instance', { timeout: 120000 },
         assert.equal(now.proofs.conflicts, before.proofs.conflicts, 'an unproven life was taken as a contender');
     });
 
+    it('ghost instances that come and go, one promising a 10-minute interval, steer nothing', async () => {
+        const ghosts = [];
+        for (let g = 0; g < 4; g++) {
+            const inc = Long.fromNumber(1000 + g);
+            ghosts.push(setInterval((() => { let seq = 0; return () => nc.publish(`fleet.v1.hb.spectre.s-${g}`,
+                Heartbeat.encode(Heartbeat.fromObject({ service: 'spectre', instance: `s-${g}`, incarnation: inc,
+                    seq: Long.fromNumber(++seq), interval_ms: g === 0 ? 600000 : 200,
+                    state: ServingState.SERVING, host: FORGER_HOST })).finish()); })(), 200));
+        }
+        await waitFor('the four ghosts on the feed', () => {
+            const svc = lastStatus.services.find((x) => x.name === 'spectre');
+            return svc && svc.instances.length === 4;
+        });
+        await sleep(600);
+        ghosts.forEach(clearInterval);    // all four vanish at once
+        const end = Date.now() + WINDOW_MS;
+        while (Date.now() < end) {
+            assert.equal(lastStatus.observer, 2 /* NORMAL */, `observer left NORMAL (${lastStatus.observer})`);
+            await sleep(50);
+        }
+    });
+
+    it('a flood of made-up names: bounded memory, the feed goes on, all refused and counted', async () => {
+        const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${SUP_PID}/status`, 'utf8'))[1]) * 1024;
+        const before = await stats(), rss0 = rss();
+        const statuses0 = before.statuses_published;
+        let maxGap = 0, last = Date.now(), prevSeq = lastStatus.feed_seq;
+        const watch = setInterval(() => {
+            if (lastStatus.feed_seq !== prevSeq) { prevSeq = lastStatus.feed_seq; last = Date.now(); }
+            maxGap = Math.max(maxGap, Date.now() - last);
+        }, 20);
+        const N = 150000;
+        for (let k = 0; k < N; k++) {
+            const svc = `ghost-${k % 1000}`, inst = `g-${k}`;
+            nc.publish(`fleet.v1.hb.${svc}.${inst}`, Heartbeat.encode(Heartbeat.fromObject({
+                service: svc, instance: inst, incarnation: Long.fromNumber(k + 1), seq: Long.fromNumber(1),
+                interval_ms: 1000, state: ServingState.SERVING, host: FORGER_HOST })).finish());
+            if (k % 5000 === 4999) await nc.flush();
+        }
+        await nc.flush();
+        let now;
+        for (const end = Date.now() + DEADLINE_MS; ;) {
+            now = await stats();
+            if (now.received >= before.received + N || Date.now() > end) break;
+            await sleep(100);
+        }
+        await sleep(1000);
+        clearInterval(watch);
+        now = await stats();
+        assert.ok(now.received >= before.received + N, `received ${now.received - before.received} of ${N}`);
+        // Past the limits (16 unexpected services of 16 instances) every
+        // one is refused under some counted reason.
+        const refused = (st) => Object.values(st.refused).reduce((x, y) => x + y, 0);
+        assert.ok(refused(now) - refused(before) >= N - 16 * 16, JSON.stringify(now.refused));
+        assert.ok(now.refused.limit_services > before.refused.limit_services, JSON.stringify(now.refused));
+        assert.ok(now.statuses_published > statuses0 + 5, 'the feed stopped');
+        assert.ok(maxGap < 2000, `the feed was silent ${maxGap} ms during the flood`);
+        assert.ok(rss() - rss0 < 32 * 1024 * 1024, `RSS grew by ${rss() - rss0} bytes`);
+        assert.equal(webOf(lastStatus).health, InstanceHealth.HEALTHY);
+    });
+
     it('a real death after all this is still repaired', async () => {
         const real = lastReal;
         process.kill(real.pid, 'SIGKILL');
         await waitFor('a new life of web-1, HEALTHY', () =>
             lastReal.incarnation !== real.incarnation && webOf(lastStatus) &&
             webOf(lastStatus).incarnation === lastReal.incarnation && webOf(lastStatus).health === InstanceHealth.HEALTHY);
+        assert.equal(existsSync(HOOK_OUT), false, 'the on_escalate hook ran');
+    });
+
+    it('ECS task replacement: the dead task is neither restarted nor escalated', async () => {
+        const web2 = spawn(`${BIN}/agent/fleet-agent`, ['-s', NATS_URL, '--service', 'web', '--instance', 'web-2',
+            '--interval-ms', '200', '--grace-ms', '1000', '--trust', process.env.FLEET_FORGER_TRUST, '--', 'sleep', '1000'],
+            { stdio: 'ignore' });
+        extraAgents.push(web2);
+        appendFileSync(`${process.env.FLEET_FORGER_DIR}/extra.pids`, `${web2.pid}\n`);
+        const inst2 = () => {
+            const svc = lastStatus.services.find((x) => x.name === 'web');
+            return svc && svc.instances.find((i) => i.instance === 'web-2');
+        };
+        await waitFor('web-2 HEALTHY', () => inst2() && inst2().health === InstanceHealth.HEALTHY);
+        const before = await stats();
+        const child = lastReal.pid;
+        process.kill(AGENT_PID, 'SIGKILL');   // the whole task: agent and child at once
+        process.kill(child, 'SIGKILL');
+        await waitFor('web-1 no longer HEALTHY', () => webOf(lastStatus) && webOf(lastStatus).health !== InstanceHealth.HEALTHY);
+        await sleep(WINDOW_MS);
+        const now = await stats();
+        assert.equal(now.control.sent, before.control.sent, 'a Control went to the replaced task');
+        assert.equal(existsSync(HOOK_OUT), false, 'the on_escalate hook ran');
+        assert.equal(inst2().health, InstanceHealth.HEALTHY);
+    });
+
+    it('ECS graceful stop: SIGTERM to the agent is a stop, not a death', async () => {
+        const before = await stats();
+        const web2 = extraAgents[0];
+        const exited = new Promise((r) => web2.on('exit', r));
+        web2.kill('SIGTERM');
+        await exited;
+        await sleep(WINDOW_MS);
+        const now = await stats();
+        const svc = lastStatus.services.find((x) => x.name === 'web');
+        const inst = svc.instances.find((i) => i.instance === 'web-2');
+        assert.ok(inst, 'web-2 vanished at once');
+        assert.equal(inst.health, 9 /* STOPPED */, `web-2 is ${inst.health}: ${inst.reason}`);
+        assert.equal(now.control.sent, before.control.sent, 'a Control went to a stopped instance');
         assert.equal(existsSync(HOOK_OUT), false, 'the on_escalate hook ran');
     });
 });
