@@ -236,12 +236,31 @@ describe('forged heartbeats cannot harm a proven instance', { timeout: 120000 },
         assert.equal(webOf(lastStatus).health, InstanceHealth.HEALTHY);
     });
 
-    it('a real death after all this is still repaired', async () => {
+    it('a real death after all this is still repaired, through a flood of forged refusals', async () => {
+        // The forger, like any sibling, can read web-1's Controls and answer
+        // on their reply subject: 50 refusals naming another instance or
+        // another seq per Control, before the agent's real ack.
+        const ControlAck = Heartbeat.root.lookupType('fleet.v1.ControlAck');
+        const ctl = nc.subscribe('fleet.v1.ctl.web.web-1');
+        (async () => {
+            for await (const m of ctl) {
+                if (!m.reply) continue;
+                for (let k = 0; k < 50; k++)
+                    nc.publish(m.reply, ControlAck.encode(ControlAck.fromObject({
+                        service: 'web', instance: k % 2 ? 'web-9' : 'web-1', seq: Long.fromNumber(k),
+                        accepted: false, error: 'forged refusal' })).finish());
+            }
+        })();
+        const before = await stats();
         const real = lastReal;
         process.kill(real.pid, 'SIGKILL');
         await waitFor('a new life of web-1, HEALTHY', () =>
             lastReal.incarnation !== real.incarnation && webOf(lastStatus) &&
             webOf(lastStatus).incarnation === lastReal.incarnation && webOf(lastStatus).health === InstanceHealth.HEALTHY);
+        ctl.unsubscribe();
+        const now = await stats();
+        assert.ok(now.control.acks_unmatched >= before.control.acks_unmatched + 50, JSON.stringify(now.control));
+        assert.equal(now.control.acks_refused, before.control.acks_refused, JSON.stringify(now.control));
         assert.equal(existsSync(HOOK_OUT), false, 'the on_escalate hook ran');
     });
 
