@@ -561,8 +561,8 @@ out_free:
 
 /* A new leadership: the store's records and the maintenance flags first (a
  * standby's view of policy is stale), then lead; the core warms up before
- * it acts. Returns false (not leading yet, tried again next tick) when the
- * store cannot be read. */
+ * it acts. Returns false (not leading yet; follow_lease tries again after
+ * STORE_TIMEOUT_MS) when the store cannot be read. */
 static bool take_lead(struct daemon *d, uint64_t generation)
 {
     char term_text[24];
