@@ -232,6 +232,7 @@ describe('forged heartbeats cannot harm a proven instance', { timeout: 120000 },
         assert.ok(now.refused.limit_services > before.refused.limit_services, JSON.stringify(now.refused));
         assert.ok(now.statuses_published > statuses0 + 5, 'the feed stopped');
         assert.ok(maxGap < 2000, `the feed was silent ${maxGap} ms during the flood`);
+        console.log(`# flood: supervisor RSS ${rss0} -> ${rss()} bytes, longest feed silence ${maxGap} ms`);
         assert.ok(rss() - rss0 < 32 * 1024 * 1024, `RSS grew by ${rss() - rss0} bytes`);
         assert.equal(webOf(lastStatus).health, InstanceHealth.HEALTHY);
     });
