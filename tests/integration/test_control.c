@@ -137,6 +137,39 @@ static void a_crash_looping_child_is_fenced_and_the_hook_runs(void **state)
     assert_true(proc_wait_until(hook_ran, &f->fx, WAIT_MS, 20));
 }
 
+static bool fenced_new_life(const struct feedwatch_heartbeat *hb, const void *arg)
+{
+    const struct feedwatch_heartbeat *old = arg;
+
+    return hb->state == FLEET__V1__SERVING_STATE__SERVING_STATE_FENCED && hb->incarnation != old->incarnation &&
+           hb->fence_epoch >= old->fence_epoch;
+}
+
+/* A fence lasts until UNFENCE (DESIGN.md §6): the fenced instance's agent
+ * restarted (as ECS would restart its task under the same name) comes back
+ * as a new life with fence epoch 0 and a child that looks fine; it is
+ * fenced again at once, the child kept down, and never restarted. */
+static void a_fence_holds_across_an_agent_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct feedwatch_heartbeat fenced, again;
+    int restarts;
+
+    start_supervisor(f, fast_policy,
+                     "  - name: loop\n    desired: 1\n    crashloop_max: 3\n    crashloop_window_s: 60\n");
+    fleetfx_agent(&f->fx, &f->agents[0], "loop", "loop-1", "exit 3");
+    assert_true(feedwatch_wait_action(f->fx.watch, "loop", "loop-1", ACT_FENCE, "crashloop", 30000) > 0);
+    fenced = fleetfx_wait_heartbeat(&f->fx, "loop", "loop-1", fleetfx_fenced, NULL);
+    assert_true(fleetfx_stop_proc(&f->agents[0]));
+    restarts = feedwatch_count_actions(f->fx.watch, "loop", "loop-1", ACT_RESTART);
+
+    fleetfx_agent(&f->fx, &f->agents[0], "loop", "loop-1", "exec sleep 1000");
+    again = fleetfx_wait_heartbeat(&f->fx, "loop", "loop-1", fenced_new_life, &fenced);
+    assert_true(again.fence_epoch >= 1);
+    assert_true(feedwatch_wait_instance(f->fx.watch, "loop", "loop-1", IH_FENCED, WAIT_MS));
+    assert_int_equal(feedwatch_count_actions(f->fx.watch, "loop", "loop-1", ACT_RESTART), restarts);
+}
+
 /* 30 % of a simulated fleet silenced at once: the supervisor suspects
  * itself, not them, and restarts nobody. */
 static void mass_silence_means_self_preservation_and_no_restarts(void **state)
@@ -215,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_killed_child_is_restarted_by_signed_control, setup, teardown),
         cmocka_unit_test_setup_teardown(a_stopped_child_is_detected_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(a_crash_looping_child_is_fenced_and_the_hook_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_fence_holds_across_an_agent_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(mass_silence_means_self_preservation_and_no_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(a_simulated_instance_obeys_a_signed_restart, setup, teardown),
     };
