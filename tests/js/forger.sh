@@ -13,15 +13,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding fleet-supervisor}
-for t in "$bin_dir/fleet-supervisor" "$bin_dir/agent/fleet-agent" "$bin_dir/ctl/fleetctl"; do
-  [[ -x "$t" ]] || { echo "forger.sh: $t not found or not executable" >&2; exit 1; }
-done
-command -v nats-server >/dev/null || { echo "forger.sh: nats-server not on PATH" >&2; exit 1; }
-command -v node >/dev/null || { echo "forger.sh: node not on PATH" >&2; exit 1; }
-
 cd "$here"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+js_need_programs "$bin_dir/fleet-supervisor" "$bin_dir/agent/fleet-agent" "$bin_dir/ctl/fleetctl" nats-server node
 js_need_modules nats protobufjs
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-forger.XXXXXX")

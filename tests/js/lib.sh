@@ -1,5 +1,19 @@
 # Shared by the ctest entries in this folder (sourced, not run): npm
-# modules, a free loopback port, and a real nats-server on it.
+# modules, the programs a test needs, a free loopback port, and a real
+# nats-server on it.
+
+# Exits 1, naming what is missing, unless every argument is there: a path
+# (containing a /) must be an executable file, a bare name a program on PATH.
+js_need_programs() {
+  local p
+  for p in "$@"; do
+    if [[ "$p" == */* ]]; then
+      [[ -x "$p" ]] || { echo "$(basename "$0"): $p not found or not executable" >&2; exit 1; }
+    else
+      command -v "$p" >/dev/null || { echo "$(basename "$0"): $p not on PATH" >&2; exit 1; }
+    fi
+  done
+}
 
 # Installs node_modules with `npm ci` unless every named module is present.
 js_need_modules() {

@@ -9,13 +9,11 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding fleet-supervisor}
 supervisor=$bin_dir/fleet-supervisor
-[[ -x "$supervisor" ]] || { echo "run.sh: $supervisor not found or not executable" >&2; exit 1; }
-command -v nats-server >/dev/null || { echo "run.sh: nats-server not on PATH" >&2; exit 1; }
-command -v node >/dev/null || { echo "run.sh: node not on PATH" >&2; exit 1; }
 
 cd "$here"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+js_need_programs "$supervisor" nats-server node
 js_need_modules nats protobufjs
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-interop.XXXXXX")
