@@ -1,6 +1,8 @@
+#define _GNU_SOURCE /* SCHED_BATCH (sched.h) */
 #include "bus.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +16,26 @@
 #define MAX_SUBSCRIPTIONS 16
 /* Publishes (statuses, events) nats.c keeps while reconnecting. */
 #define BUS_RECONNECT_BUF_BYTES (64 * 1024 * 1024)
+/* Delivered messages are destroyed in batches: nats.c hands every destroyed
+ * message to its GC thread and wakes that thread (a futex call) whenever it
+ * sleeps; in a batch it is woken at most once (with open_library's policy,
+ * ~10 % of the authenticated ingest CPU, BENCHMARKS.md §1a). What a batch
+ * holds is bounded in count and in payload bytes, so a few large messages
+ * are freed at once. */
+#define BUS_FREE_BATCH 64
+#define BUS_FREE_BATCH_BYTES (64 * 1024)
 
 struct bus_sub {
     natsSubscription *sub;
     bus_msg_fn fn;
     bus_reply_fn reply_fn;   /* instead of fn, for bus_subscribe_replies */
     void *ctx;
+    /* Delivered, not yet destroyed: touched only by the subscription's
+     * delivery thread (nats.c runs one per subscription), then by bus_close
+     * once no handler runs. */
+    natsMsg *held[BUS_FREE_BATCH];
+    int n_held;
+    size_t held_bytes;
 };
 
 struct bus {
@@ -64,6 +80,14 @@ static void on_closed(natsConnection *nc, void *closure)
     pthread_mutex_unlock(&b->lock);
 }
 
+static void release_held(struct bus_sub *s)
+{
+    for (int k = 0; k < s->n_held; k++)
+        natsMsg_Destroy(s->held[k]);
+    s->n_held = 0;
+    s->held_bytes = 0;
+}
+
 static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     struct bus_sub *s = closure;
@@ -76,7 +100,32 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     else
         s->fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
               (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
+    s->held[s->n_held++] = msg;
+    s->held_bytes += (size_t)natsMsg_GetDataLength(msg);
+    if (s->n_held == BUS_FREE_BATCH || s->held_bytes >= BUS_FREE_BATCH_BYTES)
+        release_held(s);
+}
+
+/* Opens nats.c's library if nothing has yet. Its first opening starts the
+ * library's own threads (timers, connection callbacks, and the GC thread that
+ * frees every delivered message); they are started from this thread set to
+ * SCHED_BATCH, which they inherit, and this thread's policy is put back.
+ * Why: a destroyed message wakes the GC thread, and a woken normal thread
+ * preempts the delivery thread that woke it, so every heartbeat cost two
+ * context switches and ~40 % of ingest CPU (BENCHMARKS.md §1a). A batch
+ * thread runs when a CPU is free instead. What it costs: a timer or a link
+ * callback may wait for the current time slice (milliseconds). Failure to
+ * change the policy only loses the gain; a failure to open the library is
+ * reported by the connection that follows. */
+static void open_library(void)
+{
+    struct sched_param was = {0}, batch = {0};
+    int policy = sched_getscheduler(0);
+    bool switched = policy >= 0 && sched_getparam(0, &was) == 0 && sched_setscheduler(0, SCHED_BATCH, &batch) == 0;
+
+    (void)nats_Open(-1);
+    if (switched)
+        (void)sched_setscheduler(0, policy, &was);
 }
 
 static int fail(char *err, size_t errlen, const char *what, natsStatus s)
@@ -105,6 +154,7 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     }
     b->on_link = on_link;
     b->link_ctx = link_ctx;
+    open_library();
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->closed_cv, NULL);
     co.ctx = b;
@@ -236,6 +286,8 @@ void bus_close(struct bus *b, int timeout_ms)
     for (int k = 0; k < b->n_subs; k++)
         natsSubscription_Destroy(b->subs[k].sub);
     natsConnection_Destroy(b->conn);
+    for (int k = 0; k < b->n_subs; k++)
+        release_held(&b->subs[k]);
     pthread_cond_destroy(&b->closed_cv);
     pthread_mutex_destroy(&b->lock);
     free(b);
