@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only those missing.
-# Usage: scripts/deps.sh [--test] [--bench]   (root, or sudo available)
+# Usage: scripts/deps.sh [--test] [--bench] [--container]   (root, or sudo available)
+# --container: what tests/docker/prove.sh needs to build and run the image.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libnats-dev
@@ -10,6 +11,7 @@ for arg in "$@"; do
   case "$arg" in
     --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev valgrind) ;;
     --bench) packages+=(valgrind) ;;
+    --container) packages+=(podman runc debootstrap jq) ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done

@@ -26,7 +26,10 @@
 #              KEEP=1             leave the image and work files
 # Exit: 0 all checks pass; 1 a check failed; 77 skipped (podman cannot run
 # containers here; the reason is printed).
-set -euo pipefail
+set -eEuo pipefail
+# A step that fails ends the proof and says which one: set -e alone would
+# exit with the command's status and no word of what failed.
+trap 'rc=$?; printf "prove.sh: FAILED at line %s: %s (exit %s)\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2' ERR
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FLEET_DOCKER_WORK:-/var/tmp/fleet-docker}
 image=localhost/fleet-supervisor:prove
@@ -156,6 +159,25 @@ else
   bin=$root/build-docker-host/supervisor
 fi
 
+# The Debian mirror this machine's apt uses, from one-line sources.list
+# files ("deb URL suite ...") or deb822 .sources files ("URIs: URL ...");
+# deb.debian.org when neither names one. Never fails.
+apt_mirror() {
+  local f line word words
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -r "$f" ]] || continue
+    while read -r line; do
+      case "$line" in
+        deb\ *|URIs:*)
+          read -ra words <<<"$line"
+          for word in "${words[@]}"; do
+            if [[ "$word" =~ ^https?://.*/debian/?$ ]]; then echo "${word%/}"; return 0; fi
+          done ;;
+      esac
+    done <"$f"
+  done
+  echo http://deb.debian.org/debian
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
@@ -225,8 +247,7 @@ if as_root podman image exists "$base"; then
 else
   rootfs=$work/rootfs
   if [[ ! -x "$rootfs/bin/sh" ]]; then
-    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1 | tr -d ' ')
-    mirror=${mirror:-http://deb.debian.org/debian}
+    mirror=$(apt_mirror)
     log "debootstrap --variant=minbase bookworm from $mirror (a few minutes)"
     rm -rf "$rootfs"
     as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
