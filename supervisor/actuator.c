@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "fleet/control.h"
 #include "fleet/nkey.h"
+#include "fleet/subjects.h"
 #include "libfleet/mstime.h"
 #include "log.h"
 
@@ -30,7 +31,7 @@ struct actuator {
     struct ingest *queue;
     fleet_keypair *key;          /* NULL: observe only */
     char public_key[FLEET_NKEY_PUBLIC_LEN + 1];
-    char prefix[64];
+    char prefix[FLEET_PREFIX_MAX + 1];
     char inbox[128];             /* answers arrive on <inbox>.<action_id> */
     uint32_t expiry_ms;
     uint64_t last_seq;           /* owner thread */
@@ -206,7 +207,7 @@ int actuator_send(struct actuator *a, const struct core_action *act, uint64_t te
                   char *why, size_t whylen)
 {
     fleet_control c;
-    char subject[256], reply[160];
+    char subject[FLEET_SUBJECT_MAX], reply[160];
     uint8_t *envelope = NULL;
     size_t len;
 
@@ -229,7 +230,7 @@ int actuator_send(struct actuator *a, const struct core_action *act, uint64_t te
         snprintf(why, whylen, "cannot seal the control: %s", fleet_last_error());
         goto out_failed;
     }
-    snprintf(subject, sizeof(subject), "%s.v1.ctl.%s.%s", a->prefix, c.service, c.instance);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_CTL, a->prefix, c.service, c.instance);
     snprintf(reply, sizeof(reply), "%s.%" PRIu64, a->inbox, act->action_id);
     pthread_mutex_lock(&a->lock);
     a->pending[act->action_id % PENDING_SLOTS] = (struct pending){

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/heartbeat.h"
+#include "fleet/subjects.h"
 #include "fleet/v1/fleet.pb-c.h"
 
-/* Largest accepted promise of cadence: ten minutes. */
-#define MAX_INTERVAL_MS 600000u
 /* Rough encoded size of one InstanceStatus, to skip building instance lists
  * that could never fit. */
 #define INSTANCE_STATUS_EST_BYTES 90u
@@ -131,16 +131,15 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
                                        size_t len, size_t max_len, struct hb_input *out,
                                        struct codec_hb_proof *proof)
 {
-    static const char infix[] = ".v1.hb.";
+    const char *tail = fleet_subject_tail(subject, prefix_len, FLEET_SUBJECT_HB);
     Fleet__V1__Heartbeat *hb;
     enum hb_refusal r;
 
     if (len > max_len)
         return HB_REFUSE_TOO_LARGE;
-    if (strlen(subject) < prefix_len + sizeof(infix) - 1 ||
-        memcmp(subject + prefix_len, infix, sizeof(infix) - 1) != 0)
+    if (tail == NULL)
         return HB_REFUSE_SUBJECT;
-    r = parse_subject_tail(subject + prefix_len + sizeof(infix) - 1, out);
+    r = parse_subject_tail(tail, out);
     if (r != HB_OK)
         return r;
     hb = fleet__v1__heartbeat__unpack(NULL, len, data);
@@ -150,7 +149,7 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
         r = HB_REFUSE_MISMATCH;
         goto out_free_hb;
     }
-    if (hb->interval_ms > MAX_INTERVAL_MS || strlen(hb->version) > VERSION_MAX ||
+    if (hb->interval_ms > FLEET_HB_INTERVAL_MAX_MS || strlen(hb->version) > VERSION_MAX ||
         (unsigned)hb->state >= SERVING_STATE_COUNT || !server_id_ok(hb->nats_server)) {
         r = HB_REFUSE_FIELD;
         goto out_free_hb;

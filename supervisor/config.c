@@ -28,6 +28,7 @@
 #include <cyaml/cyaml.h>
 
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 #include "log.h"
 
 /* A bigger file is refused rather than read (the 45-service fleet is ~10 KiB). */
@@ -93,6 +94,13 @@ static bool has_control(const char *v, bool space_too)
 static const char *check_name(const char *v)
 {
     return fleet_name_valid(v) ? NULL : "is not a valid name: only [A-Za-z0-9_-], 1-64 chars";
+}
+
+static const char *check_prefix(const char *v)
+{
+    return fleet_prefix_valid(v) ? NULL
+                                 : "is not a subject prefix: dot-separated names of [A-Za-z0-9_-], "
+                                   "no wildcards, at most 128 bytes";
 }
 
 /* A URL or a comma-separated list of them, split exactly as the connection
@@ -203,7 +211,7 @@ static const struct key_def config_keys[] = {
     TEXT_KEY(CFG, SEC_NATS, "url", nats_url, check_url, FLEET_DEFAULT_URL, "NATS_URL"),
     TEXT_KEY(CFG, SEC_NATS, "creds", nats_creds, check_path, "", "NATS_CREDS"),
     TEXT_KEY(CFG, SEC_NATS, "name", nats_name, check_label, "fleet-supervisor", NULL),
-    TEXT_KEY(CFG, SEC_NATS, "prefix", prefix, check_name, "fleet", "FLEET_PREFIX"),
+    TEXT_KEY(CFG, SEC_NATS, "prefix", prefix, check_prefix, FLEET_DEFAULT_PREFIX, "FLEET_PREFIX"),
 
     TEXT_KEY(CFG, SEC_SUPERVISOR, "id", supervisor_id, check_id, "", "FLEET_SUPERVISOR_ID"),
     UINT_KEY(CFG, SEC_SUPERVISOR, "status_interval_ms", status_interval_ms, 100, 60000, "1000",
@@ -243,9 +251,9 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000, "0", NULL),
     UINT_KEY(CFG, SEC_POLICY, "self_preservation_max_s", policy_sp_max_s, 10, 86400, "300", NULL),
 
-    TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, "fleet_state", NULL),
-    TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, "fleet_leader", NULL),
-    TEXT_KEY(CFG, SEC_STATE, "audit_stream", audit_stream, check_name, "FLEET_AUDIT", NULL),
+    TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, FLEET_DEFAULT_STATE_BUCKET, NULL),
+    TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, FLEET_DEFAULT_LEASE_BUCKET, NULL),
+    TEXT_KEY(CFG, SEC_STATE, "audit_stream", audit_stream, check_name, FLEET_DEFAULT_AUDIT_STREAM, NULL),
     UINT_KEY(CFG, SEC_STATE, "lease_ttl_ms", lease_ttl_ms, 1000, 600000, "2000", "FLEET_LEASE_TTL_MS"),
     UINT_KEY(CFG, SEC_STATE, "replicas", state_replicas, 0, 5, "0", "FLEET_STATE_REPLICAS"),
     UINT_KEY(CFG, SEC_STATE, "audit_max_age_s", audit_max_age_s, 60, 31536000, "604800", NULL),

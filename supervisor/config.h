@@ -26,6 +26,7 @@
 
 #include "detector.h"
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "observer.h"
 #include "policy.h"
 
@@ -60,7 +61,7 @@ struct supervisor_config {
     char nats_url[512];             /* nats.url; env NATS_URL */
     char nats_creds[512];           /* nats.creds, "" = none; env NATS_CREDS */
     char nats_name[128];            /* nats.name, the NATS connection name */
-    char prefix[32];                /* nats.prefix, a name token; env FLEET_PREFIX */
+    char prefix[FLEET_PREFIX_MAX + 1]; /* nats.prefix (fleet_prefix_valid); env FLEET_PREFIX */
     char supervisor_id[128];        /* supervisor.id, "" = main makes "<host>-<pid>-<random4>";
                                        env FLEET_SUPERVISOR_ID */
     uint32_t status_interval_ms;    /* supervisor.status_interval_ms; env FLEET_STATUS_INTERVAL_MS */

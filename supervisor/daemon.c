@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "feed.h"
 #include "fleet/nkey.h"
+#include "fleet/subjects.h"
 #include "fleet/url.h"
 #include "health_file.h"
 #include "hook.h"
@@ -461,7 +462,7 @@ static void restore_one(void *ctx, const char *service, const char *instance, co
 struct maint_flag {
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
-    char reason[STORE_MAINT_REASON_MAX + 1];
+    char reason[FLEET_KEPT_REASON_MAX + 1];
 };
 
 struct maint_load {
@@ -820,14 +821,14 @@ static int open_bus(struct daemon *d)
     struct bus_options opts = {
         .url = d->cfg->nats_url, .creds = d->cfg->nats_creds, .name = d->cfg->nats_name,
     };
-    char subject[160], status_subject[160], err[512];
+    char subject[FLEET_SUBJECT_MAX], status_subject[FLEET_SUBJECT_MAX], err[512];
 
     if (bus_open(&opts, on_link, d, &d->bus, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot start the NATS client", "error", err, NULL);
         return -1;
     }
-    snprintf(subject, sizeof(subject), "%s.v1.hb.>", d->cfg->prefix);
-    snprintf(status_subject, sizeof(status_subject), "%s.v1.status", d->cfg->prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_HB_ALL, d->cfg->prefix, NULL, NULL);
+    (void)fleet_subject(status_subject, sizeof(status_subject), FLEET_SUBJECT_STATUS, d->cfg->prefix, NULL, NULL);
     if (bus_subscribe(d->bus, subject, NULL, on_heartbeat, d, err, sizeof(err)) != 0 ||
         bus_subscribe(d->bus, status_subject, NULL, on_status_heard, d, err, sizeof(err)) != 0 ||
         service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0) {

@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/subjects.h"
+
 #include "log.h"
 
 struct feed {
     struct bus *bus;
     struct observer *obs;
-    char prefix[64];
+    char prefix[FLEET_PREFIX_MAX + 1];
     char supervisor_id[128];
     uint32_t status_interval_ms;
     uint32_t max_feed_bytes;
@@ -59,7 +61,7 @@ static void publish(struct feed *f, const char *subject, uint8_t *buf, size_t le
 
 void feed_event(struct feed *f, const struct core_event *ev, const struct codec_clock *clk)
 {
-    char subject[160];
+    char subject[FLEET_SUBJECT_MAX];
     uint8_t *buf;
     size_t len;
 
@@ -69,7 +71,7 @@ void feed_event(struct feed *f, const struct core_event *ev, const struct codec_
         return;
     }
     f->seq++;
-    snprintf(subject, sizeof(subject), "%s.v1.events.%s", f->prefix, ev->service->name);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS, f->prefix, ev->service->name, NULL);
     publish(f, subject, buf, len);
     f->counters.events++;
 }
@@ -85,7 +87,7 @@ static void publish_services(struct feed *f, const struct codec_clock *clk, bool
 
     for (size_t k = 0; k < registry_service_count(reg); k++) {
         struct service *s = registry_service_at(reg, k);
-        char subject[160];
+        char subject[FLEET_SUBJECT_MAX];
         uint8_t *buf;
         size_t len;
 
@@ -94,7 +96,7 @@ static void publish_services(struct feed *f, const struct codec_clock *clk, bool
         if (codec_service_status_pack(f->obs, s, clk, &buf, &len) != 0)
             continue; /* out of memory: it stays dirty and is tried again */
         s->dirty = false;
-        snprintf(subject, sizeof(subject), "%s.v1.status.%s", f->prefix, s->name);
+        (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS_SERVICE, f->prefix, s->name, NULL);
         publish(f, subject, buf, len);
         f->counters.service_statuses++;
     }
@@ -105,7 +107,7 @@ static void publish_fleet(struct feed *f, const struct codec_clock *clk)
     struct codec_fleet_header hdr = {
         .feed_seq = f->seq + 1, .term = f->term, .supervisor_id = f->supervisor_id,
     };
-    char subject[96];
+    char subject[FLEET_SUBJECT_MAX];
     uint8_t *buf;
     size_t len;
 
@@ -114,7 +116,7 @@ static void publish_fleet(struct feed *f, const struct codec_clock *clk)
         return;
     }
     f->seq++;
-    snprintf(subject, sizeof(subject), "%s.v1.status", f->prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS, f->prefix, NULL, NULL);
     publish(f, subject, buf, len);
     f->counters.statuses++;
 }

@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fleet/subjects.h"
+
 #include "log.h"
 
 struct ingest {
@@ -18,7 +20,7 @@ struct ingest {
     size_t max_heartbeat_bytes;
     struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
-    char prefix[64];
+    char prefix[FLEET_PREFIX_MAX + 1];
     /* Pending work, owned under `lock`. */
     struct ingest_batch pending;
     /* Counters: atomics, so producers need not take the lock to count. */

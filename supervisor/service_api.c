@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "fleet/subjects.h"
+
 #include "codec.h"
 #include "libfleet/mstime.h"
 
@@ -50,12 +52,12 @@ int service_api_subscribe(struct bus *b, struct ingest *q, const char *prefix, c
     static const struct { const char *verb; enum api_request kind; } srv[] = {
         { "PING", API_SRV_PING }, { "INFO", API_SRV_INFO }, { "STATS", API_SRV_STATS },
     };
-    char subject[256];
+    char subject[FLEET_SUBJECT_MAX + 64]; /* also "$SRV.<verb>.<name>.<id>", id up to 63 bytes */
 
-    snprintf(subject, sizeof(subject), "%s.v1.query.status", prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, prefix, NULL, NULL);
     if (route(b, q, subject, NULL, API_QUERY_STATUS, err, errlen) != 0)
         return -1;
-    snprintf(subject, sizeof(subject), "%s.v1.query.service", prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_SERVICE, prefix, NULL, NULL);
     if (route(b, q, subject, NULL, API_QUERY_SERVICE, err, errlen) != 0)
         return -1;
     for (size_t k = 0; k < sizeof(srv) / sizeof(srv[0]); k++) {
@@ -106,11 +108,11 @@ static json_t *endpoint(const char *name, const char *subject)
 
 static json_t *endpoint_list(const struct service_api_stats *st)
 {
-    char hb[160], status[160], service[160];
+    char hb[FLEET_SUBJECT_MAX], status[FLEET_SUBJECT_MAX], service[FLEET_SUBJECT_MAX];
 
-    snprintf(hb, sizeof(hb), "%s.v1.hb.>", st->prefix);
-    snprintf(status, sizeof(status), "%s.v1.query.status", st->prefix);
-    snprintf(service, sizeof(service), "%s.v1.query.service", st->prefix);
+    (void)fleet_subject(hb, sizeof(hb), FLEET_SUBJECT_HB_ALL, st->prefix, NULL, NULL);
+    (void)fleet_subject(status, sizeof(status), FLEET_SUBJECT_QUERY_STATUS, st->prefix, NULL, NULL);
+    (void)fleet_subject(service, sizeof(service), FLEET_SUBJECT_QUERY_SERVICE, st->prefix, NULL, NULL);
     return json_pack("[o, o, o]", endpoint("heartbeat", hb), endpoint("status", status),
                      endpoint("service", service));
 }

@@ -409,9 +409,9 @@ int store_open(natsConnection *nc, const struct store_options *o, struct store *
         goto out_nomem;
     s->nc = nc;
     s->prefix = strdup(o->prefix);
-    s->state_bucket = dup_or(o->state_bucket, STORE_DEFAULT_STATE_BUCKET);
-    s->lease_bucket = dup_or(o->lease_bucket, STORE_DEFAULT_LEASE_BUCKET);
-    s->audit_stream = dup_or(o->audit_stream, STORE_DEFAULT_AUDIT_STREAM);
+    s->state_bucket = dup_or(o->state_bucket, FLEET_DEFAULT_STATE_BUCKET);
+    s->lease_bucket = dup_or(o->lease_bucket, FLEET_DEFAULT_LEASE_BUCKET);
+    s->audit_stream = dup_or(o->audit_stream, FLEET_DEFAULT_AUDIT_STREAM);
     s->id = strdup(o->supervisor_id);
     if (s->prefix == NULL || s->state_bucket == NULL || s->lease_bucket == NULL || s->audit_stream == NULL ||
         s->id == NULL)

@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet/subjects.h"
+
 #include "bus.h" /* natsConnection, declared without nats.h */
 #include "lease.h"
 
@@ -46,16 +48,13 @@
 /* How often a bucket short of the replicas it should have is raised again. */
 #define STORE_REPLICAS_RETRY_MS 60000
 #define STORE_REPLICAS_MAX 5
-#define STORE_DEFAULT_STATE_BUCKET "fleet_state"
-#define STORE_DEFAULT_LEASE_BUCKET "fleet_leader"
-#define STORE_DEFAULT_AUDIT_STREAM "FLEET_AUDIT"
 #define STORE_DEFAULT_AUDIT_MAX_AGE_S 604800
 
 struct store_options {
     const char *prefix;          /* subject prefix, e.g. "fleet" (required) */
-    const char *state_bucket;    /* NULL: STORE_DEFAULT_STATE_BUCKET */
-    const char *lease_bucket;    /* NULL: STORE_DEFAULT_LEASE_BUCKET */
-    const char *audit_stream;    /* NULL: STORE_DEFAULT_AUDIT_STREAM */
+    const char *state_bucket;    /* NULL: FLEET_DEFAULT_STATE_BUCKET */
+    const char *lease_bucket;    /* NULL: FLEET_DEFAULT_LEASE_BUCKET */
+    const char *audit_stream;    /* NULL: FLEET_DEFAULT_AUDIT_STREAM */
     uint32_t lease_ttl_ms;       /* 0: LEASE_TTL_DEFAULT_MS; at least LEASE_TTL_MIN_MS */
     uint32_t audit_max_age_s;    /* 0: STORE_DEFAULT_AUDIT_MAX_AGE_S */
     uint32_t replicas;           /* 0: auto (see above); 1..STORE_REPLICAS_MAX */
@@ -170,17 +169,16 @@ int store_load_all(struct store *s,
 /* Maintenance flags (DESIGN.md §8), written by operators (fleetctl
  * maintenance), only read here: key "maint.<service>" holds a whole
  * service, "maint.<service>.<instance>" one instance; the value is the
- * reason, UTF-8, at most STORE_MAINT_REASON_MAX bytes.
+ * reason, UTF-8, at most FLEET_KEPT_REASON_MAX bytes.
  *
  * Calls each(ctx, service, instance, reason) for every flag set now
  * (`instance` NULL for a whole service; `reason` NUL-terminated, cut at
- * STORE_MAINT_REASON_MAX bytes on a character boundary; pointers valid
+ * FLEET_KEPT_REASON_MAX bytes on a character boundary; pointers valid
  * during the call only; `each` must not call the store). Keys of another
  * shape are skipped with a warning. Learns no revisions (the supervisor
  * never writes these keys). On -1 some calls may have been made: the caller
  * should keep its previous view rather than apply a partial one. Bounded
  * like store_load_all. */
-#define STORE_MAINT_REASON_MAX 96
 int store_load_maintenance(struct store *s,
                            void (*each)(void *ctx, const char *service, const char *instance,
                                         const char *reason),

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fleet/subjects.h"
+
 #include "log.h"
 
 /* Replicas an existing stream keeps: never fewer than it has. */
@@ -32,14 +34,14 @@ static int64_t keep_at_least(struct store *s, int64_t want)
 
 int store_open_audit(struct store *s)
 {
-    char subject[STORE_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
     const char *subjects[1] = { subject };
     jsStreamConfig sc;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     natsStatus st;
 
-    snprintf(subject, sizeof(subject), "%s.v1.events.>", s->prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, s->prefix, NULL, NULL);
     jsStreamConfig_Init(&sc);
     sc.Name = s->audit_stream;
     sc.Description = "fleet-supervisor audit trail: every Event on the feed";

@@ -9,10 +9,9 @@
 #include <string.h>
 
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "log.h"
 
-#define KEY_PREFIX "inst."
-#define KEY_MAX (sizeof(KEY_PREFIX) + 2 * FLEET_NAME_MAX + 2)
 #define REVMAP_MIN_SLOTS 64
 
 static int make_key(char *out, size_t n, const char *service, const char *instance)
@@ -20,7 +19,7 @@ static int make_key(char *out, size_t n, const char *service, const char *instan
     if (service == NULL || instance == NULL || !fleet_name_valid(service) ||
         !fleet_name_valid(instance))
         return -1;
-    snprintf(out, n, KEY_PREFIX "%s.%s", service, instance);
+    snprintf(out, n, FLEET_KV_INSTANCE_PREFIX "%s.%s", service, instance);
     return 0;
 }
 
@@ -182,7 +181,7 @@ static int reread(struct store *s, const char *key)
 enum store_write store_put_instance(struct store *s, const char *service, const char *instance,
                                     const void *data, size_t len)
 {
-    char key[KEY_MAX];
+    char key[FLEET_KV_KEY_MAX];
     uint64_t last = 0, rev = 0;
     bool known;
     natsStatus st;
@@ -225,7 +224,7 @@ void store_conflict_record(const struct store *s, const void **data, size_t *len
 
 int store_delete_instance(struct store *s, const char *service, const char *instance)
 {
-    char key[KEY_MAX];
+    char key[FLEET_KV_KEY_MAX];
     uint64_t last = 0;
     jsErrCode jerr = 0;
     natsStatus st;
@@ -266,9 +265,9 @@ static bool split_key(char *key, const char **service, const char **instance)
 {
     char *svc, *dot;
 
-    if (strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
+    if (strncmp(key, FLEET_KV_INSTANCE_PREFIX, strlen(FLEET_KV_INSTANCE_PREFIX)) != 0)
         return false;
-    svc = key + strlen(KEY_PREFIX);
+    svc = key + strlen(FLEET_KV_INSTANCE_PREFIX);
     dot = strchr(svc, '.');
     if (dot == NULL)
         return false;
@@ -341,7 +340,7 @@ struct instance_visit {
 static int visit_instance(struct store *s, kvEntry *e, void *arg)
 {
     struct instance_visit *v = arg;
-    char key[KEY_MAX];
+    char key[FLEET_KV_KEY_MAX];
     const char *svc, *inst;
 
     snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
@@ -368,7 +367,7 @@ int store_load_all(struct store *s,
         revmap_clear(&s->revs);
         s->loaded = false;
     }
-    if (load_prefix(s, KEY_PREFIX, "instance records", visit_instance, &v) != 0)
+    if (load_prefix(s, FLEET_KV_INSTANCE_PREFIX, "instance records", visit_instance, &v) != 0)
         return -1;
     s->loaded = true;
     return 0;
@@ -376,13 +375,11 @@ int store_load_all(struct store *s,
 
 /* ---- maintenance flags ---- */
 
-#define MAINT_PREFIX "maint."
-#define MAINT_KEY_MAX (sizeof(MAINT_PREFIX) + 2 * FLEET_NAME_MAX + 2)
 
 /* Splits "maint.<service>[.<instance>]" in place; false for any other key. */
 static bool split_maint_key(char *key, const char **service, const char **instance)
 {
-    char *svc = key + strlen(MAINT_PREFIX);
+    char *svc = key + strlen(FLEET_KV_MAINT_PREFIX);
     char *dot = strchr(svc, '.');
 
     *instance = NULL;
@@ -398,14 +395,14 @@ static bool split_maint_key(char *key, const char **service, const char **instan
     return true;
 }
 
-/* Copies at most STORE_MAINT_REASON_MAX bytes of `v`, cut before a UTF-8
+/* Copies at most FLEET_KEPT_REASON_MAX bytes of `v`, cut before a UTF-8
  * continuation byte so no character is split; control bytes become ' '. */
 static void copy_reason(char *out, const char *v, int len)
 {
     size_t n = len > 0 && v != NULL ? (size_t)len : 0;
 
-    if (n > STORE_MAINT_REASON_MAX) {
-        n = STORE_MAINT_REASON_MAX;
+    if (n > FLEET_KEPT_REASON_MAX) {
+        n = FLEET_KEPT_REASON_MAX;
         while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
             n--;
     }
@@ -422,7 +419,7 @@ struct maint_visit {
 static int visit_maintenance(struct store *s, kvEntry *e, void *arg)
 {
     struct maint_visit *v = arg;
-    char key[MAINT_KEY_MAX], reason[STORE_MAINT_REASON_MAX + 1];
+    char key[FLEET_KV_KEY_MAX], reason[FLEET_KEPT_REASON_MAX + 1];
     const char *svc, *inst;
 
     if (strlen(kvEntry_Key(e)) < sizeof(key)) {
@@ -445,6 +442,6 @@ int store_load_maintenance(struct store *s,
 {
     struct maint_visit v = { .each = each, .ctx = ctx };
 
-    return load_prefix(s, MAINT_PREFIX, "maintenance flags", visit_maintenance, &v);
+    return load_prefix(s, FLEET_KV_MAINT_PREFIX, "maintenance flags", visit_maintenance, &v);
 }
 

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "fleet/status.h"
 
 #ifdef __cplusplus
@@ -45,8 +46,7 @@ extern "C" {
 /* nats.c's connection type, as <nats/nats.h> names it. */
 typedef struct __natsConnection natsConnection;
 
-/* Where a fleet program connects when neither its flags nor $NATS_URL say. */
-#define FLEET_DEFAULT_URL "nats://127.0.0.1:4222"
+/* FLEET_DEFAULT_URL: fleet/subjects.h, with the rest of the wire vocabulary. */
 
 #define FLEET_CONN_PING_INTERVAL_MS 1000
 #define FLEET_CONN_MAX_PINGS_OUT 2

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "fleet/status.h"
 
 #ifdef __cplusplus
@@ -60,7 +61,6 @@ typedef enum fleet_serving_state {
 #define FLEET_HB_INTERVAL_DEFAULT_MS 1000u
 #define FLEET_HB_INTERVAL_MIN_MS 50u
 #define FLEET_HB_INTERVAL_MAX_MS 600000u
-#define FLEET_HB_PREFIX_MAX 128    /* bytes in a subject prefix */
 #define FLEET_HB_VERSION_MAX FLEET_VERSION_MAX /* bytes in a version string */
 #define FLEET_HB_HOST_MAX 255      /* bytes in a host name */
 #define FLEET_HB_CHECKS_MAX 32     /* distinct check names per heartbeat */
@@ -113,7 +113,7 @@ fleet_status fleet_hb_opts_set_host(fleet_hb_opts *opts, const char *host);
 fleet_status fleet_hb_opts_set_pid(fleet_hb_opts *opts, uint32_t pid);
 
 /* Subject prefix: dot-separated NATS tokens, no wildcards, up to
- * FLEET_HB_PREFIX_MAX bytes (default "fleet"). */
+ * FLEET_PREFIX_MAX bytes (default FLEET_DEFAULT_PREFIX, fleet/subjects.h). */
 fleet_status fleet_hb_opts_set_prefix(fleet_hb_opts *opts, const char *prefix);
 
 /* true (default): a background thread sends every interval. false: no

@@ -21,9 +21,9 @@
 
 #include "agent.h"
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 
 #define AGENT_FLUSH_ON_EXIT_MS 1000
-#define AGENT_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + 64)
 
 /* Everything set-up creates, torn down in reverse by agent_teardown. */
 struct agent_rt {
@@ -117,7 +117,7 @@ static fleet_status control_setup(struct agent_rt *rt)
         .n_trusted = rt->opts.n_trusted,
     };
     fleet_obey_handlers h = mailbox_obey_handlers(rt->mb);
-    char subject[AGENT_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
     fleet_status s;
     natsStatus ns;
 
@@ -126,7 +126,7 @@ static fleet_status control_setup(struct agent_rt *rt)
         agent_log(AGENT_ERROR, "cannot obey control", json_pack("{s:s}", "error", fleet_last_error()));
         return s;
     }
-    snprintf(subject, sizeof(subject), "%s.v1.status", rt->opts.prefix);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS, rt->opts.prefix, NULL, NULL);
     ns = natsConnection_Subscribe(&rt->status_sub, rt->nc, subject, on_status, &rt->presence);
     if (ns != NATS_OK) {
         agent_log(AGENT_ERROR, "cannot subscribe", json_pack("{s:s, s:s}", "subject", subject,

@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 
 #define DEFAULT_CHECK_PERIOD_MS 5000u
 #define DEFAULT_GRACE_MS 10000u
@@ -198,7 +199,7 @@ int agent_opts_parse(int argc, char **argv, struct agent_opts *o)
     int c, rc;
 
     memset(o, 0, sizeof(*o));
-    o->prefix = "fleet";
+    o->prefix = FLEET_DEFAULT_PREFIX;
     o->version = "";
     o->interval_ms = FLEET_HB_INTERVAL_DEFAULT_MS;
     o->check_period_ms = DEFAULT_CHECK_PERIOD_MS;

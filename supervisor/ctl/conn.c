@@ -3,6 +3,7 @@
 
 #include "ctl.h"
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 
 /* How long ctl_conn_close waits for nats.c's threads to end. */
 #define CTL_NATS_SHUTDOWN_MS 2000
@@ -40,12 +41,12 @@ void ctl_conn_close(natsConnection *nc)
 fleet_status ctl_query_status(natsConnection *nc, const struct ctl_opts *o,
                               Fleet__V1__FleetStatus **out)
 {
-    char subject[CTL_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
     natsMsg *reply = NULL;
     Fleet__V1__FleetStatus *st;
     natsStatus s;
 
-    ctl_subject(o, "query.status", subject, sizeof(subject));
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, o->prefix, NULL, NULL);
     s = natsConnection_Request(&reply, nc, subject, NULL, 0, o->timeout_ms);
     if (s != NATS_OK)
         return FLEET_ERR_NATS;
@@ -60,12 +61,12 @@ fleet_status ctl_query_status(natsConnection *nc, const struct ctl_opts *o,
 
 void ctl_explain_no_answer(const struct ctl_opts *o)
 {
-    char subject[CTL_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
 
-    ctl_subject(o, "query.status", subject, sizeof(subject));
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, o->prefix, NULL, NULL);
     fprintf(stderr,
             "fleetctl: no supervisor answered on %s within %lld ms: is fleet-supervisor running "
             "and connected to %s?%s\n",
             subject, (long long)o->timeout_ms, o->server_shown,
-            strcmp(o->prefix, CTL_DEFAULT_PREFIX) == 0 ? "" : " (and using the same --prefix?)");
+            strcmp(o->prefix, FLEET_DEFAULT_PREFIX) == 0 ? "" : " (and using the same --prefix?)");
 }

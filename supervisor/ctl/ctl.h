@@ -22,9 +22,7 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,  /* bad flag or argument: the message says what to do */
 };
 
-#define CTL_DEFAULT_PREFIX "fleet"
 #define CTL_DEFAULT_TIMEOUT_MS 2000
-#define CTL_SUBJECT_MAX 256
 
 /* Global flags, resolved against the environment. The strings point into
  * argv, the environment or static storage: never freed, valid for the run. */
@@ -58,9 +56,6 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
 const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
                            const char **value);
 
-/* Builds "<prefix>.v1.<suffix>" into buf (CTL_SUBJECT_MAX bytes suffice for
- * any prefix ctl_opts_parse accepts). */
-void ctl_subject(const struct ctl_opts *o, const char *suffix, char *buf, size_t n);
 
 /* True when stdout is a terminal and NO_COLOR is unset. */
 bool ctl_use_color(void);

@@ -23,9 +23,9 @@
 
 #include "ctl.h"
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "render.h"
 
-#define EVENTS_DEFAULT_STREAM "FLEET_AUDIT"
 #define EVENTS_DEFAULT_SINCE_MS (3600LL * 1000)
 #define EVENTS_MAX_SINCE_MS (3650LL * 86400 * 1000)
 #define EVENTS_POLL_MS 250   /* --follow: how often the stop flag is checked */
@@ -71,7 +71,7 @@ static void events_usage(FILE *out)
             "  --follow          keep printing new events until interrupted\n"
             "  --stream NAME     the audit stream (default %s)\n"
             "  --json            one JSON object per event per line\n",
-            EVENTS_DEFAULT_STREAM);
+            FLEET_DEFAULT_AUDIT_STREAM);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -284,10 +284,10 @@ out_report:
 
 int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
 {
-    struct events_args a = { .since_ms = EVENTS_DEFAULT_SINCE_MS, .stream = EVENTS_DEFAULT_STREAM };
+    struct events_args a = { .since_ms = EVENTS_DEFAULT_SINCE_MS, .stream = FLEET_DEFAULT_AUDIT_STREAM };
     struct ctl_link_cbs link = { on_disconnected, on_reconnected, on_closed, NULL };
     struct sigaction sa = { .sa_handler = on_stop_signal };   /* no SA_RESTART */
-    char subject[CTL_SUBJECT_MAX], suffix[CTL_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
     jsStreamInfo *si = NULL;
@@ -331,8 +331,8 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
         goto out_close;
     }
 
-    snprintf(suffix, sizeof(suffix), "events.%s", a.service != NULL ? a.service : ">");
-    ctl_subject(o, suffix, subject, sizeof(subject));
+    (void)fleet_subject(subject, sizeof(subject), a.service != NULL ? FLEET_SUBJECT_EVENTS : FLEET_SUBJECT_EVENTS_ALL,
+                        o->prefix, a.service, NULL);
     jsSubOptions_Init(&so);
     so.Stream = a.stream;
     so.Ordered = true;

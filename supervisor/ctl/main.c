@@ -5,6 +5,7 @@
 
 #include "ctl.h"
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 
 struct ctl_cmd {
     const char *name;
@@ -41,7 +42,7 @@ static void usage(FILE *out)
             "  -h, --help          print this help\n"
             "\n"
             "exit codes: 0 ok, 1 runtime failure (no server, no supervisor), 2 usage error\n",
-            FLEET_DEFAULT_URL, CTL_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
+            FLEET_DEFAULT_URL, FLEET_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
 }
 
 static const struct ctl_cmd *find_command(const char *name)

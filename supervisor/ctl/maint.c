@@ -18,11 +18,8 @@
 
 #include "ctl.h"
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 
-#define MAINT_DEFAULT_BUCKET "fleet_state"
-#define MAINT_REASON_MAX 96  /* = the supervisor's STORE_MAINT_REASON_MAX */
-#define MAINT_KEY_PREFIX "maint."
-#define MAINT_KEY_MAX (sizeof(MAINT_KEY_PREFIX) + 2 * FLEET_NAME_MAX + 2)
 
 struct maint_args {
     const char *instance;  /* NULL: the whole service */
@@ -54,7 +51,7 @@ static void maint_usage(FILE *out)
             "This writes the KV key maint.SERVICE[.ID] with your own NATS credentials\n"
             "(--creds): whoever may write the bucket may set maintenance. Signed\n"
             "administrative commands are a later feature.\n",
-            MAINT_REASON_MAX, MAINT_DEFAULT_BUCKET);
+            FLEET_KEPT_REASON_MAX, FLEET_DEFAULT_STATE_BUCKET);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -120,9 +117,9 @@ static int take_own_flags(struct maint_args *a, int *argc, char **argv)
                                          "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
             a->instance = value;
         } else if (strcmp(flag, "--reason") == 0) {
-            if (strlen(value) > MAINT_REASON_MAX || !reason_valid(value))
+            if (strlen(value) > FLEET_KEPT_REASON_MAX || !reason_valid(value))
                 return maint_usage_error("--reason wants UTF-8 text without control characters, "
-                                         "at most %d bytes", MAINT_REASON_MAX);
+                                         "at most %d bytes", FLEET_KEPT_REASON_MAX);
             a->reason = value;
         } else {
             if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
@@ -168,7 +165,7 @@ static int open_bucket(const struct ctl_opts *o, const struct maint_args *a, nat
 
 static int set_flag(kvStore *kv, const struct maint_args *a, const char *service, const char *key)
 {
-    char dflt[MAINT_REASON_MAX + 1];
+    char dflt[FLEET_KEPT_REASON_MAX + 1];
     const char *reason = a->reason;
     const char *user = getenv("USER");
     uint64_t rev = 0;
@@ -228,14 +225,14 @@ static int list_flags(const struct ctl_opts *o, kvStore *kv)
 
     kvWatchOptions_Init(&wo);
     wo.IgnoreDeletes = true;
-    s = kvStore_Watch(&w, kv, MAINT_KEY_PREFIX ">", &wo);
+    s = kvStore_Watch(&w, kv, FLEET_KV_MAINT_PREFIX ">", &wo);
     if (s != NATS_OK) {
         fprintf(stderr, "fleetctl: cannot read the maintenance flags: %s\n", natsStatus_GetText(s));
         return CTL_EXIT_FAIL;
     }
     for (;;) {
         kvEntry *e = NULL;
-        char key[MAINT_KEY_MAX], since[32];
+        char key[FLEET_KV_KEY_MAX], since[32];
         char *svc, *inst;
         time_t t;
         struct tm tm;
@@ -249,7 +246,7 @@ static int list_flags(const struct ctl_opts *o, kvStore *kv)
         if (e == NULL)
             break;
         snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
-        svc = key + strlen(MAINT_KEY_PREFIX);
+        svc = key + strlen(FLEET_KV_MAINT_PREFIX);
         inst = strchr(svc, '.');
         if (inst != NULL)
             *inst++ = '\0';
@@ -281,8 +278,8 @@ static int list_flags(const struct ctl_opts *o, kvStore *kv)
 
 int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
 {
-    struct maint_args a = { .bucket = MAINT_DEFAULT_BUCKET };
-    char key[MAINT_KEY_MAX];
+    struct maint_args a = { .bucket = FLEET_DEFAULT_STATE_BUCKET };
+    char key[FLEET_KV_KEY_MAX];
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     kvStore *kv = NULL;
@@ -317,7 +314,7 @@ int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
                                      service, FLEET_NAME_MAX);
         if (verb[1] == 'f' && a.reason != NULL)
             return maint_usage_error("off takes no --reason");
-        snprintf(key, sizeof(key), MAINT_KEY_PREFIX "%s%s%s", service, a.instance ? "." : "",
+        snprintf(key, sizeof(key), FLEET_KV_MAINT_PREFIX "%s%s%s", service, a.instance ? "." : "",
                  a.instance ? a.instance : "");
     } else {
         return maint_usage_error("unknown action '%s': on, off or list", verb);

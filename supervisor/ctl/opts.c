@@ -10,6 +10,7 @@
 #include "ctl.h"
 #include "fleet/conn.h"
 #include "fleet/names.h"
+#include "fleet/subjects.h"
 #include "fleet/url.h"
 
 enum { OPT_CREDS = 256, OPT_PREFIX, OPT_TIMEOUT, OPT_JSON };
@@ -24,10 +25,6 @@ static const struct option long_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* Longest prefix accepted: leaves room for ".v1." and the longest suffix
- * ("events." plus a service name) within CTL_SUBJECT_MAX. */
-#define PREFIX_MAX 128
-
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
@@ -40,31 +37,10 @@ void ctl_opts_init(struct ctl_opts *o)
     o->server = env_or("NATS_URL", FLEET_DEFAULT_URL);
     fleet_url_redact(o->server, o->server_shown, sizeof(o->server_shown));
     o->creds = env_or("NATS_CREDS", NULL);
-    o->prefix = CTL_DEFAULT_PREFIX;
+    o->prefix = FLEET_DEFAULT_PREFIX;
     o->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
     o->json = false;
     o->help = false;
-}
-
-/* A prefix is one or more name tokens joined by dots: no wildcards, no
- * empty tokens, so that "<prefix>.v1.status" is a literal subject. */
-static bool prefix_valid(const char *p)
-{
-    size_t len = strlen(p);
-    const char *tok = p;
-
-    if (len == 0 || len > PREFIX_MAX)
-        return false;
-    for (;;) {
-        const char *dot = strchr(tok, '.');
-        size_t n = dot != NULL ? (size_t)(dot - tok) : strlen(tok);
-
-        if (!fleet_name_valid_n(tok, n))
-            return false;
-        if (dot == NULL)
-            return true;
-        tok = dot + 1;
-    }
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -103,7 +79,7 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
         switch (c) {
         case 's':
             if (optarg[0] == '\0')
-                return usage_error("-s/--server wants a NATS URL, e.g. nats://127.0.0.1:4222");
+                return usage_error("-s/--server wants a NATS URL, e.g. " FLEET_DEFAULT_URL);
             o->server = optarg;
             fleet_url_redact(o->server, o->server_shown, sizeof(o->server_shown));
             break;
@@ -113,7 +89,7 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
             o->creds = optarg;
             break;
         case OPT_PREFIX:
-            if (!prefix_valid(optarg))
+            if (!fleet_prefix_valid(optarg))
                 return usage_error("--prefix '%s' is not a subject prefix: use dot-separated "
                                    "tokens of [A-Za-z0-9_-], no wildcards", optarg);
             o->prefix = optarg;
@@ -136,11 +112,6 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
     }
     *next = optind;
     return CTL_EXIT_OK;
-}
-
-void ctl_subject(const struct ctl_opts *o, const char *suffix, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s.v1.%s", o->prefix, suffix);
 }
 
 bool ctl_use_color(void)

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "fleet/subjects.h"
 #include "render.h"
 
 static int print_status(const struct ctl_opts *o, const Fleet__V1__FleetStatus *st)
@@ -50,8 +51,11 @@ int ctl_cmd_status(struct ctl_opts *o, int argc, char **argv)
     }
     fs = ctl_query_status(nc, o, &st);
     if (fs == FLEET_ERR_DECODE) {
-        fprintf(stderr, "fleetctl: the reply on %s.v1.query.status is not a FleetStatus: "
-                        "is something else answering there?\n", o->prefix);
+        char subject[FLEET_SUBJECT_MAX];
+
+        (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, o->prefix, NULL, NULL);
+        fprintf(stderr, "fleetctl: the reply on %s is not a FleetStatus: "
+                        "is something else answering there?\n", subject);
         rc = CTL_EXIT_FAIL;
         goto out_close;
     }

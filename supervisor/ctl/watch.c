@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fleet/subjects.h"
+
 #include "ctl.h"
 #include "render.h"
 
@@ -294,12 +296,12 @@ static void check_stall(struct watch *w)
 static fleet_status subscribe(struct watch *w, natsConnection *nc, natsSubscription **status_sub,
                               natsSubscription **event_sub)
 {
-    char subject[CTL_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
 
-    ctl_subject(w->o, "status", subject, sizeof(subject));
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS, w->o->prefix, NULL, NULL);
     if (natsConnection_Subscribe(status_sub, nc, subject, on_status_msg, w) != NATS_OK)
         goto out_fail;
-    ctl_subject(w->o, "events.>", subject, sizeof(subject));
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, w->o->prefix, NULL, NULL);
     if (natsConnection_Subscribe(event_sub, nc, subject, on_event_msg, w) != NATS_OK) {
         natsSubscription_Destroy(*status_sub);
         *status_sub = NULL;

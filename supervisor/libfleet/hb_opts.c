@@ -30,7 +30,7 @@ fleet_status fleet_hb_opts_create(fleet_hb_opts **out)
     o = calloc(1, sizeof(*o));
     if (o == NULL)
         return fleet_fail(FLEET_ERR_NO_MEMORY, "fleet_hb_opts_create: out of memory");
-    strcpy(o->prefix, HB_DEFAULT_PREFIX);
+    strcpy(o->prefix, FLEET_DEFAULT_PREFIX);
     if (gethostname(o->host, sizeof(o->host)) != 0)
         o->host[0] = '\0';
     o->host[sizeof(o->host) - 1] = '\0';
@@ -156,26 +156,16 @@ fleet_status fleet_hb_opts_set_pid(fleet_hb_opts *opts, uint32_t pid)
     return FLEET_OK;
 }
 
-/* A prefix is one or more name tokens joined by single dots. */
 static fleet_status check_prefix(const char *prefix)
 {
-    size_t len, start = 0;
-
     if (prefix == NULL || prefix[0] == '\0')
         return fleet_fail(FLEET_ERR_BAD_NAME, "subject prefix is empty");
-    len = strnlen(prefix, FLEET_HB_PREFIX_MAX + 1);
-    if (len > FLEET_HB_PREFIX_MAX)
-        return fleet_fail(FLEET_ERR_BAD_NAME, "subject prefix is longer than %d bytes",
-                          FLEET_HB_PREFIX_MAX);
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && prefix[i] != '.')
-            continue;
-        if (!fleet_name_valid_n(prefix + start, i - start))
-            return fleet_fail(FLEET_ERR_BAD_NAME,
-                              "subject prefix \"%s\" must be dot-separated tokens of "
-                              "[A-Za-z0-9_-] (no wildcards, no empty token)", prefix);
-        start = i + 1;
-    }
+    if (strnlen(prefix, FLEET_PREFIX_MAX + 1) > FLEET_PREFIX_MAX)
+        return fleet_fail(FLEET_ERR_BAD_NAME, "subject prefix is longer than %d bytes", FLEET_PREFIX_MAX);
+    if (!fleet_prefix_valid(prefix))
+        return fleet_fail(FLEET_ERR_BAD_NAME,
+                          "subject prefix \"%s\" must be dot-separated tokens of "
+                          "[A-Za-z0-9_-] (no wildcards, no empty token)", prefix);
     return FLEET_OK;
 }
 

@@ -13,8 +13,7 @@
 #include "fleet/names.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
-
-#define HB_DEFAULT_PREFIX "fleet"
+#include "fleet/subjects.h"
 
 struct fleet_hb_opts {
     char *url;                  /* NULL: $NATS_URL, else FLEET_DEFAULT_URL (fleet/conn.h) */
@@ -22,7 +21,7 @@ struct fleet_hb_opts {
     natsConnection *conn;       /* borrowed; NULL: open our own */
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];
-    char prefix[FLEET_HB_PREFIX_MAX + 1];
+    char prefix[FLEET_PREFIX_MAX + 1];
     char version[FLEET_HB_VERSION_MAX + 1];
     char host[FLEET_HB_HOST_MAX + 1];
     uint32_t interval_ms;

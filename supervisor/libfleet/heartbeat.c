@@ -11,11 +11,11 @@
 #include <sodium.h>
 
 #include "fleet/conn.h"
+#include "fleet/subjects.h"
 #include "hb_private.h"
 #include "lasterror.h"
 #include "mstime.h"
 
-#define HB_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + sizeof(".v1.hb.") + 2 * FLEET_NAME_MAX + 1)
 #define HB_FLUSH_ON_DESTROY_MS 1000
 
 struct fleet_hb {
@@ -30,8 +30,8 @@ struct fleet_hb {
     bool owns_conn;
 
     /* constants after create */
-    char subject[HB_SUBJECT_MAX];
-    char prefix[FLEET_HB_PREFIX_MAX + 1];
+    char subject[FLEET_SUBJECT_MAX];
+    char prefix[FLEET_PREFIX_MAX + 1];
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];
     uint32_t interval_ms;
@@ -206,7 +206,8 @@ fleet_status fleet_hb_create(const fleet_hb_opts *opts, fleet_hb **out)
     hb = calloc(1, sizeof(*hb));
     if (hb == NULL)
         return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory creating a heartbeat sender");
-    snprintf(hb->subject, sizeof(hb->subject), "%s.v1.hb.%s.%s", opts->prefix, opts->service, opts->instance);
+    (void)fleet_subject(hb->subject, sizeof(hb->subject), FLEET_SUBJECT_HB, opts->prefix, opts->service,
+                        opts->instance); /* fits: prefix and names were checked by the setters */
     memcpy(hb->prefix, opts->prefix, sizeof(hb->prefix));
     memcpy(hb->service, opts->service, sizeof(hb->service));
     memcpy(hb->instance, opts->instance, sizeof(hb->instance));

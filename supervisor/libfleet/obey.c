@@ -17,12 +17,12 @@
 #include <nats/nats.h>
 
 #include "fleet/obey.h"
+#include "fleet/subjects.h"
 #include "hb_private.h"
 #include "control_private.h"
 #include "lasterror.h"
 #include "mstime.h"
 
-#define OBEY_SUBJECT_MAX (FLEET_HB_PREFIX_MAX + sizeof(".v1.ctl.") + 2 * FLEET_NAME_MAX + 1)
 #define OBEY_FLUSH_BEFORE_EXIT_MS 1000
 #define OBEY_STALE_EPOCH "stale_fence_epoch"
 
@@ -197,10 +197,10 @@ static void on_complete(void *closure)
 
 static fleet_status subscribe(fleet_obey *o)
 {
-    char subject[OBEY_SUBJECT_MAX];
+    char subject[FLEET_SUBJECT_MAX];
     natsStatus ns;
 
-    snprintf(subject, sizeof(subject), "%s.v1.ctl.%s.%s", hb_prefix(o->hb), o->service, o->instance);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_CTL, hb_prefix(o->hb), o->service, o->instance);
     ns = natsConnection_Subscribe(&o->sub, hb_connection(o->hb), subject, on_msg, o);
     if (ns != NATS_OK)
         return fleet_fail(FLEET_ERR_NATS, "subscribe %s: %s", subject, natsStatus_GetText(ns));

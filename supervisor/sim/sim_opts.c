@@ -9,6 +9,7 @@
 
 #include "fleet/conn.h"
 #include "fleet/control.h"
+#include "fleet/subjects.h"
 #include "sim_opts.h"
 
 enum {
@@ -302,7 +303,7 @@ enum sim_parse_result sim_opts_parse(int argc, char **argv, struct sim_opts *o)
     o->server = getenv("NATS_URL");
     if (o->server == NULL || o->server[0] == '\0')
         o->server = FLEET_DEFAULT_URL;
-    o->prefix = "fleet";
+    o->prefix = FLEET_DEFAULT_PREFIX;
     o->interval_ms = FLEET_HB_INTERVAL_DEFAULT_MS;
     o->jitter_pct = 5;
 

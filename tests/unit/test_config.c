@@ -241,13 +241,13 @@ static void test_every_section_key_loads(void **state)
         "supervisor:\n  id: sup-1\n  status_interval_ms: 250\n  max_feed_bytes: 4096\n"
         "  max_heartbeat_bytes: 256\n  log_level: debug\n"
         "nats:\n  url: nats://a:1,nats://b:2\n  creds: /run/secrets/sup.creds\n  name: sup\n"
-        "  prefix: game_1\n");
+        "  prefix: studio.game_1\n");
 
     (void)state;
     assert_string_equal(c->nats_url, "nats://a:1,nats://b:2");
     assert_string_equal(c->nats_creds, "/run/secrets/sup.creds");
     assert_string_equal(c->nats_name, "sup");
-    assert_string_equal(c->prefix, "game_1");
+    assert_string_equal(c->prefix, "studio.game_1"); /* dotted, as libfleet and fleetctl accept */
     assert_string_equal(c->supervisor_id, "sup-1");
     assert_int_equal(c->status_interval_ms, 250);
     assert_int_equal(c->max_feed_bytes, 4096);
@@ -273,7 +273,8 @@ static void test_error_bad_name(void **state)
     expect_error("services:\n  - name: a\n  - name: b\n  - name: story teller\n",
                  "services[2].name: \"story teller\" is not a valid name: only [A-Za-z0-9_-], 1-64 chars",
                  NULL);
-    expect_error("nats:\n  prefix: a.b\n", "nats.prefix: \"a.b\" is not a valid name", NULL);
+    expect_error("nats:\n  prefix: a..b\n", "nats.prefix: \"a..b\" is not a subject prefix", NULL);
+    expect_error("nats:\n  prefix: a.>\n", "nats.prefix: \"a.>\" is not a subject prefix", NULL);
 }
 
 static void test_error_desired_out_of_range(void **state)
@@ -472,7 +473,10 @@ static void test_set_refuses_and_leaves_config(void **state)
     expect_set_error(c, "nats.ulr", "x", "unknown key \"nats.ulr\": use one of nats.url");
     expect_set_error(c, "url", "x", "unknown key \"url\"");
     expect_set_error(c, "services[0].desired", "3", "only in the config file");
-    expect_set_error(c, "nats.prefix", "0123456789012345678901234567890123", "at most 31 characters");
+    expect_set_error(c, "nats.prefix",
+                     "0123456789012345678901234567890123456789.0123456789012345678901234567890123456789."
+                     "0123456789012345678901234567890123456789.0123456789",
+                     "at most 128 characters");
     config_destroy(c);
 }
 
