@@ -50,7 +50,7 @@ fi
 # it, the simulated instances trust it.
 "$bin/ctl/fleetctl" keygen --out "$work/signing.seed" >"$work/signing.pub"
 FLEET_SIGNING_KEY_FILE="$work/signing.seed" \
-  "$bin/fleet-supervisor" --config "$root/supervisor/fleet.example.yaml" -s "$url" \
+  "$bin/daemon/fleet-supervisor" --config "$root/supervisor/daemon/fleet.example.yaml" -s "$url" \
   >"$work/supervisor.log" 2>&1 &
 pids+=($!)
 

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "fleet/clock.h"
 #include "fleet/control.h"
 #include "fleet/heartbeat.h"
 #include "fleet/obey.h"
@@ -236,8 +237,5 @@ void agent_on_http(struct agent *a, const struct check_result *r);
 void agent_on_exec_readable(struct agent *a);
 /* Runs due timers; returns the next deadline (monotonic ms, INT64_MAX none). */
 int64_t agent_on_tick(struct agent *a, int64_t now_ms);
-
-int64_t agent_mono_ms(void);
-int64_t agent_wall_ms(void);
 
 #endif

@@ -44,7 +44,7 @@ static void on_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 {
     (void)nc;
     (void)sub;
-    presence_seen(closure, agent_mono_ms());
+    presence_seen(closure, fleet_mono_ms());
     natsMsg_Destroy(msg);
 }
 
@@ -163,11 +163,11 @@ static int agent_setup(struct agent_rt *rt)
         agent_log(AGENT_ERROR, "cannot create the mailbox", json_pack("{s:s}", "error", strerror(e)));
         return 1;
     }
-    presence_init(&rt->presence, agent_mono_ms());
+    presence_init(&rt->presence, fleet_mono_ms());
     if (nats_connect(&rt->opts, &rt->nc) != FLEET_OK)
         return 1;
     agent_init(&rt->agent, &rt->opts, rt->mb, &rt->presence);
-    (void)agent_first_start(&rt->agent, agent_mono_ms());   /* an exec failure is reported as an exit */
+    (void)agent_first_start(&rt->agent, fleet_mono_ms());   /* an exec failure is reported as an exit */
     if (hb_setup(rt) != FLEET_OK || control_setup(rt) != FLEET_OK)
         return 1;
     if (rt->opts.http_check != NULL) {
@@ -177,7 +177,7 @@ static int agent_setup(struct agent_rt *rt)
             return 1;
         }
     }
-    agent_attach(&rt->agent, rt->hb, rt->http, agent_mono_ms());
+    agent_attach(&rt->agent, rt->hb, rt->http, fleet_mono_ms());
     agent_log(AGENT_INFO, "agent started",
               json_pack("{s:s, s:s, s:i, s:I}", "service", rt->opts.service, "instance", rt->opts.instance,
                         "pid", (int)rt->agent.pid, "trusted_keys", (json_int_t)rt->opts.n_trusted));
@@ -196,7 +196,7 @@ static void read_signals(struct agent_rt *rt)
             continue;
         if (n != (ssize_t)sizeof(si))
             return;         /* EAGAIN: none left */
-        agent_on_signal(&rt->agent, (int)si.ssi_signo, agent_mono_ms());
+        agent_on_signal(&rt->agent, (int)si.ssi_signo, fleet_mono_ms());
     }
 }
 
@@ -207,7 +207,7 @@ static void read_mailbox(struct agent_rt *rt)
 
     mailbox_drain_fd(rt->mb);
     while (mailbox_take_command(rt->mb, &c))
-        agent_on_command(&rt->agent, &c, agent_mono_ms());
+        agent_on_command(&rt->agent, &c, fleet_mono_ms());
     if (mailbox_take_http(rt->mb, &r))
         agent_on_http(&rt->agent, &r);
 }
@@ -218,7 +218,7 @@ static void agent_loop(struct agent_rt *rt)
 
     for (;;) {
         struct pollfd fds[3];
-        int64_t now = agent_mono_ms();
+        int64_t now = fleet_mono_ms();
         int64_t next = agent_on_tick(a, now);
         nfds_t n = 2;
         int timeout;

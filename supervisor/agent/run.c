@@ -21,22 +21,6 @@
 
 #include "agent.h"
 
-int64_t agent_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t agent_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *action_name(fleet_action act)
 {
     switch (act) {
@@ -109,7 +93,7 @@ static void start_child(struct agent *a, int64_t now_ms)
         a->last_status = 127 << 8;      /* what a shell reports for this */
         if (a->hb != NULL) {
             (void)fleet_hb_new_incarnation(a->hb);
-            (void)fleet_hb_set_exit(a->hb, 127, 0, agent_wall_ms());
+            (void)fleet_hb_set_exit(a->hb, 127, 0, fleet_unix_ms());
         }
         a->restart_at_ms = now_ms + backoff_next_ms(&a->backoff, 0);
         return;
@@ -138,7 +122,7 @@ void agent_attach(struct agent *a, fleet_hb *hb, struct http_check *http, int64_
     a->hb = hb;
     a->http = http;
     if (a->phase == PHASE_DOWN) {       /* the first exec failed */
-        (void)fleet_hb_set_exit(hb, child_exit_code(a->last_status), 0, agent_wall_ms());
+        (void)fleet_hb_set_exit(hb, child_exit_code(a->last_status), 0, fleet_unix_ms());
         return;
     }
     reset_checks(a, now_ms);
@@ -218,7 +202,7 @@ static void on_child_exit(struct agent *a, int status, int64_t now_ms)
      * died must be reported too). */
     set_stopped(a, false, 0);
     if (a->hb != NULL && !a->fenced && !(was == PHASE_STOPPING && a->after == AFTER_START))
-        (void)fleet_hb_set_exit(a->hb, code, sig, agent_wall_ms());
+        (void)fleet_hb_set_exit(a->hb, code, sig, fleet_unix_ms());
     /* Nothing of the service outlives its leader: its group, and whatever it
      * forked into sessions of its own. */
     signal_service(a, SIGKILL);
@@ -250,7 +234,7 @@ static void on_child_exit(struct agent *a, int status, int64_t now_ms)
 static void on_reaped(void *ctx, pid_t pid, int status)
 {
     struct agent *a = ctx;
-    int64_t now_ms = agent_mono_ms();
+    int64_t now_ms = fleet_mono_ms();
 
     if (WIFSTOPPED(status) || WIFCONTINUED(status)) {
         if (a->phase != PHASE_DOWN && pid == a->pid)

@@ -12,6 +12,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/clock.h"
 #include "fleet/status.h"
 #include "fleet/v1/fleet.pb-c.h"
 
@@ -59,9 +60,6 @@ const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **
 
 /* True when stdout is a terminal and NO_COLOR is unset. */
 bool ctl_use_color(void);
-
-/* Wall clock, Unix milliseconds. */
-int64_t ctl_wall_ms(void);
 
 /* conn.c */
 

@@ -337,7 +337,7 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
     so.Stream = a.stream;
     so.Ordered = true;
     so.Config.DeliverPolicy = js_DeliverByStartTime;
-    so.Config.OptStartTime = (ctl_wall_ms() - a.since_ms) * 1000000LL;   /* ns since the epoch */
+    so.Config.OptStartTime = (fleet_unix_ms() - a.since_ms) * 1000000LL;   /* ns since the epoch */
     s = js_SubscribeSync(&sub, js, subject, &jo, &so, &jerr);
     if (s != NATS_OK) {
         if (jerr == JSStreamNotFoundErr) {

@@ -119,14 +119,6 @@ bool ctl_use_color(void)
     return isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 }
 
-int64_t ctl_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
                            const char **value)
 {

@@ -18,7 +18,7 @@ static int print_status(const struct ctl_opts *o, const Fleet__V1__FleetStatus *
         json_decref(j);
         fputc('\n', stdout);
     } else {
-        struct render_opts ro = { .color = ctl_use_color(), .now_ms = ctl_wall_ms() };
+        struct render_opts ro = { .color = ctl_use_color(), .now_ms = fleet_unix_ms() };
         fleet_status rs = render_status_table(stdout, st, &ro);
 
         if (rs != FLEET_OK) {

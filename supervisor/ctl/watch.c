@@ -51,14 +51,6 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* nats.c threads: copy and hand over, nothing else. The callback owns msg. */
 static void on_status_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 {
@@ -138,7 +130,7 @@ static void draw_footer(const struct watch *w)
 
 static bool draw_screen(struct watch *w)
 {
-    struct render_opts ro = { .color = w->color, .now_ms = ctl_wall_ms(),
+    struct render_opts ro = { .color = w->color, .now_ms = fleet_unix_ms(),
                               .feed_gap = feedseq_missed(&w->seq) };
 
     fputs(ANSI_HOME_CLEAR, stdout);
@@ -185,7 +177,7 @@ static bool take_status(struct watch *w, Fleet__V1__FleetStatus *st)
     if (w->status != NULL && !same_supervisor(w->status, st))
         feedseq_rebase(&w->seq);
     feedseq_note(&w->seq, st->feed_seq);
-    w->last_status_mono = mono_ms();
+    w->last_status_mono = fleet_mono_ms();
     if (w->stalled) {
         w->stalled = false;
         if (!w->tty && !w->o->json)
@@ -201,7 +193,7 @@ static bool take_status(struct watch *w, Fleet__V1__FleetStatus *st)
     fleet__v1__fleet_status__free_unpacked(w->status, NULL);
     w->status = st;
     if (!w->o->json && !w->tty) {
-        struct render_opts ro = { .color = w->color, .now_ms = ctl_wall_ms(),
+        struct render_opts ro = { .color = w->color, .now_ms = fleet_unix_ms(),
                                   .feed_gap = feedseq_missed(&w->seq) };
 
         if (w->tables_printed)
@@ -286,7 +278,7 @@ static void check_stall(struct watch *w)
 {
     char text[sizeof(w->o->server_shown) + 64];
 
-    if (w->stalled || mono_ms() - w->last_status_mono < WATCH_STALL_MS)
+    if (w->stalled || fleet_mono_ms() - w->last_status_mono < WATCH_STALL_MS)
         return;
     w->stalled = true;
     snprintf(text, sizeof(text), "waiting for fleet-supervisor on %s\u2026", w->o->server_shown);
@@ -321,13 +313,13 @@ static int run(struct watch *w, natsConnection *nc, const sigset_t *waitmask)
     Fleet__V1__FleetStatus *first = NULL;
     struct pollfd pfd = { .fd = inbox_fd(&w->inbox), .events = POLLIN };
 
-    w->last_status_mono = mono_ms();
+    w->last_status_mono = fleet_mono_ms();
     /* Render from a query first, so the screen is not empty until the next
      * published status; silence here is not an error, just a wait. */
     if (ctl_query_status(nc, w->o, &first) == FLEET_OK && !take_status(w, first))
         return CTL_EXIT_FAIL;
     while (!stop_requested && !w->closed) {
-        int64_t left = w->last_status_mono + WATCH_STALL_MS - mono_ms();
+        int64_t left = w->last_status_mono + WATCH_STALL_MS - fleet_mono_ms();
         struct timespec ts = { .tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000 };
         int r;
 

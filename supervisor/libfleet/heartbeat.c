@@ -14,7 +14,7 @@
 #include "fleet/subjects.h"
 #include "hb_private.h"
 #include "lasterror.h"
-#include "mstime.h"
+#include "fleet/clock.h"
 
 #define HB_FLUSH_ON_DESTROY_MS 1000
 
@@ -72,7 +72,7 @@ static fleet_status send_locked(fleet_hb *hb)
         .version = hb->version, .host = hb->host,
         .incarnation = hb->incarnation, .seq = hb->seq + 1,
         .fence_epoch = hb->fence_epoch, .term_seen = hb->term_seen,
-        .sent_unix_ms = mstime_wall(), .interval_ms = hb->interval_ms, .pid = hb->pid,
+        .sent_unix_ms = fleet_unix_ms(), .interval_ms = hb->interval_ms, .pid = hb->pid,
         .state = hb->state, .checks = hb->checks, .n_checks = hb->n_checks,
         .has_exit = hb->has_exit, .exit_code = hb->exit_code,
         .exit_signal = hb->exit_signal, .exit_at_unix_ms = hb->exit_at_unix_ms,
@@ -86,7 +86,7 @@ static fleet_status send_locked(fleet_hb *hb)
     natsStatus ns;
     size_t len;
 
-    hb->next_due_ms = mstime_mono() + hb->interval_ms;
+    hb->next_due_ms = fleet_mono_ms() + hb->interval_ms;
     if (hb->paused)
         return FLEET_OK;        /* silence is the message */
     /* Which server carries it, so the supervisor can tell a dead server
@@ -115,7 +115,7 @@ static void *cadence_main(void *arg)
     while (!hb->stopping) {
         struct timespec deadline;
 
-        if (mstime_mono() >= hb->next_due_ms) {
+        if (fleet_mono_ms() >= hb->next_due_ms) {
             (void)send_locked(hb);      /* counted; the next tick tries again */
             continue;
         }
@@ -134,7 +134,7 @@ static fleet_status start_cadence(fleet_hb *hb)
     sigset_t all, old;
     int err;
 
-    hb->next_due_ms = mstime_mono();    /* first heartbeat at once */
+    hb->next_due_ms = fleet_mono_ms();    /* first heartbeat at once */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     err = pthread_create(&hb->cadence, NULL, cadence_main, hb);

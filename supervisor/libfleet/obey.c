@@ -21,7 +21,7 @@
 #include "hb_private.h"
 #include "control_private.h"
 #include "lasterror.h"
-#include "mstime.h"
+#include "fleet/clock.h"
 
 #define OBEY_FLUSH_BEFORE_EXIT_MS 1000
 #define OBEY_STALE_EPOCH "stale_fence_epoch"
@@ -145,7 +145,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     (void)nc;
     (void)sub;
     r = fleet_verifier_check(o->verifier, (const uint8_t *)natsMsg_GetData(msg),
-                             (size_t)natsMsg_GetDataLength(msg), fleet_hb_incarnation(o->hb), mstime_wall(), &c);
+                             (size_t)natsMsg_GetDataLength(msg), fleet_hb_incarnation(o->hb), fleet_unix_ms(), &c);
     if (r != FLEET_REFUSE_NONE) {
         uint64_t claimed = 0;
 

@@ -8,6 +8,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/clock.h"
 #include "fleet/conn.h"
 #include "fleet/url.h"
 #include "sim_fleet.h"
@@ -25,14 +26,6 @@ static void on_stop_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int64_t ms)
@@ -107,10 +100,10 @@ static void install_stop_handlers(void)
 
 static void run(struct sim_fleet *fleet, unsigned duration_s)
 {
-    int64_t end = duration_s > 0 ? mono_ms() + (int64_t)duration_s * 1000 : INT64_MAX;
+    int64_t end = duration_s > 0 ? fleet_mono_ms() + (int64_t)duration_s * 1000 : INT64_MAX;
 
     while (!stop_requested) {
-        int64_t now = mono_ms(), wake;
+        int64_t now = fleet_mono_ms(), wake;
 
         if (now >= end)
             break;
@@ -160,7 +153,7 @@ int main(int argc, char **argv)
             "prefix", opts.prefix, "services", (json_int_t)fleet.n_services,
             "instances", (json_int_t)fleet.n, "interval_ms", (int)opts.interval_ms,
             "jitter_pct", opts.jitter_pct, "duration_s", (int)opts.duration_s);
-    rc = sim_fleet_start(&fleet, &opts, nc, mono_ms());
+    rc = sim_fleet_start(&fleet, &opts, nc, fleet_mono_ms());
     if (rc != 0)
         goto out_free_fleet;
     run(&fleet, opts.duration_s);

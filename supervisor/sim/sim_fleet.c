@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include "fleet/clock.h"
+
 #include "fleet_shape.h"
 #include "sim_fleet.h"
 #include "sim_log.h"
@@ -30,14 +32,6 @@ static uint64_t next_random(uint64_t *state)
 static double next_unit(uint64_t *state)
 {
     return (double)(next_random(state) >> 11) / 9007199254740992.0;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Appends `count` instances `<service>-1..count`. Returns 0 or 2. */
@@ -133,7 +127,7 @@ int sim_fleet_build(struct sim_fleet *f, const struct sim_opts *o)
     memset(f, 0, sizeof(*f));
     f->interval_ms = o->interval_ms;
     f->jitter = o->jitter_pct / 100.0;
-    f->rng = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+    f->rng = (uint64_t)fleet_unix_ms() ^ ((uint64_t)getpid() << 32);
 
     if (o->services == 0) {
         shape = fleet_shape_default(&n_shape);
@@ -366,7 +360,7 @@ static void stop_instance(struct sim_instance *in)
 {
     in->silent = true;
     if (in->stop_kind == FAULT_EXIT) {
-        (void)fleet_hb_set_exit(in->hb, in->exit_code, 0, wall_ms());
+        (void)fleet_hb_set_exit(in->hb, in->exit_code, 0, fleet_unix_ms());
         sim_log("info", "fault", "{s:s, s:s, s:s, s:i}", "fault", "exit", "service", in->service,
                 "instance", in->name, "exit_code", in->exit_code);
         return;

@@ -74,7 +74,7 @@
 #define START_LIMIT_MS 10000    /* supervisor start-up until it answers $SRV.PING */
 #define REQUEST_TIMEOUT_MS 2000
 #define MAX_ROUNDS 9
-/* Same pending limits as the supervisor's bus (supervisor/bus.c). */
+/* Same pending limits as the supervisor's bus (supervisor/daemon/bus.c). */
 #define SUB_PENDING_MSGS (4 * 1024 * 1024)
 #define SUB_PENDING_BYTES (1024 * 1024 * 1024)
 /* Per-connection bytes the server may queue for a reader (default 64 MiB). */

@@ -195,7 +195,7 @@ env "${ecs_nats_env[@]}" nats-server -c "$run_dir/nats-ecs.conf" >"$run_dir/nats
 pids+=($!)
 wait_port "$pp" || bad "nats-server with docker/ecs/nats-server.conf did not start"
 FLEET_HEALTH_FILE=$run_dir/perm.health FLEET_SIGNING_KEY_FILE=$run_dir/perm.seed \
-  "$bin/fleet-supervisor" -c "$root/supervisor/fleet.example.yaml" -s "nats://fleet-supervisor:sup-pw@127.0.0.1:$pp" \
+  "$bin/daemon/fleet-supervisor" -c "$root/supervisor/daemon/fleet.example.yaml" -s "nats://fleet-supervisor:sup-pw@127.0.0.1:$pp" \
   >"$run_dir/perm-supervisor.log" 2>&1 &
 pids+=($!)
 "$bin/agent/fleet-agent" -s "nats://svc-story-teller:st-pw@127.0.0.1:$pp" --service story-teller \
@@ -307,7 +307,7 @@ wait_port "$port" || bad "nats-server did not start"
 pub=$(cat "$run_dir/signing.pub")
 "$bin/sim/fleet-sim" -s "$url" --trust "$pub" >"$run_dir/sim.log" 2>&1 &
 pids+=($!)
-cp "$root/supervisor/fleet.example.yaml" "$run_dir/fleet.yaml"
+cp "$root/supervisor/daemon/fleet.example.yaml" "$run_dir/fleet.yaml"
 chmod 0644 "$run_dir/fleet.yaml"
 
 log "podman run (read-only root, key from the environment as ECS secrets does)"

@@ -85,7 +85,7 @@ control:
 policy:
   backoff_initial_ms: 200
 EOF
-FLEET_HEALTH_FILE=$tmp/health "$bin/fleet-supervisor" -c "$tmp/sup.yaml" >"$tmp/supervisor.log" 2>&1 &
+FLEET_HEALTH_FILE=$tmp/health "$bin/daemon/fleet-supervisor" -c "$tmp/sup.yaml" >"$tmp/supervisor.log" 2>&1 &
 pids+=($!)
 "$bin/agent/fleet-agent" -s "$(url svc-story-teller:st-pw)" --service story-teller --instance story-teller-1 \
   --interval-ms 200 --grace-ms 1000 --trust "$(cat "$tmp/pub")" -- sleep 600 >"$tmp/agent.log" 2>&1 &

@@ -51,6 +51,6 @@ services:
     desired: 1
 YAML
 
-"$bin_dir/fleet-supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &
+"$bin_dir/daemon/fleet-supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &
 sup_pid=$!
 node --test --test-reporter=spec cluster.test.mjs

@@ -16,7 +16,7 @@ bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding fleet-sup
 cd "$here"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
-js_need_programs "$bin_dir/fleet-supervisor" "$bin_dir/agent/fleet-agent" "$bin_dir/ctl/fleetctl" nats-server node
+js_need_programs "$bin_dir/daemon/fleet-supervisor" "$bin_dir/agent/fleet-agent" "$bin_dir/ctl/fleetctl" nats-server node
 js_need_modules nats protobufjs
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-forger.XXXXXX")
@@ -69,7 +69,7 @@ YAML
 # measure instead of the supervisor's own memory: keep it small for this
 # process (ignored by a build without ASan).
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" \
-  "$bin_dir/fleet-supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &
+  "$bin_dir/daemon/fleet-supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &
 sup_pid=$!
 "$bin_dir/agent/fleet-agent" -s "$NATS_URL" --service web --instance web-1 --interval-ms 200 --grace-ms 1000 \
   --trust "$(cat "$tmp/pub")" -- sleep 1000 >"$tmp/agent.log" 2>&1 &

@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin_dir=${FLEET_BIN_DIR:?FLEET_BIN_DIR must name the directory holding fleet-supervisor}
-supervisor=$bin_dir/fleet-supervisor
+supervisor=$bin_dir/daemon/fleet-supervisor
 
 cd "$here"
 # shellcheck source=lib.sh

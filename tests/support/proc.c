@@ -21,7 +21,7 @@ int64_t proc_now_ms(void)
 
 int proc_find_program(const char *name, char *out, size_t n)
 {
-    static const char *const subdirs[] = { "", "/ctl", "/sim", "/agent" };
+    static const char *const subdirs[] = { "", "/daemon", "/ctl", "/sim", "/agent" };
     const char *bin = getenv("FLEET_BIN_DIR");
 
     if (strchr(name, '/') != NULL) {

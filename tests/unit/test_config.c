@@ -1,8 +1,8 @@
-/* Unit tests of the supervisor's configuration (supervisor/config.h).
+/* Unit tests of the supervisor's configuration (supervisor/daemon/config.h).
  *
  * Files are written to a temporary path per case. The environment variables
  * the config reads are cleared before each test. FLEET_SOURCE_DIR (set by
- * ctest) locates supervisor/fleet.example.yaml. */
+ * ctest) locates supervisor/daemon/fleet.example.yaml. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,7 +211,7 @@ static void test_example_file(void **state)
     uint32_t sum = 0;
 
     (void)state;
-    snprintf(path, sizeof path, "%s/supervisor/fleet.example.yaml", src != NULL ? src : ".");
+    snprintf(path, sizeof path, "%s/supervisor/daemon/fleet.example.yaml", src != NULL ? src : ".");
     if (config_load(path, &c, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_defaults(c); /* the example states every default */

@@ -1,4 +1,4 @@
-/* Unit tests of the health file (supervisor/health_file.h): what the daemon
+/* Unit tests of the health file (supervisor/daemon/health_file.h): what the daemon
  * writes about once a second and `fleet-supervisor healthcheck` judges.
  * Time is an argument to health_check, so staleness needs no sleeping. */
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* The lease state machine (supervisor/lease.h) on a virtual clock: every row
+/* The lease state machine (supervisor/daemon/lease.h) on a virtual clock: every row
  * of its table, and the term of a new leadership. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the JSON line log (supervisor/log.h).
+/* Unit tests of the JSON line log (supervisor/daemon/log.h).
  *
  * The log is captured in a tmpfile via log_set_stream; every line is parsed
  * back with jansson. */

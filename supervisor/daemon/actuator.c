@@ -12,7 +12,7 @@
 #include "fleet/control.h"
 #include "fleet/nkey.h"
 #include "fleet/subjects.h"
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 #include "log.h"
 
 /* Attempts sent, remembered for matching their answers: slot action_id %
@@ -76,7 +76,7 @@ static bool matches(struct actuator *a, uint64_t action_id, const struct codec_a
 
 static void hand_over(struct actuator *a, uint64_t action_id, enum core_ack outcome, const char *error)
 {
-    if (ingest_ack(a->queue, action_id, outcome, error, mstime_mono()) != 0)
+    if (ingest_ack(a->queue, action_id, outcome, error, fleet_mono_ms()) != 0)
         log_kv(LOG_ERROR, "control answer lost: out of memory (the action will be retried)", NULL);
 }
 

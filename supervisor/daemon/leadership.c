@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 #include "log.h"
 
 /* CREATE, READ, UPDATE: the longest chain one acquisition takes. */
@@ -106,7 +106,7 @@ enum lease_role leadership_tick(struct leadership *ld, int64_t now_ms, uint64_t 
         int64_t t0 = now_ms;
 
         store_lease_run(ld->store, op, ld->lease.rev, &out);
-        now_ms = mstime_mono();
+        now_ms = fleet_mono_ms();
         lease_done(&ld->lease, op, &out, t0, now_ms);
     }
     (void)lease_due(&ld->lease, now_ms);   /* a deadline passed while we were asking */
@@ -188,7 +188,7 @@ void leadership_resign(struct leadership *ld, int64_t now_ms)
         else
             log_kv(LOG_WARN, "leadership resigned: lease not released, it expires on its own", "error",
                    store_last_error(ld->store), NULL);
-        lease_done(&ld->lease, op, &out, now_ms, mstime_mono());
+        lease_done(&ld->lease, op, &out, now_ms, fleet_mono_ms());
     }
     ld->reported = LEASE_RESIGNED;
     ld->term = 0;

@@ -9,7 +9,7 @@
 #include "fleet/subjects.h"
 
 #include "codec.h"
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 
 #define SERVICE_API_VERSION "0.1.0"
 
@@ -28,7 +28,7 @@ static void on_request(void *ctx, const char *subject, const char *reply, const 
     struct api_route *r = ctx;
 
     (void)subject;
-    ingest_request(r->q, (int)r->kind, reply, data, len, mstime_mono());
+    ingest_request(r->q, (int)r->kind, reply, data, len, fleet_mono_ms());
 }
 
 static int route(struct bus *b, struct ingest *q, const char *subject, const char *queue,

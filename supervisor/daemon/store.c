@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 #include "log.h"
 
 #define LEASE_KEY "leader"
@@ -355,7 +355,7 @@ void store_become_degraded(struct store *s, const char *why)
         log_kv(LOG_WARN, "JetStream unavailable: refusing durable writes and leadership", "why", why, NULL);
     snprintf(s->reason, sizeof(s->reason), "%s", why);
     s->available = false;
-    s->next_open_ms = mstime_mono() + STORE_REOPEN_MS;
+    s->next_open_ms = fleet_mono_ms() + STORE_REOPEN_MS;
     drop_assets(s);
 }
 
@@ -431,8 +431,8 @@ int store_open(natsConnection *nc, const struct store_options *o, struct store *
         return -1;
     }
     try_open(s);
-    s->next_open_ms = mstime_mono() + STORE_REOPEN_MS;
-    s->next_replica_check_ms = mstime_mono() + STORE_REPLICAS_RETRY_MS;
+    s->next_open_ms = fleet_mono_ms() + STORE_REOPEN_MS;
+    s->next_replica_check_ms = fleet_mono_ms() + STORE_REPLICAS_RETRY_MS;
     *out = s;
     return 0;
 

@@ -22,7 +22,7 @@
 #include "health_file.h"
 #include "hook.h"
 #include "ingest.h"
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 #include "log.h"
 #include "observer.h"
 #include "persist.h"
@@ -101,7 +101,7 @@ struct daemon {
 
 static struct codec_clock clock_now(void)
 {
-    return (struct codec_clock){ .mono_ms = mstime_mono(), .unix_ms = mstime_wall() };
+    return (struct codec_clock){ .mono_ms = fleet_mono_ms(), .unix_ms = fleet_unix_ms() };
 }
 
 /* ---- callbacks on nats.c threads: hand over only ---- */
@@ -111,7 +111,7 @@ static void on_heartbeat(void *ctx, const char *subject, const char *reply, cons
     struct daemon *d = ctx;
 
     (void)reply;
-    ingest_heartbeat(d->queue, subject, data, len, mstime_mono());
+    ingest_heartbeat(d->queue, subject, data, len, fleet_mono_ms());
 }
 
 /* Another supervisor's FleetStatus (our own never comes back: no echo).
@@ -128,7 +128,7 @@ static void on_status_heard(void *ctx, const char *subject, const char *reply, c
     if (codec_status_publisher(data, len, &term, id, sizeof(id)) != 0 || strcmp(id, d->id) == 0)
         return;
     if (term > 0 || strcmp(id, d->id) < 0)
-        atomic_store(&d->deferred_ms, mstime_mono());
+        atomic_store(&d->deferred_ms, fleet_mono_ms());
 }
 
 static void on_link(void *ctx, bool up, const char *url, const char *server_id)
@@ -139,7 +139,7 @@ static void on_link(void *ctx, bool up, const char *url, const char *server_id)
     fleet_url_redact(url, safe, sizeof(safe));
     log_kv(up ? LOG_INFO : LOG_WARN, up ? "NATS link up" : "NATS link down", "url", safe, "server_id",
            server_id, NULL);
-    ingest_link(d->queue, up, server_id, mstime_mono());
+    ingest_link(d->queue, up, server_id, fleet_mono_ms());
 }
 
 /* ---- observer sink (owner thread) ---- */
@@ -162,7 +162,7 @@ static void on_core_event(void *ctx, const struct core_event *ev)
  * store takes writes. */
 static bool may_act(const struct daemon *d)
 {
-    return d->role == LEASE_LEADER && leadership_may_act(d->lead, mstime_mono());
+    return d->role == LEASE_LEADER && leadership_may_act(d->lead, fleet_mono_ms());
 }
 
 /* The core decided: sign and send now. A send that fails is reported to the
@@ -743,7 +743,7 @@ static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
     int64_t due = feed_next_due(d->feed);
-    int64_t hooks_due = hook_tick(d->hooks, mstime_mono());
+    int64_t hooks_due = hook_tick(d->hooks, fleet_mono_ms());
     int64_t wait;
 
     if (due < next)
@@ -754,7 +754,7 @@ static int poll_timeout(const struct daemon *d)
         next = store_next_tick(d->store);
     if (leadership_next_ms(d->lead) < next)
         next = leadership_next_ms(d->lead);
-    wait = next - mstime_mono();
+    wait = next - fleet_mono_ms();
     if (wait < 0)
         return 0;
     return wait > MAX_POLL_MS ? MAX_POLL_MS : (int)wait;
@@ -804,7 +804,7 @@ static int run_loop(struct daemon *d)
      * subscriptions and flushes before the connection closes. */
     process(d, &batch);
     ingest_batch_free(&batch);
-    leadership_resign(d->lead, mstime_mono()); /* a standby takes over now, not a lease TTL later */
+    leadership_resign(d->lead, fleet_mono_ms()); /* a standby takes over now, not a lease TTL later */
     return 0;
 }
 
@@ -892,7 +892,7 @@ static int open_store(struct daemon *d)
         log_kv(LOG_ERROR, "cannot set up the JetStream state", "error", err, NULL);
         return -1;
     }
-    if (leadership_create(d->store, mstime_mono(), &d->lead) != 0) {
+    if (leadership_create(d->store, fleet_mono_ms(), &d->lead) != 0) {
         log_kv(LOG_ERROR, "cannot set up leadership: out of memory", NULL);
         return -1;
     }

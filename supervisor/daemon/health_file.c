@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "libfleet/mstime.h"
+#include "fleet/clock.h"
 
 #define HEALTH_MAX_BYTES 4096
 
@@ -235,7 +235,7 @@ int health_command(int argc, char **argv)
             max_age = n;
         }
     }
-    if (!health_check(path, mstime_wall(), max_age, reason, sizeof(reason))) {
+    if (!health_check(path, fleet_unix_ms(), max_age, reason, sizeof(reason))) {
         fprintf(stderr, "unhealthy: %s\n", reason);
         return 1;
     }
