@@ -58,6 +58,11 @@ const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **
                            const char **value);
 
 
+/* Prints "fleetctl[ COMMAND]: <message> (run 'fleetctl[ COMMAND] --help')"
+ * on stderr and returns CTL_EXIT_USAGE. `command` NULL: the global flags. */
+__attribute__((format(printf, 2, 3)))
+int ctl_usage_error(const char *command, const char *fmt, ...);
+
 /* True when stdout is a terminal and NO_COLOR is unset. */
 bool ctl_use_color(void);
 

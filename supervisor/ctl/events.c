@@ -74,19 +74,6 @@ static void events_usage(FILE *out)
             FLEET_DEFAULT_AUDIT_STREAM);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int events_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("fleetctl events: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (run 'fleetctl events --help')\n", stderr);
-    return CTL_EXIT_USAGE;
-}
-
 /* "90s", "15m", "1h", "7d" (a positive integer and one unit) into ms. */
 static int parse_duration(const char *arg, int64_t *out)
 {
@@ -128,23 +115,23 @@ static int take_own_flags(struct events_args *a, int *argc, char **argv)
         flag = ctl_flag_match(with_value, sizeof(with_value) / sizeof(with_value[0]), *argc, argv, &i,
                               &value);
         if (flag != NULL && value == NULL)
-            return events_usage_error("flag '%s' needs a value", flag);
+            return ctl_usage_error("events", "flag '%s' needs a value", flag);
         if (flag == NULL) {
             argv[out++] = argv[i];
             continue;
         }
         if (strcmp(flag, "--since") == 0) {
             if (parse_duration(value, &a->since_ms) != 0)
-                return events_usage_error("--since wants a duration like 90s, 15m, 1h or 7d "
+                return ctl_usage_error("events", "--since wants a duration like 90s, 15m, 1h or 7d "
                                           "(at most 3650d), not '%s'", value);
         } else if (strcmp(flag, "--service") == 0) {
             if (!fleet_name_valid(value))
-                return events_usage_error("--service '%s' is not a service name: 1-%d characters "
+                return ctl_usage_error("events", "--service '%s' is not a service name: 1-%d characters "
                                           "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
             a->service = value;
         } else {
             if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
-                return events_usage_error("--stream '%s' is not a stream name", value);
+                return ctl_usage_error("events", "--stream '%s' is not a stream name", value);
             a->stream = value;
         }
     }
@@ -309,7 +296,7 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
         return CTL_EXIT_OK;
     }
     if (rest < argc)
-        return events_usage_error("unexpected argument '%s'", argv[rest]);
+        return ctl_usage_error("events", "unexpected argument '%s'", argv[rest]);
 
     if (ctl_connect(o, a.follow ? &link : NULL, &nc) != FLEET_OK) {
         rc = CTL_EXIT_FAIL;

@@ -54,19 +54,6 @@ static void maint_usage(FILE *out)
             FLEET_KEPT_REASON_MAX, FLEET_DEFAULT_STATE_BUCKET);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int maint_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("fleetctl maintenance: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (run 'fleetctl maintenance --help')\n", stderr);
-    return CTL_EXIT_USAGE;
-}
-
 /* True when `s` is valid UTF-8 without control characters. */
 static bool reason_valid(const char *s)
 {
@@ -108,22 +95,22 @@ static int take_own_flags(struct maint_args *a, int *argc, char **argv)
                                           &i, &value);
 
         if (flag != NULL && value == NULL)
-            return maint_usage_error("flag '%s' needs a value", flag);
+            return ctl_usage_error("maintenance", "flag '%s' needs a value", flag);
         if (flag == NULL) {
             argv[out++] = argv[i];
         } else if (strcmp(flag, "--instance") == 0) {
             if (!fleet_name_valid(value))
-                return maint_usage_error("--instance '%s' is not an instance name: 1-%d characters "
+                return ctl_usage_error("maintenance", "--instance '%s' is not an instance name: 1-%d characters "
                                          "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
             a->instance = value;
         } else if (strcmp(flag, "--reason") == 0) {
             if (strlen(value) > FLEET_KEPT_REASON_MAX || !reason_valid(value))
-                return maint_usage_error("--reason wants UTF-8 text without control characters, "
+                return ctl_usage_error("maintenance", "--reason wants UTF-8 text without control characters, "
                                          "at most %d bytes", FLEET_KEPT_REASON_MAX);
             a->reason = value;
         } else {
             if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
-                return maint_usage_error("--bucket '%s' is not a bucket name", value);
+                return ctl_usage_error("maintenance", "--bucket '%s' is not a bucket name", value);
             a->bucket = value;
         }
     }
@@ -298,26 +285,26 @@ int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
     }
     nargs = argc - rest;
     if (nargs == 0)
-        return maint_usage_error("say what: on SERVICE, off SERVICE or list");
+        return ctl_usage_error("maintenance", "say what: on SERVICE, off SERVICE or list");
     verb = argv[rest];
     if (strcmp(verb, "list") == 0) {
         if (nargs != 1)
-            return maint_usage_error("list takes no argument, not '%s'", argv[rest + 1]);
+            return ctl_usage_error("maintenance", "list takes no argument, not '%s'", argv[rest + 1]);
         if (a.instance != NULL || a.reason != NULL)
-            return maint_usage_error("list takes no --instance or --reason");
+            return ctl_usage_error("maintenance", "list takes no --instance or --reason");
     } else if (strcmp(verb, "on") == 0 || strcmp(verb, "off") == 0) {
         if (nargs != 2)
-            return maint_usage_error("%s wants exactly one SERVICE", verb);
+            return ctl_usage_error("maintenance", "%s wants exactly one SERVICE", verb);
         service = argv[rest + 1];
         if (!fleet_name_valid(service))
-            return maint_usage_error("'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
+            return ctl_usage_error("maintenance", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
                                      service, FLEET_NAME_MAX);
         if (verb[1] == 'f' && a.reason != NULL)
-            return maint_usage_error("off takes no --reason");
+            return ctl_usage_error("maintenance", "off takes no --reason");
         snprintf(key, sizeof(key), FLEET_KV_MAINT_PREFIX "%s%s%s", service, a.instance ? "." : "",
                  a.instance ? a.instance : "");
     } else {
-        return maint_usage_error("unknown action '%s': on, off or list", verb);
+        return ctl_usage_error("maintenance", "unknown action '%s': on, off or list", verb);
     }
 
     if (ctl_connect(o, NULL, &nc) != FLEET_OK) {

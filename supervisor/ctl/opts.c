@@ -43,16 +43,18 @@ void ctl_opts_init(struct ctl_opts *o)
     o->help = false;
 }
 
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
+int ctl_usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("fleetctl: ", stderr);
+    fprintf(stderr, "fleetctl%s%s: ", command != NULL ? " " : "", command != NULL ? command : "");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs(" (run 'fleetctl --help' for usage)\n", stderr);
+    if (command != NULL)
+        fprintf(stderr, " (run 'fleetctl %s --help')\n", command);
+    else
+        fputs(" (run 'fleetctl --help' for usage)\n", stderr);
     return CTL_EXIT_USAGE;
 }
 
@@ -64,7 +66,7 @@ static int set_timeout(struct ctl_opts *o, const char *arg)
     errno = 0;
     v = strtoll(arg, &end, 10);
     if (errno != 0 || end == arg || *end != '\0' || v <= 0 || v > 3600 * 1000)
-        return usage_error("--timeout-ms wants milliseconds between 1 and 3600000, not '%s'", arg);
+        return ctl_usage_error(NULL, "--timeout-ms wants milliseconds between 1 and 3600000, not '%s'", arg);
     o->timeout_ms = v;
     return CTL_EXIT_OK;
 }
@@ -79,18 +81,18 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
         switch (c) {
         case 's':
             if (optarg[0] == '\0')
-                return usage_error("-s/--server wants a NATS URL, e.g. " FLEET_DEFAULT_URL);
+                return ctl_usage_error(NULL, "-s/--server wants a NATS URL, e.g. " FLEET_DEFAULT_URL);
             o->server = optarg;
             fleet_url_redact(o->server, o->server_shown, sizeof(o->server_shown));
             break;
         case OPT_CREDS:
             if (access(optarg, R_OK) != 0)
-                return usage_error("cannot read the --creds file '%s'", optarg);
+                return ctl_usage_error(NULL, "cannot read the --creds file '%s'", optarg);
             o->creds = optarg;
             break;
         case OPT_PREFIX:
             if (!fleet_prefix_valid(optarg))
-                return usage_error("--prefix '%s' is not a subject prefix: use dot-separated "
+                return ctl_usage_error(NULL, "--prefix '%s' is not a subject prefix: use dot-separated "
                                    "tokens of [A-Za-z0-9_-], no wildcards", optarg);
             o->prefix = optarg;
             break;
@@ -105,9 +107,9 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
             o->help = true;
             break;
         case ':':
-            return usage_error("flag '%s' needs a value", argv[optind - 1]);
+            return ctl_usage_error(NULL, "flag '%s' needs a value", argv[optind - 1]);
         default:
-            return usage_error("unknown flag '%s'", argv[optind - 1]);
+            return ctl_usage_error(NULL, "unknown flag '%s'", argv[optind - 1]);
         }
     }
     *next = optind;

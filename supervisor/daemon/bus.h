@@ -1,4 +1,10 @@
-/* The daemon's NATS connection: the only module that uses nats.c.
+/* The daemon's NATS connection (core NATS: publish, subscribe, request).
+ *
+ * Of the daemon's modules only two include nats.c: this one, and the store
+ * layer (store.c, store_records.c, store_audit.c, behind store.h), which
+ * runs JetStream on the connection bus_connection() lends it. Everything
+ * else talks to NATS through these two headers, which declare nats.c's
+ * types without including it.
  *
  * Connects with unlimited reconnect and a connection name, reports link
  * changes through a callback, and delivers messages to plain-C handlers.

@@ -1,8 +1,11 @@
 /* Wire codec of the daemon: the only place that knows protobuf.
  *
  * Decoding turns untrusted bytes into a validated core input or a named
- * refusal; encoding turns core state into fleet.v1 messages. Buffers returned
- * by the *_pack functions are malloc'd and owned by the caller (free()). */
+ * refusal; encoding turns core state into fleet.v1 messages.
+ *
+ * Every codec_*_pack: on 0, *buf is a new malloc'd buffer of *len bytes that
+ * the caller owns and frees with free(); on -1 (out of memory) *buf and
+ * *len are left untouched and nothing is allocated. */
 #ifndef FLEET_CODEC_H
 #define FLEET_CODEC_H
 
@@ -73,20 +76,23 @@ struct codec_fleet_header {
 /* FleetStatus of the whole fleet. Instance lists are included while the
  * message fits in `max_bytes`, otherwise services carry counts only, and
  * past that the message carries the fleet's figures alone (no services).
- * Returns 0 with *buf and *len set, or -1 (out of memory). */
+ * Returns 0 with *buf (the caller's to free) and *len set, or -1. */
 int codec_fleet_status_pack(struct observer *obs, const struct codec_fleet_header *hdr,
                             const struct codec_clock *clk, size_t max_bytes, uint8_t **buf,
                             size_t *len);
 
-/* ServiceStatus of one service with all its instances. Returns 0 or -1. */
+/* ServiceStatus of one service with all its instances. Returns 0 with *buf
+ * (the caller's to free) and *len, or -1. */
 int codec_service_status_pack(struct observer *obs, struct service *s, const struct codec_clock *clk,
                               uint8_t **buf, size_t *len);
 
 /* ServiceStatus for a service the supervisor does not know: the name and
- * health UNSPECIFIED, so a querier can tell "unknown" from "down". */
+ * health UNSPECIFIED, so a querier can tell "unknown" from "down". Returns
+ * 0 with *buf (the caller's to free) and *len, or -1. */
 int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len);
 
-/* Event for one core event. Returns 0 or -1. */
+/* Event for one core event. Returns 0 with *buf (the caller's to free) and
+ * *len, or -1. */
 int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,
                      const struct codec_clock *clk, uint8_t **buf, size_t *len);
 

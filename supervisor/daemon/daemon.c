@@ -739,11 +739,14 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     write_health(d);
 }
 
+/* How long the loop may sleep: until the first deadline of the core, the
+ * feed, a hook's timeout, the store or the lease (at most MAX_POLL_MS). A
+ * query: what is due is done by process(). */
 static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
     int64_t due = feed_next_due(d->feed);
-    int64_t hooks_due = hook_tick(d->hooks, fleet_mono_ms());
+    int64_t hooks_due = hook_next_due(d->hooks);
     int64_t wait;
 
     if (due < next)

@@ -174,22 +174,25 @@ void hook_reap(struct hooks *h)
     }
 }
 
-int64_t hook_tick(struct hooks *h, int64_t now_ms)
+void hook_tick(struct hooks *h, int64_t now_ms)
 {
-    int64_t next = NO_DEADLINE;
-
     for (int k = 0; k < HOOK_MAX_RUNNING; k++) {
         struct hook_run *r = &h->runs[k];
 
-        if (r->pid <= 0)
+        if (r->pid <= 0 || now_ms < r->deadline_ms)
             continue;
-        if (now_ms >= r->deadline_ms) {
-            log_kv(LOG_ERROR, "on_escalate hook timed out: killing it", "target", r->target, NULL);
-            kill(-r->pid, SIGKILL);
-            r->deadline_ms = now_ms + 1000; /* reaped on its SIGCHLD */
-        }
-        if (r->deadline_ms < next)
-            next = r->deadline_ms;
+        log_kv(LOG_ERROR, "on_escalate hook timed out: killing it", "target", r->target, NULL);
+        kill(-r->pid, SIGKILL);
+        r->deadline_ms = now_ms + 1000; /* reaped on its SIGCHLD */
     }
+}
+
+int64_t hook_next_due(const struct hooks *h)
+{
+    int64_t next = NO_DEADLINE;
+
+    for (int k = 0; k < HOOK_MAX_RUNNING; k++)
+        if (h->runs[k].pid > 0 && h->runs[k].deadline_ms < next)
+            next = h->runs[k].deadline_ms;
     return next;
 }

@@ -30,7 +30,12 @@ int hook_run(struct hooks *h, const char *command, const struct core_escalation 
 /* Reaps finished runs, logging their status. */
 void hook_reap(struct hooks *h);
 
-/* Kills runs past their timeout. Returns the next timeout (NO_DEADLINE if none). */
-int64_t hook_tick(struct hooks *h, int64_t now_ms);
+/* Kills runs past their timeout (a killed run gets a second more to be
+ * reaped on its SIGCHLD before it is killed again). */
+void hook_tick(struct hooks *h, int64_t now_ms);
+
+/* The next timeout of a run (monotonic ms), NO_DEADLINE if none runs. A
+ * query: it changes nothing. */
+int64_t hook_next_due(const struct hooks *h);
 
 #endif
