@@ -24,6 +24,7 @@
 #include "ingest.h"
 #include "fleet/clock.h"
 #include "log.h"
+#include "maint_sync.h"
 #include "observer.h"
 #include "persist.h"
 #include "service_api.h"
@@ -49,8 +50,6 @@
  * detector's thresholds (seconds) and the arrival time is taken at
  * delivery, not here, so no judgement moves. */
 #define COALESCE_MS 1
-/* While leading, operators' maintenance flags are read again this often. */
-#define MAINT_RELOAD_MS 5000
 
 /* A record another writer changed under us (STORE_CONFLICT), to restore
  * into the core once its callback has returned. */
@@ -80,7 +79,6 @@ struct daemon {
     bool publishing;              /* the feed is ours to publish: leading, or nobody seen leading */
     uint64_t term;                /* the leadership's term: stamped on control and the feed */
     uint64_t generation;          /* leadership_generation() the observer leads for */
-    int64_t next_maint_ms;        /* when the maintenance flags are read again while leading */
     int64_t next_take_ms;         /* a lease won whose state could not be read: when to read again */
     struct reload *reloads;       /* records re-read after a compare-and-set conflict */
     size_t n_reloads, cap_reloads;
@@ -96,7 +94,7 @@ struct daemon {
     struct codec_clock clk;       /* clock of the work being done now */
     struct ingest_counters logged;/* refusals already reported in the log */
     int64_t next_refusal_log_ms;
-    bool maint_unread;            /* the last maintenance reload failed (logged once) */
+    struct maint_sync maint;      /* operators' maintenance flags, reread while leading */
 };
 
 static struct codec_clock clock_now(void)
@@ -457,109 +455,6 @@ static void restore_one(void *ctx, const char *service, const char *instance, co
         log_kv(LOG_ERROR, "stored state unreadable; ignored", "service", service, "instance", instance, NULL);
 }
 
-/* ---- maintenance flags: the state bucket's maint.* keys, set by operators ---- */
-
-struct maint_flag {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
-    char reason[FLEET_KEPT_REASON_MAX + 1];
-};
-
-struct maint_load {
-    struct maint_flag *v;
-    size_t n, cap;
-    bool no_memory;
-};
-
-static void collect_maint(void *ctx, const char *service, const char *instance, const char *reason)
-{
-    struct maint_load *l = ctx;
-    struct maint_flag *f;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        struct maint_flag *grown = realloc(l->v, cap * sizeof(*grown));
-
-        if (grown == NULL) {
-            l->no_memory = true;
-            return;
-        }
-        l->v = grown;
-        l->cap = cap;
-    }
-    f = &l->v[l->n++];
-    snprintf(f->service, sizeof(f->service), "%s", service);
-    snprintf(f->instance, sizeof(f->instance), "%s", instance != NULL ? instance : "");
-    snprintf(f->reason, sizeof(f->reason), "%s", reason);
-}
-
-/* The loaded flag for service/instance (NULL = whole service), or NULL. */
-static const struct maint_flag *maint_find(const struct maint_load *l, const char *service, const char *instance)
-{
-    const char *inst = instance != NULL ? instance : "";
-
-    for (size_t k = 0; k < l->n; k++)
-        if (strcmp(l->v[k].service, service) == 0 && strcmp(l->v[k].instance, inst) == 0)
-            return &l->v[k];
-    return NULL;
-}
-
-/* Makes the observer's maintenance flags what the bucket holds now: lifts
- * those gone, sets new or changed ones (each change logged). Read at
- * leadership gain and then every MAINT_RELOAD_MS while leading: a flag
- * takes effect within that. On failure the
- * observer keeps the flags it had and -1 is returned. */
-static int sync_maintenance(struct daemon *d)
-{
-    struct maint_load l = { 0 };
-    int rc = -1;
-
-    if (store_load_maintenance(d->store, collect_maint, &l) != 0 || l.no_memory) {
-        if (!d->maint_unread)
-            log_kv(LOG_ERROR, "cannot read the maintenance flags; keeping the last ones read", "error",
-                   l.no_memory ? "out of memory" : store_last_error(d->store), NULL);
-        d->maint_unread = true;
-        goto out_free;
-    }
-    d->maint_unread = false;
-    for (size_t k = observer_maintenance_count(d->obs); k-- > 0;) {
-        const char *svc, *inst, *why;
-        char svc_copy[FLEET_NAME_MAX + 1], inst_copy[FLEET_NAME_MAX + 1];
-
-        observer_maintenance_at(d->obs, k, &svc, &inst, &why);
-        if (maint_find(&l, svc, inst) != NULL)
-            continue;
-        snprintf(svc_copy, sizeof(svc_copy), "%s", svc);
-        snprintf(inst_copy, sizeof(inst_copy), "%s", inst != NULL ? inst : "");
-        log_kv(LOG_WARN, "maintenance lifted", "service", svc_copy, "instance", inst_copy, NULL);
-        observer_set_maintenance(d->obs, svc_copy, inst != NULL ? inst_copy : NULL, NULL, d->clk.mono_ms);
-    }
-    for (size_t k = 0; k < l.n; k++) {
-        const struct maint_flag *f = &l.v[k];
-        const char *inst = f->instance[0] != '\0' ? f->instance : NULL;
-        bool same = false;
-
-        for (size_t j = 0; j < observer_maintenance_count(d->obs) && !same; j++) {
-            const char *svc, *oinst, *why;
-
-            observer_maintenance_at(d->obs, j, &svc, &oinst, &why);
-            same = strcmp(svc, f->service) == 0 && strcmp(oinst != NULL ? oinst : "", f->instance) == 0 &&
-                   strcmp(why, f->reason) == 0;
-        }
-        if (same)
-            continue;
-        log_kv(LOG_WARN, "maintenance set: no restarts or fences", "service", f->service, "instance", f->instance,
-               "reason", f->reason, NULL);
-        if (observer_set_maintenance(d->obs, f->service, inst, f->reason, d->clk.mono_ms) != 0)
-            log_kv(LOG_ERROR, "cannot record a maintenance flag: out of memory", "service", f->service, NULL);
-    }
-    rc = 0;
-
-out_free:
-    free(l.v);
-    return rc;
-}
-
 /* A new leadership: the store's records and the maintenance flags first (a
  * standby's view of policy is stale), then lead; the core warms up before
  * it acts. Returns false (not leading yet; follow_lease tries again after
@@ -568,7 +463,8 @@ static bool take_lead(struct daemon *d, uint64_t generation)
 {
     char term_text[24];
 
-    if (store_load_all(d->store, restore_one, d) != 0 || sync_maintenance(d) != 0) {
+    if (store_load_all(d->store, restore_one, d) != 0 ||
+        maint_sync_now(&d->maint, d->store, d->obs, d->clk.mono_ms) != 0) {
         log_kv(LOG_ERROR, "cannot read the durable state; not leading yet", "error", store_last_error(d->store),
                NULL);
         return false;
@@ -577,7 +473,6 @@ static bool take_lead(struct daemon *d, uint64_t generation)
         observer_set_observing(d->obs, "a new leadership begins", d->clk.mono_ms);
     d->generation = generation;
     d->term = leadership_term(d->lead);
-    d->next_maint_ms = d->clk.mono_ms + MAINT_RELOAD_MS;
     observer_set_leader(d->obs, true, d->term, d->clk.mono_ms);
     snprintf(term_text, sizeof(term_text), "%llu", (unsigned long long)d->term);
     log_kv(LOG_INFO, "leading", "term", term_text, NULL);
@@ -593,10 +488,7 @@ static void keep_lead(struct daemon *d)
         d->term = leadership_term(d->lead);
         observer_set_leader(d->obs, true, d->term, d->clk.mono_ms);
     }
-    if (d->clk.mono_ms >= d->next_maint_ms) {
-        d->next_maint_ms = d->clk.mono_ms + MAINT_RELOAD_MS;
-        sync_maintenance(d);
-    }
+    maint_sync_due(&d->maint, d->store, d->obs, d->clk.mono_ms);
 }
 
 /* Whether another supervisor publishes the feed we would publish while
