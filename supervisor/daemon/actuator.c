@@ -47,6 +47,12 @@ struct actuator {
     atomic_uint_fast64_t acks_malformed;
 };
 
+/* A core action is sent as the libfleet action of the same number. */
+_Static_assert((int)CORE_ACT_RESTART == (int)FLEET_ACTION_RESTART && (int)CORE_ACT_FENCE == (int)FLEET_ACTION_FENCE &&
+                   (int)CORE_ACT_UNFENCE == (int)FLEET_ACTION_UNFENCE && (int)CORE_ACT_DRAIN == (int)FLEET_ACTION_DRAIN &&
+                   (int)CORE_ACT_RESUME == (int)FLEET_ACTION_RESUME,
+               "core_action_kind must equal fleet_action");
+
 /* FNV-1a over service, a NUL, instance. */
 static uint64_t target_hash(const char *service, const char *instance)
 {
