@@ -761,7 +761,7 @@ void observer_tick(struct observer *o, int64_t now_ms)
     if (o->state == OBSERVER_WARMING_UP && now_ms >= warm_end(o)) {
         observer_set_state(o, OBSERVER_NORMAL, "warm-up complete", now_ms);
         if (o->sweep_dead)
-            durable_sweep_dead(o, now_ms);
+            lead_sweep_dead(o, now_ms);
     }
     while ((i = registry_due(o->registry, now_ms)) != NULL)
         judge(o, i, now_ms);

@@ -5,7 +5,8 @@
  *   decide.c       decisions (DESIGN.md §6): plans, holds, actions, results,
  *                  retries, escalations, gates, mass silence
  *   maintenance.c  operators' maintenance flags
- *   durable.c      durable state (on_persist write-ahead, restore) and leadership */
+ *   durable.c      durable state: the on_persist write-ahead and its retries
+ *   lead.c         leadership and restored records */
 #ifndef CORE_OBSERVER_PRIVATE_H
 #define CORE_OBSERVER_PRIVATE_H
 
@@ -150,6 +151,8 @@ bool durable_store_put(struct observer *o, struct instance *i, const struct poli
                        int64_t now_ms);
 void durable_persist_state(struct observer *o, struct instance *i, int64_t now_ms);
 void durable_store_retry(struct observer *o, int64_t now_ms);
-void durable_sweep_dead(struct observer *o, int64_t now_ms);
+
+/* lead.c */
+void lead_sweep_dead(struct observer *o, int64_t now_ms);
 
 #endif
