@@ -2,7 +2,7 @@
  * for leadership (observer_set_leader, observer_set_observing) and for
  * restored records (observer_restore). Losing the lead drops every decision
  * in progress; gaining it warms up, then judges every instance left DEAD
- * (lead_sweep_dead). */
+ * (lead_sweep_dead) by asking the policy. */
 #include "observer_private.h"
 
 #include <stdio.h>
@@ -15,12 +15,17 @@
 void lead_sweep_dead(struct observer *o, int64_t now_ms)
 {
     o->sweep_dead = false;
-    if (!durable_deciding(o))
+    if (!state_acts(o))
         return;
     for (size_t k = 0; k < registry_service_count(o->registry); k++) {
         for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next) {
-            if (i->health == INST_DEAD && i->policy.phase == POLICY_IDLE)
-                decide_on_death(o, i, now_ms);
+            if (i->health == INST_DEAD && i->policy.phase == POLICY_IDLE) {
+                struct decisions d;
+
+                decisions_start(&d, o);
+                decide_death(o, i, now_ms, &d);
+                apply_decisions(o, &d, now_ms);
+            }
         }
     }
 }
@@ -35,14 +40,14 @@ static void abandon_decisions(struct observer *o, struct instance *i, int64_t no
     if (policy_phase_in_flight((enum policy_phase)p->phase)) {
         bool fence = p->kind == CORE_ACT_FENCE;
 
-        decide_finish_flight(o, i);
+        apply_finish_flight(o, i);
         p->phase = fence ? POLICY_FENCED : POLICY_IDLE;
         p->kind = 0;
     } else {
-        decide_cancel_pending(o, i);
+        apply_cancel_pending(o, i);
     }
     durable_set_persist_dirty(o, i, false);
-    observer_reschedule(o, i, now_ms);
+    apply_reschedule(o, i, now_ms);
 }
 
 /* Stops deciding: every decision in progress is dropped (a standby's or an
@@ -68,20 +73,20 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
     if (!leader) {
         if (o->leader)
             stop_deciding(o, now_ms);
-        observer_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
+        apply_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
         return;
     }
     o->leader = true;
     o->sweep_dead = true;
     if (!o->link_up) {
         o->blind = BLIND_LINK;
-        observer_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+        apply_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
         return;
     }
     o->warm_from_ms = now_ms;
     policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
     snprintf(reason, sizeof(reason), "leader (term %llu): warming up", (unsigned long long)term);
-    observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+    apply_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
 }
 
 void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)
@@ -89,7 +94,7 @@ void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)
     if (o->leader)
         stop_deciding(o, now_ms);
     o->term = 0;
-    observer_set_state(o, OBSERVER_SELF_PRESERVATION, why, now_ms);
+    apply_set_state(o, OBSERVER_SELF_PRESERVATION, why, now_ms);
     o->blind = BLIND_AUTHORITY;
 }
 
@@ -147,14 +152,14 @@ int observer_restore(struct observer *o, const char *service, const char *instan
     } else if (p->fenced) {
         char reason[REASON_MAX];
 
-        decide_cancel_pending(o, i);
+        apply_cancel_pending(o, i);
         pi->phase = POLICY_FENCED;
         pi->kind = 0;
         snprintf(reason, sizeof(reason), "%s", p->fence_reason[0] ? p->fence_reason : "fenced");
-        observer_transition(o, i, INST_FENCED, reason, now_ms);
+        apply_transition(o, i, INST_FENCED, reason, now_ms);
     } else if (pi->phase == POLICY_FENCED) {
         pi->phase = POLICY_IDLE;
     }
-    observer_reschedule(o, i, now_ms);
+    apply_reschedule(o, i, now_ms);
     return 0;
 }
