@@ -1,34 +1,9 @@
+/* Durable state (persist.h): the on_persist write-ahead. A record is written
+ * before the action that depends on it goes (apply.c), and a change with no
+ * action depending on it (a lift, a give-up, a streak reset) is written when
+ * it happens or, after a failed write, retried at the store's retry time.
+ * Leadership and restored records are lead.c's. */
 #include "observer_private.h"
-
-#include <stdio.h>
-
-/* Whether this observer takes decisions at all: it can send actions and
- * leads (see observer.h). */
-bool durable_deciding(const struct observer *o)
-{
-    return o->sink.on_action != NULL && o->leader;
-}
-
-/* Whether its decisions are made durable first. */
-bool durable_persisting(const struct observer *o)
-{
-    return durable_deciding(o) && o->sink.on_persist != NULL;
-}
-
-/* ---- durable state (persist.h) ---- */
-
-/* Whether `i`'s record says fenced: a FENCE of ours is in force or in
- * flight (it was written before it was sent), or is to be sent again to a
- * new life (held or planned). */
-bool durable_fenced_now(const struct instance *i)
-{
-    const struct policy_instance *p = &i->policy;
-
-    return p->phase == POLICY_FENCED ||
-           (policy_phase_in_flight((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE) ||
-           (policy_phase_pending((enum policy_phase)p->phase) && p->kind == CORE_ACT_FENCE &&
-            p->trigger == POLICY_TRIGGER_REFENCE);
-}
 
 void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirty)
 {
@@ -39,13 +14,6 @@ void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirt
         o->n_persist_dirty++;
     else
         o->n_persist_dirty--;
-}
-
-/* Whether a write may be tried at `now_ms`: not before the retry time after
- * a failure. */
-bool durable_store_open(const struct observer *o, int64_t now_ms)
-{
-    return !o->store_down || now_ms >= o->store_retry_at_ms;
 }
 
 /* Hands `rec`, the whole durable state of `i`, to on_persist. On success
@@ -69,13 +37,13 @@ void durable_persist_state(struct observer *o, struct instance *i, int64_t now_m
 {
     struct policy_persisted rec;
 
-    if (!durable_persisting(o))
+    if (!state_persists(o))
         return;
-    if (!durable_store_open(o, now_ms)) {
+    if (!state_store_open(o, now_ms)) {
         durable_set_persist_dirty(o, i, true);
         return;
     }
-    persist_from_policy(&i->policy, durable_fenced_now(i), i->reason, o->unix_offset_ms, &rec);
+    persist_from_policy(&i->policy, state_record_fenced(i), i->reason, o->unix_offset_ms, &rec);
     rec.restarts = i->restarts;
     if (!durable_store_put(o, i, &rec, now_ms))
         durable_set_persist_dirty(o, i, true);
@@ -93,7 +61,7 @@ void durable_store_retry(struct observer *o, int64_t now_ms)
         o->store_down = false;
         o->held_dirty = o->held.first != NULL;
     }
-    if (o->n_persist_dirty == 0 || !durable_persisting(o))
+    if (o->n_persist_dirty == 0 || !state_persists(o))
         return;
     for (size_t k = 0; k < registry_service_count(o->registry) && !o->store_down; k++) {
         struct instance *i = registry_service_at(o->registry, k)->first;
@@ -102,156 +70,4 @@ void durable_store_retry(struct observer *o, int64_t now_ms)
             if (i->policy.persist_dirty)
                 durable_persist_state(o, i, now_ms);
     }
-}
-
-/* ---- leadership ---- */
-
-/* A new leadership reached NORMAL: every instance DEAD with nothing
- * planned (it died while this observer was a standby, which plans nothing)
- * gets the policy's answer now, from its restored record. */
-void durable_sweep_dead(struct observer *o, int64_t now_ms)
-{
-    o->sweep_dead = false;
-    if (!durable_deciding(o))
-        return;
-    for (size_t k = 0; k < registry_service_count(o->registry); k++) {
-        for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next) {
-            if (i->health == INST_DEAD && i->policy.phase == POLICY_IDLE)
-                decide_on_death(o, i, now_ms);
-        }
-    }
-}
-
-/* Drops every decision of `i` in progress for a standby: plans and holds
- * go, an action in flight is forgotten (a FENCE as in force, as its record
- * says; a restart's instance is left to its next heartbeat). */
-static void abandon_decisions(struct observer *o, struct instance *i, int64_t now_ms)
-{
-    struct policy_instance *p = &i->policy;
-
-    if (policy_phase_in_flight((enum policy_phase)p->phase)) {
-        bool fence = p->kind == CORE_ACT_FENCE;
-
-        decide_finish_flight(o, i);
-        p->phase = fence ? POLICY_FENCED : POLICY_IDLE;
-        p->kind = 0;
-    } else {
-        decide_cancel_pending(o, i);
-    }
-    durable_set_persist_dirty(o, i, false);
-    observer_reschedule(o, i, now_ms);
-}
-
-/* Stops deciding: every decision in progress is dropped (a standby's or an
- * observer's records would be stale), detection goes on. */
-static void stop_deciding(struct observer *o, int64_t now_ms)
-{
-    o->leader = false;
-    for (size_t k = 0; k < registry_service_count(o->registry); k++)
-        for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
-            abandon_decisions(o, i, now_ms);
-    o->held_dirty = false;
-    o->sweep_dead = false;
-    o->store_down = false;
-}
-
-void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms)
-{
-    char reason[128];
-
-    o->term = term;
-    if (leader == o->leader && (leader || o->blind != BLIND_AUTHORITY))
-        return;
-    if (!leader) {
-        if (o->leader)
-            stop_deciding(o, now_ms);
-        observer_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
-        return;
-    }
-    o->leader = true;
-    o->sweep_dead = true;
-    if (!o->link_up) {
-        o->blind = BLIND_LINK;
-        observer_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
-        return;
-    }
-    o->warm_from_ms = now_ms;
-    policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
-    snprintf(reason, sizeof(reason), "leader (term %llu): warming up", (unsigned long long)term);
-    observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
-}
-
-void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)
-{
-    if (o->leader)
-        stop_deciding(o, now_ms);
-    o->term = 0;
-    observer_set_state(o, OBSERVER_SELF_PRESERVATION, why, now_ms);
-    o->blind = BLIND_AUTHORITY;
-}
-
-uint64_t observer_max_term_seen(const struct observer *o)
-{
-    return o->max_term_seen;
-}
-
-void observer_store_retry_now(struct observer *o, int64_t now_ms)
-{
-    if (o->store_down)
-        o->store_retry_at_ms = now_ms;
-    o->held_dirty = o->held.first != NULL;
-}
-
-bool observer_is_leader(const struct observer *o, uint64_t *term)
-{
-    if (term != NULL)
-        *term = o->term;
-    return o->leader;
-}
-
-void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms)
-{
-    o->unix_offset_ms = unix_offset_ms;
-}
-
-int observer_restore(struct observer *o, const char *service, const char *instance,
-                     const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms)
-{
-    struct service *s;
-    struct instance *i;
-    struct policy_instance *pi;
-
-    if (!persist_valid(p) || unix_offset_ms > PERSIST_UNIX_MS_MAX || unix_offset_ms < -PERSIST_UNIX_MS_MAX)
-        return -1;
-    s = registry_service(o->registry, service);
-    if (s == NULL || !s->expected)
-        return 0;
-    i = registry_instance(o->registry, s, instance);
-    if (i == NULL) {
-        i = registry_add_instance(o->registry, s, instance);
-        if (i == NULL)
-            return -1;
-        i->last_seen_ms = now_ms; /* forgotten forget_after_ms from now if never heard */
-        i->health_since_ms = now_ms;
-        s->dirty = true;
-    }
-    pi = &i->policy;
-    persist_to_policy(p, now_ms, unix_offset_ms, pi);
-    if (p->restarts > i->restarts)
-        i->restarts = p->restarts;   /* the count on the feed outlives the supervisor */
-    if (policy_phase_in_flight((enum policy_phase)pi->phase)) {
-        /* Our own action is out: it decides, not an older record. */
-    } else if (p->fenced) {
-        char reason[REASON_MAX];
-
-        decide_cancel_pending(o, i);
-        pi->phase = POLICY_FENCED;
-        pi->kind = 0;
-        snprintf(reason, sizeof(reason), "%s", p->fence_reason[0] ? p->fence_reason : "fenced");
-        observer_transition(o, i, INST_FENCED, reason, now_ms);
-    } else if (pi->phase == POLICY_FENCED) {
-        pi->phase = POLICY_IDLE;
-    }
-    observer_reschedule(o, i, now_ms);
-    return 0;
 }

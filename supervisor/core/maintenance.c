@@ -1,70 +1,20 @@
+/* Operators' maintenance flags (observer_set_maintenance): kept as given,
+ * looked up by the policy's gates (decide.c). */
 #include "observer_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The maintenance flag that holds `i`: its own, else its service's; NULL
- * if none. */
-const struct maint_entry *maintenance_of(const struct observer *o, const struct instance *i)
-{
-    const struct maint_entry *svc = NULL;
-
-    for (size_t k = 0; k < o->n_maint; k++) {
-        const struct maint_entry *m = &o->maint[k];
-
-        if (strcmp(m->service, i->service->name) != 0)
-            continue;
-        if (m->instance[0] == '\0')
-            svc = m;
-        else if (strcmp(m->instance, i->name) == 0)
-            return m;
-    }
-    return svc;
-}
-
-void maintenance_reason(const struct maint_entry *m, char *why, size_t n)
-{
-    if (m->reason[0] != '\0')
-        decide_reason_printf(why, n, "held: maintenance: %s", m->reason);
-    else
-        decide_reason_printf(why, n, "held: maintenance");
-}
-
-/* ---- maintenance ---- */
-
-/* The flags covering `i` changed. Under one, a decision it needs (planned
- * or held for another gate) is held with the flag's reason; an action in
- * flight or a fence is left alone. Under none, a held decision, or a death
- * nothing was decided for, is judged afresh. Only a deciding observer has
- * decisions to move. */
+/* The flags covering `i` changed: the policy says what that moves
+ * (decide_maintenance). */
 static void maintenance_apply(struct observer *o, struct instance *i, int64_t now_ms)
 {
-    struct policy_instance *p = &i->policy;
-    const struct maint_entry *m = maintenance_of(o, i);
-    char why[REASON_MAX];
+    struct decisions d;
 
-    if (!durable_deciding(o))
-        return;
-    if (m != NULL) {
-        if (policy_phase_pending((enum policy_phase)p->phase)) {
-            maintenance_reason(m, why, sizeof(why));
-            decide_hold(o, i, why, now_ms);
-        }
-        return;
-    }
-    if (p->phase != POLICY_HELD && !(p->phase == POLICY_IDLE && i->health == INST_DEAD))
-        return;
-    decide_cancel_pending(o, i);
-    if (i->health == INST_DEAD)
-        decide_on_death(o, i, now_ms);
-    else if (i->health == INST_DEGRADED && o->policy.degraded_limit_ms != 0 && i->service->expected &&
-             !i->service->restart_disabled)
-        decide_plan(o, i, CORE_ACT_RESTART, POLICY_TRIGGER_DEGRADED, now_ms + o->policy.degraded_limit_ms,
-                    now_ms);
-    if (p->phase == POLICY_IDLE && strncmp(i->reason, "held: maintenance", 17) == 0)
-        observer_transition(o, i, (enum inst_health)i->health, "maintenance lifted", now_ms);
-    observer_reschedule(o, i, now_ms);
+    decisions_start(&d, o);
+    decide_maintenance(o, i, now_ms, &d);
+    apply_decisions(o, &d, now_ms);
 }
 
 static bool name_fits(const char *name)

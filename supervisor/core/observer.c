@@ -1,149 +1,12 @@
+/* The observer's entries for what it observes (observer.h): create and
+ * configuration, heartbeats, the passing of time, its own link, and the
+ * answers to its actions. Each records the fact, asks the policy (decide.c)
+ * and hands the answer to the applier (apply.c). */
 #include "observer_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- events ---- */
-
-void observer_emit(struct observer *o, const struct service *s, const struct instance *i,
-                   enum inst_health from, enum inst_health to, enum core_action_kind action,
-                   const char *reason, int64_t now_ms)
-{
-    struct core_event ev = {
-        .service = s, .instance = i, .from = from, .to = to, .action = action,
-        .reason = reason, .at_ms = now_ms,
-    };
-
-    if (o->sink.on_event != NULL)
-        o->sink.on_event(o->sink.ctx, &ev);
-}
-
-static bool observing(const struct observer *o)
-{
-    return o->state == OBSERVER_NORMAL;
-}
-
-/* Recomputes a service's health from its counts and feeds its availability.
- * A change may open a dependency gate for held instances. */
-static void service_refresh(struct observer *o, struct service *s, int64_t now_ms)
-{
-    enum svc_health h = health_of_service(s->expected, s->ever_seen, s->count[INST_HEALTHY],
-                                          s->count[INST_DEGRADED], s->desired);
-
-    if (h != s->health) {
-        s->health = (unsigned char)h;
-        s->dirty = true;
-        if (o->held.first != NULL)
-            o->held_dirty = true;
-    }
-    availability_update(&s->availability, now_ms, h == SVC_AVAILABLE, observing(o));
-}
-
-/* Enters `to` (announced once per change), remembering why. Leaving
- * SELF_PRESERVATION forgets its cause; reaching NORMAL opens the gates. */
-void observer_set_state(struct observer *o, enum observer_state to, const char *reason, int64_t now_ms)
-{
-    enum observer_state from = o->state;
-
-    snprintf(o->state_reason, sizeof(o->state_reason), "%s", reason);
-    if (to != OBSERVER_SELF_PRESERVATION)
-        o->blind = BLIND_NONE;
-    if (from == to)
-        return;
-    o->state = to;
-    if (to == OBSERVER_NORMAL)
-        o->held_dirty = true;
-    for (size_t k = 0; k < registry_service_count(o->registry); k++)
-        service_refresh(o, registry_service_at(o->registry, k), now_ms);
-    if (o->sink.on_state != NULL)
-        o->sink.on_state(o->sink.ctx, from, to, reason);
-}
-
-/* ---- instance judgement ---- */
-
-/* Moves `i` to `to` for `reason`, emitting one event when the health changes
- * or an action is taken (`action` != 0), then lets the policy react. The
- * common case, a heartbeat that changes nothing, copies only a reason that
- * changed. `reason` may be i->reason. */
-void observer_transition_as(struct observer *o, struct instance *i, enum inst_health to,
-                            const char *reason, enum core_action_kind action, int64_t now_ms)
-{
-    struct service *s = i->service;
-    enum inst_health from = (enum inst_health)i->health;
-    int64_t since = i->health_since_ms;
-
-    if (reason != i->reason && strcmp(i->reason, reason) != 0) {
-        snprintf(i->reason, sizeof(i->reason), "%s", reason);
-        s->dirty = true;
-    }
-    if (from == to && action == 0)
-        return;
-    if (from != to) {
-        s->count[from]--;
-        s->count[to]++;
-        i->health = (unsigned char)to;
-        i->health_since_ms = now_ms;
-        s->dirty = true;
-        o->counters.transitions++;
-        service_refresh(o, s, now_ms);
-    }
-    observer_emit(o, s, i, from, to, action, i->reason, now_ms);
-    if (from != to)
-        decide_health_changed(o, i, from, to, since, now_ms);
-}
-
-void observer_transition(struct observer *o, struct instance *i, enum inst_health to,
-                         const char *reason, int64_t now_ms)
-{
-    observer_transition_as(o, i, to, reason, 0, now_ms);
-}
-
-/* Whether the detector judges `i`'s silence: its health is one that can go
- * late, and no action of ours owns its health (RESTARTING, a fence). */
-static bool silence_watched(const struct instance *i)
-{
-    return health_is_watched((enum inst_health)i->health) &&
-           !policy_phase_owns_health((enum policy_phase)i->policy.phase);
-}
-
-/* How often an instance held on its server is judged again: its server
- * may show signs of life (or the hold run out) at any heartbeat. */
-static int64_t server_recheck_ms(const struct instance *i)
-{
-    int64_t step = i->detector.interval_ms / 4;
-
-    return step < 50 ? 50 : step;
-}
-
-/* Next time `i` must be judged after `now_ms`: the threshold it has not
- * crossed yet (the silence ceiling can put dead before suspect), or, once it
- * is dead or stopped, when it is forgotten; and the policy's timer if that is
- * earlier. A crossed threshold is never scheduled again, so a state that
- * ignores LATE cannot spin the tick; a policy timer is always in the future
- * or POLICY_NEVER. An instance whose health an action owns is only woken by
- * its timer; one held on its server, every server_recheck_ms. */
-void observer_reschedule(struct observer *o, struct instance *i, int64_t now_ms)
-{
-    int64_t at;
-
-    if (silence_watched(i) && i->server_held) {
-        at = now_ms + server_recheck_ms(i);
-    } else if (silence_watched(i)) {
-        int64_t suspect_at = detector_suspect_at(&i->detector, &o->params);
-
-        at = detector_dead_at(&i->detector, &o->params);
-        if (i->health != INST_SUSPECT && suspect_at > now_ms && suspect_at < at)
-            at = suspect_at;
-    } else if (policy_phase_owns_health((enum policy_phase)i->policy.phase)) {
-        at = NO_DEADLINE;
-    } else {
-        at = i->last_seen_ms + o->forget_after_ms;
-    }
-    if (i->policy.timer_ms < at)
-        at = i->policy.timer_ms;
-    registry_schedule(o->registry, i, at);
-}
 
 static void recompute_versions(struct observer *o, struct service *s, int64_t now_ms)
 {
@@ -170,7 +33,7 @@ static void recompute_versions(struct observer *o, struct service *s, int64_t no
     used = (size_t)snprintf(reason, sizeof(reason), "%s", drift ? "version drift:" : "version drift ended:");
     for (uint32_t k = 0; k < s->n_versions && used < sizeof(reason); k++)
         used += (size_t)snprintf(reason + used, sizeof(reason) - used, " %s", s->versions[k]);
-    observer_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, reason, now_ms);
+    apply_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, reason, now_ms);
 }
 
 /* ---- forgetting and judging ---- */
@@ -182,8 +45,8 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
 
     snprintf(reason, sizeof(reason), "forgotten after %llds silent",
              (long long)((now_ms - i->last_seen_ms) / 1000));
-    observer_emit(o, s, i, (enum inst_health)i->health, INST_UNSPECIFIED, 0, reason, now_ms);
-    decide_policy_detach(o, i);
+    apply_emit(o, s, i, (enum inst_health)i->health, INST_UNSPECIFIED, 0, reason, now_ms);
+    apply_detach(o, i);
     servers_move(&o->servers, i->server, SERVER_NONE);
     registry_remove_instance(o->registry, i);
     s->dirty = true;
@@ -192,7 +55,7 @@ static void forget(struct observer *o, struct instance *i, int64_t now_ms)
         registry_remove_service(o->registry, s);
         o->n_unexpected--;
     } else {
-        service_refresh(o, s, now_ms);
+        apply_service_refresh(o, s, now_ms);
     }
 }
 
@@ -207,16 +70,34 @@ static bool held_on_server(const struct observer *o, const struct instance *i, i
                                    o->server_grace_ms, now_ms, &until);
 }
 
+/* A HEALTHY instance went silent (late or dead) at `now_ms`: counted, and
+ * the policy says whether that many at once is a mass silence. */
+static void note_silence(struct observer *o, int64_t now_ms)
+{
+    struct decisions d;
+
+    policy_silence_note(&o->silence, now_ms);
+    decisions_start(&d, o);
+    decide_silence_noted(o, now_ms, &d);
+    apply_decisions(o, &d, now_ms);
+}
+
 static void judge(struct observer *o, struct instance *i, int64_t now_ms)
 {
     enum inst_health h;
     char reason[REASON_MAX];
 
-    if (i->policy.timer_ms <= now_ms)
-        decide_policy_timer(o, i, now_ms);
+    if (i->policy.timer_ms <= now_ms) {
+        struct decisions d;
+
+        i->policy.timer_ms = POLICY_NEVER;   /* the fact: its timer came */
+        decisions_start(&d, o);
+        decide_timer(o, i, now_ms, &d);
+        apply_decisions(o, &d, now_ms);
+    }
     h = (enum inst_health)i->health;
     if (policy_phase_owns_health((enum policy_phase)i->policy.phase)) {
-        /* Only its timer wakes it; policy_timer rescheduled it. */
+        /* Only its timer wakes it; the answer to its timer rescheduled it. */
     } else if (!health_is_watched(h)) {
         if (now_ms >= i->last_seen_ms + o->forget_after_ms) {
             forget(o, i, now_ms);
@@ -235,7 +116,7 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
             to = health_next(h, EV_LATE);
             i->server_held = true;
             if (!was_held && to == h) /* a change of health announces itself */
-                observer_emit(o, i->service, i, h, to, 0, reason, now_ms);
+                apply_emit(o, i->service, i, h, to, 0, reason, now_ms);
         } else if (now_ms >= detector_dead_at(&i->detector, &o->params)) {
             snprintf(reason, sizeof(reason), "silent %.1fs (phi %.1f)", silent_s, phi);
             to = health_next(h, EV_SILENT);
@@ -246,12 +127,12 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
             to = INST_UNSPECIFIED; /* no threshold crossed */
         }
         if (to != INST_UNSPECIFIED) {
-            observer_transition(o, i, to, reason, now_ms);
+            apply_transition(o, i, to, reason, now_ms);
             if (h == INST_HEALTHY && to != h && i->service->expected)
-                decide_note_silence(o, now_ms);   /* only the configured fleet counts */
+                note_silence(o, now_ms);   /* only the configured fleet counts */
         }
     }
-    observer_reschedule(o, i, now_ms);
+    apply_reschedule(o, i, now_ms);
 }
 
 /* Gives every watched instance a fresh grace period from `from_ms`: the
@@ -260,10 +141,10 @@ static void rebase_all(struct observer *o, int64_t from_ms)
 {
     for (size_t k = 0; k < registry_service_count(o->registry); k++) {
         for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next) {
-            if (!silence_watched(i))
+            if (!state_silence_watched(i))
                 continue;
             detector_rebase(&i->detector, from_ms);
-            observer_reschedule(o, i, from_ms);
+            apply_reschedule(o, i, from_ms);
         }
     }
 }
@@ -321,7 +202,7 @@ static void service_policy_apply(const struct observer *o, struct service *s, co
     s->n_depends_on = deps != NULL ? (uint32_t)c->n_depends_on : 0;
 }
 
-static int apply_services(struct observer *o, const struct observer_config *cfg, int64_t now_ms)
+static int take_services(struct observer *o, const struct observer_config *cfg, int64_t now_ms)
 {
     struct registry *r = o->registry;
     char (**deps)[FLEET_NAME_MAX + 1];
@@ -375,7 +256,7 @@ static int apply_services(struct observer *o, const struct observer_config *cfg,
         } else {
             o->n_healthy += s->count[INST_HEALTHY];
         }
-        service_refresh(o, s, now_ms);
+        apply_service_refresh(o, s, now_ms);
     }
     return 0;
 
@@ -425,7 +306,7 @@ int observer_create(const struct observer_config *cfg, const struct observer_sin
     policy_config_resolve(&o->policy, &cfg->policy);
     o->rng = policy_rng_seed(o->policy.rng_seed);
     policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
-    if (apply_services(o, cfg, now_ms) != 0)
+    if (take_services(o, cfg, now_ms) != 0)
         goto out_destroy_registry;
     *out = o;
     return 0;
@@ -454,7 +335,7 @@ int observer_reconfigure(struct observer *o, const struct observer_config *cfg, 
     if (cfg->detector.z_dead <= cfg->detector.z_suspect || cfg->default_interval_ms == 0)
         return -1;
     observer_take_limits(o, cfg);
-    if (apply_services(o, cfg, now_ms) != 0) {
+    if (take_services(o, cfg, now_ms) != 0) {
         o->interval_cap_ms = cap;
         o->max_instances_per_service = per_service;
         o->max_unexpected_services = unexpected;
@@ -473,8 +354,8 @@ int observer_reconfigure(struct observer *o, const struct observer_config *cfg, 
     policy_config_resolve(&o->policy, &cfg->policy);
     for (size_t k = 0; k < registry_service_count(o->registry); k++)
         for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)
-            observer_reschedule(o, i, now_ms);
-    decide_drain_held(o, now_ms);
+            apply_reschedule(o, i, now_ms);
+    apply_drain_held(o, now_ms);
     return 0;
 }
 
@@ -523,7 +404,7 @@ static struct service *service_for(struct observer *o, const char *name, int64_t
     o->n_unexpected++;
     s->health = SVC_UNEXPECTED;
     s->dirty = true;
-    observer_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, "unexpected service: not in the config",
+    apply_emit(o, s, NULL, INST_UNSPECIFIED, INST_UNSPECIFIED, 0, "unexpected service: not in the config",
                   now_ms);
     return s;
 }
@@ -597,7 +478,7 @@ static void check_conflict(struct observer *o, struct instance *i, int64_t now)
     o->counters.conflicts++;
     snprintf(reason, sizeof(reason), "conflict: incarnation %016llx also claims this instance; not acted on",
              (unsigned long long)i->contender);
-    observer_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health, 0, reason, now);
+    apply_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health, 0, reason, now);
 }
 
 enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb)
@@ -609,7 +490,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     struct instance *i;
     enum inst_event ev;
     enum inst_health to;
-    const char *why;
+    struct decisions d;
     bool new_life = false;
     bool was_fenced;
     char reason[REASON_MAX];
@@ -693,26 +574,36 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
     /* A new life starts afresh: what the old one announced (a stop) does
      * not cover the new one's exit. */
     to = health_next(new_life ? INST_STARTING : (enum inst_health)i->health, ev);
-    why = reason;
-    was_fenced = durable_fenced_now(i);
-    if (i->policy.phase != POLICY_IDLE)
-        to = decide_policy_heartbeat(o, i, ev, new_life, to, &why);
-    observer_transition(o, i, to, why, now);
-    if (i->policy.refence)
-        decide_refence(o, i, now);
-    if (was_fenced && !durable_fenced_now(i))
+    was_fenced = state_record_fenced(i);
+    if (i->policy.phase == POLICY_IDLE) {
+        apply_transition(o, i, to, reason, now);   /* nothing of ours pending: the table's answer */
+    } else {
+        decisions_start(&d, o);
+        decide_heartbeat(o, i, ev, new_life, to, reason, &d);
+        apply_decisions(o, &d, now);
+    }
+    if (i->policy.refence) {
+        i->policy.refence = 0;
+        decisions_start(&d, o);
+        decide_refence(o, i, now, &d);
+        apply_decisions(o, &d, now);
+    }
+    if (was_fenced && !state_record_fenced(i))
         durable_persist_state(o, i, now); /* the fence was lifted: an UNFENCE was obeyed */
-    if (i->health == INST_HEALTHY && i->policy.backoff_step != 0)
-        decide_streak_check(o, i, now - i->health_since_ms, now);
+    if (i->health == INST_HEALTHY && i->policy.backoff_step != 0) {
+        decisions_start(&d, o);
+        decide_streak(o, i, now - i->health_since_ms, &d);
+        apply_decisions(o, &d, now);
+    }
     if (new_life && i->policy.persist_dirty == 0)
         durable_persist_state(o, i, now);   /* its restart count is durable too */
     if (strcmp(i->version, hb->version) != 0) {
         memcpy(i->version, hb->version, sizeof(i->version));
         recompute_versions(o, s, now);
     }
-    observer_reschedule(o, i, now);
+    apply_reschedule(o, i, now);
     if (o->held_dirty)
-        decide_drain_held(o, now);
+        apply_drain_held(o, now);
     return HB_ACCEPTED;
 
 out_stale:
@@ -751,22 +642,25 @@ void observer_tick(struct observer *o, int64_t now_ms)
         policy_silence_init(&o->silence, o->max_interval_ms, now_ms);
         o->warm_from_ms = now_ms;
         if (o->leader)
-            observer_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
+            apply_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
     }
     o->last_tick_ms = now_ms;
-    if (o->blind == BLIND_MASS_SILENCE)
-        decide_leave_mass_silence_if_over(o, now_ms);
-    if (o->blind == BLIND_MASS_SILENCE)
-        decide_end_mass_silence_if_too_long(o, now_ms);
+    if (o->blind == BLIND_MASS_SILENCE) {
+        struct decisions d;
+
+        decisions_start(&d, o);
+        decide_silence_check(o, now_ms, &d);
+        apply_decisions(o, &d, now_ms);
+    }
     if (o->state == OBSERVER_WARMING_UP && now_ms >= warm_end(o)) {
-        observer_set_state(o, OBSERVER_NORMAL, "warm-up complete", now_ms);
+        apply_set_state(o, OBSERVER_NORMAL, "warm-up complete", now_ms);
         if (o->sweep_dead)
-            durable_sweep_dead(o, now_ms);
+            lead_sweep_dead(o, now_ms);
     }
     while ((i = registry_due(o->registry, now_ms)) != NULL)
         judge(o, i, now_ms);
     durable_store_retry(o, now_ms);
-    decide_drain_held(o, now_ms);
+    apply_drain_held(o, now_ms);
 }
 
 void observer_link(struct observer *o, bool up, int64_t now_ms)
@@ -777,7 +671,7 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
     if (!up) {
         if (o->leader) {
             o->blind = BLIND_LINK;
-            observer_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
+            apply_set_state(o, OBSERVER_SELF_PRESERVATION, "own NATS link down", now_ms);
         }
         return;
     }
@@ -790,7 +684,7 @@ void observer_link(struct observer *o, bool up, int64_t now_ms)
         o->warm_from_ms = now_ms;
     o->last_tick_ms = now_ms;
     if (o->leader)
-        observer_set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);
+        apply_set_state(o, OBSERVER_WARMING_UP, "own NATS link back: grace period for all", now_ms);
 }
 
 void observer_set_own_server(struct observer *o, const char *id)
@@ -862,7 +756,7 @@ void observer_counters(const struct observer *o, struct observer_counters *out)
 
 double observer_phi(const struct observer *o, const struct instance *i, int64_t now_ms)
 {
-    if (!silence_watched(i))
+    if (!state_silence_watched(i))
         return 0.0;
     return detector_phi(&i->detector, &o->params, now_ms);
 }
@@ -873,4 +767,30 @@ void observer_service_availability(struct observer *o, struct service *s, int64_
     (void)o;
     *hour = availability_hour(&s->availability, now_ms);
     *day = availability_day(&s->availability, now_ms);
+}
+
+/* ---- answers to actions ---- */
+
+void observer_action_result(struct observer *o, uint64_t action_id, enum core_ack ack, const char *error,
+                            int64_t now_ms)
+{
+    struct instance *i;
+    struct policy_instance *p;
+    struct decisions d;
+
+    for (i = o->flight.first; i != NULL; i = i->policy_next)
+        if (i->policy.phase == POLICY_SENT && i->policy.action_id == action_id)
+            break;
+    if (i == NULL)
+        return;
+    p = &i->policy;
+    /* A non-acceptance is noted, and decided at the ack timeout: an
+     * acceptance may still come. */
+    if (ack != CORE_ACK_ACCEPTED && ack > p->answer && ack <= CORE_ACK_REFUSED)
+        p->answer = (uint8_t)ack;
+    decisions_start(&d, o);
+    decide_ack(o, i, ack, error, now_ms, &d);
+    apply_decisions(o, &d, now_ms);
+    if (ack == CORE_ACK_ACCEPTED)
+        apply_drain_held(o, now_ms);
 }
