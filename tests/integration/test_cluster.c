@@ -25,6 +25,7 @@
 /* The longest the status feed (every 200 ms here) may stay silent while a
  * node is down: three bounded JetStream requests in a row. */
 #define MAX_SILENCE_MS 3000
+#define JS_WAIT_MS 20000
 
 enum { IH_HEALTHY = 2, IH_DEAD = 5, IH_FENCED = 7 };
 enum { ACT_RESTART = 1, ACT_FENCE = 2 };
@@ -120,6 +121,21 @@ static void wait_all_healthy(struct cl *c, int n)
         assert_true(feedwatch_wait_instance(c->fx.watch, "web", c->names[k], IH_HEALTHY, 20000));
 }
 
+/* A JetStream context on the test's own connection. Its requests wait
+ * JS_WAIT_MS, not nats.c's 5 s: creating or reading a replicated stream
+ * waits for the cluster's meta leader, which on a loaded two-core machine
+ * can take longer than that (seen as NATS_TIMEOUT in a full parallel run). */
+static jsCtx *cluster_js(struct cl *c)
+{
+    jsCtx *js = NULL;
+    jsOptions jo;
+
+    assert_int_equal(jsOptions_Init(&jo), NATS_OK);
+    jo.Wait = JS_WAIT_MS;
+    assert_int_equal(natsConnection_JetStream(&js, feedwatch_conn(c->fx.watch), &jo), NATS_OK);
+    return js;
+}
+
 /* What JetStream reports for `stream`: its replicas (-1 when it cannot be
  * read) and, with `leader`, the index of the node leading them (-1 when
  * none; the servers are named n1..n3 by natsd.c). */
@@ -129,7 +145,7 @@ static int stream_facts(struct cl *c, const char *stream, int *leader)
     jsStreamInfo *si = NULL;
     int n = -1, node = -1;
 
-    assert_int_equal(natsConnection_JetStream(&js, feedwatch_conn(c->fx.watch), NULL), NATS_OK);
+    js = cluster_js(c);
     if (js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
         const char *name = si->Cluster != NULL ? si->Cluster->Leader : NULL;
 
@@ -190,7 +206,7 @@ static void an_existing_bucket_with_one_replica_is_raised(void **state)
     kvStore *kv = NULL;
     kvConfig kc;
 
-    assert_int_equal(natsConnection_JetStream(&js, feedwatch_conn(c->fx.watch), NULL), NATS_OK);
+    js = cluster_js(c);
     kvConfig_Init(&kc);
     kc.Bucket = "fleet_state";
     kc.History = 1;
@@ -320,7 +336,7 @@ static void a_deleted_lease_bucket_never_takes_the_term_back(void **state)
     uint64_t rev, high, later, obeyed;
 
     /* A long history in the lease bucket first: the lease's revision is high. */
-    assert_int_equal(natsConnection_JetStream(&js, feedwatch_conn(c->fx.watch), NULL), NATS_OK);
+    js = cluster_js(c);
     kvConfig_Init(&kc);
     kc.Bucket = "fleet_leader";
     kc.History = 1;
@@ -358,7 +374,7 @@ static void a_record_rewritten_by_hand_holds_nothing(void **state)
 
     start_fleet(c, "", 1);
     (void)restart_through_supervisor(c, "web-1", 0);
-    assert_int_equal(natsConnection_JetStream(&js, feedwatch_conn(c->fx.watch), NULL), NATS_OK);
+    js = cluster_js(c);
     assert_int_equal(js_KeyValue(&kv, js, "fleet_state"), NATS_OK);
     assert_int_equal(kvStore_PutString(&rev, kv, "inst.web.web-1", "rewritten by hand"), NATS_OK);
     kvStore_Destroy(kv);
