@@ -311,7 +311,7 @@ static void issue(struct observer *o, struct agenda *a, const struct decision *x
 
         persist_from_policy(&x->after, x->health == INST_FENCED, x->reason, o->unix_offset_ms, &rec);
         rec.restarts = i->restarts;
-        if (!durable_store_put(o, i, &rec, now_ms)) {
+        if (!writeahead_store_put(o, i, &rec, now_ms)) {
             struct decisions d;
 
             p->phase = POLICY_PLANNED;
@@ -412,10 +412,10 @@ static void apply_one(struct observer *o, struct agenda *a, const struct decisio
         break;
     case DEC_STREAK:
         p->backoff_step = x->backoff_step;
-        durable_persist_state(o, i, now_ms);
+        writeahead_persist_state(o, i, now_ms);
         break;
     case DEC_PERSIST:
-        durable_persist_state(o, i, now_ms);
+        writeahead_persist_state(o, i, now_ms);
         break;
     case DEC_ESCALATE:
         escalate(o, i, x->reason, now_ms);
@@ -501,7 +501,7 @@ void apply_detach(struct observer *o, struct instance *i)
         apply_finish_flight(o, i);
     else if (i->policy.phase == POLICY_HELD)
         list_remove(&o->held, i);
-    durable_set_persist_dirty(o, i, false);
+    writeahead_set_dirty(o, i, false);
     if (i->health == INST_HEALTHY && i->service->expected)
         o->n_healthy--;
 }

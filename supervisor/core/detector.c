@@ -41,11 +41,11 @@ static double z_of_phi(double phi)
 
 void detector_params_default(struct detector_params *p)
 {
-    p->phi_suspect = 3.0;
-    p->phi_dead = 8.0;
-    p->min_std_dev_ms = 100;
-    p->min_std_dev_ratio = 0.1;
-    p->silence_ceiling = 5;
+    p->phi_suspect = DETECTOR_DEFAULT_PHI_SUSPECT;
+    p->phi_dead = DETECTOR_DEFAULT_PHI_DEAD;
+    p->min_std_dev_ms = DETECTOR_DEFAULT_MIN_STD_DEV_MS;
+    p->min_std_dev_ratio = DETECTOR_DEFAULT_MIN_STD_DEV_RATIO;
+    p->silence_ceiling = DETECTOR_DEFAULT_SILENCE_CEILING;
     detector_params_prepare(p);
 }
 

@@ -35,7 +35,15 @@ struct detector {
     uint32_t samples;     /* inter-arrival samples taken since the last reset */
 };
 
-/* Fills the defaults (phi 3/8, floor 100 ms / 10 %, ceiling 5 intervals). */
+/* The defaults: the one home of each, used by detector_params_default and
+ * by the supervisor's config key table (detector.* keys). */
+#define DETECTOR_DEFAULT_PHI_SUSPECT 3.0
+#define DETECTOR_DEFAULT_PHI_DEAD 8.0
+#define DETECTOR_DEFAULT_MIN_STD_DEV_MS 100
+#define DETECTOR_DEFAULT_MIN_STD_DEV_RATIO 0.1
+#define DETECTOR_DEFAULT_SILENCE_CEILING 5
+
+/* Fills the defaults above and prepares them. */
 void detector_params_default(struct detector_params *p);
 
 /* Derives z_suspect/z_dead. Returns 0, or -1 when the thresholds are not

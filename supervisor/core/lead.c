@@ -46,7 +46,7 @@ static void abandon_decisions(struct observer *o, struct instance *i, int64_t no
     } else {
         apply_cancel_pending(o, i);
     }
-    durable_set_persist_dirty(o, i, false);
+    writeahead_set_dirty(o, i, false);
     apply_reschedule(o, i, now_ms);
 }
 

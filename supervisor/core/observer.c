@@ -589,14 +589,14 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         apply_decisions(o, &d, now);
     }
     if (was_fenced && !state_record_fenced(i))
-        durable_persist_state(o, i, now); /* the fence was lifted: an UNFENCE was obeyed */
+        writeahead_persist_state(o, i, now); /* the fence was lifted: an UNFENCE was obeyed */
     if (i->health == INST_HEALTHY && i->policy.backoff_step != 0) {
         decisions_start(&d, o);
         decide_streak(o, i, now - i->health_since_ms, &d);
         apply_decisions(o, &d, now);
     }
     if (new_life && i->policy.persist_dirty == 0)
-        durable_persist_state(o, i, now);   /* its restart count is durable too */
+        writeahead_persist_state(o, i, now);   /* its restart count is durable too */
     if (strcmp(i->version, hb->version) != 0) {
         memcpy(i->version, hb->version, sizeof(i->version));
         recompute_versions(o, s, now);
@@ -659,7 +659,7 @@ void observer_tick(struct observer *o, int64_t now_ms)
     }
     while ((i = registry_due(o->registry, now_ms)) != NULL)
         judge(o, i, now_ms);
-    durable_store_retry(o, now_ms);
+    writeahead_store_retry(o, now_ms);
     apply_drain_held(o, now_ms);
 }
 
@@ -705,7 +705,7 @@ int64_t observer_next_deadline(const struct observer *o)
         next = warm_end(o);
     if (o->blind == BLIND_MASS_SILENCE && o->blind_since_ms + (int64_t)o->policy.self_preservation_max_ms < next)
         next = o->blind_since_ms + (int64_t)o->policy.self_preservation_max_ms;
-    /* A failed write waits for its retry time (durable_store_retry). */
+    /* A failed write waits for its retry time (writeahead_store_retry). */
     if (o->store_down && (o->n_persist_dirty != 0 || o->held.first != NULL) &&
         o->store_retry_at_ms < next)
         next = o->store_retry_at_ms;

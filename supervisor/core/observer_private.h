@@ -17,7 +17,8 @@
  *                  observer's own state; a transition's answer from the policy
  *                  is applied next, from an agenda, never by re-entering
  *        v
- *   durable.c      durable state: the on_persist write-ahead and its retries
+ *   writeahead.c   durable state: the on_persist write-ahead and its retries
+ *                  (the record's byte layout is persist.c's)
  *        v
  *   decide.c       the policy (DESIGN.md §6), pure: (state, fact, time, config)
  *                  -> a short list of struct decision; reads, never writes */
@@ -289,12 +290,12 @@ void apply_cancel_pending(struct observer *o, struct instance *i);
 void apply_drain_held(struct observer *o, int64_t now_ms);
 void apply_detach(struct observer *o, struct instance *i);
 
-/* durable.c: the write-ahead of durable state (on_persist). */
-void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirty);
-bool durable_store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
+/* writeahead.c: the write-ahead of durable state (on_persist). */
+void writeahead_set_dirty(struct observer *o, struct instance *i, bool dirty);
+bool writeahead_store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
                        int64_t now_ms);
-void durable_persist_state(struct observer *o, struct instance *i, int64_t now_ms);
-void durable_store_retry(struct observer *o, int64_t now_ms);
+void writeahead_persist_state(struct observer *o, struct instance *i, int64_t now_ms);
+void writeahead_store_retry(struct observer *o, int64_t now_ms);
 
 /* lead.c */
 void lead_sweep_dead(struct observer *o, int64_t now_ms);

@@ -7,18 +7,18 @@
 void policy_config_default(struct policy_config *c)
 {
     *c = (struct policy_config){
-        .backoff_initial_ms = 1000,
-        .backoff_max_ms = 60000,
-        .backoff_jitter = 0.2,
-        .stable_after_ms = 60000,
-        .max_concurrent = 0,
-        .mass_silence_ratio = 0.25,
-        .mass_silence_min = 3,
-        .ack_timeout_ms = 2000,
-        .ack_attempts = 3,
-        .restart_timeout_ms = 30000,
-        .degraded_limit_ms = 0,
-        .self_preservation_max_ms = 300000,
+        .backoff_initial_ms = POLICY_DEFAULT_BACKOFF_INITIAL_MS,
+        .backoff_max_ms = POLICY_DEFAULT_BACKOFF_MAX_MS,
+        .backoff_jitter = POLICY_DEFAULT_BACKOFF_JITTER,
+        .stable_after_ms = POLICY_DEFAULT_STABLE_AFTER_MS,
+        .max_concurrent = POLICY_DEFAULT_MAX_CONCURRENT,
+        .mass_silence_ratio = POLICY_DEFAULT_MASS_SILENCE_RATIO,
+        .mass_silence_min = POLICY_DEFAULT_MASS_SILENCE_MIN,
+        .ack_timeout_ms = POLICY_DEFAULT_ACK_TIMEOUT_MS,
+        .ack_attempts = POLICY_DEFAULT_ACK_ATTEMPTS,
+        .restart_timeout_ms = POLICY_DEFAULT_RESTART_TIMEOUT_MS,
+        .degraded_limit_ms = POLICY_DEFAULT_DEGRADED_LIMIT_MS,
+        .self_preservation_max_ms = POLICY_DEFAULT_SELF_PRESERVATION_MAX_S * 1000u,
         .rng_seed = 0,
     };
 }

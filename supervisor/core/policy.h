@@ -40,7 +40,23 @@ struct policy_config {
     uint64_t rng_seed;            /* jitter PRNG seed; the edge seeds it from random bytes */
 };
 
-/* Fills the defaults listed above (rng_seed 0: a fixed non-zero seed is used). */
+/* The defaults: the one home of each, used by policy_config_default and by
+ * the supervisor's config key table (policy.* keys). Plain literals, so the
+ * table can take them as text. */
+#define POLICY_DEFAULT_BACKOFF_INITIAL_MS 1000
+#define POLICY_DEFAULT_BACKOFF_MAX_MS 60000
+#define POLICY_DEFAULT_BACKOFF_JITTER 0.2
+#define POLICY_DEFAULT_STABLE_AFTER_MS 60000
+#define POLICY_DEFAULT_MAX_CONCURRENT 0
+#define POLICY_DEFAULT_MASS_SILENCE_RATIO 0.25
+#define POLICY_DEFAULT_MASS_SILENCE_MIN 3
+#define POLICY_DEFAULT_ACK_TIMEOUT_MS 2000
+#define POLICY_DEFAULT_ACK_ATTEMPTS 3
+#define POLICY_DEFAULT_RESTART_TIMEOUT_MS 30000
+#define POLICY_DEFAULT_DEGRADED_LIMIT_MS 0
+#define POLICY_DEFAULT_SELF_PRESERVATION_MAX_S 300
+
+/* Fills the defaults above (rng_seed 0: a fixed non-zero seed is used). */
 void policy_config_default(struct policy_config *c);
 
 /* `out` = `in` with every 0 (or out-of-range value: a ratio/jitter outside

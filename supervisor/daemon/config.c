@@ -204,9 +204,14 @@ struct key_def {
     { .section = (sec), .name = (key), .type = KEY_REAL, .offset = offsetof(T, m),      \
       .size = MEMBER_SIZE(T, m), .min = (lo), .max = (hi), .dflt = (dflt_), .env = (env_) }
 
+/* A core default (a plain literal macro) as the key table's text. */
+#define DFLT(macro) DFLT_TEXT(macro)
+#define DFLT_TEXT(literal) #literal
+
 #define CFG struct supervisor_config
 /* Grouped by section, sections in enum order (the schema builder relies on it).
- * The detector defaults restate detector_params_default's; a test holds them equal. */
+ * The detector and policy defaults are the core's own (detector.h, policy.h),
+ * taken as text by DFLT. */
 static const struct key_def config_keys[] = {
     TEXT_KEY(CFG, SEC_NATS, "url", nats_url, check_url, FLEET_DEFAULT_URL, "NATS_URL"),
     TEXT_KEY(CFG, SEC_NATS, "creds", nats_creds, check_path, "", "NATS_CREDS"),
@@ -221,10 +226,12 @@ static const struct key_def config_keys[] = {
              NULL),
     TEXT_KEY(CFG, SEC_SUPERVISOR, "log_level", log_level, check_log_level, "info", "FLEET_LOG_LEVEL"),
 
-    REAL_KEY(CFG, SEC_DETECTOR, "phi_suspect", detector.phi_suspect, 0.1, 30, "3", NULL),
-    REAL_KEY(CFG, SEC_DETECTOR, "phi_dead", detector.phi_dead, 0.1, 30, "8", NULL),
-    UINT_KEY(CFG, SEC_DETECTOR, "min_std_dev_ms", detector.min_std_dev_ms, 1, 60000, "100", NULL),
-    UINT_KEY(CFG, SEC_DETECTOR, "silence_intervals", detector.silence_ceiling, 2, 100, "5", NULL),
+    REAL_KEY(CFG, SEC_DETECTOR, "phi_suspect", detector.phi_suspect, 0.1, 30, DFLT(DETECTOR_DEFAULT_PHI_SUSPECT), NULL),
+    REAL_KEY(CFG, SEC_DETECTOR, "phi_dead", detector.phi_dead, 0.1, 30, DFLT(DETECTOR_DEFAULT_PHI_DEAD), NULL),
+    UINT_KEY(CFG, SEC_DETECTOR, "min_std_dev_ms", detector.min_std_dev_ms, 1, 60000,
+             DFLT(DETECTOR_DEFAULT_MIN_STD_DEV_MS), NULL),
+    UINT_KEY(CFG, SEC_DETECTOR, "silence_intervals", detector.silence_ceiling, 2, 100,
+             DFLT(DETECTOR_DEFAULT_SILENCE_CEILING), NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "default_interval_ms", default_interval_ms, 50, 600000, "1000", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "forget_after_s", forget_after_s, 10, 604800, "600", NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "stall_ms", stall_ms, 500, 600000, "3000", NULL),
@@ -238,18 +245,27 @@ static const struct key_def config_keys[] = {
     TEXT_KEY(CFG, SEC_CONTROL, "on_escalate", on_escalate, check_command, "", NULL),
     UINT_KEY(CFG, SEC_CONTROL, "hook_timeout_ms", hook_timeout_ms, 1000, 3600000, "60000", NULL),
 
-    UINT_KEY(CFG, SEC_POLICY, "backoff_initial_ms", policy.backoff_initial_ms, 100, 600000, "1000", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "backoff_max_ms", policy.backoff_max_ms, 1000, 3600000, "60000", NULL),
-    REAL_KEY(CFG, SEC_POLICY, "backoff_jitter", policy.backoff_jitter, 0.01, 0.5, "0.2", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "stable_after_ms", policy.stable_after_ms, 1000, 86400000, "60000", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "max_concurrent_actions", policy.max_concurrent, 0, 10000, "0", NULL),
-    REAL_KEY(CFG, SEC_POLICY, "mass_silence_ratio", policy.mass_silence_ratio, 0.01, 0.99, "0.25", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "mass_silence_min", policy.mass_silence_min, 1, 10000, "3", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "ack_timeout_ms", policy.ack_timeout_ms, 100, 60000, "2000", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "ack_attempts", policy.ack_attempts, 1, 10, "3", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "restart_timeout_ms", policy.restart_timeout_ms, 1000, 600000, "30000", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000, "0", NULL),
-    UINT_KEY(CFG, SEC_POLICY, "self_preservation_max_s", policy_sp_max_s, 10, 86400, "300", NULL),
+    UINT_KEY(CFG, SEC_POLICY, "backoff_initial_ms", policy.backoff_initial_ms, 100, 600000,
+             DFLT(POLICY_DEFAULT_BACKOFF_INITIAL_MS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "backoff_max_ms", policy.backoff_max_ms, 1000, 3600000,
+             DFLT(POLICY_DEFAULT_BACKOFF_MAX_MS), NULL),
+    REAL_KEY(CFG, SEC_POLICY, "backoff_jitter", policy.backoff_jitter, 0.01, 0.5, DFLT(POLICY_DEFAULT_BACKOFF_JITTER), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "stable_after_ms", policy.stable_after_ms, 1000, 86400000,
+             DFLT(POLICY_DEFAULT_STABLE_AFTER_MS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "max_concurrent_actions", policy.max_concurrent, 0, 10000,
+             DFLT(POLICY_DEFAULT_MAX_CONCURRENT), NULL),
+    REAL_KEY(CFG, SEC_POLICY, "mass_silence_ratio", policy.mass_silence_ratio, 0.01, 0.99,
+             DFLT(POLICY_DEFAULT_MASS_SILENCE_RATIO), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "mass_silence_min", policy.mass_silence_min, 1, 10000,
+             DFLT(POLICY_DEFAULT_MASS_SILENCE_MIN), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "ack_timeout_ms", policy.ack_timeout_ms, 100, 60000, DFLT(POLICY_DEFAULT_ACK_TIMEOUT_MS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "ack_attempts", policy.ack_attempts, 1, 10, DFLT(POLICY_DEFAULT_ACK_ATTEMPTS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "restart_timeout_ms", policy.restart_timeout_ms, 1000, 600000,
+             DFLT(POLICY_DEFAULT_RESTART_TIMEOUT_MS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "degraded_limit_ms", policy.degraded_limit_ms, 0, 86400000,
+             DFLT(POLICY_DEFAULT_DEGRADED_LIMIT_MS), NULL),
+    UINT_KEY(CFG, SEC_POLICY, "self_preservation_max_s", policy_sp_max_s, 10, 86400,
+             DFLT(POLICY_DEFAULT_SELF_PRESERVATION_MAX_S), NULL),
 
     TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, FLEET_DEFAULT_STATE_BUCKET, NULL),
     TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, FLEET_DEFAULT_LEASE_BUCKET, NULL),

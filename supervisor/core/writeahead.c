@@ -5,7 +5,7 @@
  * Leadership and restored records are lead.c's. */
 #include "observer_private.h"
 
-void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirty)
+void writeahead_set_dirty(struct observer *o, struct instance *i, bool dirty)
 {
     if (i->policy.persist_dirty == dirty)
         return;
@@ -18,7 +18,7 @@ void durable_set_persist_dirty(struct observer *o, struct instance *i, bool dirt
 
 /* Hands `rec`, the whole durable state of `i`, to on_persist. On success
  * `i` is clean; on failure no write is tried for ack_timeout_ms. */
-bool durable_store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
+bool writeahead_store_put(struct observer *o, struct instance *i, const struct policy_persisted *rec,
                        int64_t now_ms)
 {
     if (!o->sink.on_persist(o->sink.ctx, i->service, i, rec)) {
@@ -27,33 +27,33 @@ bool durable_store_put(struct observer *o, struct instance *i, const struct poli
         return false;
     }
     o->store_down = false;
-    durable_set_persist_dirty(o, i, false);
+    writeahead_set_dirty(o, i, false);
     return true;
 }
 
 /* The durable state of `i` changed with no action depending on it (a lift,
  * a give-up, a streak reset): write it now, or mark it to be retried. */
-void durable_persist_state(struct observer *o, struct instance *i, int64_t now_ms)
+void writeahead_persist_state(struct observer *o, struct instance *i, int64_t now_ms)
 {
     struct policy_persisted rec;
 
     if (!state_persists(o))
         return;
     if (!state_store_open(o, now_ms)) {
-        durable_set_persist_dirty(o, i, true);
+        writeahead_set_dirty(o, i, true);
         return;
     }
     persist_from_policy(&i->policy, state_record_fenced(i), i->reason, o->unix_offset_ms, &rec);
     rec.restarts = i->restarts;
-    if (!durable_store_put(o, i, &rec, now_ms))
-        durable_set_persist_dirty(o, i, true);
+    if (!writeahead_store_put(o, i, &rec, now_ms))
+        writeahead_set_dirty(o, i, true);
 }
 
 /* The store's retry time came (or a write succeeded since marks were left):
  * writes every marked record until one fails, and lets held actions try
  * theirs. Afterwards nothing is marked, or the store is down with its retry
  * time in the future, so the deadline never stays in the past. */
-void durable_store_retry(struct observer *o, int64_t now_ms)
+void writeahead_store_retry(struct observer *o, int64_t now_ms)
 {
     if (o->store_down) {
         if (now_ms < o->store_retry_at_ms)
@@ -68,6 +68,6 @@ void durable_store_retry(struct observer *o, int64_t now_ms)
 
         for (; i != NULL && !o->store_down; i = i->next)
             if (i->policy.persist_dirty)
-                durable_persist_state(o, i, now_ms);
+                writeahead_persist_state(o, i, now_ms);
     }
 }
