@@ -4,7 +4,7 @@
  *
  * Each function works on plain data (one instance's policy record, a silence
  * window), the time and a caller-held PRNG; none reads a clock, allocates or
- * does I/O. The observer (observer.c) decides *when* to ask; this file says
+ * does I/O. decide.c decides *when* to ask (core/observer_private.h); this file says
  * *what* the answer is. */
 #ifndef CORE_POLICY_H
 #define CORE_POLICY_H
