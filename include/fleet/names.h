@@ -22,6 +22,9 @@ extern "C" {
 /* Longest NATS server id or name a heartbeat reports (Heartbeat.nats_server);
  * nats-server ids are 56 characters. */
 #define FLEET_SERVER_ID_MAX 64
+/* Longest supervisor id (FleetStatus.supervisor_id, the lease holder),
+ * bytes without the NUL. */
+#define FLEET_SUPERVISOR_ID_MAX 127
 
 /* True when `name` (NUL-terminated) is a valid service or instance name. */
 bool fleet_name_valid(const char *name);

@@ -7,6 +7,13 @@
 
 #include <stdbool.h>
 
+#include "fleet/subjects.h"
+
+/* Bytes of a buffer that holds any reason the core keeps (an instance's
+ * health reason, a fence reason), NUL included: the supervisor-wide
+ * FLEET_KEPT_REASON_MAX plus the NUL. */
+#define REASON_MAX (FLEET_KEPT_REASON_MAX + 1)
+
 enum serving_state {
     SERVING_UNSPECIFIED = 0,
     SERVING_STARTING = 1,

@@ -33,7 +33,7 @@ int observer_set_maintenance(struct observer *o, const char *service, const char
     size_t k;
 
     if (!name_fits(service) || (instance != NULL && !name_fits(instance)) ||
-        (reason != NULL && strlen(reason) > MAINT_REASON_MAX))
+        (reason != NULL && strlen(reason) > FLEET_KEPT_REASON_MAX))
         return -1;
     for (k = 0; k < o->n_maint; k++)
         if (strcmp(o->maint[k].service, service) == 0 && strcmp(o->maint[k].instance, inst) == 0)

@@ -298,7 +298,7 @@ int observer_restore(struct observer *o, const char *service, const char *instan
 
 /* Maintenance (DESIGN.md §8): an operator's hold on a whole service
  * (`instance` NULL) or on one instance, with a reason (UTF-8, at most
- * MAINT_REASON_MAX bytes; "" is allowed). Under maintenance an instance is
+ * FLEET_KEPT_REASON_MAX bytes; "" is allowed). Under maintenance an instance is
  * observed as usual, but no restart or fence is sent for it: a decision it
  * needs (planned or due) is held, its reason "held: maintenance: <reason>";
  * an action already in flight is not recalled. An instance-level flag wins
@@ -311,7 +311,6 @@ int observer_restore(struct observer *o, const char *service, const char *instan
  * sets them on every replica or at least before observer_set_leader(true).
  * The caller has validated the names. Returns 0, or -1 (a name or reason too
  * long, out of memory) with nothing changed. */
-#define MAINT_REASON_MAX 96
 int observer_set_maintenance(struct observer *o, const char *service, const char *instance,
                              const char *reason, int64_t now_ms);
 

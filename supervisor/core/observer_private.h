@@ -32,6 +32,10 @@
 #include "observer.h"
 #include "servers.h"
 
+/* Bytes of the observer's state reason and of a decision's reason, NUL
+ * included (an instance's reason is shorter: REASON_MAX). */
+#define DECISION_REASON_MAX 128
+
 /* Why the observer is in SELF_PRESERVATION. */
 enum blind_cause {
     BLIND_NONE,
@@ -52,7 +56,7 @@ struct inst_list {
 struct maint_entry {
     char service[FLEET_NAME_MAX + 1];
     char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
-    char reason[MAINT_REASON_MAX + 1];
+    char reason[FLEET_KEPT_REASON_MAX + 1];
 };
 
 struct observer {
@@ -77,7 +81,7 @@ struct observer {
     int64_t warm_until_ms;     /* ...and at least until this */
     int64_t last_tick_ms;
     struct observer_counters counters;
-    char state_reason[128];
+    char state_reason[DECISION_REASON_MAX];
 
     /* Decisions (policy.h). */
     struct policy_config policy; /* resolved */
@@ -200,8 +204,6 @@ enum decision_kind {
     DEC_SILENCE_EXPIRED,/* the mass silence lasted too long: NORMAL again (reason) */
     DEC_ASK,            /* ask the policy `question` now, and apply its answer next */
 };
-
-#define DECISION_REASON_MAX 128 /* = the observer's state_reason */
 
 /* One decision about `instance` (NULL for the observer's own state). */
 struct decision {

@@ -104,7 +104,7 @@ int persist_unpack(const uint8_t *buf, size_t len, struct policy_persisted *out)
     if (len < at + 1)
         return -1;
     r = buf[at];
-    if (r >= PERSIST_REASON_MAX || len != at + 1 + r + tail || memchr(buf + at + 1, '\0', r) != NULL)
+    if (r >= REASON_MAX || len != at + 1 + r + tail || memchr(buf + at + 1, '\0', r) != NULL)
         return -1;
     p.backoff_step = get_u32(buf + 4);
     p.fence_epoch_known = get_u64(buf + 8);

@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "health.h"
 #include "policy.h"
 
 #define PERSIST_MAGIC 0xF7u     /* first byte of every packed record */
 #define PERSIST_VERSION 2u      /* second byte: the layout below (1 is still read) */
-#define PERSIST_REASON_MAX 96   /* fence reason kept, NUL included (= REASON_MAX) */
 
 /* Byte form, version 2. Integers little-endian, fixed width; no padding.
  *
@@ -36,7 +36,7 @@
  *   8         8     fence_epoch_known (u64)
  *   16        8     fence_epoch_issued (u64)
  *   24        8n    restart_unix_ms[0..n-1] (i64), oldest first
- *   24+8n     1     r = length of the fence reason, 0..PERSIST_REASON_MAX-1
+ *   24+8n     1     r = length of the fence reason, 0..REASON_MAX-1
  *   25+8n     r     the fence reason's bytes (no NUL); r = 0 unless fenced
  *   25+8n+r   4     restarts (u32): new lives seen, as the feed shows them
  *
@@ -44,7 +44,7 @@
  * is the same without the last field (restarts read as 0); any other
  * version is refused: a later layout bumps it. */
 #define PERSIST_HEADER_BYTES 24
-#define PERSIST_PACKED_MAX (PERSIST_HEADER_BYTES + 8 * POLICY_TALLY_MAX + 1 + PERSIST_REASON_MAX - 1 + 4)
+#define PERSIST_PACKED_MAX (PERSIST_HEADER_BYTES + 8 * POLICY_TALLY_MAX + 1 + REASON_MAX - 1 + 4)
 
 /* Largest wall-clock time accepted, and the largest |unix_offset_ms| the
  * conversions take: far beyond any real clock, small enough that every sum
@@ -64,7 +64,7 @@ struct policy_persisted {
     uint8_t n_restarts;          /* entries used in restart_unix_ms */
     int64_t restart_unix_ms[POLICY_TALLY_MAX]; /* restarts issued, oldest first; the last one
                                                   is the time of the last restart */
-    char fence_reason[PERSIST_REASON_MAX];     /* why it was fenced; "" unless fenced */
+    char fence_reason[REASON_MAX];     /* why it was fenced; "" unless fenced */
     uint32_t restarts;           /* new lives of the instance seen (InstanceStatus.restarts); the
                                     caller sets it after persist_from_policy */
 };
@@ -88,7 +88,7 @@ int persist_unpack(const uint8_t *buf, size_t len, struct policy_persisted *out)
 
 /* The durable part of policy record `p`, times converted to wall clock with
  * `unix_offset_ms`. `fenced` and `fence_reason` (may be NULL; truncated to
- * PERSIST_REASON_MAX - 1 bytes) are the caller's: the policy record does not
+ * REASON_MAX - 1 bytes) are the caller's: the policy record does not
  * hold them. |unix_offset_ms| <= PERSIST_UNIX_MS_MAX; restart times that
  * would fall outside [0, PERSIST_UNIX_MS_MAX] are clamped into it. */
 void persist_from_policy(const struct policy_instance *p, bool fenced, const char *fence_reason,

@@ -18,7 +18,6 @@
 #include "policy.h"
 
 #define VERSION_MAX FLEET_VERSION_MAX /* longest version string kept */
-#define REASON_MAX 96         /* longest health reason kept */
 #define SERVICE_VERSIONS_MAX 8 /* distinct versions listed per service */
 #define NO_DEADLINE INT64_MAX
 

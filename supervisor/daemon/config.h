@@ -62,7 +62,7 @@ struct supervisor_config {
     char nats_creds[512];           /* nats.creds, "" = none; env NATS_CREDS */
     char nats_name[128];            /* nats.name, the NATS connection name */
     char prefix[FLEET_PREFIX_MAX + 1]; /* nats.prefix (fleet_prefix_valid); env FLEET_PREFIX */
-    char supervisor_id[128];        /* supervisor.id, "" = main makes "<host>-<pid>-<random4>";
+    char supervisor_id[FLEET_SUPERVISOR_ID_MAX + 1]; /* supervisor.id, "" = main makes "<host>-<pid>-<random4>";
                                        env FLEET_SUPERVISOR_ID */
     uint32_t status_interval_ms;    /* supervisor.status_interval_ms; env FLEET_STATUS_INTERVAL_MS */
     uint32_t max_feed_bytes;        /* supervisor.max_feed_bytes */

@@ -82,7 +82,7 @@ struct daemon {
     int64_t next_take_ms;         /* a lease won whose state could not be read: when to read again */
     struct reload *reloads;       /* records re-read after a compare-and-set conflict */
     size_t n_reloads, cap_reloads;
-    char id[128];                 /* our supervisor id, constant (read on nats.c threads) */
+    char id[FLEET_SUPERVISOR_ID_MAX + 1]; /* our supervisor id, constant (read on nats.c threads) */
     atomic_int_fast64_t deferred_ms; /* when a status came from a leader, or from an
                                         unsure peer whose id sorts before ours */
     int sigfd;

@@ -13,7 +13,7 @@ struct feed {
     struct bus *bus;
     struct observer *obs;
     char prefix[FLEET_PREFIX_MAX + 1];
-    char supervisor_id[128];
+    char supervisor_id[FLEET_SUPERVISOR_ID_MAX + 1];
     uint32_t status_interval_ms;
     uint32_t max_feed_bytes;
     uint32_t min_gap_ms;

@@ -347,8 +347,8 @@ static void test_pack_unpack_round_trip(void **state)
     }
     /* The largest record fits PERSIST_PACKED_MAX exactly. */
     sample(&in, POLICY_TALLY_MAX);
-    memset(in.fence_reason, 'x', PERSIST_REASON_MAX - 1);
-    in.fence_reason[PERSIST_REASON_MAX - 1] = '\0';
+    memset(in.fence_reason, 'x', REASON_MAX - 1);
+    in.fence_reason[REASON_MAX - 1] = '\0';
     assert_int_equal(persist_pack(&in, buf, sizeof(buf), &len), 0);
     assert_int_equal(len, PERSIST_PACKED_MAX);
     assert_int_equal(persist_unpack(buf, len, &out), 0);

@@ -1427,7 +1427,7 @@ static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **stat
 static void test_maintenance_rejects_bad_arguments(void **state)
 {
     struct fixture *f = *state;
-    char long_reason[MAINT_REASON_MAX + 2];
+    char long_reason[FLEET_KEPT_REASON_MAX + 2];
     char long_name[FLEET_NAME_MAX + 2];
 
     configure(f, "alpha", 1);
@@ -1441,7 +1441,7 @@ static void test_maintenance_rejects_bad_arguments(void **state)
     assert_int_equal(observer_set_maintenance(f->o, "alpha", "", "x", 2000), -1);
     assert_int_equal(observer_set_maintenance(f->o, "", NULL, "x", 2000), -1);
     assert_int_equal(observer_maintenance_count(f->o), 0);
-    long_reason[MAINT_REASON_MAX] = '\0';
+    long_reason[FLEET_KEPT_REASON_MAX] = '\0';
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, long_reason, 2000), 0);
 }
 
