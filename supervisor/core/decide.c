@@ -74,12 +74,12 @@ static bool serving(enum inst_health h)
 
 /* The maintenance flag that holds `i`: its own, else its service's; NULL
  * if none. */
-static const struct maint_entry *maintenance_of(const struct observer *o, const struct instance *i)
+static const struct maint_flag *maintenance_of(const struct observer *o, const struct instance *i)
 {
-    const struct maint_entry *svc = NULL;
+    const struct maint_flag *svc = NULL;
 
     for (size_t k = 0; k < o->n_maint; k++) {
-        const struct maint_entry *m = &o->maint[k];
+        const struct maint_flag *m = &o->maint[k];
 
         if (strcmp(m->service, i->service->name) != 0)
             continue;
@@ -91,7 +91,7 @@ static const struct maint_entry *maintenance_of(const struct observer *o, const 
     return svc;
 }
 
-static void maintenance_reason(const struct maint_entry *m, char *why, size_t n)
+static void maintenance_reason(const struct maint_flag *m, char *why, size_t n)
 {
     if (m->reason[0] != '\0')
         reason_printf(why, n, "held: maintenance: %s", m->reason);
@@ -142,7 +142,7 @@ static bool gate_closed(const struct observer *o, const struct instance *i, int6
 {
     const struct service *s = i->service;
     const struct service *dep;
-    const struct maint_entry *m;
+    const struct maint_flag *m;
     uint32_t limit;
 
     if (o->n_maint != 0 && (m = maintenance_of(o, i)) != NULL) {
@@ -206,7 +206,7 @@ static void plan(const struct observer *o, struct instance *i, enum core_action_
                  enum policy_trigger trigger, int64_t at_ms, int64_t now_ms, struct decisions *d)
 {
     struct decision *x = add(d, DEC_PLAN, i);
-    const struct maint_entry *m;
+    const struct maint_flag *m;
 
     x->action = kind;
     x->trigger = trigger;
@@ -546,7 +546,7 @@ void decide_refence(const struct observer *o, struct instance *i, int64_t now_ms
 void decide_maintenance(const struct observer *o, struct instance *i, int64_t now_ms, struct decisions *d)
 {
     const struct policy_instance *p = &i->policy;
-    const struct maint_entry *m = maintenance_of(o, i);
+    const struct maint_flag *m = maintenance_of(o, i);
     char why[REASON_MAX];
 
     if (!state_acts(o))

@@ -28,7 +28,7 @@ int observer_set_maintenance(struct observer *o, const char *service, const char
                              const char *reason, int64_t now_ms)
 {
     const char *inst = instance != NULL ? instance : "";
-    struct maint_entry *m = NULL;
+    struct maint_flag *m = NULL;
     struct service *s;
     size_t k;
 
@@ -52,7 +52,7 @@ int observer_set_maintenance(struct observer *o, const char *service, const char
     } else {
         if (o->n_maint == o->cap_maint) {
             size_t cap = o->cap_maint ? 2 * o->cap_maint : 4;
-            struct maint_entry *grown = realloc(o->maint, cap * sizeof(*grown));
+            struct maint_flag *grown = realloc(o->maint, cap * sizeof(*grown));
 
             if (grown == NULL)
                 return -1;
@@ -88,7 +88,7 @@ size_t observer_maintenance_count(const struct observer *o)
 void observer_maintenance_at(const struct observer *o, size_t k, const char **service,
                              const char **instance, const char **reason)
 {
-    const struct maint_entry *m = &o->maint[k];
+    const struct maint_flag *m = &o->maint[k];
 
     *service = m->service;
     *instance = m->instance[0] != '\0' ? m->instance : NULL;

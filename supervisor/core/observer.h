@@ -296,6 +296,14 @@ void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms);
 int observer_restore(struct observer *o, const char *service, const char *instance,
                      const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms);
 
+/* One maintenance flag, as the core keeps it and the edge reads it from
+ * the store. */
+struct maint_flag {
+    char service[FLEET_NAME_MAX + 1];
+    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
+    char reason[FLEET_KEPT_REASON_MAX + 1];
+};
+
 /* Maintenance (DESIGN.md §8): an operator's hold on a whole service
  * (`instance` NULL) or on one instance, with a reason (UTF-8, at most
  * FLEET_KEPT_REASON_MAX bytes; "" is allowed). Under maintenance an instance is

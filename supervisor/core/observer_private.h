@@ -52,13 +52,6 @@ struct inst_list {
     struct instance *last;
 };
 
-/* One maintenance flag (observer_set_maintenance). */
-struct maint_entry {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
-    char reason[FLEET_KEPT_REASON_MAX + 1];
-};
-
 struct observer {
     struct registry *registry;
     struct observer_sink sink;
@@ -116,7 +109,7 @@ struct observer {
 
     /* Maintenance flags, in the order they were set; few, so a plain array
      * looked up only when a decision is due (never per heartbeat). */
-    struct maint_entry *maint;
+    struct maint_flag *maint;
     size_t n_maint;
     size_t cap_maint;
 };

@@ -8,12 +8,6 @@
 #include "fleet/subjects.h"
 #include "log.h"
 
-struct maint_flag {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];  /* "" = the whole service */
-    char reason[FLEET_KEPT_REASON_MAX + 1];
-};
-
 struct maint_load {
     struct maint_flag *v;
     size_t n, cap;

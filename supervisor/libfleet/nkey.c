@@ -246,10 +246,22 @@ out_close:
     return s;
 }
 
+/* Writes the CRC-16 of raw[0..len-2) little-endian into its last two bytes,
+ * then raw as nkey text: base32_encoded_len(len) characters and a NUL into
+ * `out`, which the caller has sized. */
+static void encode_text(uint8_t *raw, size_t len, char *out)
+{
+    uint16_t crc = crc16_xmodem(raw, len - 2);
+
+    raw[len - 2] = (uint8_t)(crc & 0xff);
+    raw[len - 1] = (uint8_t)(crc >> 8);
+    base32_encode(raw, len, out);
+    out[base32_encoded_len(len)] = '\0';
+}
+
 fleet_status fleet_keypair_seed(const fleet_keypair *kp, char *out, size_t n)
 {
     uint8_t raw[RAW_SEED_LEN];
-    uint16_t crc;
 
     if (kp == NULL || out == NULL || n < FLEET_NKEY_SEED_LEN + 1)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_keypair_seed: NULL argument or buffer under %d bytes",
@@ -257,11 +269,7 @@ fleet_status fleet_keypair_seed(const fleet_keypair *kp, char *out, size_t n)
     raw[0] = (uint8_t)(PREFIX_SEED | (PREFIX_USER >> 5));
     raw[1] = (uint8_t)((PREFIX_USER & 31u) << 3);
     memcpy(raw + 2, kp->sk, SEED_BYTES);  /* libsodium's sk starts with the seed */
-    crc = crc16_xmodem(raw, RAW_SEED_LEN - 2);
-    raw[RAW_SEED_LEN - 2] = (uint8_t)(crc & 0xff);
-    raw[RAW_SEED_LEN - 1] = (uint8_t)(crc >> 8);
-    base32_encode(raw, sizeof(raw), out);
-    out[FLEET_NKEY_SEED_LEN] = '\0';
+    encode_text(raw, sizeof(raw), out);
     sodium_memzero(raw, sizeof(raw));
     return FLEET_OK;
 }
@@ -269,18 +277,13 @@ fleet_status fleet_keypair_seed(const fleet_keypair *kp, char *out, size_t n)
 fleet_status fleet_keypair_public(const fleet_keypair *kp, char *out, size_t n)
 {
     uint8_t raw[RAW_PUBLIC_LEN];
-    uint16_t crc;
 
     if (kp == NULL || out == NULL || n < FLEET_NKEY_PUBLIC_LEN + 1)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_keypair_public: NULL argument or buffer under %d bytes",
                           FLEET_NKEY_PUBLIC_LEN + 1);
     raw[0] = (uint8_t)PREFIX_USER;
     memcpy(raw + 1, kp->pk, FLEET_PUBLIC_KEY_BYTES);
-    crc = crc16_xmodem(raw, RAW_PUBLIC_LEN - 2);
-    raw[RAW_PUBLIC_LEN - 2] = (uint8_t)(crc & 0xff);
-    raw[RAW_PUBLIC_LEN - 1] = (uint8_t)(crc >> 8);
-    base32_encode(raw, sizeof(raw), out);
-    out[FLEET_NKEY_PUBLIC_LEN] = '\0';
+    encode_text(raw, sizeof(raw), out);
     return FLEET_OK;
 }
 
