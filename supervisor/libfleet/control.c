@@ -72,6 +72,54 @@ bool control_peek_seq(const uint8_t *envelope, size_t len, uint64_t *seq)
     return ok;
 }
 
+fleet_refusal envelope_open(const uint8_t *envelope, size_t len, size_t max_envelope, size_t max_payload,
+                            const uint8_t (*keys)[FLEET_PUBLIC_KEY_BYTES], size_t n_keys, size_t *key_index,
+                            Fleet__V1__Envelope **out)
+{
+    Fleet__V1__Envelope *env;
+    uint8_t signer[FLEET_PUBLIC_KEY_BYTES];
+    size_t found = n_keys;
+    fleet_refusal r;
+
+    if (len > max_envelope)
+        return FLEET_REFUSE_TOO_LARGE;
+    if (envelope == NULL && len > 0)
+        return FLEET_REFUSE_MALFORMED;
+    env = fleet__v1__envelope__unpack(NULL, len, envelope);
+    if (env == NULL)
+        return FLEET_REFUSE_MALFORMED;
+    if (env->payload.len > max_payload) {
+        r = FLEET_REFUSE_TOO_LARGE;
+        goto out_free_env;
+    }
+    /* A signer that is not a user public key cannot be looked up at all:
+     * the envelope is malformed. The decoder's detail is dropped here; a
+     * refusal carries the rule only. */
+    if (env->signature.len != FLEET_SIGNATURE_LEN || fleet_nkey_public_decode(env->signer, signer) != FLEET_OK) {
+        r = FLEET_REFUSE_MALFORMED;
+        goto out_free_env;
+    }
+    /* Every entry is compared, so the time taken does not say which matched. */
+    for (size_t i = 0; i < n_keys; i++)
+        if (sodium_memcmp(keys[i], signer, FLEET_PUBLIC_KEY_BYTES) == 0 && found == n_keys)
+            found = i;
+    if (found == n_keys) {
+        r = FLEET_REFUSE_UNTRUSTED_SIGNER;
+        goto out_free_env;
+    }
+    if (!fleet_nkey_verify(signer, env->payload.data, env->payload.len, env->signature.data)) {
+        r = FLEET_REFUSE_BAD_SIGNATURE;
+        goto out_free_env;
+    }
+    *key_index = found;
+    *out = env;
+    return FLEET_REFUSE_NONE;
+
+out_free_env:
+    fleet__v1__envelope__free_unpacked(env, NULL);
+    return r;
+}
+
 bool control_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -109,18 +157,22 @@ bool control_utf8_valid(const char *str, size_t len)
     return true;
 }
 
-fleet_status fleet_control_new_nonce(fleet_control *c)
+fleet_status control_new_nonce(uint8_t nonce[FLEET_NONCE_LEN])
 {
-    if (c == NULL)
-        return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_control_new_nonce: c is NULL");
+    if (nonce == NULL)
+        return fleet_fail(FLEET_ERR_INVALID_ARG, "new nonce: NULL argument");
     if (sodium_init() < 0)
         return fleet_fail(FLEET_ERR_SYSTEM, "libsodium could not be initialised");
-    randombytes_buf(c->nonce, sizeof(c->nonce));
+    randombytes_buf(nonce, FLEET_NONCE_LEN);
     return FLEET_OK;
 }
 
-/* A fixed-size field is a C string only if it holds a NUL. */
-static bool field_terminated(const char *field, size_t size)
+fleet_status fleet_control_new_nonce(fleet_control *c)
+{
+    return control_new_nonce(c != NULL ? c->nonce : NULL);
+}
+
+bool control_terminated(const char *field, size_t size)
 {
     return memchr(field, '\0', size) != NULL;
 }
@@ -131,10 +183,10 @@ static fleet_status control_validate(const fleet_control *c)
 {
     fleet_status s;
 
-    if (!field_terminated(c->service, sizeof(c->service)))
+    if (!control_terminated(c->service, sizeof(c->service)))
         return fleet_fail(FLEET_ERR_BAD_NAME, "service name is not NUL-terminated within %d bytes",
                           FLEET_NAME_MAX + 1);
-    if (!field_terminated(c->instance, sizeof(c->instance)))
+    if (!control_terminated(c->instance, sizeof(c->instance)))
         return fleet_fail(FLEET_ERR_BAD_NAME, "instance name is not NUL-terminated within %d bytes",
                           FLEET_NAME_MAX + 1);
     s = fleet_name_check("service", c->service);
@@ -146,7 +198,7 @@ static fleet_status control_validate(const fleet_control *c)
     if (c->action <= FLEET_ACTION_UNSPECIFIED || c->action > FLEET_ACTION_RESUME)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "control action %d is not one of RESTART..RESUME",
                           (int)c->action);
-    if (!field_terminated(c->reason, sizeof(c->reason)) ||
+    if (!control_terminated(c->reason, sizeof(c->reason)) ||
         !control_utf8_valid(c->reason, strlen(c->reason)))
         return fleet_fail(FLEET_ERR_INVALID_ARG, "control reason must be UTF-8 text of at most %d bytes",
                           FLEET_REASON_MAX);
@@ -157,22 +209,52 @@ static fleet_status control_validate(const fleet_control *c)
     return FLEET_OK;
 }
 
-fleet_status fleet_control_seal(const fleet_control *c, const fleet_keypair *kp, uint8_t **out, size_t *len)
+fleet_status envelope_seal(const uint8_t *payload, size_t payload_len, const fleet_keypair *kp, uint8_t **out,
+                           size_t *len)
 {
-    Fleet__V1__Control msg = FLEET__V1__CONTROL__INIT;
     Fleet__V1__Envelope env = FLEET__V1__ENVELOPE__INIT;
     uint8_t sig[FLEET_SIGNATURE_LEN];
     char signer[FLEET_NKEY_PUBLIC_LEN + 1];
-    uint8_t *payload, *buf;
-    size_t payload_len, env_len;
+    uint8_t *buf;
+    size_t env_len;
+    fleet_status s;
+
+    if (payload_len > FLEET_PAYLOAD_MAX)
+        return fleet_fail(FLEET_ERR_TOO_LARGE, "payload of %zu bytes is over %d", payload_len, FLEET_PAYLOAD_MAX);
+    s = fleet_keypair_public(kp, signer, sizeof(signer));
+    if (s != FLEET_OK)
+        return s;
+    /* The signature covers exactly the payload bytes that travel. */
+    s = fleet_keypair_sign(kp, payload, payload_len, sig);
+    if (s != FLEET_OK)
+        return s;
+    env.payload.data = (uint8_t *)payload;
+    env.payload.len = payload_len;
+    env.signature.data = sig;
+    env.signature.len = sizeof(sig);
+    env.signer = signer;
+    env_len = fleet__v1__envelope__get_packed_size(&env);
+    if (env_len > FLEET_ENVELOPE_MAX)
+        return fleet_fail(FLEET_ERR_TOO_LARGE, "envelope of %zu bytes is over %d", env_len, FLEET_ENVELOPE_MAX);
+    buf = malloc(env_len);
+    if (buf == NULL)
+        return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory sealing an envelope");
+    fleet__v1__envelope__pack(&env, buf);
+    *out = buf;
+    *len = env_len;
+    return FLEET_OK;
+}
+
+fleet_status fleet_control_seal(const fleet_control *c, const fleet_keypair *kp, uint8_t **out, size_t *len)
+{
+    Fleet__V1__Control msg = FLEET__V1__CONTROL__INIT;
+    uint8_t *payload;
+    size_t payload_len;
     fleet_status s;
 
     if (c == NULL || kp == NULL || out == NULL || len == NULL)
         return fleet_fail(FLEET_ERR_INVALID_ARG, "fleet_control_seal: NULL argument");
     s = control_validate(c);
-    if (s != FLEET_OK)
-        return s;
-    s = fleet_keypair_public(kp, signer, sizeof(signer));
     if (s != FLEET_OK)
         return s;
 
@@ -191,40 +273,12 @@ fleet_status fleet_control_seal(const fleet_control *c, const fleet_keypair *kp,
     msg.reason = (char *)c->reason;
 
     payload_len = fleet__v1__control__get_packed_size(&msg);
-    if (payload_len > FLEET_PAYLOAD_MAX)
-        return fleet_fail(FLEET_ERR_TOO_LARGE, "control payload of %zu bytes is over %d",
-                          payload_len, FLEET_PAYLOAD_MAX);
-    payload = malloc(payload_len);
+    payload = malloc(payload_len > 0 ? payload_len : 1);
     if (payload == NULL)
         return fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory sealing a control");
     fleet__v1__control__pack(&msg, payload);
 
-    /* The signature covers exactly the payload bytes that travel. */
-    s = fleet_keypair_sign(kp, payload, payload_len, sig);
-    if (s != FLEET_OK)
-        goto out_free_payload;
-
-    env.payload.data = payload;
-    env.payload.len = payload_len;
-    env.signature.data = sig;
-    env.signature.len = sizeof(sig);
-    env.signer = signer;
-    env_len = fleet__v1__envelope__get_packed_size(&env);
-    if (env_len > FLEET_ENVELOPE_MAX) {
-        s = fleet_fail(FLEET_ERR_TOO_LARGE, "control envelope of %zu bytes is over %d", env_len,
-                       FLEET_ENVELOPE_MAX);
-        goto out_free_payload;
-    }
-    buf = malloc(env_len);
-    if (buf == NULL) {
-        s = fleet_fail(FLEET_ERR_NO_MEMORY, "out of memory sealing a control");
-        goto out_free_payload;
-    }
-    fleet__v1__envelope__pack(&env, buf);
-    *out = buf;
-    *len = env_len;
-
-out_free_payload:
+    s = envelope_seal(payload, payload_len, kp, out, len);
     free(payload);
     return s;
 }

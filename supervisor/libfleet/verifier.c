@@ -140,17 +140,6 @@ void fleet_verifier_counters(const fleet_verifier *v, uint64_t *accepted, uint64
         memcpy(refused, v->refused, sizeof(v->refused));
 }
 
-/* True when `key` is one of the trusted keys. Looks at every entry, so the
- * time taken does not say which one matched. */
-static bool signer_trusted(const fleet_verifier *v, const uint8_t key[FLEET_PUBLIC_KEY_BYTES])
-{
-    bool found = false;
-
-    for (size_t i = 0; i < v->n_trusted; i++)
-        found |= sodium_memcmp(v->trusted[i], key, FLEET_PUBLIC_KEY_BYTES) == 0;
-    return found;
-}
-
 /* Copies a decoded Control into plain C data, refusing what our struct or
  * the protocol cannot hold. Service and instance that do not fit cannot be
  * ours, so they are wrong_target rather than malformed. */
@@ -242,36 +231,13 @@ static fleet_refusal open_envelope(const fleet_verifier *v, const uint8_t *envel
 {
     Fleet__V1__Envelope *env;
     Fleet__V1__Control *msg;
-    uint8_t signer[FLEET_PUBLIC_KEY_BYTES];
+    size_t signer;
     fleet_refusal r;
 
-    if (len > v->max_envelope)
-        return FLEET_REFUSE_TOO_LARGE;
-    if (envelope == NULL && len > 0)
-        return FLEET_REFUSE_MALFORMED;
-    env = fleet__v1__envelope__unpack(NULL, len, envelope);
-    if (env == NULL)
-        return FLEET_REFUSE_MALFORMED;
-    if (env->payload.len > v->max_payload) {
-        r = FLEET_REFUSE_TOO_LARGE;
-        goto out_free_env;
-    }
-    /* A signer that is not a user public key cannot be checked against the
-     * trusted list at all: the envelope is malformed. The decoder's detail
-     * is dropped here; a refusal carries the rule only. */
-    if (env->signature.len != FLEET_SIGNATURE_LEN ||
-        fleet_nkey_public_decode(env->signer, signer) != FLEET_OK) {
-        r = FLEET_REFUSE_MALFORMED;
-        goto out_free_env;
-    }
-    if (!signer_trusted(v, signer)) {
-        r = FLEET_REFUSE_UNTRUSTED_SIGNER;
-        goto out_free_env;
-    }
-    if (!fleet_nkey_verify(signer, env->payload.data, env->payload.len, env->signature.data)) {
-        r = FLEET_REFUSE_BAD_SIGNATURE;
-        goto out_free_env;
-    }
+    r = envelope_open(envelope, len, v->max_envelope, v->max_payload, (const uint8_t(*)[FLEET_PUBLIC_KEY_BYTES])v->trusted,
+                      v->n_trusted, &signer, &env);
+    if (r != FLEET_REFUSE_NONE)
+        return r;
     msg = fleet__v1__control__unpack(NULL, env->payload.len, env->payload.data);
     if (msg == NULL) {
         r = FLEET_REFUSE_MALFORMED;
