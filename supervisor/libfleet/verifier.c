@@ -234,8 +234,8 @@ static fleet_refusal open_envelope(const fleet_verifier *v, const uint8_t *envel
     size_t signer;
     fleet_refusal r;
 
-    r = envelope_open(envelope, len, v->max_envelope, v->max_payload, (const uint8_t(*)[FLEET_PUBLIC_KEY_BYTES])v->trusted,
-                      v->n_trusted, &signer, &env);
+    r = envelope_open(envelope, len, v->max_envelope, v->max_payload,
+                      (const uint8_t(*)[FLEET_PUBLIC_KEY_BYTES])v->trusted, v->n_trusted, &signer, &env);
     if (r != FLEET_REFUSE_NONE)
         return r;
     msg = fleet__v1__control__unpack(NULL, env->payload.len, env->payload.data);
