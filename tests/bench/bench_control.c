@@ -170,14 +170,6 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     return 0;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -460,7 +452,7 @@ static size_t rec_wait_event(struct recorder *r, size_t from, const char *servic
 
     while ((k = rec_find_event(r, from, service, instance, to, action, out)) == SIZE_MAX &&
            bench_now_ns() < deadline)
-        sleep_ms(1);
+        bench_sleep_ms(1);
     return k;
 }
 
@@ -481,35 +473,14 @@ static bool rec_wait_observer(struct recorder *r, int state, int timeout_ms)
     while (rec_observer(r) != state) {
         if (bench_now_ns() >= deadline)
             return false;
-        sleep_ms(10);
+        bench_sleep_ms(10);
     }
     return true;
 }
 
 /* ---- figures ---- */
 
-/* One row: the figure, its sample count, p50/p99/max in ms, and the target
- * with its verdict on p99 (target NULL: a context row, no verdict). */
-static void series_row(const char *figure, struct bench_series *s, const char *target, double target_ms)
-{
-    double p99;
-
-    if (s->n == 0) {
-        printf("%-46s %5s %9s %9s %9s  %-12s %s\n", figure, "0", "-", "-", "-", target ? target : "",
-               target ? "NOT measured" : "");
-        return;
-    }
-    bench_series_sort(s);
-    p99 = bench_series_pct_ms(s, 0.99);
-    printf("%-46s %5zu %9.2f %9.2f %9.2f  %-12s %s\n", figure, s->n, bench_series_pct_ms(s, 0.50), p99,
-           (double)s->v[s->n - 1] / 1e6, target ? target : "",
-           target == NULL ? "" : p99 <= target_ms ? "met" : "NOT met");
-}
-
-static void table_header(void)
-{
-    printf("%-46s %5s %9s %9s %9s  %-12s %s\n", "figure (ms)", "n", "p50", "p99", "max", "target", "");
-}
+static const struct bench_table figures = { .num_width = 9, .target_width = 12 };
 
 /* ---- processes and files ---- */
 
@@ -673,7 +644,7 @@ static int run_crash(struct bench *bn, struct bench_series *dead, struct bench_s
                     bench_now_ns() - in.health_since_ns >
                         (int64_t)(CRASH_STABLE_MS + CRASH_STABLE_MARGIN_MS) * 1000000;
             if (!ready)
-                sleep_ms(5);
+                bench_sleep_ms(5);
         }
         if (!ready) {
             fprintf(stderr, "bench_control: crash/%s not back to HEALTHY with a new child within %d ms "
@@ -793,7 +764,7 @@ static int run_control(struct bench *bn, struct bench_series *acked, struct benc
     if (start_agent(bn, &agent, "ctl", "ctl-1", pub, command) != 0)
         goto out;
     for (int64_t deadline = bench_now_ns() + (int64_t)WAIT_MS * 1000000; !up && bench_now_ns() < deadline;
-         sleep_ms(5))
+         bench_sleep_ms(5))
         up = rec_get(&rec, "ctl", "ctl-1", &in) && in.state == WIRE_STATE_SERVING && in.pid != 0;
     if (!up) {
         fprintf(stderr, "bench_control: fleet-agent ctl/ctl-1 sent no SERVING heartbeat within %d ms\n",
@@ -826,7 +797,7 @@ static int run_control(struct bench *bn, struct bench_series *acked, struct benc
         while (!done && bench_now_ns() < deadline) {
             done = rec_get(&rec, "ctl", "ctl-1", &now) && now.state == want && now.state_since_ns >= t0;
             if (!done)
-                sleep_ms(1);
+                bench_sleep_ms(1);
         }
         if (!done || now.pid != in.pid) {
             fprintf(stderr, "bench_control: ctl/ctl-1 did not report state %d for seq %zu within %d ms\n",
@@ -973,7 +944,7 @@ static int run_hang(struct bench *bn, struct bench_series *since_hb, struct benc
             free(out_text);
             goto out;
         }
-        sleep_ms((int)((end_ns - now) / 1000000 < 200 ? (end_ns - now) / 1000000 + 1 : 200));
+        bench_sleep_ms((int)((end_ns - now) / 1000000 < 200 ? (end_ns - now) / 1000000 + 1 : 200));
     }
     hang_times(&sim, t, n_hangs, ref_wall, ref_mono);
 
@@ -1086,20 +1057,20 @@ int main(int argc, char **argv)
     printf("part 3 (hang) %s\n", bn.opt.hangs == 0 ? "skipped" : hang_ok ? "done" : "FAILED");
 
     printf("\n");
-    table_header();
+    bench_table_header(&figures);
     if (bn.opt.crash_runs > 0 && crash_ok) {
-        series_row("1. kill(child) -> DEAD event", &dead, "p99 <= 100", 100);
-        series_row("   DEAD event -> RESTART event (core)", &decide, NULL, -1);
-        series_row("   kill(child) -> new child's 1st heartbeat", &recover, NULL, -1);
+        bench_series_row(&figures, "1. kill(child) -> DEAD event", &dead, "p99 <= 100", 100);
+        bench_series_row(&figures, "   DEAD event -> RESTART event (core)", &decide, NULL, -1);
+        bench_series_row(&figures, "   kill(child) -> new child's 1st heartbeat", &recover, NULL, -1);
     }
     if (bn.opt.control_runs > 0 && control_ok) {
-        series_row("2. Control request -> ControlAck (accepted)", &acked, "p99 <= 5", 5);
-        series_row("   request -> heartbeat with the new state", &acted, NULL, -1);
-        series_row("   of which sealing (ed25519 sign)", &seal, NULL, -1);
+        bench_series_row(&figures, "2. Control request -> ControlAck (accepted)", &acked, "p99 <= 5", 5);
+        bench_series_row(&figures, "   request -> heartbeat with the new state", &acted, NULL, -1);
+        bench_series_row(&figures, "   of which sealing (ed25519 sign)", &seal, NULL, -1);
     }
     if (bn.opt.hangs > 0 && hang_ok) {
-        series_row("3. hang: last heartbeat -> DEAD event", &since_hb, "p99 <= 3000", 3000);
-        series_row("   hang (sim's fault log) -> DEAD event", &since_hang, "p99 <= 3000", 3000);
+        bench_series_row(&figures, "3. hang: last heartbeat -> DEAD event", &since_hb, "p99 <= 3000", 3000);
+        bench_series_row(&figures, "   hang (sim's fault log) -> DEAD event", &since_hang, "p99 <= 3000", 3000);
     }
     printf("\n");
     if (bn.opt.crash_runs > 0 && crash_ok)

@@ -141,14 +141,6 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     return 0;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* xorshift64*: the delay before each kill, reproducible with --seed. */
 static uint64_t next_random(uint64_t *state)
 {
@@ -318,7 +310,7 @@ static size_t rec_wait_status(struct recorder *r, size_t from, int who, int64_t 
     size_t k;
 
     while ((k = rec_find_status(r, from, who, since, out)) == SIZE_MAX && bench_now_ns() < deadline)
-        sleep_ms(1);
+        bench_sleep_ms(1);
     return k;
 }
 
@@ -401,23 +393,7 @@ static uint64_t rec_changes_since(struct recorder *r, int who, uint64_t term, in
 
 /* ---- figures ---- */
 
-/* One row: the figure, its sample count, p50/p99/max in ms, and the target
- * with its verdict on p99 (target NULL: a context row, no verdict). */
-static void series_row(const char *figure, struct bench_series *s, const char *target, double target_ms)
-{
-    double p99;
-
-    if (s->n == 0) {
-        printf("%-46s %5s %10s %10s %10s  %-14s %s\n", figure, "0", "-", "-", "-", target ? target : "",
-               target ? "NOT measured" : "");
-        return;
-    }
-    bench_series_sort(s);
-    p99 = bench_series_pct_ms(s, 0.99);
-    printf("%-46s %5zu %10.2f %10.2f %10.2f  %-14s %s\n", figure, s->n, bench_series_pct_ms(s, 0.50), p99,
-           (double)s->v[s->n - 1] / 1e6, target ? target : "",
-           target == NULL ? "" : p99 <= target_ms ? "met" : "NOT met");
-}
+static const struct bench_table figures = { .num_width = 10, .target_width = 14 };
 
 /* ---- replicas ---- */
 
@@ -511,7 +487,7 @@ static int wait_roles(struct bench *bn, int leader)
             return 0;
         if (bench_now_ns() >= deadline)
             break;
-        sleep_ms(10);
+        bench_sleep_ms(10);
     }
     fprintf(stderr, "bench_failover: within %" PRId64 " ms, %s did not lead (statuses with a term, "
                     "\"leading\") with %s as the standby (\"standby\", a lease attempt)\n",
@@ -538,7 +514,7 @@ static int quiet_run(struct bench *bn, int leader)
 
     (void)rec_latest_leader(&bn->rec, &term);
     for (uint64_t s = 0; s < bn->opt.quiet_s; s++)
-        sleep_ms(1000);
+        bench_sleep_ms(1000);
     changes = rec_changes_since(&bn->rec, leader, term, since);
     printf("quiet run: %" PRIu64 " s with no fault; %s led in term %" PRIu64 " throughout: %s; "
            "%zu statuses received, %" PRIu64 " from another leader or term (false leader changes: %s)\n",
@@ -567,7 +543,7 @@ static int run_one(struct bench *bn, struct results *res, size_t run, int *leade
     struct rec_status first = { 0 };
     size_t from;
 
-    sleep_ms(delay_ms);
+    bench_sleep_ms(delay_ms);
     if (rec_latest_leader(&bn->rec, &old_term) != killed) {
         fprintf(stderr, "bench_failover: run %zu: %s no longer leads before the kill\n", run + 1,
                 replica_id[killed]);
@@ -624,7 +600,7 @@ static int run_one(struct bench *bn, struct results *res, size_t run, int *leade
         fprintf(stderr, "bench_failover: run %zu: node %d did not start again\n", run + 1, killed + 1);
         return -1;
     }
-    sleep_ms(restart_ms);
+    bench_sleep_ms(restart_ms);
     if (start_replica(bn, killed) != 0 || wait_roles(bn, heir) != 0)
         return -1;
     *leader = heir;
@@ -685,12 +661,12 @@ int main(int argc, char **argv)
     /* Both up; whoever publishes statuses with a term leads. */
     if (start_replica(&bn, 0) != 0)
         goto out_stop;
-    sleep_ms((int64_t)(next_random(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
+    bench_sleep_ms((int64_t)(next_random(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
     if (start_replica(&bn, 1) != 0)
         goto out_stop;
     for (int64_t deadline = bench_now_ns() + (int64_t)WAIT_MS * 1000000;
          (leader = rec_latest_leader(&bn.rec, NULL)) == -2 && bench_now_ns() < deadline;)
-        sleep_ms(10);
+        bench_sleep_ms(10);
     if (leader == -2) {
         fprintf(stderr, "bench_failover: no FleetStatus with a term within %d ms\n", WAIT_MS);
         dump_output(&bn.sup[0], 0);
@@ -710,19 +686,20 @@ int main(int argc, char **argv)
 
 out_report:
     target_ms = FAILOVER_TARGET_MS;
-    printf("\n%-46s %5s %10s %10s %10s  %-14s %s\n", "figure (ms)", "n", "p50", "p99", "max", "target", "");
+    printf("\n");
+    bench_table_header(&figures);
     {
         char target[32];
 
         snprintf(target, sizeof(target), "p99 <= %.0f", target_ms);
-        series_row("kill(leader) -> new leader's 1st FleetStatus", &res.failover, target, target_ms);
+        bench_series_row(&figures, "kill(leader) -> new leader's 1st FleetStatus", &res.failover, target, target_ms);
     }
-    series_row("   leader's last lease write -> kill", &res.phase, NULL, -1);
-    series_row("   kill -> takeover lease write (Create)", &res.to_takeover, NULL, -1);
-    series_row("   lease expiry (last write + TTL) -> takeover", &res.expiry_to_takeover, NULL, -1);
-    series_row("   takeover lease write -> 1st FleetStatus", &res.takeover_to_status, NULL, -1);
-    series_row("   (random delay: standby ready -> kill)", &res.delay, NULL, -1);
-    series_row("   (random delay: takeover -> restart)", &res.restart, NULL, -1);
+    bench_series_row(&figures, "   leader's last lease write -> kill", &res.phase, NULL, -1);
+    bench_series_row(&figures, "   kill -> takeover lease write (Create)", &res.to_takeover, NULL, -1);
+    bench_series_row(&figures, "   lease expiry (last write + TTL) -> takeover", &res.expiry_to_takeover, NULL, -1);
+    bench_series_row(&figures, "   takeover lease write -> 1st FleetStatus", &res.takeover_to_status, NULL, -1);
+    bench_series_row(&figures, "   (random delay: standby ready -> kill)", &res.delay, NULL, -1);
+    bench_series_row(&figures, "   (random delay: takeover -> restart)", &res.restart, NULL, -1);
     printf("\n");
     if (res.failover.n > 0) {
         uint64_t lost;

@@ -180,14 +180,6 @@ static int64_t now_ms(void)
     return bench_now_ns() / 1000000;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* ---- the load ---- */
 
 /* Frees what load_build allocated; safe on a zeroed or half-built load. */
@@ -502,7 +494,7 @@ static int run_bare(struct bench *bn, struct phase_result *r)
         }
         if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
             break;
-        sleep_ms(10);
+        bench_sleep_ms(10);
     }
     natsSubscription_GetDropped(sub, &r->client_dropped);
     rc = 0;
@@ -617,7 +609,7 @@ static void *poll_stats(void *arg)
         }
         if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
             break;
-        sleep_ms(POLL_MS);
+        bench_sleep_ms(POLL_MS);
     }
     return NULL;
 }
@@ -712,7 +704,7 @@ static bool supervisor_ready(natsConnection *nc, const char *id, struct proc *p)
         }
         if (proc_wait(p, 0) >= 0)
             return false; /* it exited */
-        sleep_ms(50);     /* "no responders" comes back at once */
+        bench_sleep_ms(50);     /* "no responders" comes back at once */
     }
     return false;
 }

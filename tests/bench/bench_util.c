@@ -141,3 +141,35 @@ void bench_series_free(struct bench_series *s)
     s->v = NULL;
     s->n = s->cap = 0;
 }
+
+void bench_sleep_ms(int64_t ms)
+{
+    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void bench_table_header(const struct bench_table *t)
+{
+    printf("%-46s %5s %*s %*s %*s  %-*s %s\n", "figure (ms)", "n", t->num_width, "p50", t->num_width, "p99",
+           t->num_width, "max", t->target_width, "target", "");
+}
+
+void bench_series_row(const struct bench_table *t, const char *figure, struct bench_series *s, const char *target,
+                      double target_ms)
+{
+    int w = t->num_width, tw = t->target_width;
+    double p99;
+
+    if (s->n == 0) {
+        printf("%-46s %5s %*s %*s %*s  %-*s %s\n", figure, "0", w, "-", w, "-", w, "-", tw, target ? target : "",
+               target ? "NOT measured" : "");
+        return;
+    }
+    bench_series_sort(s);
+    p99 = bench_series_pct_ms(s, 0.99);
+    printf("%-46s %5zu %*.2f %*.2f %*.2f  %-*s %s\n", figure, s->n, w, bench_series_pct_ms(s, 0.50), w, p99, w,
+           (double)s->v[s->n - 1] / 1e6, tw, target ? target : "",
+           target == NULL ? "" : p99 <= target_ms ? "met" : "NOT met");
+}

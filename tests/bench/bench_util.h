@@ -21,6 +21,9 @@ int bench_arg_u64(const char *flag, const char *value, uint64_t min, uint64_t ma
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);
 
+/* Sleeps `ms` milliseconds, resuming after a signal. */
+void bench_sleep_ms(int64_t ms);
+
 /* Service name of index `s` ("svc-<s>") and instance name of global index
  * `i` ("inst-<i>"), written NUL-terminated into `out` (FLEET_NAME_MAX + 1). */
 void bench_service_name(size_t s, char out[FLEET_NAME_MAX + 1]);
@@ -55,5 +58,20 @@ void bench_series_sort(struct bench_series *s);
  * below it. `s` must be sorted and non-empty. */
 double bench_series_pct_ms(const struct bench_series *s, double q);
 void bench_series_free(struct bench_series *s);
+
+/* A table of figures, one series a row; the widths of its p50/p99/max
+ * columns and of its target column. */
+struct bench_table {
+    int num_width;
+    int target_width;
+};
+
+/* The column titles: figure (ms), n, p50, p99, max, target. */
+void bench_table_header(const struct bench_table *t);
+/* One row: the figure, its sample count, p50/p99/max in ms, and the target
+ * with its verdict on p99 (target NULL: a context row, no verdict). Sorts
+ * `s`; an empty one is a row of dashes, "NOT measured" when it had a target. */
+void bench_series_row(const struct bench_table *t, const char *figure, struct bench_series *s, const char *target,
+                      double target_ms);
 
 #endif

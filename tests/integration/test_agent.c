@@ -51,8 +51,7 @@ struct ack {
 };
 
 struct fixture {
-    struct natsd natsd;
-    natsConnection *nc;
+    struct natsd_client nats;
     fleet_keypair *kp;
     char pub[FLEET_NKEY_PUBLIC_LEN + 1];
     uint64_t seq;               /* control seq, rising across tests (term 1) */
@@ -72,9 +71,7 @@ static int group_setup(void **state)
 {
     (void)state;
     memset(&fx, 0, sizeof(fx));
-    if (natsd_start(&fx.natsd, false) != 0)
-        return -1;
-    if (natsConnection_ConnectTo(&fx.nc, fx.natsd.url) != NATS_OK)
+    if (natsd_client_start(&fx.nats, false) != 0)
         return -1;
     if (fleet_keypair_generate(&fx.kp) != FLEET_OK ||
         fleet_keypair_public(fx.kp, fx.pub, sizeof(fx.pub)) != FLEET_OK)
@@ -86,9 +83,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     fleet_keypair_destroy(fx.kp);
-    natsConnection_Destroy(fx.nc);
-    natsd_stop(&fx.natsd, false);
-    nats_Close();
+    natsd_client_stop(&fx.nats);
     return 0;
 }
 
@@ -105,12 +100,12 @@ static void agent_start(struct agent_run *r, const char *instance, const char *c
     memset(r, 0, sizeof(*r));
     snprintf(r->instance, sizeof(r->instance), "%s", instance);
     snprintf(subject, sizeof(subject), "fleet.v1.hb." SVC ".%s", instance);
-    assert_int_equal(natsConnection_SubscribeSync(&r->hb_sub, fx.nc, subject), NATS_OK);
-    assert_int_equal(natsConnection_Flush(fx.nc), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&r->hb_sub, fx.nats.nc, subject), NATS_OK);
+    assert_int_equal(natsConnection_Flush(fx.nats.nc), NATS_OK);
 
     argv[n++] = "fleet-agent";
     argv[n++] = "-s";
-    argv[n++] = fx.natsd.url;
+    argv[n++] = fx.nats.d.url;
     argv[n++] = "--service";
     argv[n++] = SVC;
     argv[n++] = "--instance";
@@ -277,7 +272,7 @@ static struct ack request(const char *instance, const uint8_t *env, size_t len)
     natsStatus ns;
 
     snprintf(subject, sizeof(subject), "fleet.v1.ctl." SVC ".%s", instance);
-    ns = natsConnection_Request(&reply, fx.nc, subject, env, (int)len, 3000);
+    ns = natsConnection_Request(&reply, fx.nats.nc, subject, env, (int)len, 3000);
     if (ns != NATS_OK)
         fail_msg("request %s: %s", subject, natsStatus_GetText(ns));
     a = fleet__v1__control_ack__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
@@ -759,7 +754,7 @@ static void *status_publisher(void *arg)
     volatile bool *stop = arg;
 
     while (!*stop) {
-        (void)natsConnection_Publish(fx.nc, "fleet.v1.status", "x", 1);
+        (void)natsConnection_Publish(fx.nats.nc, "fleet.v1.status", "x", 1);
         usleep(100000);
     }
     return NULL;

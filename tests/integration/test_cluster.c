@@ -164,13 +164,8 @@ static int replicas_of(struct cl *c, const char *stream) { return stream_facts(c
 
 static int run_tool(char *const argv[], char **output)
 {
-    struct proc p = { 0 };
-    int st;
+    int st = proc_run(argv, 20000, output, NULL);
 
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    st = proc_wait(&p, 20000);
-    *output = proc_output(&p);
-    proc_kill(&p);
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

@@ -15,12 +15,10 @@
 #include <nats/nats.h>
 
 #include "fleet/v1/fleet.pb-c.h"
-#include "natsd.h"
-#include "proc.h"
+#include "fleetfx.h"
 
 struct env {
-    struct natsd d;
-    natsConnection *nc;
+    struct natsd_client c;
 };
 
 /* A small fleet: story-teller degraded with one dead instance, vocal-synthesis
@@ -89,12 +87,7 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
 
-    if (e == NULL || natsd_start(&e->d, false) != 0) {
-        free(e);
-        return -1;
-    }
-    if (natsConnection_ConnectTo(&e->nc, e->d.url) != NATS_OK) {
-        natsd_stop(&e->d, false);
+    if (e == NULL || natsd_client_start(&e->c, false) != 0) {
         free(e);
         return -1;
     }
@@ -106,40 +99,17 @@ static int teardown(void **state)
 {
     struct env *e = *state;
 
-    natsConnection_Destroy(e->nc);
-    natsd_stop(&e->d, false);
+    natsd_client_stop(&e->c);
     free(e);
-    nats_Close();
     return 0;
-}
-
-/* Runs fleetctl to completion; returns its exit code and (caller frees) output. */
-static int run_ctl(char *const argv[], char **out)
-{
-    struct proc p;
-    bool clean;
-    int st;
-
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    st = proc_wait(&p, 10000);
-    if (st < 0) {
-        proc_kill(&p);
-        fail_msg("fleetctl did not exit within 10 s");
-    }
-    *out = proc_output(&p);
-    clean = proc_output_clean(&p);
-    proc_kill(&p);
-    assert_true(clean);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
 }
 
 static natsSubscription *start_responder(struct env *e)
 {
     natsSubscription *sub = NULL;
 
-    assert_int_equal(natsConnection_Subscribe(&sub, e->nc, "fleet.v1.query.status", on_query, NULL), NATS_OK);
-    assert_int_equal(natsConnection_Flush(e->nc), NATS_OK);
+    assert_int_equal(natsConnection_Subscribe(&sub, e->c.nc, "fleet.v1.query.status", on_query, NULL), NATS_OK);
+    assert_int_equal(natsConnection_Flush(e->c.nc), NATS_OK);
     return sub;
 }
 
@@ -153,10 +123,10 @@ static void test_status_table(void **state)
 {
     struct env *e = *state;
     natsSubscription *sub = start_responder(e);
-    char *argv[] = { "fleetctl", "--server", e->d.url, "status", NULL };
+    char *argv[] = { "fleetctl", "--server", e->c.d.url, "status", NULL };
     char *out;
 
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     if (strstr(out, "fleet 0/2 available (0.0%)  instances 1/3 healthy  observer NORMAL  term 3  "
                     "supervisor test-supervisor  feed_seq 5") == NULL)
         fail_msg("unexpected header in:\n%s", out);
@@ -173,12 +143,12 @@ static void test_status_json(void **state)
 {
     struct env *e = *state;
     natsSubscription *sub = start_responder(e);
-    char *argv[] = { "fleetctl", "status", "--json", "-s", e->d.url, NULL };
+    char *argv[] = { "fleetctl", "status", "--json", "-s", e->c.d.url, NULL };
     json_error_t err;
     json_t *j;
     char *out;
 
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     j = json_loads(out, 0, &err);
     if (j == NULL)
         fail_msg("not one JSON object (%s):\n%s", err.text, out);
@@ -194,13 +164,13 @@ static void test_status_json(void **state)
 static void test_status_no_supervisor(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "--timeout-ms", "500", "status", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "--timeout-ms", "500", "status", NULL };
     char *out;
     char want[256];
 
-    assert_int_equal(run_ctl(argv, &out), 1);
+    assert_int_equal(fleetfx_run(argv, &out), 1);
     snprintf(want, sizeof(want), "no supervisor answered on fleet.v1.query.status within 500 ms: "
-                                 "is fleet-supervisor running and connected to %s?", e->d.url);
+                                 "is fleet-supervisor running and connected to %s?", e->c.d.url);
     if (strstr(out, want) == NULL)
         fail_msg("missing \"%s\" in:\n%s", want, out);
     free(out);
@@ -213,7 +183,7 @@ static void test_no_server(void **state)
     char *out;
 
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", natsd_free_port());
-    assert_int_equal(run_ctl(argv, &out), 1);
+    assert_int_equal(fleetfx_run(argv, &out), 1);
     assert_non_null(strstr(out, "cannot connect to"));
     free(out);
 }
@@ -226,15 +196,15 @@ static void test_usage_errors(void **state)
     char *bad_timeout[] = { "fleetctl", "status", "--timeout-ms", "soon", NULL };
     char *out;
 
-    assert_int_equal(run_ctl(bad_flag, &out), 2);
+    assert_int_equal(fleetfx_run(bad_flag, &out), 2);
     assert_non_null(strstr(out, "unknown flag '--bogus'"));
     free(out);
-    assert_int_equal(run_ctl(bad_cmd, &out), 2);
+    assert_int_equal(fleetfx_run(bad_cmd, &out), 2);
     assert_non_null(strstr(out, "unknown command 'frobnicate'"));
     free(out);
-    assert_int_equal(run_ctl(no_cmd, &out), 2);
+    assert_int_equal(fleetfx_run(no_cmd, &out), 2);
     free(out);
-    assert_int_equal(run_ctl(bad_timeout, &out), 2);
+    assert_int_equal(fleetfx_run(bad_timeout, &out), 2);
     assert_non_null(strstr(out, "--timeout-ms"));
     free(out);
 }
@@ -255,7 +225,7 @@ static void publish_event(struct env *e, uint64_t feed_seq)
     ev.term = 3;
     assert_true(fleet__v1__event__get_packed_size(&ev) <= sizeof(buf));
     len = fleet__v1__event__pack(&ev, buf);
-    assert_int_equal(natsConnection_Publish(e->nc, "fleet.v1.events.story-teller", buf, (int)len), NATS_OK);
+    assert_int_equal(natsConnection_Publish(e->c.nc, "fleet.v1.events.story-teller", buf, (int)len), NATS_OK);
 }
 
 static void publish_status(struct env *e, uint64_t feed_seq)
@@ -263,7 +233,7 @@ static void publish_status(struct env *e, uint64_t feed_seq)
     size_t len;
     uint8_t *buf = pack_status(feed_seq, &len);
 
-    assert_int_equal(natsConnection_Publish(e->nc, "fleet.v1.status", buf, (int)len), NATS_OK);
+    assert_int_equal(natsConnection_Publish(e->c.nc, "fleet.v1.status", buf, (int)len), NATS_OK);
     free(buf);
 }
 
@@ -271,7 +241,7 @@ static void test_watch_json(void **state)
 {
     struct env *e = *state;
     natsSubscription *sub = start_responder(e);
-    char *argv[] = { "fleetctl", "-s", e->d.url, "--json", "watch", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "--json", "watch", NULL };
     struct proc p;
     char *out, *line, *save = NULL;
     int st, statuses = 0, events = 0;
@@ -282,7 +252,7 @@ static void test_watch_json(void **state)
     publish_event(e, 6);
     publish_status(e, 7);
     publish_event(e, 9); /* 8 never comes: a gap, which JSON leaves to the reader */
-    assert_int_equal(natsConnection_Flush(e->nc), NATS_OK);
+    assert_int_equal(natsConnection_Flush(e->c.nc), NATS_OK);
     assert_true(proc_wait_output(&p, "\"feed_seq\":9,", 5000));
     assert_int_equal(proc_signal(&p, SIGTERM), 0);
     st = proc_wait(&p, 5000);
@@ -324,18 +294,18 @@ static void test_watch_json(void **state)
 static void test_watch_text(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "--timeout-ms", "300", "watch", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "--timeout-ms", "300", "watch", NULL };
     struct proc p;
     char want[128];
     int st;
 
     assert_int_equal(proc_start(&p, argv, NULL), 0);
-    snprintf(want, sizeof(want), "waiting for fleet-supervisor on %s", e->d.url);
+    snprintf(want, sizeof(want), "waiting for fleet-supervisor on %s", e->c.d.url);
     assert_true(proc_wait_output(&p, want, 6000));
     publish_status(e, 20);
     publish_status(e, 23);
     publish_event(e, 24);
-    assert_int_equal(natsConnection_Flush(e->nc), NATS_OK);
+    assert_int_equal(natsConnection_Flush(e->c.nc), NATS_OK);
     assert_true(proc_wait_output(&p, "(feed gap: 2 missed)", 5000));
     assert_true(proc_wait_output(&p, "story-teller/story-teller-1 HEALTHY\u2192DEAD (silent 2.1s)", 5000));
     assert_true(proc_wait_output(&p, "feed_seq 20", 100));

@@ -16,13 +16,11 @@
 #include <nats/nats.h>
 
 #include "fleet/v1/fleet.pb-c.h"
-#include "natsd.h"
-#include "proc.h"
+#include "fleetfx.h"
 #include "store.h"
 
 struct env {
-    struct natsd d;
-    natsConnection *nc;
+    struct natsd_client c;
     struct store *store;
 };
 
@@ -48,7 +46,7 @@ static void publish_event(struct env *e, uint64_t seq, const char *service, cons
     assert_true(len <= sizeof(buf));
     fleet__v1__event__pack(&ev, buf);
     snprintf(subject, sizeof(subject), "fleet.v1.events.%s", service);
-    assert_int_equal(natsConnection_Publish(e->nc, subject, buf, (int)len), NATS_OK);
+    assert_int_equal(natsConnection_Publish(e->c.nc, subject, buf, (int)len), NATS_OK);
 }
 
 static void publish_fixture(struct env *e)
@@ -62,7 +60,7 @@ static void publish_fixture(struct env *e)
     publish_event(e, 3, "story-teller", "st-1", FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEAD,
                   FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_FENCED, FLEET__V1__ACTION__ACTION_FENCE,
                   "crashloop");
-    assert_int_equal(natsConnection_Flush(e->nc), NATS_OK);
+    assert_int_equal(natsConnection_Flush(e->c.nc), NATS_OK);
 }
 
 static int setup(void **state)
@@ -71,11 +69,9 @@ static int setup(void **state)
     struct store_options o = { .prefix = "fleet", .supervisor_id = "test" };
     char err[256];
 
-    if (e == NULL || natsd_start(&e->d, true) != 0)
+    if (e == NULL || natsd_client_start(&e->c, true) != 0)
         goto out_fail;
-    if (natsConnection_ConnectTo(&e->nc, e->d.url) != NATS_OK)
-        goto out_fail;
-    if (store_open(e->nc, &o, &e->store, err, sizeof(err)) != 0 || !store_available(e->store))
+    if (store_open(e->c.nc, &o, &e->store, err, sizeof(err)) != 0 || !store_available(e->store))
         goto out_fail;
     publish_fixture(e);
     *state = e;
@@ -91,32 +87,9 @@ static int teardown(void **state)
     struct env *e = *state;
 
     store_close(e->store);
-    natsConnection_Destroy(e->nc);
-    natsd_stop(&e->d, false);
+    natsd_client_stop(&e->c);
     free(e);
-    nats_Close();
     return 0;
-}
-
-/* Runs fleetctl to completion; returns its exit code and (caller frees) output. */
-static int run_ctl(char *const argv[], char **out)
-{
-    struct proc p;
-    bool clean;
-    int st;
-
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    st = proc_wait(&p, 15000);
-    if (st < 0) {
-        proc_kill(&p);
-        fail_msg("fleetctl did not exit within 15 s");
-    }
-    *out = proc_output(&p);
-    clean = proc_output_clean(&p);
-    proc_kill(&p);
-    assert_true(clean);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
 }
 
 static int count_lines(const char *s)
@@ -131,13 +104,13 @@ static int count_lines(const char *s)
 static void test_events_text(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "events", "--since", "1h", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "events", "--since", "1h", NULL };
     char day[16];
     time_t now = time(NULL);
     struct tm tm;
     char *out;
 
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     localtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y-%m-%d ", &tm);
     if (count_lines(out) != 3 || strncmp(out, day, strlen(day)) != 0 ||
@@ -152,10 +125,10 @@ static void test_events_text(void **state)
 static void test_events_service_filter(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "events", "--service=vocal-synthesis", "--server", e->d.url, NULL };
+    char *argv[] = { "fleetctl", "events", "--service=vocal-synthesis", "--server", e->c.d.url, NULL };
     char *out;
 
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     if (count_lines(out) != 1 || strstr(out, "vocal-synthesis/vs-1 HEALTHY\u2192SUSPECT") == NULL)
         fail_msg("unexpected output:\n%s", out);
     free(out);
@@ -164,11 +137,11 @@ static void test_events_service_filter(void **state)
 static void test_events_json(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "events", "--json", "--service", "story-teller", "-s", e->d.url, NULL };
+    char *argv[] = { "fleetctl", "events", "--json", "--service", "story-teller", "-s", e->c.d.url, NULL };
     char *out, *line, *save = NULL;
     int n = 0;
 
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         json_error_t err;
         json_t *j = json_loads(line, 0, &err);
@@ -188,12 +161,12 @@ static void test_events_json(void **state)
 static void test_events_since_excludes_older(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "events", "--since", "1s", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "events", "--since", "1s", NULL };
     struct timespec ts = { 1, 500000000 };
     char *out;
 
     nanosleep(&ts, NULL);   /* the fixture events are now older than 1 s */
-    assert_int_equal(run_ctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     if (out[0] != '\0')
         fail_msg("expected no events, got:\n%s", out);
     free(out);
@@ -202,7 +175,7 @@ static void test_events_since_excludes_older(void **state)
 static void test_events_follow(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "events", "--follow", "--since", "1h", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "events", "--follow", "--since", "1h", NULL };
     struct proc p;
     bool clean;
     int st;
@@ -212,7 +185,7 @@ static void test_events_follow(void **state)
     publish_event(e, 4, "story-teller", "st-2", FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_STARTING,
                   FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY,
                   FLEET__V1__ACTION__ACTION_UNSPECIFIED, "serving");
-    assert_int_equal(natsConnection_Flush(e->nc), NATS_OK);
+    assert_int_equal(natsConnection_Flush(e->c.nc), NATS_OK);
     assert_true(proc_wait_output(&p, "story-teller/st-2 STARTING\u2192HEALTHY (serving)", 10000));
     assert_int_equal(proc_signal(&p, SIGINT), 0);
     st = proc_wait(&p, 5000);
@@ -225,13 +198,13 @@ static void test_events_follow(void **state)
 static void test_events_no_stream(void **state)
 {
     struct env *e = *state;
-    char *argv[] = { "fleetctl", "-s", e->d.url, "events", "--stream", "NOPE", NULL };
+    char *argv[] = { "fleetctl", "-s", e->c.d.url, "events", "--stream", "NOPE", NULL };
     char want[256];
     char *out;
 
-    assert_int_equal(run_ctl(argv, &out), 1);
+    assert_int_equal(fleetfx_run(argv, &out), 1);
     snprintf(want, sizeof(want),
-             "no audit stream NOPE on %s: is fleet-supervisor running with JetStream?", e->d.url);
+             "no audit stream NOPE on %s: is fleet-supervisor running with JetStream?", e->c.d.url);
     if (strstr(out, want) == NULL)
         fail_msg("unexpected output:\n%s", out);
     free(out);
@@ -246,7 +219,7 @@ static void test_events_no_jetstream(void **state)
 
     assert_int_equal(natsd_start(&d, false), 0);
     argv[2] = d.url;
-    assert_int_equal(run_ctl(argv, &out), 1);
+    assert_int_equal(fleetfx_run(argv, &out), 1);
     snprintf(want, sizeof(want),
              "no audit stream FLEET_AUDIT on %s: is fleet-supervisor running with JetStream?", d.url);
     if (strstr(out, want) == NULL)
@@ -263,15 +236,15 @@ static void test_events_usage_errors(void **state)
     char *extra[] = { "fleetctl", "events", "extra", NULL };
     char *out;
 
-    assert_int_equal(run_ctl(bad_since, &out), 2);
+    assert_int_equal(fleetfx_run(bad_since, &out), 2);
     assert_non_null(strstr(out, "--since wants a duration"));
     free(out);
-    assert_int_equal(run_ctl(bad_service, &out), 2);
+    assert_int_equal(fleetfx_run(bad_service, &out), 2);
     assert_non_null(strstr(out, "is not a service name"));
     free(out);
-    assert_int_equal(run_ctl(no_value, &out), 2);
+    assert_int_equal(fleetfx_run(no_value, &out), 2);
     free(out);
-    assert_int_equal(run_ctl(extra, &out), 2);
+    assert_int_equal(fleetfx_run(extra, &out), 2);
     assert_non_null(strstr(out, "unexpected argument 'extra'"));
     free(out);
 }

@@ -21,45 +21,6 @@ enum { IH_HEALTHY = 2, IH_DEAD = 5, IH_FENCED = 7 };
 enum { ACT_RESTART = 1, ACT_FENCE = 2 };
 enum { OBS_NORMAL = 2, OBS_SELF_PRESERVATION = 3, OBS_STANDBY = 4 };
 
-struct ha {
-    struct fleetfx fx;
-    struct proc sup[2];
-    struct proc agent;
-};
-
-static int setup_js(void **state)
-{
-    struct ha *h = calloc(1, sizeof(*h));
-
-    assert_non_null(h);
-    assert_int_equal(fleetfx_start(&h->fx, true), 0);
-    *state = h;
-    return 0;
-}
-
-static int setup_no_js(void **state)
-{
-    struct ha *h = calloc(1, sizeof(*h));
-
-    assert_non_null(h);
-    assert_int_equal(fleetfx_start(&h->fx, false), 0);
-    *state = h;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct ha *h = *state;
-    bool clean = fleetfx_stop_proc(&h->agent);
-
-    clean = fleetfx_stop_proc(&h->sup[0]) && clean;
-    clean = fleetfx_stop_proc(&h->sup[1]) && clean;
-    fleetfx_stop(&h->fx);
-    free(h);
-    assert_true(clean);
-    return 0;
-}
-
 static const char loop_policy[] = "  backoff_initial_ms: 600\n";
 static const char loop_service[] =
     "  - name: loop\n    desired: 1\n    crashloop_max: 4\n    crashloop_window_s: 120\n";
@@ -77,7 +38,7 @@ static const char *ha_extra(int lease_ms)
  * would (the unit tests compare the backoff itself). */
 static void a_restarted_supervisor_continues_the_crash_loop(void **state)
 {
-    struct ha *h = *state;
+    struct fleetfx_ha *h = *state;
     const char *cfg = fleetfx_config(&h->fx, "a", loop_policy, ha_extra(2000), loop_service);
 
     fleetfx_supervisor(&h->fx, &h->sup[0], cfg);
@@ -97,7 +58,7 @@ static void a_restarted_supervisor_continues_the_crash_loop(void **state)
     fleetfx_wait_heartbeat(&h->fx, "loop", "loop-1", fleetfx_fenced, NULL);
 }
 
-static uint64_t status_term(struct ha *h)
+static uint64_t status_term(struct fleetfx_ha *h)
 {
     Fleet__V1__FleetStatus *fs = feedwatch_latest(h->fx.watch);
     uint64_t term = fs ? fs->term : 0;
@@ -116,7 +77,7 @@ static bool is_leading(struct proc *p)
  * plus an interval, with a higher term, and restarts go on. */
 static void the_standby_takes_over_when_the_leader_dies(void **state)
 {
-    struct ha *h = *state;
+    struct fleetfx_ha *h = *state;
     const char *cfg = fleetfx_config(&h->fx, "two", "  backoff_initial_ms: 200\n", ha_extra(2000),
                                      "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first;
@@ -158,7 +119,7 @@ static void the_standby_takes_over_when_the_leader_dies(void **state)
 
 /* Sends a DRAIN signed with the supervisors' key in `term` to web-1 as it
  * is now; returns 0 with the ack's error ("" when accepted). */
-static int send_control(struct ha *h, const struct feedwatch_heartbeat *target, uint64_t term, char *error,
+static int send_control(struct fleetfx_ha *h, const struct feedwatch_heartbeat *target, uint64_t term, char *error,
                         size_t n)
 {
     fleet_keypair *kp = NULL;
@@ -199,7 +160,7 @@ static int send_control(struct ha *h, const struct feedwatch_heartbeat *target, 
  * and never acts, while the new leader does. */
 static void a_paused_leader_steps_down_without_acting(void **state)
 {
-    struct ha *h = *state;
+    struct fleetfx_ha *h = *state;
     const char *cfg = fleetfx_config(&h->fx, "pause", "  backoff_initial_ms: 200\n", ha_extra(2000),
                                      "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first;
@@ -243,16 +204,15 @@ static void a_paused_leader_steps_down_without_acting(void **state)
     }
 }
 
-static bool fleetctl_events_show(struct ha *h, const char *needle)
+static bool fleetctl_events_show(struct fleetfx_ha *h, const char *needle)
 {
     char *argv[] = { "fleetctl", "-s", h->fx.natsd.url, "events", "--since", "1h", NULL };
-    struct proc p;
+    char *out = NULL;
     bool found;
 
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    assert_true(proc_wait(&p, WAIT_MS) >= 0);
-    found = proc_wait_output(&p, needle, 1);
-    proc_kill(&p);
+    assert_true(proc_run(argv, WAIT_MS, &out, NULL) >= 0);
+    found = out != NULL && strstr(out, needle) != NULL;
+    free(out);
     return found;
 }
 
@@ -260,7 +220,7 @@ static bool fleetctl_events_show(struct ha *h, const char *needle)
  * server restart (file store). */
 static void the_audit_trail_survives_restarts(void **state)
 {
-    struct ha *h = *state;
+    struct fleetfx_ha *h = *state;
     const char *cfg = fleetfx_config(&h->fx, "audit", "  backoff_initial_ms: 200\n", ha_extra(2000),
                                      "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first;
@@ -291,7 +251,7 @@ static void the_audit_trail_survives_restarts(void **state)
  * act on nothing, and say so on the feed (SELF_PRESERVATION, with why). */
 static void without_jetstream_it_observes_but_does_not_act(void **state)
 {
-    struct ha *h = *state;
+    struct fleetfx_ha *h = *state;
     const char *cfg = fleetfx_config(&h->fx, "nojs", "  backoff_initial_ms: 200\n", "",
                                      "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first, now;
@@ -322,11 +282,16 @@ static void without_jetstream_it_observes_but_does_not_act(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(a_restarted_supervisor_continues_the_crash_loop, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(the_standby_takes_over_when_the_leader_dies, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(a_paused_leader_steps_down_without_acting, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(the_audit_trail_survives_restarts, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(without_jetstream_it_observes_but_does_not_act, setup_no_js, teardown),
+        cmocka_unit_test_setup_teardown(a_restarted_supervisor_continues_the_crash_loop, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(the_standby_takes_over_when_the_leader_dies, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(a_paused_leader_steps_down_without_acting, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(the_audit_trail_survives_restarts, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(without_jetstream_it_observes_but_does_not_act, fleetfx_ha_setup_no_js,
+                                        fleetfx_ha_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,25 +13,7 @@
 #include <cmocka.h>
 
 #include "fleet/nkey.h"
-#include "proc.h"
-
-/* Runs fleetctl with argv[1..]; returns its exit code and, if `output` is
- * not NULL, a malloc'd copy of what it printed (stdout and stderr). */
-static int run_fleetctl(char *const argv[], char **output)
-{
-    struct proc p;
-    int status;
-
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    status = proc_wait(&p, 10000);
-    assert_true(status >= 0);
-    assert_true(proc_output_clean(&p));
-    if (output != NULL)
-        *output = proc_output(&p);
-    proc_kill(&p);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
+#include "fleetfx.h"
 
 static char *read_file(const char *path)
 {
@@ -58,7 +40,7 @@ static void test_keygen(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/control.nk", dir);
 
-    assert_int_equal(run_fleetctl(argv, &out), 0);
+    assert_int_equal(fleetfx_run(argv, &out), 0);
     /* Exactly one line: the public key, nothing else (not even on stderr). */
     assert_int_equal(strlen(out), FLEET_NKEY_PUBLIC_LEN + 1);
     assert_int_equal(out[0], 'U');
@@ -80,7 +62,7 @@ static void test_keygen(void **state)
     free(out);
 
     /* A second run refuses to overwrite and changes nothing. */
-    assert_int_equal(run_fleetctl(argv, &out), 1);
+    assert_int_equal(fleetfx_run(argv, &out), 1);
     assert_non_null(strstr(out, "already exists"));
     assert_null(strstr(out, "\nU"));
     free(out);
@@ -109,12 +91,12 @@ static void test_keygen_usage(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/control.nk", dir);
-    assert_int_equal(run_fleetctl(no_out, &out), 2);
+    assert_int_equal(fleetfx_run(no_out, &out), 2);
     assert_non_null(strstr(out, "--out"));
     free(out);
-    assert_int_equal(run_fleetctl(extra, NULL), 2);
+    assert_int_equal(fleetfx_run(extra, NULL), 2);
     assert_int_equal(access(path, F_OK), -1);   /* nothing written on a usage error */
-    assert_int_equal(run_fleetctl(bad_flag, NULL), 2);
+    assert_int_equal(fleetfx_run(bad_flag, NULL), 2);
     rmdir(dir);
 }
 

@@ -24,52 +24,12 @@ enum { IH_DEAD = 5 };
 enum { ACT_RESTART = 1 };
 enum { OBS_NORMAL = 2 };
 
-struct mt {
-    struct fleetfx fx;
-    struct proc sup[2];
-    struct proc agent;
-};
-
-static int setup_js(void **state)
-{
-    struct mt *m = calloc(1, sizeof(*m));
-
-    assert_non_null(m);
-    assert_int_equal(fleetfx_start(&m->fx, true), 0);
-    *state = m;
-    return 0;
-}
-
-static int setup_no_js(void **state)
-{
-    struct mt *m = calloc(1, sizeof(*m));
-
-    assert_non_null(m);
-    assert_int_equal(fleetfx_start(&m->fx, false), 0);
-    *state = m;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct mt *m = *state;
-    bool clean = fleetfx_stop_proc(&m->agent);
-
-    clean = fleetfx_stop_proc(&m->sup[0]) && clean;
-    clean = fleetfx_stop_proc(&m->sup[1]) && clean;
-    fleetfx_stop(&m->fx);
-    free(m);
-    assert_true(clean);
-    return 0;
-}
-
 /* Runs fleetctl with `args` (NULL-terminated, after the server flag) to its
  * end; returns its exit code and, if `out` is set, its output (free it). */
-static int fleetctl(struct mt *m, char **out, ...)
+static int fleetctl(struct fleetfx_ha *m, char **out, ...)
 {
     char *argv[16] = { "fleetctl", "-s", m->fx.natsd.url };
     int argc = 3, status;
-    struct proc p;
     va_list ap;
 
     va_start(ap, out);
@@ -77,17 +37,13 @@ static int fleetctl(struct mt *m, char **out, ...)
         argv[argc++] = (char *)a;
     va_end(ap);
     argv[argc] = NULL;
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    status = proc_wait(&p, WAIT_MS);
+    status = proc_run(argv, WAIT_MS, out, NULL);
     assert_true(status >= 0);
-    if (out != NULL)
-        *out = proc_output(&p);
-    proc_kill(&p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* The reason the latest status gives for service/instance ("" if absent). */
-static void instance_reason(struct mt *m, const char *service, const char *instance, char *out, size_t n)
+static void instance_reason(struct fleetfx_ha *m, const char *service, const char *instance, char *out, size_t n)
 {
     Fleet__V1__FleetStatus *fs = feedwatch_latest(m->fx.watch);
 
@@ -106,7 +62,7 @@ static void instance_reason(struct mt *m, const char *service, const char *insta
 
 /* Waits until the feed says web-1 is DEAD and held for maintenance, then
  * watches QUIET_MS more: no restart, still held. */
-static void assert_held_for_maintenance(struct mt *m, const char *why)
+static void assert_held_for_maintenance(struct fleetfx_ha *m, const char *why)
 {
     char reason[128] = "";
     int64_t deadline = proc_now_ms() + WAIT_MS;
@@ -130,7 +86,7 @@ static void assert_held_for_maintenance(struct mt *m, const char *why)
  * holds it too); off → restarted. */
 static void maintenance_holds_restarts_durably_until_lifted(void **state)
 {
-    struct mt *m = *state;
+    struct fleetfx_ha *m = *state;
     const char *cfg = fleetfx_config(&m->fx, "maint", "  backoff_initial_ms: 200\n",
                                      "state:\n  lease_ttl_ms: 2000\n", "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first, now;
@@ -180,7 +136,7 @@ static void maintenance_holds_restarts_durably_until_lifted(void **state)
  * fine. */
 static void instance_flag_holds_only_that_instance(void **state)
 {
-    struct mt *m = *state;
+    struct fleetfx_ha *m = *state;
     const char *cfg = fleetfx_config(&m->fx, "inst", "  backoff_initial_ms: 200\n",
                                      "state:\n  lease_ttl_ms: 2000\n", "  - name: web\n    desired: 1\n");
     struct feedwatch_heartbeat first;
@@ -203,7 +159,7 @@ static void instance_flag_holds_only_that_instance(void **state)
  * command fails (1) and says to start the server with -js. */
 static void errors_are_clear(void **state)
 {
-    struct mt *m = *state;
+    struct fleetfx_ha *m = *state;
     char *out = NULL;
 
     assert_int_equal(fleetctl(m, &out, "maintenance", "on", "no.such", NULL), 2);
@@ -221,9 +177,12 @@ static void errors_are_clear(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(maintenance_holds_restarts_durably_until_lifted, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(instance_flag_holds_only_that_instance, setup_js, teardown),
-        cmocka_unit_test_setup_teardown(errors_are_clear, setup_no_js, teardown),
+        cmocka_unit_test_setup_teardown(maintenance_holds_restarts_durably_until_lifted, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(instance_flag_holds_only_that_instance, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
+        cmocka_unit_test_setup_teardown(errors_are_clear, fleetfx_ha_setup_no_js,
+                                        fleetfx_ha_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

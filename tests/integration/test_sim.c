@@ -83,21 +83,19 @@ static void record(struct seen *s, natsMsg *msg, int64_t started_ms)
 static void test_default_fleet_with_faults(void **state)
 {
     static struct seen seen;
-    struct natsd natsd = { 0 };
-    natsConnection *nc = NULL;
+    struct natsd_client nats = { 0 };
     natsSubscription *sub = NULL;
     struct proc sim = { 0 };
     int64_t started_ms;
     int status = -1;
 
     (void)state;
-    assert_int_equal(natsd_start(&natsd, false), 0);
-    assert_int_equal(natsConnection_ConnectTo(&nc, natsd.url), NATS_OK);
-    assert_int_equal(natsConnection_SubscribeSync(&sub, nc, "fleet.v1.hb.>"), NATS_OK);
-    assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+    assert_int_equal(natsd_client_start(&nats, false), 0);
+    assert_int_equal(natsConnection_SubscribeSync(&sub, nats.nc, "fleet.v1.hb.>"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(nats.nc), NATS_OK);
 
     {
-        char *argv[] = { "fleet-sim", "--server", natsd.url, "--interval-ms", "200",
+        char *argv[] = { "fleet-sim", "--server", nats.d.url, "--interval-ms", "200",
                          "--duration-s", "3", "--crash", "story-teller-1@1",
                          "--wrong-version", "npc-behavior-2", "--unexpected", "ghost-svc", NULL };
 
@@ -142,9 +140,7 @@ static void test_default_fleet_with_faults(void **state)
     assert_true(proc_output_clean(&sim));
     proc_kill(&sim);
     natsSubscription_Destroy(sub);
-    natsConnection_Destroy(nc);
-    natsd_stop(&natsd, false);
-    nats_Close();
+    natsd_client_stop(&nats);
 }
 
 int main(void)

@@ -439,15 +439,11 @@ static int run_check_config(const char *yaml, char **output)
 {
     char path[64];
     char *argv[] = { "fleet-supervisor", "--check-config", "--config", path, NULL };
-    struct proc p;
     int status;
 
     snprintf(path, sizeof(path), "/tmp/fleet-test-check-%d.yaml", (int)getpid());
     write_file(path, "%s", yaml);
-    assert_int_equal(proc_start(&p, argv, NULL), 0);
-    status = proc_wait(&p, WAIT_MS);
-    *output = proc_output(&p);
-    proc_kill(&p);
+    status = proc_run(argv, WAIT_MS, output, NULL);
     unlink(path);
     assert_true(status >= 0 && WIFEXITED(status));
     return WEXITSTATUS(status);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -188,4 +189,42 @@ bool fleetfx_stop_proc(struct proc *p)
     }
     proc_kill(p);
     return clean;
+}
+
+static int ha_setup(void **state, bool jetstream)
+{
+    struct fleetfx_ha *h = calloc(1, sizeof(*h));
+
+    assert_non_null(h);
+    assert_int_equal(fleetfx_start(&h->fx, jetstream), 0);
+    *state = h;
+    return 0;
+}
+
+int fleetfx_ha_setup_js(void **state) { return ha_setup(state, true); }
+int fleetfx_ha_setup_no_js(void **state) { return ha_setup(state, false); }
+
+int fleetfx_ha_teardown(void **state)
+{
+    struct fleetfx_ha *h = *state;
+    bool clean = fleetfx_stop_proc(&h->agent);
+
+    clean = fleetfx_stop_proc(&h->sup[0]) && clean;
+    clean = fleetfx_stop_proc(&h->sup[1]) && clean;
+    fleetfx_stop(&h->fx);
+    free(h);
+    assert_true(clean);
+    return 0;
+}
+
+int fleetfx_run(char *const argv[], char **output)
+{
+    bool clean;
+    int st = proc_run(argv, FLEETFX_RUN_MS, output, &clean);
+
+    if (st < 0)
+        fail_msg("%s did not run to its end within %d ms", argv[0], FLEETFX_RUN_MS);
+    assert_true(clean);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
 }

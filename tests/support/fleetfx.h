@@ -62,4 +62,30 @@ bool fleetfx_fenced(const struct feedwatch_heartbeat *hb, const void *arg);
  * no sanitizer report. */
 bool fleetfx_stop_proc(struct proc *p);
 
+/* The cast of the leadership scenarios: two supervisor replicas and one
+ * agent on one fixture. */
+struct fleetfx_ha {
+    struct fleetfx fx;
+    struct proc sup[2];
+    struct proc agent;
+};
+
+/* cmocka setups: a zeroed heap fleetfx_ha in *state, its fixture started
+ * with JetStream (or without); the test fails if it cannot start. */
+int fleetfx_ha_setup_js(void **state);
+int fleetfx_ha_setup_no_js(void **state);
+/* Stops the agent, then both replicas, and the fixture; frees *state.
+ * Fails the test if any of them printed a sanitizer report. */
+int fleetfx_ha_teardown(void **state);
+
+/* How long a command-line program (fleetctl) may take to run to its end:
+ * one JetStream request with retries on a loaded machine. */
+#define FLEETFX_RUN_MS 15000
+
+/* Runs a command-line program to its end (proc_run) and fails the test
+ * unless it started, exited by itself within FLEETFX_RUN_MS and printed no
+ * sanitizer report. Returns its exit code; *output (when not NULL) is all
+ * it printed (caller frees). */
+int fleetfx_run(char *const argv[], char **output);
+
 #endif

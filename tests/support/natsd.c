@@ -284,3 +284,25 @@ void natsd_cluster_stop(struct natsd_cluster *c)
     for (int k = 0; k < c->n; k++)
         natsd_stop(&c->node[k], false);
 }
+
+int natsd_client_start(struct natsd_client *c, bool jetstream)
+{
+    c->nc = NULL;
+    if (natsd_start(&c->d, jetstream) != 0)
+        return -1;
+    if (natsConnection_ConnectTo(&c->nc, c->d.url) != NATS_OK) {
+        fprintf(stderr, "natsd: cannot connect to %s\n", c->d.url);
+        natsd_stop(&c->d, false);
+        c->nc = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void natsd_client_stop(struct natsd_client *c)
+{
+    natsConnection_Destroy(c->nc);
+    c->nc = NULL;
+    natsd_stop(&c->d, false);
+    nats_Close();
+}

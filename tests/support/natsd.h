@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <nats/nats.h>
+
 struct natsd {
     pid_t pid;        /* 0 when not running */
     int port;         /* loopback client port, kept across natsd_restart */
@@ -59,5 +61,21 @@ int natsd_cluster_start(struct natsd_cluster *c, int n);
 
 /* Stops every node (by PID) and removes their directories. */
 void natsd_cluster_stop(struct natsd_cluster *c);
+
+/* A server and one nats.c connection to it, for tests that play the peer of
+ * a program (its supervisor, its agents, its feed). */
+struct natsd_client {
+    struct natsd d;
+    natsConnection *nc; /* NULL until connected */
+};
+
+/* natsd_start, then connects `c->nc`. Returns 0, or -1 with a message on
+ * stderr and nothing left running or connected. */
+int natsd_client_start(struct natsd_client *c, bool jetstream);
+
+/* Destroys the connection, stops the server (its directory removed) and
+ * releases nats.c (nats_Close): the last thing a test binary's teardown
+ * does with NATS. Safe on one natsd_client_start failed on. */
+void natsd_client_stop(struct natsd_client *c);
 
 #endif

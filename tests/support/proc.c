@@ -172,6 +172,26 @@ bool proc_output_clean(const struct proc *p)
     return clean;
 }
 
+int proc_run(char *const argv[], int timeout_ms, char **output, bool *clean)
+{
+    struct proc p;
+    int st;
+
+    if (output != NULL)
+        *output = NULL;
+    if (clean != NULL)
+        *clean = false;
+    if (proc_start(&p, argv, NULL) != 0)
+        return -1;
+    st = proc_wait(&p, timeout_ms);
+    if (output != NULL)
+        *output = proc_output(&p);
+    if (clean != NULL)
+        *clean = proc_output_clean(&p);
+    proc_kill(&p);
+    return st;
+}
+
 bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms)
 {
     int64_t deadline = proc_now_ms() + timeout_ms;

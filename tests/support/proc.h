@@ -40,6 +40,14 @@ bool proc_wait_output(const struct proc *p, const char *needle, int timeout_ms);
  * prints the report to stderr and returns false. */
 bool proc_output_clean(const struct proc *p);
 
+/* Runs `argv` (as proc_start, no extra environment) to its end, waiting up
+ * to `timeout_ms`; a child still running then is killed. Returns its wait
+ * status (>= 0), or -1: it did not start (a message on stderr) or did not
+ * exit in time. When not NULL, *output gets everything it printed, malloc'd
+ * (caller frees; NULL when it did not start), and *clean whether that had no
+ * sanitizer report (proc_output_clean). Nothing is left running or on disk. */
+int proc_run(char *const argv[], int timeout_ms, char **output, bool *clean);
+
 /* Resolves a program name as proc_start does into `out`; returns 0 or -1. */
 int proc_find_program(const char *name, char *out, size_t n);
 

@@ -9,14 +9,7 @@
 #include <cmocka.h>
 
 #include "availability.h"
-
-#define assert_double_near(a, b, eps)                                                   \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (eps)))                                                  \
-            fail_msg("%s = %.12g, %s = %.12g: differ by more than %g", #a, a_, #b, b_,  \
-                     (double)(eps));                                                    \
-    } while (0)
+#include "corefx.h"
 
 #define SECOND 1000LL
 #define MINUTE (60 * SECOND)

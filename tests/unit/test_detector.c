@@ -10,35 +10,8 @@
 
 #include <cmocka.h>
 
+#include "corefx.h"
 #include "detector.h"
-
-/* Double comparisons that print both values on failure (cmocka 1.1 only
- * has a float one). */
-#define assert_double_near(a, b, eps)                                                   \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(fabs(a_ - b_) <= (eps)))                                                  \
-            fail_msg("%s = %.9g, %s = %.9g: differ by more than %g", #a, a_, #b, b_,    \
-                     (double)(eps));                                                    \
-    } while (0)
-#define assert_double_ge(a, b)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(a_ >= b_))                                                                \
-            fail_msg("%s = %.9g is not >= %s = %.9g", #a, a_, #b, b_);                  \
-    } while (0)
-#define assert_double_lt(a, b)                                                          \
-    do {                                                                                \
-        double a_ = (a), b_ = (b);                                                      \
-        if (!(a_ < b_))                                                                 \
-            fail_msg("%s = %.9g is not < %s = %.9g", #a, a_, #b, b_);                   \
-    } while (0)
-#define assert_int64_lt(a, b)                                                           \
-    do {                                                                                \
-        int64_t a_ = (a), b_ = (b);                                                     \
-        if (!(a_ < b_))                                                                 \
-            fail_msg("%s = %lld is not < %s = %lld", #a, (long long)a_, #b, (long long)b_); \
-    } while (0)
 
 /* phi at the mean of the distribution: -log10(0.5). */
 #define PHI_AT_MEAN 0.30103
@@ -81,24 +54,6 @@ static int64_t feed_regular(struct detector *d, uint32_t interval_ms, int64_t fr
 static int64_t expected_crossing(int64_t last_ms, double mean_ms, double sd_ms, double z)
 {
     return last_ms + (int64_t)ceil(mean_ms + z * sd_ms);
-}
-
-/* xorshift64*: deterministic, fixed seed, good enough for jitter. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform integer in [lo, hi]. */
-static int64_t rng_between(uint64_t *state, int64_t lo, int64_t hi)
-{
-    return lo + (int64_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
 }
 
 /* Asserts phi has just crossed `threshold` at `at_ms` and not one ms before. */
@@ -275,7 +230,7 @@ static void test_thresholds_at_crossings_after_samples(void **state)
 
     (void)state;
     for (int k = 0; k < 500; k++) {
-        t += rng_between(&rng, 1500, 2500);
+        t += corefx_rng_between(&rng, 1500, 2500);
         detector_observe(&d, 2000, t);
     }
     assert_int64_lt(detector_dead_at(&d, &p), t + 5 * 2000); /* not the ceiling */
@@ -510,7 +465,7 @@ static void test_jitter_30pct_no_false_dead(void **state)
 
     (void)state;
     for (int k = 0; k < 100000; k++) {
-        int64_t next = t + rng_between(&rng, 700, 1300);
+        int64_t next = t + corefx_rng_between(&rng, 700, 1300);
         int64_t dead_in = detector_dead_at(&d, &p) - d.last_ms;
 
         if (next >= detector_dead_at(&d, &p))
@@ -535,7 +490,7 @@ static void test_jitter_30pct_on_schedule_no_false_dead(void **state)
 
     (void)state;
     for (int64_t k = 1; k <= 100000; k++) {
-        int64_t arrival = k * 1000 + rng_between(&rng, -300, 300);
+        int64_t arrival = k * 1000 + corefx_rng_between(&rng, -300, 300);
 
         if (arrival >= detector_dead_at(&d, &p))
             false_dead++;
@@ -553,7 +508,7 @@ static void test_hang_detected_dead_within_3s(void **state)
 
     (void)state;
     for (int k = 0; k < 1000; k++) {
-        t += rng_between(&rng, 700, 1300);
+        t += corefx_rng_between(&rng, 700, 1300);
         detector_observe(&d, 1000, t);
     }
     /* The process hangs after the heartbeat at t. */

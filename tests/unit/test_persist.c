@@ -14,214 +14,60 @@
 
 #include <cmocka.h>
 
+#include "corefx.h"
 #include "observer.h"
 #include "persist.h"
 #include "policy.h"
 
-#define INTERVAL 1000
-#define FORGET_AFTER 600000
-#define STALL 5000
-#define SEED 0xC0FFEEULL
 #define WALL0 1700000000000LL /* wall clock at observer A's monotonic 0 */
-#define MAX_ACTIONS 64
-#define MAX_LOG 256
-
-#define assert_int64_eq(a, b)                                                           \
-    do {                                                                                \
-        int64_t a_ = (a), b_ = (b);                                                     \
-        if (a_ != b_)                                                                   \
-            fail_msg("%s = %lld, %s = %lld", #a, (long long)a_, #b, (long long)b_);     \
-    } while (0)
-#define assert_int64_in(v, lo, hi)                                                      \
-    do {                                                                                \
-        int64_t v_ = (v), lo_ = (lo), hi_ = (hi);                                       \
-        if (v_ < lo_ || v_ > hi_)                                                       \
-            fail_msg("%s = %lld not in [%lld, %lld]", #v, (long long)v_, (long long)lo_, \
-                     (long long)hi_);                                                   \
-    } while (0)
 
 /* ---- one supervisor process: an observer, its clocks, a recording sink ---- */
 
-struct rec_action {
-    enum core_action_kind kind;
-    uint64_t id;
-    uint64_t fence_epoch;
-    char reason[REASON_MAX];
-    int64_t at_ms;
-};
-
-struct proc {
-    struct observer *o;
-    struct service_config svc;
-    struct observer_config cfg;
-    int64_t now;       /* monotonic */
-    int64_t offset;    /* unix_ms - mono_ms */
-    uint64_t seq;
-    bool store_ok;     /* what on_persist answers */
-    struct rec_action actions[MAX_ACTIONS];
-    size_t n_actions;
-    size_t n_persist_calls;
-    char log[MAX_LOG]; /* 'P' write stored, 'p' write refused, 'A' action sent */
-    size_t n_log;
-    /* The "KV bucket": the last stored record of a-1, packed. */
-    uint8_t kv[PERSIST_PACKED_MAX];
-    size_t kv_len;
-    struct policy_persisted last; /* its unpacked form */
-};
-
-static void log_char(struct proc *p, char c)
+/* Every write is a-1's, the only instance these tests run. */
+static bool persist_a1(void *ctx, const struct service *s, const struct instance *i,
+                       const struct policy_persisted *rec)
 {
-    if (p->n_log + 1 >= MAX_LOG)
-        fail_msg("log full");
-    p->log[p->n_log++] = c;
-    p->log[p->n_log] = '\0';
-}
-
-static void record_action(void *ctx, const struct core_action *a)
-{
-    struct proc *p = ctx;
-    struct rec_action *r;
-
-    if (p->n_actions == MAX_ACTIONS)
-        fail_msg("too many actions");
-    r = &p->actions[p->n_actions++];
-    r->kind = a->kind;
-    r->id = a->action_id;
-    r->fence_epoch = a->fence_epoch;
-    snprintf(r->reason, sizeof(r->reason), "%s", a->reason);
-    r->at_ms = a->at_ms;
-    log_char(p, 'A');
-}
-
-/* Stores the record as the edge would: packed, replacing the previous one. */
-static bool record_persist(void *ctx, const struct service *s, const struct instance *i,
-                           const struct policy_persisted *rec)
-{
-    struct proc *p = ctx;
-
     assert_string_equal(s->name, "alpha");
     assert_string_equal(i->name, "a-1");
-    p->n_persist_calls++;
-    if (!p->store_ok) {
-        log_char(p, 'p');
-        return false;
-    }
-    assert_int_equal(persist_pack(rec, p->kv, sizeof(p->kv), &p->kv_len), 0);
-    p->last = *rec;
-    log_char(p, 'P');
-    return true;
+    return corefx_record_persist(ctx, s, i, rec);
 }
 
-static void proc_start(struct proc *p, int64_t offset, bool persist)
+/* Starts supervisor `p` (caller-owned storage; corefx_fini stops it) at
+ * monotonic 0, `offset` from the wall clock: one service, alpha, wanting one
+ * instance; actions recorded, and with `persist` the write-ahead into p->rec. */
+static void proc_start(struct corefx *p, int64_t offset, bool persist)
 {
-    struct observer_sink sink = { .ctx = p, .on_action = record_action,
-                                  .on_persist = persist ? record_persist : NULL };
-
-    memset(p, 0, sizeof(*p));
-    snprintf(p->svc.name, sizeof(p->svc.name), "alpha");
-    p->svc.desired = 1;
-    detector_params_default(&p->cfg.detector);
-    assert_int_equal(detector_params_prepare(&p->cfg.detector), 0);
-    p->cfg.default_interval_ms = INTERVAL;
-    p->cfg.forget_after_ms = FORGET_AFTER;
-    p->cfg.stall_ms = STALL;
-    p->cfg.policy.rng_seed = SEED;
-    p->cfg.services = &p->svc;
-    p->cfg.n_services = 1;
-    p->offset = offset;
-    p->seq = 1;
-    p->store_ok = true;
-    assert_int_equal(observer_create(&p->cfg, &sink, 0, &p->o), 0);
-    observer_set_unix_offset(p->o, offset);
+    corefx_init(p, COREFX_ACTIONS | (persist ? COREFX_PERSIST : 0), COREFX_SEED);
+    if (persist)
+        p->sink.on_persist = persist_a1;
+    corefx_configure(p, "alpha", 1);
+    p->unix_offset = offset;
+    corefx_start(p, 0);
 }
 
-static void proc_stop(struct proc *p)
-{
-    observer_destroy(p->o);
-    p->o = NULL;
-}
-
-static void tick(struct proc *p, int64_t now_ms)
-{
-    observer_tick(p->o, now_ms);
-    p->now = now_ms;
-}
-
-/* Ticks at every deadline up to `until_ms`, at least every second. */
-static void run_until(struct proc *p, int64_t until_ms)
-{
-    for (;;) {
-        int64_t next = observer_next_deadline(p->o);
-
-        if (next > p->now + 1000)
-            next = p->now + 1000;
-        if (next <= p->now)
-            next = p->now + 1;
-        if (next > until_ms)
-            break;
-        tick(p, next);
-    }
-    tick(p, until_ms);
-}
-
-static void send_hb_epoch(struct proc *p, uint64_t incarnation, int64_t at_ms, enum serving_state state,
+static void send_hb_epoch(struct corefx *p, uint64_t incarnation, int64_t at_ms, enum serving_state state,
                           uint64_t fence_epoch)
 {
-    struct hb_input hb;
+    struct hb_input hb = corefx_heartbeat("alpha", "a-1", incarnation, p->seq++, at_ms);
 
-    memset(&hb, 0, sizeof(hb));
-    snprintf(hb.service, sizeof(hb.service), "alpha");
-    snprintf(hb.instance, sizeof(hb.instance), "a-1");
-    snprintf(hb.version, sizeof(hb.version), "1.0.0");
-    hb.incarnation = incarnation;
-    hb.seq = p->seq++;
-    hb.arrival_ms = at_ms;
-    hb.interval_ms = INTERVAL;
     hb.state = state;
     hb.fence_epoch = fence_epoch;
-    hb.checks_ok = true;
-    assert_int_equal(observer_heartbeat(p->o, &hb), HB_ACCEPTED);
-    p->now = at_ms;
+    assert_int_equal(corefx_send(p, &hb), HB_ACCEPTED);
 }
 
-static void send_hb(struct proc *p, uint64_t incarnation, int64_t at_ms, enum serving_state state)
+static void send_hb(struct corefx *p, uint64_t incarnation, int64_t at_ms, enum serving_state state)
 {
-    send_hb_epoch(p, incarnation, at_ms, state, 0);
+    corefx_send_state(p, "alpha", "a-1", incarnation, at_ms, state);
 }
 
-static struct instance *a1(const struct proc *p)
+static struct instance *a1(const struct corefx *p)
 {
-    struct service *s = registry_service(observer_registry(p->o), "alpha");
-
-    return s != NULL ? registry_instance(observer_registry(p->o), s, "a-1") : NULL;
+    return corefx_instance_of(p, "alpha", "a-1");
 }
 
-static enum inst_health health(const struct proc *p)
+static enum inst_health health(const struct corefx *p)
 {
-    struct instance *i = a1(p);
-
-    assert_non_null(i);
-    return (enum inst_health)i->health;
-}
-
-/* Ticks until a new action appears (fails after `limit_ms`). */
-static const struct rec_action *wait_action(struct proc *p, int64_t limit_ms)
-{
-    size_t n = p->n_actions;
-    int64_t until = p->now + limit_ms;
-
-    while (p->n_actions == n) {
-        int64_t next = observer_next_deadline(p->o);
-
-        if (next > p->now + 1000)
-            next = p->now + 1000;
-        if (next <= p->now)
-            next = p->now + 1;
-        if (next > until)
-            fail_msg("no action within %lld ms", (long long)limit_ms);
-        tick(p, next);
-    }
-    return &p->actions[p->n_actions - 1];
+    return corefx_health_of(p, "alpha", "a-1");
 }
 
 /* What one death came to. */
@@ -229,17 +75,17 @@ struct outcome {
     enum core_action_kind kind;
     int64_t delay_ms;  /* from the death to the action */
     uint64_t fence_epoch;
-    char reason[REASON_MAX];
+    char reason[COREFX_REASON_LEN];
 };
 
 /* The action answering a death seen at `died`; a RESTART is accepted and a
  * new incarnation reports SERVING. */
-static struct outcome answer(struct proc *p, size_t n_before, int64_t died, uint64_t *inc)
+static struct outcome answer(struct corefx *p, size_t n_before, int64_t died, uint64_t *inc)
 {
-    const struct rec_action *a;
+    const struct corefx_action *a;
     struct outcome out;
 
-    a = p->n_actions > n_before ? &p->actions[p->n_actions - 1] : wait_action(p, 120000);
+    a = p->rec.n_actions > n_before ? corefx_last_action(p) : corefx_wait_action(p, 120000);
     out.kind = a->kind;
     out.delay_ms = a->at_ms - died;
     out.fence_epoch = a->fence_epoch;
@@ -256,9 +102,9 @@ static struct outcome answer(struct proc *p, size_t n_before, int64_t died, uint
 }
 
 /* a-1 exits 100 ms from now; returns what the observer did about it. */
-static struct outcome crash(struct proc *p, uint64_t *inc)
+static struct outcome crash(struct corefx *p, uint64_t *inc)
 {
-    size_t n = p->n_actions;
+    size_t n = p->rec.n_actions;
     int64_t died = p->now + 100;
 
     send_hb(p, *inc, died, SERVING_EXITED);
@@ -266,10 +112,10 @@ static struct outcome crash(struct proc *p, uint64_t *inc)
 }
 
 /* Creates `p` at monotonic 0 with `offset`, warms it up and has a-1 serving. */
-static void start_serving(struct proc *p, int64_t offset, bool persist, uint64_t inc)
+static void start_serving(struct corefx *p, int64_t offset, bool persist, uint64_t inc)
 {
     proc_start(p, offset, persist);
-    tick(p, INTERVAL);
+    corefx_tick(p, COREFX_INTERVAL);
     assert_int_equal(observer_state(p->o), OBSERVER_NORMAL);
     send_hb(p, inc, 2000, SERVING_SERVING);
 }
@@ -416,7 +262,7 @@ static void test_unpack_refuses_truncated_garbage_and_versions(void **state)
     struct policy_persisted p, out, untouched;
     uint8_t buf[PERSIST_PACKED_MAX + 1], bad[PERSIST_PACKED_MAX + 1];
     size_t len;
-    uint64_t rng = policy_rng_seed(SEED);
+    uint64_t rng = policy_rng_seed(COREFX_SEED);
 
     (void)state;
     sample(&p, 4);
@@ -540,12 +386,12 @@ static void test_instance_stays_small(void **state)
 
 static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state)
 {
-    struct proc *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-    struct proc *c = calloc(1, sizeof(*c)), *d = calloc(1, sizeof(*d));
+    struct corefx *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    struct corefx *c = calloc(1, sizeof(*c)), *d = calloc(1, sizeof(*d));
     struct outcome oc[6], ob[6], od;
     struct policy_persisted rec;
     uint64_t inc_a = 1, inc_c = 1, inc_b, inc_d;
-    uint64_t rng_b = policy_rng_seed(SEED);
+    uint64_t rng_b = policy_rng_seed(COREFX_SEED);
     struct policy_config pc, zero = { 0 };
     int64_t died, kill_wall, off_b;
     size_t n;
@@ -569,7 +415,7 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
     assert_int_equal(oc[5].fence_epoch, 1);
     /* Every action was made durable first (and each new life, for the
      * restart count on the feed). */
-    assert_string_equal(c->log, "PAPPAPPAPPAPPAPPA");
+    assert_string_equal(c->rec.log, "PAPPAPPAPPAPPAPPA");
 
     /* A, same seed and clock, sees three deaths and their restarts, then the
      * fourth death, and is killed while that restart waits out its backoff. */
@@ -580,29 +426,29 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
         assert_int_equal(o.kind, oc[k].kind);
         assert_int64_eq(o.delay_ms, oc[k].delay_ms);
     }
-    n = a->n_persist_calls;
+    n = a->rec.n_persist_calls;
     send_hb(a, inc_a, a->now + 100, SERVING_EXITED);
-    run_until(a, a->now + 500);
-    assert_int_equal(a->n_actions, 3);
-    assert_int_equal(a->n_persist_calls, n); /* a plan is not durable state */
+    corefx_run_until(a, a->now + 500);
+    assert_int_equal(a->rec.n_actions, 3);
+    assert_int_equal(a->rec.n_persist_calls, n); /* a plan is not durable state */
     assert_true(a1(a)->next_action_ms > a->now);
-    kill_wall = a->now + a->offset;
-    proc_stop(a);
+    kill_wall = a->now + a->unix_offset;
+    corefx_fini(a);
 
     /* B starts 5 s later in a new process: monotonic 0 is a new wall time. */
     off_b = kill_wall + 5000;
-    assert_int_equal(persist_unpack(a->kv, a->kv_len, &rec), 0);
+    assert_int_equal(persist_unpack(a->rec.kv, a->rec.kv_len, &rec), 0);
     assert_int_equal(rec.n_restarts, 3);
     assert_int_equal(rec.backoff_step, 3);
     proc_start(b, off_b, true);
     assert_int_equal(observer_restore(b->o, "alpha", "a-1", &rec, 0, off_b), 0);
-    assert_int_equal(b->n_persist_calls, 0); /* restoring writes nothing back */
+    assert_int_equal(b->rec.n_persist_calls, 0); /* restoring writes nothing back */
     assert_int_equal(health(b), INST_UNSPECIFIED);
-    run_until(b, 1500);
+    corefx_run_until(b, 1500);
     assert_int_equal(observer_state(b->o), OBSERVER_NORMAL);
     /* D, the same without a record: it would start the streak over. */
     proc_start(d, off_b, true);
-    run_until(d, 1500);
+    corefx_run_until(d, 1500);
 
     /* The agent reports a-1 still dead; then the crash loop goes on. */
     inc_b = inc_d = inc_a;
@@ -632,16 +478,16 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
     assert_int_equal(ob[5].fence_epoch, oc[5].fence_epoch);
     assert_string_equal(ob[5].reason, oc[5].reason);
     assert_string_equal(ob[5].reason, "crashloop: 6 restarts in 600s");
-    assert_string_equal(b->log, "PAPPAPPA");
+    assert_string_equal(b->rec.log, "PAPPAPPA");
     /* B's record now says what C's does, in wall-clock terms, save times. */
-    assert_true(b->last.fenced && c->last.fenced);
-    assert_true(b->last.fence_epoch_issued == c->last.fence_epoch_issued);
-    assert_int_equal(b->last.n_restarts, c->last.n_restarts);
-    assert_int_equal(b->last.backoff_step, c->last.backoff_step);
+    assert_true(b->rec.last.fenced && c->rec.last.fenced);
+    assert_true(b->rec.last.fence_epoch_issued == c->rec.last.fence_epoch_issued);
+    assert_int_equal(b->rec.last.n_restarts, c->rec.last.n_restarts);
+    assert_int_equal(b->rec.last.backoff_step, c->rec.last.backoff_step);
 
-    proc_stop(b);
-    proc_stop(c);
-    proc_stop(d);
+    corefx_fini(b);
+    corefx_fini(c);
+    corefx_fini(d);
     free(a);
     free(b);
     free(c);
@@ -650,7 +496,7 @@ static void test_killed_mid_crash_loop_continues_like_uninterrupted(void **state
 
 static void test_restored_fence_holds_and_epochs_continue(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     struct policy_persisted rec;
     uint64_t inc = 5;
 
@@ -664,7 +510,7 @@ static void test_restored_fence_holds_and_epochs_continue(void **state)
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
     assert_int_equal(health(p), INST_FENCED);
     assert_string_equal(a1(p)->reason, "crashloop: 6 restarts in 600s");
-    run_until(p, 2000);
+    corefx_run_until(p, 2000);
     assert_int_equal(observer_state(p->o), OBSERVER_NORMAL);
     /* It reports dead, stops, goes silent: still fenced, never restarted,
      * never forgotten, and nothing is written. */
@@ -672,10 +518,10 @@ static void test_restored_fence_holds_and_epochs_continue(void **state)
     assert_int_equal(health(p), INST_FENCED);
     send_hb(p, inc, 3100, SERVING_FENCED);
     send_hb(p, inc, 4100, SERVING_EXITED);
-    run_until(p, 4100 + 2 * FORGET_AFTER);
+    corefx_run_until(p, 4100 + 2 * COREFX_FORGET_AFTER);
     assert_int_equal(health(p), INST_FENCED);
-    assert_int_equal(p->n_actions, 0);
-    assert_int_equal(p->n_persist_calls, 0);
+    assert_int_equal(p->rec.n_actions, 0);
+    assert_int_equal(p->rec.n_persist_calls, 0);
     assert_int_equal(a1(p)->restarts, 0);
 
     /* A new life (its agent restarted: fence epoch 0) serves: the fence
@@ -684,22 +530,22 @@ static void test_restored_fence_holds_and_epochs_continue(void **state)
     inc++;
     send_hb(p, inc, p->now + 100, SERVING_SERVING);
     assert_int_equal(health(p), INST_FENCED);
-    assert_int_equal(p->n_actions, 1);
-    assert_int_equal(p->actions[0].kind, CORE_ACT_FENCE);
-    assert_int_equal(p->actions[0].fence_epoch, 42);
-    assert_true(p->last.fenced && p->last.fence_epoch_issued == 42);
-    assert_int_equal(p->last.restarts, 1);
-    observer_action_result(p->o, p->actions[0].id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
+    assert_int_equal(p->rec.n_actions, 1);
+    assert_int_equal(p->rec.actions[0].kind, CORE_ACT_FENCE);
+    assert_int_equal(p->rec.actions[0].fence_epoch, 42);
+    assert_true(p->rec.last.fenced && p->rec.last.fence_epoch_issued == 42);
+    assert_int_equal(p->rec.last.restarts, 1);
+    observer_action_result(p->o, p->rec.actions[0].id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
     send_hb_epoch(p, inc, p->now + 100, SERVING_FENCED, 42);
     assert_int_equal(health(p), INST_FENCED);
     /* ...until it obeys an UNFENCE (its epoch above the fence's): the lift
      * is written. */
     send_hb_epoch(p, inc, p->now + 100, SERVING_SERVING, 43);
     assert_int_equal(health(p), INST_HEALTHY);
-    assert_false(p->last.fenced);
-    assert_true(p->last.fence_epoch_issued == 42);
-    assert_int_equal(p->n_actions, 1);
-    proc_stop(p);
+    assert_false(p->rec.last.fenced);
+    assert_true(p->rec.last.fence_epoch_issued == 42);
+    assert_int_equal(p->rec.n_actions, 1);
+    corefx_fini(p);
 
     /* ...and a record of a recent crash loop, not fenced: the first death
      * after restore is fenced at once, with an epoch above the restored one. */
@@ -713,21 +559,21 @@ static void test_restored_fence_holds_and_epochs_continue(void **state)
         rec.restart_unix_ms[k] = WALL0 - 60000 + 5000 * k;
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
     assert_int_equal(health(p), INST_UNSPECIFIED);
-    run_until(p, 1500);
+    corefx_run_until(p, 1500);
     send_hb(p, inc, 1600, SERVING_SERVING);
     send_hb(p, inc, 2600, SERVING_EXITED);
-    assert_int_equal(p->n_actions, 1);
-    assert_int_equal(p->actions[0].kind, CORE_ACT_FENCE);
-    assert_int_equal(p->actions[0].fence_epoch, 42);
-    assert_true(p->last.fenced && p->last.fence_epoch_issued == 42 && p->last.fence_epoch_known == 42);
-    assert_string_equal(p->log, "PA");
-    proc_stop(p);
+    assert_int_equal(p->rec.n_actions, 1);
+    assert_int_equal(p->rec.actions[0].kind, CORE_ACT_FENCE);
+    assert_int_equal(p->rec.actions[0].fence_epoch, 42);
+    assert_true(p->rec.last.fenced && p->rec.last.fence_epoch_issued == 42 && p->rec.last.fence_epoch_known == 42);
+    assert_string_equal(p->rec.log, "PA");
+    corefx_fini(p);
     free(p);
 }
 
 static void test_restore_unheard_not_dead_and_first_life_not_a_restart(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     struct policy_persisted rec;
 
     (void)state;
@@ -743,32 +589,32 @@ static void test_restore_unheard_not_dead_and_first_life_not_a_restart(void **st
     rec.n_restarts = 0;
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
     /* Silent for a long while: not watched, not DEAD, no action. */
-    run_until(p, 60000);
+    corefx_run_until(p, 60000);
     assert_int_equal(health(p), INST_UNSPECIFIED);
     assert_true(observer_phi(p->o, a1(p), p->now) == 0.0);
-    assert_int_equal(p->n_actions, 0);
+    assert_int_equal(p->rec.n_actions, 0);
     /* Its first heartbeat is its first life, not a restart, and from then on
      * it is watched like any other. */
     send_hb(p, 77, 60500, SERVING_SERVING);
     assert_int_equal(health(p), INST_HEALTHY);
     assert_int_equal(a1(p)->restarts, 0);
-    run_until(p, 70000);
-    assert_true(p->n_actions >= 1);
-    assert_int_equal(p->actions[0].kind, CORE_ACT_RESTART);
-    assert_true(strncmp(p->actions[0].reason, "dead: silent", 12) == 0);
+    corefx_run_until(p, 70000);
+    assert_true(p->rec.n_actions >= 1);
+    assert_int_equal(p->rec.actions[0].kind, CORE_ACT_RESTART);
+    assert_true(strncmp(p->rec.actions[0].reason, "dead: silent", 12) == 0);
     /* Unheard, a restored record is forgotten like a silent one. */
-    proc_stop(p);
+    corefx_fini(p);
     proc_start(p, WALL0, true);
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
-    run_until(p, FORGET_AFTER + 1000);
+    corefx_run_until(p, COREFX_FORGET_AFTER + 1000);
     assert_null(a1(p));
-    proc_stop(p);
+    corefx_fini(p);
     free(p);
 }
 
 static void test_streak_reset_is_written_once(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     uint64_t inc = 1;
     size_t n;
 
@@ -777,20 +623,20 @@ static void test_streak_reset_is_written_once(void **state)
     start_serving(p, WALL0, true, inc);
     crash(p, &inc);
     crash(p, &inc);
-    assert_int_equal(p->last.backoff_step, 2);
-    n = p->n_persist_calls;
+    assert_int_equal(p->rec.last.backoff_step, 2);
+    n = p->rec.n_persist_calls;
     /* Heartbeats while healthy write nothing until the stable period ends,
      * then one record with the streak over, then nothing again. */
-    for (int64_t t = p->now + INTERVAL, end = p->now + 70000; t < end; t += INTERVAL) {
-        run_until(p, t);
+    for (int64_t t = p->now + COREFX_INTERVAL, end = p->now + 70000; t < end; t += COREFX_INTERVAL) {
+        corefx_run_until(p, t);
         send_hb(p, inc, t, SERVING_SERVING);
     }
-    assert_int_equal(p->n_persist_calls, n + 1);
-    assert_int_equal(p->last.backoff_step, 0);
-    assert_int_equal(p->last.n_restarts, 2);
+    assert_int_equal(p->rec.n_persist_calls, n + 1);
+    assert_int_equal(p->rec.last.backoff_step, 0);
+    assert_int_equal(p->rec.last.n_restarts, 2);
     /* The next death restarts at once. */
     assert_int64_eq(crash(p, &inc).delay_ms, 0);
-    proc_stop(p);
+    corefx_fini(p);
     free(p);
 }
 
@@ -798,7 +644,7 @@ static void test_streak_reset_is_written_once(void **state)
 
 static void test_store_failure_holds_action_until_it_recovers(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     struct policy_config pc, zero = { 0 };
     uint64_t inc = 1;
     int64_t failed_at;
@@ -807,59 +653,59 @@ static void test_store_failure_holds_action_until_it_recovers(void **state)
     assert_non_null(p);
     policy_config_resolve(&pc, &zero);
     start_serving(p, WALL0, true, inc);
-    p->store_ok = false;
+    p->rec.store_ok = false;
     send_hb(p, inc, 3000, SERVING_EXITED);
     failed_at = p->now;
     /* The write was refused: nothing sent, the instance held, saying why. */
-    assert_int_equal(p->n_actions, 0);
-    assert_string_equal(p->log, "p");
+    assert_int_equal(p->rec.n_actions, 0);
+    assert_string_equal(p->rec.log, "p");
     assert_int_equal(health(p), INST_DEAD);
     assert_string_equal(a1(p)->reason, "held: state store unavailable");
     assert_int_equal(a1(p)->policy.phase, POLICY_HELD);
     assert_int_equal(a1(p)->policy.tally_len, 0); /* nothing recorded */
     /* The next try is one ack timeout later, not before. */
     assert_int64_eq(observer_next_deadline(p->o), failed_at + pc.ack_timeout_ms);
-    run_until(p, failed_at + pc.ack_timeout_ms - 1);
-    assert_string_equal(p->log, "p");
-    run_until(p, failed_at + pc.ack_timeout_ms);
-    assert_string_equal(p->log, "pp");
-    assert_int_equal(p->n_actions, 0);
+    corefx_run_until(p, failed_at + pc.ack_timeout_ms - 1);
+    assert_string_equal(p->rec.log, "p");
+    corefx_run_until(p, failed_at + pc.ack_timeout_ms);
+    assert_string_equal(p->rec.log, "pp");
+    assert_int_equal(p->rec.n_actions, 0);
     /* The store is back: at the next retry the record, then the action. */
-    p->store_ok = true;
-    run_until(p, failed_at + 2 * pc.ack_timeout_ms);
-    assert_string_equal(p->log, "ppPA");
-    assert_int_equal(p->actions[0].kind, CORE_ACT_RESTART);
-    assert_string_equal(p->actions[0].reason, "dead: released (state store unavailable)");
+    p->rec.store_ok = true;
+    corefx_run_until(p, failed_at + 2 * pc.ack_timeout_ms);
+    assert_string_equal(p->rec.log, "ppPA");
+    assert_int_equal(p->rec.actions[0].kind, CORE_ACT_RESTART);
+    assert_string_equal(p->rec.actions[0].reason, "dead: released (state store unavailable)");
     assert_int_equal(health(p), INST_RESTARTING);
-    assert_int_equal(p->last.n_restarts, 1);
-    assert_int64_eq(p->last.restart_unix_ms[0], p->now + WALL0);
-    proc_stop(p);
+    assert_int_equal(p->rec.last.n_restarts, 1);
+    assert_int64_eq(p->rec.last.restart_unix_ms[0], p->now + WALL0);
+    corefx_fini(p);
 
     /* A FENCE: the epoch is written before it is sent, and a refused write
      * issues no epoch at all (the retry uses the same one). */
     start_serving(p, WALL0, true, inc = 1);
     for (int k = 0; k < 5; k++)
         crash(p, &inc);
-    p->store_ok = false;
+    p->rec.store_ok = false;
     send_hb(p, inc, p->now + 100, SERVING_EXITED);
-    assert_int_equal(p->n_actions, 5);
+    assert_int_equal(p->rec.n_actions, 5);
     assert_int_equal(a1(p)->policy.fence_issued, 0);
     assert_string_equal(a1(p)->reason, "held: state store unavailable");
-    p->store_ok = true;
-    run_until(p, p->now + pc.ack_timeout_ms);
-    assert_int_equal(p->n_actions, 6);
-    assert_int_equal(p->actions[5].kind, CORE_ACT_FENCE);
-    assert_int_equal(p->actions[5].fence_epoch, 1);
-    assert_true(p->last.fenced && p->last.fence_epoch_issued == 1);
-    assert_string_equal(p->log + strlen(p->log) - 3, "pPA");
+    p->rec.store_ok = true;
+    corefx_run_until(p, p->now + pc.ack_timeout_ms);
+    assert_int_equal(p->rec.n_actions, 6);
+    assert_int_equal(p->rec.actions[5].kind, CORE_ACT_FENCE);
+    assert_int_equal(p->rec.actions[5].fence_epoch, 1);
+    assert_true(p->rec.last.fenced && p->rec.last.fence_epoch_issued == 1);
+    assert_string_equal(p->rec.log + strlen(p->rec.log) - 3, "pPA");
     assert_int_equal(health(p), INST_FENCED);
-    proc_stop(p);
+    corefx_fini(p);
     free(p);
 }
 
 static void test_failed_lift_is_retried(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     struct policy_persisted rec;
     struct policy_config pc, zero = { 0 };
 
@@ -871,21 +717,21 @@ static void test_failed_lift_is_retried(void **state)
     rec.fenced = true;
     rec.fence_epoch_known = rec.fence_epoch_issued = 3;
     assert_int_equal(observer_restore(p->o, "alpha", "a-1", &rec, 0, WALL0), 0);
-    run_until(p, 1500);
-    p->store_ok = false;
+    corefx_run_until(p, 1500);
+    p->rec.store_ok = false;
     send_hb_epoch(p, 9, 2000, SERVING_SERVING, 4);   /* it obeyed an UNFENCE of epoch 4 */
-    assert_string_equal(p->log, "p");
+    assert_string_equal(p->rec.log, "p");
     assert_int64_eq(observer_next_deadline(p->o) <= 2000 + pc.ack_timeout_ms, 1);
-    p->store_ok = true;
-    for (int64_t t = 3000; t <= 2000 + pc.ack_timeout_ms; t += INTERVAL) {
-        run_until(p, t);
+    p->rec.store_ok = true;
+    for (int64_t t = 3000; t <= 2000 + pc.ack_timeout_ms; t += COREFX_INTERVAL) {
+        corefx_run_until(p, t);
         send_hb_epoch(p, 9, t, SERVING_SERVING, 4);
     }
-    run_until(p, 2000 + pc.ack_timeout_ms);
-    assert_string_equal(p->log, "pP");
-    assert_false(p->last.fenced);
-    assert_true(p->last.fence_epoch_issued == 3);
-    proc_stop(p);
+    corefx_run_until(p, 2000 + pc.ack_timeout_ms);
+    assert_string_equal(p->rec.log, "pP");
+    assert_false(p->rec.last.fenced);
+    assert_true(p->rec.last.fence_epoch_issued == 3);
+    corefx_fini(p);
     free(p);
 }
 
@@ -893,9 +739,9 @@ static void test_failed_lift_is_retried(void **state)
 
 static void test_standby_acts_on_nothing_until_leader(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     uint64_t inc = 1;
-    const struct rec_action *a;
+    const struct corefx_action *a;
 
     (void)state;
     assert_non_null(p);
@@ -911,17 +757,17 @@ static void test_standby_acts_on_nothing_until_leader(void **state)
     send_hb(p, inc, 4000, SERVING_SERVING);
     assert_int_equal(health(p), INST_HEALTHY);
     assert_int_equal(a1(p)->restarts, 1);
-    run_until(p, 10000); /* silent: DEAD by the detector */
+    corefx_run_until(p, 10000); /* silent: DEAD by the detector */
     assert_int_equal(health(p), INST_DEAD);
     assert_int_equal(observer_state(p->o), OBSERVER_STANDBY);
-    assert_int_equal(p->n_actions, 0);
-    assert_int_equal(p->n_persist_calls, 0);
+    assert_int_equal(p->rec.n_actions, 0);
+    assert_int_equal(p->rec.n_persist_calls, 0);
     /* The link flapping does not make a standby act either. */
     observer_link(p->o, false, 10100);
     observer_link(p->o, true, 10200);
-    run_until(p, 20000);
+    corefx_run_until(p, 20000);
     assert_int_equal(observer_state(p->o), OBSERVER_STANDBY);
-    assert_int_equal(p->n_actions, 0);
+    assert_int_equal(p->rec.n_actions, 0);
 
     /* Leader: one interval warming up, then the dead instance is restarted. */
     observer_set_leader(p->o, true, 7, 20000);
@@ -935,26 +781,26 @@ static void test_standby_acts_on_nothing_until_leader(void **state)
         assert_true(observer_is_leader(p->o, &term));
         assert_int_equal(term, 8);
     }
-    run_until(p, 20000 + INTERVAL - 1);
-    assert_int_equal(p->n_actions, 0);
-    a = wait_action(p, 2000);
-    assert_int64_eq(a->at_ms, 20000 + INTERVAL);
+    corefx_run_until(p, 20000 + COREFX_INTERVAL - 1);
+    assert_int_equal(p->rec.n_actions, 0);
+    a = corefx_wait_action(p, 2000);
+    assert_int64_eq(a->at_ms, 20000 + COREFX_INTERVAL);
     assert_int_equal(observer_state(p->o), OBSERVER_NORMAL);
     assert_int_equal(a->kind, CORE_ACT_RESTART);
-    assert_string_equal(p->log, "PA");
+    assert_string_equal(p->rec.log, "PA");
     /* And later deaths are answered as usual. */
     observer_action_result(p->o, a->id, CORE_ACK_ACCEPTED, NULL, p->now + 10);
     inc++;
     send_hb(p, inc, p->now + 50, SERVING_SERVING);
     assert_int_equal(crash(p, &inc).kind, CORE_ACT_RESTART);
-    assert_int_equal(p->n_actions, 2);
-    proc_stop(p);
+    assert_int_equal(p->rec.n_actions, 2);
+    corefx_fini(p);
     free(p);
 }
 
 static void test_losing_leadership_forgets_actions_in_flight(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     uint64_t inc = 1;
     uint64_t id;
 
@@ -962,20 +808,20 @@ static void test_losing_leadership_forgets_actions_in_flight(void **state)
     assert_non_null(p);
     start_serving(p, WALL0, true, inc);
     send_hb(p, inc, 3000, SERVING_EXITED);
-    assert_int_equal(p->n_actions, 1);
-    id = p->actions[0].id;
+    assert_int_equal(p->rec.n_actions, 1);
+    id = p->rec.actions[0].id;
     observer_set_leader(p->o, false, 0, 3100);
     assert_int_equal(observer_state(p->o), OBSERVER_STANDBY);
     /* Its ack is ignored, it is never sent again, nothing escalates. */
     observer_action_result(p->o, id, CORE_ACK_REFUSED, "too late", 3200);
-    run_until(p, 60000);
-    assert_int_equal(p->n_actions, 1);
+    corefx_run_until(p, 60000);
+    assert_int_equal(p->rec.n_actions, 1);
     assert_int_equal(a1(p)->policy.phase, POLICY_IDLE);
     /* A new life is heard as usual. */
     send_hb(p, inc + 1, 60100, SERVING_SERVING);
     assert_int_equal(health(p), INST_HEALTHY);
-    assert_int_equal(p->n_actions, 1);
-    proc_stop(p);
+    assert_int_equal(p->rec.n_actions, 1);
+    corefx_fini(p);
     free(p);
 }
 
@@ -984,7 +830,7 @@ static void test_losing_leadership_forgets_actions_in_flight(void **state)
  * why, and once it leads again warms up and answers the deaths it saw. */
 static void test_observing_decides_nothing_then_leads(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     uint64_t inc = 1;
     uint64_t id;
 
@@ -992,8 +838,8 @@ static void test_observing_decides_nothing_then_leads(void **state)
     assert_non_null(p);
     start_serving(p, WALL0, true, inc);
     send_hb(p, inc, 3000, SERVING_EXITED);
-    assert_int_equal(p->n_actions, 1);
-    id = p->actions[0].id;
+    assert_int_equal(p->rec.n_actions, 1);
+    id = p->rec.actions[0].id;
     observer_set_observing(p->o, "leader lease unreachable: timeout", 3100);
     assert_int_equal(observer_state(p->o), OBSERVER_SELF_PRESERVATION);
     assert_string_equal(observer_state_reason(p->o), "leader lease unreachable: timeout");
@@ -1003,9 +849,9 @@ static void test_observing_decides_nothing_then_leads(void **state)
     send_hb(p, inc + 1, 3300, SERVING_SERVING);
     inc++;
     send_hb(p, inc, 3400, SERVING_EXITED);
-    run_until(p, 30000);
+    corefx_run_until(p, 30000);
     assert_int_equal(health(p), INST_DEAD);
-    assert_int_equal(p->n_actions, 1);
+    assert_int_equal(p->rec.n_actions, 1);
     assert_int_equal(observer_state(p->o), OBSERVER_SELF_PRESERVATION);
     /* A standby after all: STANDBY, still nothing. */
     observer_set_leader(p->o, false, 0, 30000);
@@ -1014,15 +860,15 @@ static void test_observing_decides_nothing_then_leads(void **state)
     /* Leading again: warm-up, then the dead instance is restarted. */
     observer_set_leader(p->o, true, 9, 31000);
     assert_int_equal(observer_state(p->o), OBSERVER_WARMING_UP);
-    assert_int_equal(wait_action(p, 5000)->kind, CORE_ACT_RESTART);
-    assert_int_equal(p->n_actions, 2);
-    proc_stop(p);
+    assert_int_equal(corefx_wait_action(p, 5000)->kind, CORE_ACT_RESTART);
+    assert_int_equal(p->rec.n_actions, 2);
+    corefx_fini(p);
     free(p);
 }
 
 static void test_no_on_persist_acts_as_before(void **state)
 {
-    struct proc *p = calloc(1, sizeof(*p));
+    struct corefx *p = calloc(1, sizeof(*p));
     uint64_t inc = 1;
 
     (void)state;
@@ -1030,10 +876,10 @@ static void test_no_on_persist_acts_as_before(void **state)
     start_serving(p, WALL0, false, inc);
     for (int k = 0; k < 6; k++)
         crash(p, &inc);
-    assert_int_equal(p->n_actions, 6);
-    assert_int_equal(p->actions[5].kind, CORE_ACT_FENCE);
-    assert_int_equal(p->n_persist_calls, 0);
-    proc_stop(p);
+    assert_int_equal(p->rec.n_actions, 6);
+    assert_int_equal(p->rec.actions[5].kind, CORE_ACT_FENCE);
+    assert_int_equal(p->rec.n_persist_calls, 0);
+    corefx_fini(p);
     free(p);
 }
 

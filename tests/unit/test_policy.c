@@ -14,360 +14,44 @@
 
 #include <cmocka.h>
 
+#include "corefx.h"
 #include "observer.h"
 #include "policy.h"
 
-#define INTERVAL 1000
-#define FORGET_AFTER 600000
-#define STALL 5000
-#define SEED 0xC0FFEEULL
-#define MAX_EVENTS 8192
-#define MAX_ACTIONS 512
-#define MAX_ESCALATIONS 64
-#define MAX_STATES 64
-
-#define assert_int64_le(a, b)                                                           \
-    do {                                                                                \
-        int64_t a_ = (a), b_ = (b);                                                     \
-        if (!(a_ <= b_))                                                                \
-            fail_msg("%s = %lld is not <= %s = %lld", #a, (long long)a_, #b, (long long)b_); \
-    } while (0)
-#define assert_int64_eq(a, b)                                                           \
-    do {                                                                                \
-        int64_t a_ = (a), b_ = (b);                                                     \
-        if (a_ != b_)                                                                   \
-            fail_msg("%s = %lld, %s = %lld", #a, (long long)a_, #b, (long long)b_);     \
-    } while (0)
-#define assert_prefix(s, prefix)                                                        \
-    do {                                                                                \
-        const char *s_ = (s), *p_ = (prefix);                                           \
-        if (strncmp(s_, p_, strlen(p_)) != 0)                                           \
-            fail_msg("%s = \"%s\" does not start with \"%s\"", #s, s_, p_);             \
-    } while (0)
-#define assert_health(f, svc, inst, h)                                                  \
-    do {                                                                                \
-        enum inst_health got_ = health_of((f), (svc), (inst));                          \
-        if (got_ != (h))                                                                \
-            fail_msg("%s/%s is %s, expected %s", (svc), (inst), health_inst_name(got_), \
-                     health_inst_name(h));                                              \
-    } while (0)
-
-/* ---- recording sink ---- */
-
-struct rec_event {
-    char instance[FLEET_NAME_MAX + 1];
-    enum inst_health from, to;
-    enum core_action_kind action;
-    char reason[REASON_MAX];
-    int64_t at_ms;
-};
-
-struct rec_action {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];
-    enum core_action_kind kind;
-    uint64_t id;
-    uint64_t incarnation;
-    uint64_t fence_epoch;
-    uint32_t attempt;
-    char reason[REASON_MAX];
-    int64_t at_ms;
-};
-
-struct rec_escalation {
-    char instance[FLEET_NAME_MAX + 1];
-    char reason[REASON_MAX];
-    int64_t at_ms;
-};
-
-struct recorder {
-    struct rec_event events[MAX_EVENTS];
-    size_t n_events;
-    struct rec_action actions[MAX_ACTIONS];
-    size_t n_actions;
-    struct rec_escalation escalations[MAX_ESCALATIONS];
-    size_t n_escalations;
-    enum observer_state states[MAX_STATES];
-    char state_reasons[MAX_STATES][128];
-    size_t n_states;
-};
-
-static void record_event(void *ctx, const struct core_event *ev)
-{
-    struct recorder *rec = ctx;
-    struct rec_event *e;
-
-    if (rec->n_events == MAX_EVENTS)
-        fail_msg("too many events");
-    e = &rec->events[rec->n_events++];
-    snprintf(e->instance, sizeof(e->instance), "%s", ev->instance ? ev->instance->name : "");
-    e->from = ev->from;
-    e->to = ev->to;
-    e->action = ev->action;
-    snprintf(e->reason, sizeof(e->reason), "%s", ev->reason ? ev->reason : "");
-    e->at_ms = ev->at_ms;
-}
-
-static void record_action(void *ctx, const struct core_action *a)
-{
-    struct recorder *rec = ctx;
-    struct rec_action *r;
-
-    if (rec->n_actions == MAX_ACTIONS)
-        fail_msg("too many actions");
-    r = &rec->actions[rec->n_actions++];
-    snprintf(r->service, sizeof(r->service), "%s", a->service->name);
-    snprintf(r->instance, sizeof(r->instance), "%s", a->instance->name);
-    r->kind = a->kind;
-    r->id = a->action_id;
-    r->incarnation = a->incarnation;
-    r->fence_epoch = a->fence_epoch;
-    r->attempt = a->attempt;
-    snprintf(r->reason, sizeof(r->reason), "%s", a->reason);
-    r->at_ms = a->at_ms;
-}
-
-static void record_escalation(void *ctx, const struct core_escalation *e)
-{
-    struct recorder *rec = ctx;
-    struct rec_escalation *r;
-
-    if (rec->n_escalations == MAX_ESCALATIONS)
-        fail_msg("too many escalations");
-    r = &rec->escalations[rec->n_escalations++];
-    snprintf(r->instance, sizeof(r->instance), "%s", e->instance->name);
-    snprintf(r->reason, sizeof(r->reason), "%s", e->reason);
-    r->at_ms = e->at_ms;
-}
-
-static void record_state(void *ctx, enum observer_state from, enum observer_state to, const char *reason)
-{
-    struct recorder *rec = ctx;
-
-    (void)from;
-    if (rec->n_states == MAX_STATES)
-        fail_msg("too many states");
-    rec->states[rec->n_states] = to;
-    snprintf(rec->state_reasons[rec->n_states], sizeof(rec->state_reasons[0]), "%s", reason);
-    rec->n_states++;
-}
-
-/* ---- fixture ---- */
-
-struct fixture {
-    struct recorder rec;
-    struct service_config services[8];
-    char deps[8][4][FLEET_NAME_MAX + 1];
-    size_t n_services;
-    struct observer_config cfg;
-    struct observer *o;
-    int64_t now;
-    uint64_t seq;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    detector_params_default(&f->cfg.detector);
-    assert_int_equal(detector_params_prepare(&f->cfg.detector), 0);
-    f->cfg.default_interval_ms = INTERVAL;
-    f->cfg.forget_after_ms = FORGET_AFTER;
-    f->cfg.stall_ms = STALL;
-    f->cfg.policy.rng_seed = SEED;
-    f->seq = 1;
-    *state = f;
+    *state = corefx_create(COREFX_EVENTS | COREFX_STATES | COREFX_ACTIONS | COREFX_ESCALATIONS, COREFX_SEED);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    observer_destroy(f->o);
-    free(f);
-    return 0;
-}
-
-static struct service_config *configure(struct fixture *f, const char *name, uint32_t desired)
-{
-    struct service_config *s = &f->services[f->n_services++];
-
-    snprintf(s->name, sizeof(s->name), "%s", name);
-    s->desired = desired;
-    f->cfg.services = f->services;
-    f->cfg.n_services = f->n_services;
-    return s;
-}
-
-static void depends_on(struct fixture *f, struct service_config *s, const char *dep)
-{
-    size_t k = (size_t)(s - f->services);
-
-    snprintf(f->deps[k][s->n_depends_on], sizeof(f->deps[k][0]), "%s", dep);
-    s->depends_on = (const char (*)[FLEET_NAME_MAX + 1])f->deps[k];
-    s->n_depends_on++;
-}
-
-static void start_at(struct fixture *f, int64_t now_ms)
-{
-    struct observer_sink sink = {
-        .ctx = &f->rec, .on_event = record_event, .on_state = record_state,
-        .on_action = record_action, .on_escalate = record_escalation,
-    };
-
-    assert_int_equal(observer_create(&f->cfg, &sink, now_ms, &f->o), 0);
-    f->now = now_ms;
-}
-
-static void tick(struct fixture *f, int64_t now_ms)
-{
-    observer_tick(f->o, now_ms);
-    f->now = now_ms;
-}
-
-/* Ticks at every deadline up to `until_ms`, at least every second. */
-static void run_until(struct fixture *f, int64_t until_ms)
-{
-    for (;;) {
-        int64_t next = observer_next_deadline(f->o);
-
-        if (next > f->now + 1000)
-            next = f->now + 1000;
-        if (next <= f->now)
-            next = f->now + 1;
-        if (next > until_ms)
-            break;
-        tick(f, next);
-    }
-    tick(f, until_ms);
-}
-
-static void start_normal(struct fixture *f)
-{
-    start_at(f, 0);
-    tick(f, INTERVAL);
-    assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
-}
-
-static void send_hb(struct fixture *f, const char *svc, const char *inst, uint64_t incarnation,
-                    int64_t at_ms, enum serving_state state)
-{
-    struct hb_input hb;
-
-    memset(&hb, 0, sizeof(hb));
-    snprintf(hb.service, sizeof(hb.service), "%s", svc);
-    snprintf(hb.instance, sizeof(hb.instance), "%s", inst);
-    snprintf(hb.version, sizeof(hb.version), "1.0.0");
-    hb.incarnation = incarnation;
-    hb.seq = f->seq++;
-    hb.arrival_ms = at_ms;
-    hb.interval_ms = INTERVAL;
-    hb.state = state;
-    hb.checks_ok = true;
-    assert_int_equal(observer_heartbeat(f->o, &hb), HB_ACCEPTED);
-    f->now = at_ms;
-}
-
-static void serving(struct fixture *f, const char *svc, const char *inst, uint64_t inc, int64_t at_ms)
-{
-    send_hb(f, svc, inst, inc, at_ms, SERVING_SERVING);
-}
-
-static void exits(struct fixture *f, const char *svc, const char *inst, uint64_t inc, int64_t at_ms)
-{
-    send_hb(f, svc, inst, inc, at_ms, SERVING_EXITED);
 }
 
 /* `inst` heartbeats SERVING every interval in [from, to], ticking between. */
-static void keep_alive(struct fixture *f, const char *svc, const char *inst, uint64_t inc,
+static void keep_alive(struct corefx *f, const char *svc, const char *inst, uint64_t inc,
                        int64_t from_ms, int64_t to_ms)
 {
-    for (int64_t t = from_ms; t <= to_ms; t += INTERVAL) {
-        run_until(f, t);
-        serving(f, svc, inst, inc, t);
+    for (int64_t t = from_ms; t <= to_ms; t += COREFX_INTERVAL) {
+        corefx_run_until(f, t);
+        corefx_send_serving(f, svc, inst, inc, t);
     }
-}
-
-static struct instance *instance_of(const struct fixture *f, const char *svc, const char *inst)
-{
-    struct service *s = registry_service(observer_registry(f->o), svc);
-
-    return s ? registry_instance(observer_registry(f->o), s, inst) : NULL;
-}
-
-static enum inst_health health_of(const struct fixture *f, const char *svc, const char *inst)
-{
-    struct instance *i = instance_of(f, svc, inst);
-
-    assert_non_null(i);
-    return (enum inst_health)i->health;
-}
-
-static const struct rec_action *last_action(const struct fixture *f)
-{
-    assert_true(f->rec.n_actions > 0);
-    return &f->rec.actions[f->rec.n_actions - 1];
-}
-
-/* Ticks until a new action appears (fails after `limit_ms`). */
-static const struct rec_action *wait_action(struct fixture *f, int64_t limit_ms)
-{
-    size_t n = f->rec.n_actions;
-    int64_t until = f->now + limit_ms;
-
-    while (f->rec.n_actions == n) {
-        int64_t next = observer_next_deadline(f->o);
-
-        if (next > f->now + 1000)
-            next = f->now + 1000;
-        if (next <= f->now)
-            next = f->now + 1;
-        if (next > until)
-            fail_msg("no action within %lld ms", (long long)limit_ms);
-        tick(f, next);
-    }
-    return last_action(f);
-}
-
-/* The last event that took an action. */
-static const struct rec_event *last_action_event(const struct fixture *f)
-{
-    for (size_t k = f->rec.n_events; k-- > 0;)
-        if (f->rec.events[k].action != 0)
-            return &f->rec.events[k];
-    fail_msg("no action event");
-    return NULL;
-}
-
-static size_t actions_for(const struct fixture *f, const char *inst)
-{
-    size_t n = 0;
-
-    for (size_t k = 0; k < f->rec.n_actions; k++)
-        n += strcmp(f->rec.actions[k].instance, inst) == 0;
-    return n;
 }
 
 /* One crash of `inst`: it exits, its RESTART comes (immediately or after
  * its backoff), is accepted, and a new incarnation reports SERVING. Returns
  * the delay from the death to the action. */
-static int64_t crash_and_restart(struct fixture *f, const char *svc, const char *inst, uint64_t *inc)
+static int64_t crash_and_restart(struct corefx *f, const char *svc, const char *inst, uint64_t *inc)
 {
     int64_t died = f->now + 100;
     size_t n = f->rec.n_actions;
-    const struct rec_action *a;
+    const struct corefx_action *a;
 
-    exits(f, svc, inst, *inc, died);
-    a = f->rec.n_actions > n ? last_action(f) : wait_action(f, 120000);
+    corefx_send_exited(f, svc, inst, *inc, died);
+    a = f->rec.n_actions > n ? corefx_last_action(f) : corefx_wait_action(f, 120000);
     assert_int_equal(a->kind, CORE_ACT_RESTART);
     assert_string_equal(a->instance, inst);
     assert_int_equal(a->incarnation, *inc);
     assert_health(f, svc, inst, INST_RESTARTING);
     observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
     (*inc)++;
-    serving(f, svc, inst, *inc, f->now + 50);
+    corefx_send_serving(f, svc, inst, *inc, f->now + 50);
     assert_health(f, svc, inst, INST_HEALTHY);
     return a->at_ms - died;
 }
@@ -405,7 +89,7 @@ static void test_backoff_sequence_pure(void **state)
 {
     struct policy_config c, zero = { 0 };
     static const int64_t base[] = { 0, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000 };
-    uint64_t rng = policy_rng_seed(SEED), again = policy_rng_seed(SEED);
+    uint64_t rng = policy_rng_seed(COREFX_SEED), again = policy_rng_seed(COREFX_SEED);
 
     (void)state;
     policy_config_resolve(&c, &zero);
@@ -500,16 +184,16 @@ static void test_epoch_budget_and_silence_pure(void **state)
 
 static void test_first_restart_immediate_with_event_and_action(void **state)
 {
-    struct fixture *f = *state;
-    const struct rec_event *ev;
-    const struct rec_action *a;
+    struct corefx *f = *state;
+    const struct corefx_event *ev;
+    const struct corefx_action *a;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 7, 2000);
-    exits(f, "alpha", "a-1", 7, 2500);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 7, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 7, 2500);
     assert_int_equal(f->rec.n_actions, 1);
-    a = last_action(f);
+    a = corefx_last_action(f);
     assert_string_equal(a->service, "alpha");
     assert_int_equal(a->kind, CORE_ACT_RESTART);
     assert_int_equal(a->attempt, 1);
@@ -518,7 +202,7 @@ static void test_first_restart_immediate_with_event_and_action(void **state)
     assert_int64_eq(a->at_ms, 2500);
     assert_string_equal(a->reason, "dead: exited");
     /* The feed: DEAD, then the decision. */
-    ev = last_action_event(f);
+    ev = corefx_last_action_event(f);
     assert_ptr_equal(ev, &f->rec.events[f->rec.n_events - 1]);
     assert_int_equal(ev->from, INST_DEAD);
     assert_int_equal(ev->to, INST_RESTARTING);
@@ -526,22 +210,22 @@ static void test_first_restart_immediate_with_event_and_action(void **state)
     assert_int_equal(f->rec.events[f->rec.n_events - 2].to, INST_DEAD);
     assert_int_equal(f->rec.events[f->rec.n_events - 2].action, 0);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
 }
 
 static void test_backoff_sequence_next_action_ms(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *svc;
     struct policy_config c;
-    uint64_t inc = 1, rng = policy_rng_seed(SEED);
+    uint64_t inc = 1, rng = policy_rng_seed(COREFX_SEED);
 
-    svc = configure(f, "alpha", 1);
+    svc = corefx_configure(f, "alpha", 1);
     svc->crashloop_max = POLICY_TALLY_MAX;
     svc->crashloop_window_ms = 1; /* no crash-loop verdict in this test */
     policy_config_resolve(&c, &f->cfg.policy);
-    start_normal(f);
-    serving(f, "alpha", "a-1", inc, 2000);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", inc, 2000);
     for (uint32_t step = 0; step < 10; step++) {
         int64_t want = policy_backoff_ms(&c, step, &rng);
         int64_t died = f->now + 100;
@@ -550,21 +234,21 @@ static void test_backoff_sequence_next_action_ms(void **state)
 
         if (step > 0) {
             /* Before it is due, the feed shows when. */
-            exits(f, "alpha", "a-1", inc, died);
-            i = instance_of(f, "alpha", "a-1");
+            corefx_send_exited(f, "alpha", "a-1", inc, died);
+            i = corefx_instance_of(f, "alpha", "a-1");
             assert_int64_eq(i->next_action_ms, died + want);
             assert_int64_eq(observer_next_deadline(f->o), died + want);
-            run_until(f, died + want - 1);
-            assert_int_equal(actions_for(f, "a-1"), step);
+            corefx_run_until(f, died + want - 1);
+            assert_int_equal(corefx_actions_for(f, "a-1"), step);
             assert_health(f, "alpha", "a-1", INST_DEAD);
             f->now = died - 100; /* crash_and_restart's death is the one above */
-            tick(f, died + want);
-            delay = last_action(f)->at_ms - died;
-            assert_int_equal(actions_for(f, "a-1"), step + 1);
+            corefx_tick(f, died + want);
+            delay = corefx_last_action(f)->at_ms - died;
+            assert_int_equal(corefx_actions_for(f, "a-1"), step + 1);
             assert_int64_eq(i->next_action_ms, 0);
-            observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
+            observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
             inc++;
-            serving(f, "alpha", "a-1", inc, f->now + 50);
+            corefx_send_serving(f, "alpha", "a-1", inc, f->now + 50);
         } else {
             delay = crash_and_restart(f, "alpha", "a-1", &inc);
         }
@@ -575,20 +259,20 @@ static void test_backoff_sequence_next_action_ms(void **state)
 
 static void test_backoff_resets_after_stable(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     uint64_t inc = 1;
 
-    configure(f, "alpha", 1)->crashloop_max = POLICY_TALLY_MAX;
-    start_normal(f);
-    serving(f, "alpha", "a-1", inc, 2000);
+    corefx_configure(f, "alpha", 1)->crashloop_max = POLICY_TALLY_MAX;
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", inc, 2000);
     assert_int64_eq(crash_and_restart(f, "alpha", "a-1", &inc), 0);
     assert_true(crash_and_restart(f, "alpha", "a-1", &inc) >= 800);
     assert_true(crash_and_restart(f, "alpha", "a-1", &inc) >= 1600);
     /* 59 s healthy is not enough... */
-    keep_alive(f, "alpha", "a-1", inc, f->now + INTERVAL, f->now + 59000);
+    keep_alive(f, "alpha", "a-1", inc, f->now + COREFX_INTERVAL, f->now + 59000);
     assert_true(crash_and_restart(f, "alpha", "a-1", &inc) >= 3200);
     /* ...60 s is. */
-    keep_alive(f, "alpha", "a-1", inc, f->now + INTERVAL, f->now + 61000);
+    keep_alive(f, "alpha", "a-1", inc, f->now + COREFX_INTERVAL, f->now + 61000);
     assert_int64_eq(crash_and_restart(f, "alpha", "a-1", &inc), 0);
     assert_true(crash_and_restart(f, "alpha", "a-1", &inc) >= 800);
 }
@@ -597,14 +281,14 @@ static void test_backoff_resets_after_stable(void **state)
 
 static void test_crashloop_fences_on_sixth_death(void **state)
 {
-    struct fixture *f = *state;
-    const struct rec_action *a;
-    const struct rec_event *ev;
+    struct corefx *f = *state;
+    const struct corefx_action *a;
+    const struct corefx_event *ev;
     struct hb_input hb;
     uint64_t inc = 1;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
     /* It reports having obeyed fence epoch 7 (an earlier supervisor's). */
     memset(&hb, 0, sizeof(hb));
     snprintf(hb.service, sizeof(hb.service), "alpha");
@@ -622,16 +306,16 @@ static void test_crashloop_fences_on_sixth_death(void **state)
     assert_int_equal(f->rec.n_escalations, 0);
     assert_true(f->now < 60000);
 
-    exits(f, "alpha", "a-1", inc, f->now + 100);
+    corefx_send_exited(f, "alpha", "a-1", inc, f->now + 100);
     assert_int_equal(f->rec.n_actions, 6);
-    a = last_action(f);
+    a = corefx_last_action(f);
     assert_int_equal(a->kind, CORE_ACT_FENCE);
     assert_int_equal(a->fence_epoch, 8);
     assert_string_equal(a->reason, "crashloop: 6 restarts in 600s");
     assert_int_equal(f->rec.n_escalations, 1);
     assert_string_equal(f->rec.escalations[0].reason, "crashloop: 6 restarts in 600s");
     assert_string_equal(f->rec.escalations[0].instance, "a-1");
-    ev = last_action_event(f);
+    ev = corefx_last_action_event(f);
     assert_int_equal(ev->action, CORE_ACT_FENCE);
     assert_int_equal(ev->from, INST_DEAD);
     assert_int_equal(ev->to, INST_FENCED);
@@ -640,10 +324,10 @@ static void test_crashloop_fences_on_sixth_death(void **state)
     /* Accepted: it stays FENCED, exits and silence change nothing, and it is
      * neither restarted nor forgotten. */
     observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
-    send_hb(f, "alpha", "a-1", inc, f->now + 500, SERVING_FENCED);
-    exits(f, "alpha", "a-1", inc, f->now + 500);
+    corefx_send_state(f, "alpha", "a-1", inc, f->now + 500, SERVING_FENCED);
+    corefx_send_exited(f, "alpha", "a-1", inc, f->now + 500);
     assert_health(f, "alpha", "a-1", INST_FENCED);
-    run_until(f, f->now + 2 * FORGET_AFTER);
+    corefx_run_until(f, f->now + 2 * COREFX_FORGET_AFTER);
     assert_health(f, "alpha", "a-1", INST_FENCED);
     assert_int_equal(f->rec.n_actions, 6);
     assert_int_equal(f->rec.n_escalations, 1);
@@ -651,38 +335,38 @@ static void test_crashloop_fences_on_sixth_death(void **state)
 
 static void test_crashloop_per_service_override(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *svc;
     uint64_t inc = 1;
 
-    svc = configure(f, "alpha", 1);
+    svc = corefx_configure(f, "alpha", 1);
     svc->crashloop_max = 2;
     svc->crashloop_window_ms = 30000;
-    start_normal(f);
-    serving(f, "alpha", "a-1", inc, 2000);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", inc, 2000);
     crash_and_restart(f, "alpha", "a-1", &inc);
     crash_and_restart(f, "alpha", "a-1", &inc);
-    exits(f, "alpha", "a-1", inc, f->now + 100);
-    assert_int_equal(last_action(f)->kind, CORE_ACT_FENCE);
-    assert_int_equal(last_action(f)->fence_epoch, 1);
+    corefx_send_exited(f, "alpha", "a-1", inc, f->now + 100);
+    assert_int_equal(corefx_last_action(f)->kind, CORE_ACT_FENCE);
+    assert_int_equal(corefx_last_action(f)->fence_epoch, 1);
     assert_string_equal(f->rec.escalations[0].reason, "crashloop: 3 restarts in 30s");
 }
 
 static void test_crashloop_window_forgets_old_restarts(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *svc;
     uint64_t inc = 1;
 
-    svc = configure(f, "alpha", 1);
+    svc = corefx_configure(f, "alpha", 1);
     svc->crashloop_max = 2;
     svc->crashloop_window_ms = 30000;
-    start_normal(f);
-    serving(f, "alpha", "a-1", inc, 2000);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", inc, 2000);
     crash_and_restart(f, "alpha", "a-1", &inc);
     crash_and_restart(f, "alpha", "a-1", &inc);
     /* Healthy past the window: the old restarts no longer count. */
-    keep_alive(f, "alpha", "a-1", inc, f->now + INTERVAL, f->now + 31000);
+    keep_alive(f, "alpha", "a-1", inc, f->now + COREFX_INTERVAL, f->now + 31000);
     crash_and_restart(f, "alpha", "a-1", &inc);
     assert_int_equal(f->rec.n_escalations, 0);
 }
@@ -691,17 +375,17 @@ static void test_crashloop_window_forgets_old_restarts(void **state)
 
 static void test_blast_radius_limits_actions_in_flight(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     const char *names[5] = { "a-1", "a-2", "a-3", "a-4", "a-5" };
     uint64_t first, second;
 
-    configure(f, "alpha", 5);
+    corefx_configure(f, "alpha", 5);
     f->cfg.policy.max_concurrent = 2;
-    start_normal(f);
+    corefx_start_normal(f);
     for (int k = 0; k < 5; k++)
-        serving(f, "alpha", names[k], 1, 2000 + k);
+        corefx_send_serving(f, "alpha", names[k], 1, 2000 + k);
     for (int k = 0; k < 5; k++)
-        exits(f, "alpha", names[k], 1, 3000 + k);
+        corefx_send_exited(f, "alpha", names[k], 1, 3000 + k);
     assert_int_equal(f->rec.n_actions, 2);
     assert_string_equal(f->rec.actions[0].instance, "a-1");
     assert_string_equal(f->rec.actions[1].instance, "a-2");
@@ -710,150 +394,150 @@ static void test_blast_radius_limits_actions_in_flight(void **state)
     assert_true(first != second);
     for (int k = 2; k < 5; k++) {
         assert_health(f, "alpha", names[k], INST_DEAD);
-        assert_string_equal(instance_of(f, "alpha", names[k])->reason, "held: 2 actions in flight (max 2)");
+        assert_string_equal(corefx_instance_of(f, "alpha", names[k])->reason, "held: 2 actions in flight (max 2)");
     }
     /* Accepted restarts are still in flight until the instances are back. */
     observer_action_result(f->o, first, CORE_ACK_ACCEPTED, NULL, 3100);
     observer_action_result(f->o, second, CORE_ACK_ACCEPTED, NULL, 3100);
-    run_until(f, 3500);
+    corefx_run_until(f, 3500);
     assert_int_equal(f->rec.n_actions, 2);
     /* a-1 is back: the oldest held one goes. */
-    serving(f, "alpha", "a-1", 2, 3600);
+    corefx_send_serving(f, "alpha", "a-1", 2, 3600);
     assert_int_equal(f->rec.n_actions, 3);
-    assert_string_equal(last_action(f)->instance, "a-3");
-    assert_string_equal(last_action(f)->reason, "dead: released (2 actions in flight (max 2))");
+    assert_string_equal(corefx_last_action(f)->instance, "a-3");
+    assert_string_equal(corefx_last_action(f)->reason, "dead: released (2 actions in flight (max 2))");
     /* a-3 is refused: at its ack timeout (an acceptance could still have
      * come) its slot goes to a-4. */
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "wrong signer", 3700);
-    run_until(f, 3600 + 2000 - 1);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_REFUSED, "wrong signer", 3700);
+    corefx_run_until(f, 3600 + 2000 - 1);
     assert_int_equal(f->rec.n_actions, 3);
-    run_until(f, 3600 + 2000);
+    corefx_run_until(f, 3600 + 2000);
     assert_int_equal(f->rec.n_actions, 4);
-    assert_string_equal(last_action(f)->instance, "a-4");
+    assert_string_equal(corefx_last_action(f)->instance, "a-4");
     assert_string_equal(f->rec.escalations[0].instance, "a-3");
     assert_string_equal(f->rec.escalations[0].reason, "refused: RESTART: wrong signer");
     assert_health(f, "alpha", "a-3", INST_DEAD);
     /* a-2 is back: a-5 goes. Never more than two were out at once. */
-    serving(f, "alpha", "a-2", 2, 5700);
+    corefx_send_serving(f, "alpha", "a-2", 2, 5700);
     assert_int_equal(f->rec.n_actions, 5);
-    assert_string_equal(last_action(f)->instance, "a-5");
+    assert_string_equal(corefx_last_action(f)->instance, "a-5");
 }
 
 static void test_default_budget_is_a_tenth(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     char name[16];
 
-    configure(f, "alpha", 30);
-    start_normal(f);
+    corefx_configure(f, "alpha", 30);
+    corefx_start_normal(f);
     for (int k = 0; k < 30; k++) {
         snprintf(name, sizeof(name), "a-%d", k);
-        serving(f, "alpha", name, 1, 2000 + k);
+        corefx_send_serving(f, "alpha", name, 1, 2000 + k);
     }
     for (int k = 0; k < 5; k++) {
         snprintf(name, sizeof(name), "a-%d", k);
-        exits(f, "alpha", name, 1, 2100 + k);
+        corefx_send_exited(f, "alpha", name, 1, 2100 + k);
     }
     assert_int_equal(f->rec.n_actions, 3); /* max(1, 30 / 10) */
 }
 
 static void test_degraded_limit_restarts_with_sibling_serving(void **state)
 {
-    struct fixture *f = *state;
-    const struct rec_event *ev;
+    struct corefx *f = *state;
+    const struct corefx_event *ev;
 
-    configure(f, "alpha", 2);
+    corefx_configure(f, "alpha", 2);
     f->cfg.policy.degraded_limit_ms = 5000;
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
-    send_hb(f, "alpha", "a-1", 1, 3000, SERVING_DEGRADED);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 8000);
-    for (int64_t t = 4000; t <= 7000; t += INTERVAL) {
-        run_until(f, t);
-        send_hb(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
-        serving(f, "alpha", "a-2", 1, t);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_state(f, "alpha", "a-1", 1, 3000, SERVING_DEGRADED);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 8000);
+    for (int64_t t = 4000; t <= 7000; t += COREFX_INTERVAL) {
+        corefx_run_until(f, t);
+        corefx_send_state(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
+        corefx_send_serving(f, "alpha", "a-2", 1, t);
     }
-    run_until(f, 7999);
+    corefx_run_until(f, 7999);
     assert_int_equal(f->rec.n_actions, 0);
-    run_until(f, 8000);
+    corefx_run_until(f, 8000);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_string_equal(last_action(f)->instance, "a-1");
-    assert_string_equal(last_action(f)->reason, "degraded: reports degraded");
-    ev = last_action_event(f);
+    assert_string_equal(corefx_last_action(f)->instance, "a-1");
+    assert_string_equal(corefx_last_action(f)->reason, "degraded: reports degraded");
+    ev = corefx_last_action_event(f);
     assert_int_equal(ev->from, INST_DEGRADED);
     assert_int_equal(ev->to, INST_RESTARTING);
     /* The old life keeps reporting while it restarts: still RESTARTING. */
-    send_hb(f, "alpha", "a-1", 1, 8200, SERVING_DEGRADED);
+    corefx_send_state(f, "alpha", "a-1", 1, 8200, SERVING_DEGRADED);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 8300);
-    exits(f, "alpha", "a-1", 1, 8400);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 8300);
+    corefx_send_exited(f, "alpha", "a-1", 1, 8400);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
     /* The new life decides. */
-    serving(f, "alpha", "a-1", 2, 9000);
+    corefx_send_serving(f, "alpha", "a-1", 2, 9000);
     assert_health(f, "alpha", "a-1", INST_HEALTHY);
     assert_int_equal(f->rec.n_actions, 1);
 }
 
 static void test_last_serving_instance_never_taken(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
+    corefx_configure(f, "alpha", 1);
     f->cfg.policy.degraded_limit_ms = 5000;
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    send_hb(f, "alpha", "a-1", 1, 3000, SERVING_DEGRADED);
-    for (int64_t t = 4000; t <= 12000; t += INTERVAL) {
-        run_until(f, t);
-        send_hb(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_state(f, "alpha", "a-1", 1, 3000, SERVING_DEGRADED);
+    for (int64_t t = 4000; t <= 12000; t += COREFX_INTERVAL) {
+        corefx_run_until(f, t);
+        corefx_send_state(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
     }
     /* Degraded, but the only one answering: held, and it says so. */
     assert_int_equal(f->rec.n_actions, 0);
     assert_health(f, "alpha", "a-1", INST_DEGRADED);
-    assert_string_equal(instance_of(f, "alpha", "a-1")->reason, "held: last serving instance of alpha");
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_string_equal(corefx_instance_of(f, "alpha", "a-1")->reason, "held: last serving instance of alpha");
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
     /* A sibling starts serving: now it may go. */
-    serving(f, "alpha", "a-2", 1, 12500);
+    corefx_send_serving(f, "alpha", "a-2", 1, 12500);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_string_equal(last_action(f)->instance, "a-1");
-    assert_string_equal(last_action(f)->reason, "degraded: released (last serving instance of alpha)");
+    assert_string_equal(corefx_last_action(f)->instance, "a-1");
+    assert_string_equal(corefx_last_action(f)->reason, "degraded: released (last serving instance of alpha)");
 }
 
 static void test_degraded_not_restarted_by_default(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 2);
-    start_normal(f);
-    serving(f, "alpha", "a-2", 1, 2000);
-    for (int64_t t = 2000; t <= 120000; t += INTERVAL) {
-        run_until(f, t);
-        send_hb(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
-        serving(f, "alpha", "a-2", 1, t);
+    corefx_configure(f, "alpha", 2);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    for (int64_t t = 2000; t <= 120000; t += COREFX_INTERVAL) {
+        corefx_run_until(f, t);
+        corefx_send_state(f, "alpha", "a-1", 1, t, SERVING_DEGRADED);
+        corefx_send_serving(f, "alpha", "a-2", 1, t);
     }
     assert_int_equal(f->rec.n_actions, 0);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
 }
 
 static void test_degraded_plan_cancelled_when_healthy(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 2);
+    corefx_configure(f, "alpha", 2);
     f->cfg.policy.degraded_limit_ms = 5000;
-    start_normal(f);
-    serving(f, "alpha", "a-2", 1, 2000);
-    send_hb(f, "alpha", "a-1", 1, 2000, SERVING_DEGRADED);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 7000);
-    run_until(f, 3000);
-    serving(f, "alpha", "a-1", 1, 3000);
-    serving(f, "alpha", "a-2", 1, 3000);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
-    for (int64_t t = 4000; t <= 10000; t += INTERVAL) {
-        run_until(f, t);
-        serving(f, "alpha", "a-1", 1, t);
-        serving(f, "alpha", "a-2", 1, t);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_state(f, "alpha", "a-1", 1, 2000, SERVING_DEGRADED);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 7000);
+    corefx_run_until(f, 3000);
+    corefx_send_serving(f, "alpha", "a-1", 1, 3000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 3000);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    for (int64_t t = 4000; t <= 10000; t += COREFX_INTERVAL) {
+        corefx_run_until(f, t);
+        corefx_send_serving(f, "alpha", "a-1", 1, t);
+        corefx_send_serving(f, "alpha", "a-2", 1, t);
     }
     assert_int_equal(f->rec.n_actions, 0);
 }
@@ -862,70 +546,70 @@ static void test_degraded_plan_cancelled_when_healthy(void **state)
 
 static void test_no_actions_while_warming_up(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_at(f, 0);
-    serving(f, "alpha", "a-1", 1, 100);
-    exits(f, "alpha", "a-1", 1, 200);
+    corefx_configure(f, "alpha", 1);
+    corefx_start(f, 0);
+    corefx_send_serving(f, "alpha", "a-1", 1, 100);
+    corefx_send_exited(f, "alpha", "a-1", 1, 200);
     assert_int_equal(f->rec.n_actions, 0);
-    assert_string_equal(instance_of(f, "alpha", "a-1")->reason, "held: warming up");
-    run_until(f, INTERVAL - 1);
+    assert_string_equal(corefx_instance_of(f, "alpha", "a-1")->reason, "held: warming up");
+    corefx_run_until(f, COREFX_INTERVAL - 1);
     assert_int_equal(f->rec.n_actions, 0);
-    tick(f, INTERVAL);
+    corefx_tick(f, COREFX_INTERVAL);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_int64_eq(last_action(f)->at_ms, INTERVAL);
-    assert_string_equal(last_action(f)->reason, "dead: released (warming up)");
+    assert_int64_eq(corefx_last_action(f)->at_ms, COREFX_INTERVAL);
+    assert_string_equal(corefx_last_action(f)->reason, "dead: released (warming up)");
 }
 
 static void test_own_disconnect_no_actions_then_warm_up(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     uint64_t id;
 
-    configure(f, "alpha", 2);
+    corefx_configure(f, "alpha", 2);
     f->cfg.policy.max_concurrent = 2;
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
     /* A restart in flight when the link drops is not retried while down. */
-    exits(f, "alpha", "a-2", 1, 2100);
+    corefx_send_exited(f, "alpha", "a-2", 1, 2100);
     assert_int_equal(f->rec.n_actions, 1);
-    id = last_action(f)->id;
+    id = corefx_last_action(f)->id;
     observer_link(f->o, false, 2200);
     assert_int_equal(observer_state(f->o), OBSERVER_SELF_PRESERVATION);
     assert_string_equal(observer_state_reason(f->o), "own NATS link down");
     for (int64_t t = 2200; t <= 30000; t += 500)
-        tick(f, t);
+        corefx_tick(f, t);
     assert_int_equal(f->rec.n_actions, 1);
     observer_link(f->o, true, 30000);
     f->now = 30000;
     assert_int_equal(observer_state(f->o), OBSERVER_WARMING_UP);
     /* In the warm-up: a death is held, the ack timeout waits. */
-    exits(f, "alpha", "a-1", 1, 30200);
-    assert_string_equal(instance_of(f, "alpha", "a-1")->reason, "held: warming up");
-    run_until(f, 30999);
+    corefx_send_exited(f, "alpha", "a-1", 1, 30200);
+    assert_string_equal(corefx_instance_of(f, "alpha", "a-1")->reason, "held: warming up");
+    corefx_run_until(f, 30999);
     assert_int_equal(f->rec.n_actions, 1);
-    run_until(f, 31000);
+    corefx_run_until(f, 31000);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
     assert_int_equal(f->rec.n_actions, 2);
-    assert_string_equal(last_action(f)->instance, "a-1");
+    assert_string_equal(corefx_last_action(f)->instance, "a-1");
     /* a-2's unacknowledged restart is sent again, in NORMAL only: its ack
      * timeout, due while blind, was re-armed by one timeout at the first
      * tick of the warm-up. */
-    run_until(f, 32500);
+    corefx_run_until(f, 32500);
     assert_int_equal(f->rec.n_actions, 3);
-    assert_string_equal(last_action(f)->instance, "a-2");
-    assert_int_equal(last_action(f)->attempt, 2);
-    assert_true(last_action(f)->id != id);
+    assert_string_equal(corefx_last_action(f)->instance, "a-2");
+    assert_int_equal(corefx_last_action(f)->attempt, 2);
+    assert_true(corefx_last_action(f)->id != id);
 }
 
 #define FLEET 100
 #define SILENCED 30
 #define GONE 2
 
-static void fleet_round(struct fixture *f, int64_t t, int first_alive, int last_alive_excl, int also_from)
+static void fleet_round(struct corefx *f, int64_t t, int first_alive, int last_alive_excl, int also_from)
 {
     char name[16];
 
@@ -933,43 +617,43 @@ static void fleet_round(struct fixture *f, int64_t t, int first_alive, int last_
         if (!((k >= first_alive && k < last_alive_excl) || k >= also_from))
             continue;
         snprintf(name, sizeof(name), "i-%02d", k);
-        run_until(f, t + 5 * k);
-        serving(f, "fleet", name, 1, t + 5 * k);
+        corefx_run_until(f, t + 5 * k);
+        corefx_send_serving(f, "fleet", name, 1, t + 5 * k);
     }
-    run_until(f, t + INTERVAL - 1);
+    corefx_run_until(f, t + COREFX_INTERVAL - 1);
 }
 
 static void test_mass_silence_self_preservation(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     size_t dead_events = 0, first_attempts = 0;
     int64_t t;
     char name[16];
 
-    configure(f, "fleet", FLEET);
-    start_normal(f);
-    for (t = 2000; t < 10000; t += INTERVAL)
+    corefx_configure(f, "fleet", FLEET);
+    corefx_start_normal(f);
+    for (t = 2000; t < 10000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, FLEET, FLEET);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
     /* 30 % go silent at once (their host's network, or ours). */
-    for (; t < 20000; t += INTERVAL)
+    for (; t < 20000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, 0, SILENCED);
     assert_int_equal(observer_state(f->o), OBSERVER_SELF_PRESERVATION);
     assert_prefix(observer_state_reason(f->o), "mass silence: ");
     assert_non_null(strstr(observer_state_reason(f->o), " of 100 healthy instances silent within 1.0s"));
-    assert_int_equal(f->rec.states[f->rec.n_states - 1], OBSERVER_SELF_PRESERVATION);
+    assert_int_equal(f->rec.states[f->rec.n_states - 1].to, OBSERVER_SELF_PRESERVATION);
     /* Deaths are still declared on the feed, but nothing is done. */
     for (size_t k = 0; k < f->rec.n_events; k++)
         dead_events += f->rec.events[k].to == INST_DEAD;
     assert_int_equal(dead_events, SILENCED);
     assert_int_equal(f->rec.n_actions, 0);
-    assert_prefix(instance_of(f, "fleet", "i-00")->reason, "held: self-preservation");
+    assert_prefix(corefx_instance_of(f, "fleet", "i-00")->reason, "held: self-preservation");
     /* All but two come back: warm-up, then NORMAL, then only those two. */
-    for (; t < 25000; t += INTERVAL)
+    for (; t < 25000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, SILENCED - GONE, SILENCED);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
-    assert_int_equal(f->rec.states[f->rec.n_states - 2], OBSERVER_WARMING_UP);
-    assert_prefix(f->rec.state_reasons[f->rec.n_states - 2], "heartbeats back: ");
+    assert_int_equal(f->rec.states[f->rec.n_states - 2].to, OBSERVER_WARMING_UP);
+    assert_prefix(f->rec.states[f->rec.n_states - 2].reason, "heartbeats back: ");
     for (size_t k = 0; k < f->rec.n_actions; k++)
         first_attempts += f->rec.actions[k].attempt == 1;
     assert_int_equal(first_attempts, GONE);
@@ -984,26 +668,26 @@ static void test_mass_silence_self_preservation(void **state)
  * radius, and says how long it held. */
 static void test_self_preservation_is_bounded(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct observer_counters c;
     size_t first_attempts = 0;
     int64_t t, began = 0;
 
     f->cfg.policy.self_preservation_max_ms = 20000;
-    configure(f, "fleet", FLEET);
-    start_normal(f);
-    for (t = 2000; t < 10000; t += INTERVAL)
+    corefx_configure(f, "fleet", FLEET);
+    corefx_start_normal(f);
+    for (t = 2000; t < 10000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, FLEET, FLEET);
-    for (; t < 25000; t += INTERVAL) {
+    for (; t < 25000; t += COREFX_INTERVAL) {
         fleet_round(f, t, 0, 0, SILENCED);
         if (began == 0 && observer_state(f->o) == OBSERVER_SELF_PRESERVATION)
             began = f->now;
     }
     assert_true(began > 0);
     assert_int_equal(observer_state(f->o), OBSERVER_SELF_PRESERVATION);
-    assert_prefix(instance_of(f, "fleet", "i-00")->reason, "held: self-preservation: mass silence for ");
+    assert_prefix(corefx_instance_of(f, "fleet", "i-00")->reason, "held: self-preservation: mass silence for ");
     assert_int_equal(f->rec.n_actions, 0);
-    for (; t < began + 20000 + 3 * INTERVAL; t += INTERVAL)
+    for (; t < began + 20000 + 3 * COREFX_INTERVAL; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, 0, SILENCED);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
     assert_prefix(observer_state_reason(f->o), "self-preservation ended after 20s");
@@ -1016,15 +700,15 @@ static void test_self_preservation_is_bounded(void **state)
 
 static void test_few_silent_is_no_mass_silence(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     size_t first_attempts = 0;
     int64_t t;
 
-    configure(f, "fleet", FLEET);
-    start_normal(f);
-    for (t = 2000; t < 6000; t += INTERVAL)
+    corefx_configure(f, "fleet", FLEET);
+    corefx_start_normal(f);
+    for (t = 2000; t < 6000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, FLEET, FLEET);
-    for (; t < 12000; t += INTERVAL)
+    for (; t < 12000; t += COREFX_INTERVAL)
         fleet_round(f, t, 0, 0, 20);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
     for (size_t k = 0; k < f->rec.n_actions; k++)
@@ -1036,103 +720,103 @@ static void test_few_silent_is_no_mass_silence(void **state)
 
 static void test_dependency_missing_holds_then_releases(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *app;
 
-    configure(f, "knowledge-base", 1);
-    app = configure(f, "app", 1);
-    depends_on(f, app, "knowledge-base");
-    start_normal(f);
-    serving(f, "app", "app-1", 1, 2000);
-    exits(f, "app", "app-1", 1, 2500);
+    corefx_configure(f, "knowledge-base", 1);
+    app = corefx_configure(f, "app", 1);
+    corefx_depends_on(f, app, "knowledge-base");
+    corefx_start_normal(f);
+    corefx_send_serving(f, "app", "app-1", 1, 2000);
+    corefx_send_exited(f, "app", "app-1", 1, 2500);
     assert_int_equal(f->rec.n_actions, 0);
-    assert_string_equal(instance_of(f, "app", "app-1")->reason, "held: depends on knowledge-base (MISSING)");
-    run_until(f, 20000);
+    assert_string_equal(corefx_instance_of(f, "app", "app-1")->reason, "held: depends on knowledge-base (MISSING)");
+    corefx_run_until(f, 20000);
     assert_int_equal(f->rec.n_actions, 0);
-    serving(f, "knowledge-base", "kb-1", 1, 20000);
+    corefx_send_serving(f, "knowledge-base", "kb-1", 1, 20000);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_string_equal(last_action(f)->instance, "app-1");
-    assert_string_equal(last_action(f)->reason, "dead: released (depends on knowledge-base (MISSING))");
+    assert_string_equal(corefx_last_action(f)->instance, "app-1");
+    assert_string_equal(corefx_last_action(f)->reason, "dead: released (depends on knowledge-base (MISSING))");
 }
 
 static void test_dependency_unavailable_holds(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *kb, *app;
 
-    kb = configure(f, "knowledge-base", 1);
+    kb = corefx_configure(f, "knowledge-base", 1);
     kb->restart_disabled = true;
-    app = configure(f, "app", 1);
-    depends_on(f, app, "knowledge-base");
-    depends_on(f, app, "elsewhere"); /* not judged here: never holds */
-    start_normal(f);
-    serving(f, "knowledge-base", "kb-1", 1, 2000);
-    serving(f, "app", "app-1", 1, 2000);
-    exits(f, "knowledge-base", "kb-1", 1, 2100);
-    exits(f, "app", "app-1", 1, 2200);
+    app = corefx_configure(f, "app", 1);
+    corefx_depends_on(f, app, "knowledge-base");
+    corefx_depends_on(f, app, "elsewhere"); /* not judged here: never holds */
+    corefx_start_normal(f);
+    corefx_send_serving(f, "knowledge-base", "kb-1", 1, 2000);
+    corefx_send_serving(f, "app", "app-1", 1, 2000);
+    corefx_send_exited(f, "knowledge-base", "kb-1", 1, 2100);
+    corefx_send_exited(f, "app", "app-1", 1, 2200);
     assert_int_equal(f->rec.n_actions, 0); /* kb: restarts disabled */
-    assert_string_equal(instance_of(f, "app", "app-1")->reason,
+    assert_string_equal(corefx_instance_of(f, "app", "app-1")->reason,
                         "held: depends on knowledge-base (UNAVAILABLE)");
     /* Several deaths while it is down are the dependency's, not a crash loop. */
-    serving(f, "knowledge-base", "kb-1", 2, 5000);
+    corefx_send_serving(f, "knowledge-base", "kb-1", 2, 5000);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_int_equal(last_action(f)->kind, CORE_ACT_RESTART);
+    assert_int_equal(corefx_last_action(f)->kind, CORE_ACT_RESTART);
 }
 
 /* ---- acknowledgements ---- */
 
 static void test_unacknowledged_retried_then_escalated(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     uint64_t ids[3];
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
-    ids[0] = last_action(f)->id;
-    run_until(f, 4499);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    ids[0] = corefx_last_action(f)->id;
+    corefx_run_until(f, 4499);
     assert_int_equal(f->rec.n_actions, 1);
-    run_until(f, 4500);
+    corefx_run_until(f, 4500);
     assert_int_equal(f->rec.n_actions, 2);
-    assert_int_equal(last_action(f)->attempt, 2);
-    assert_int_equal(last_action(f)->kind, CORE_ACT_RESTART);
-    assert_string_equal(last_action(f)->reason, "dead: exited");
-    ids[1] = last_action(f)->id;
-    assert_int_equal(last_action_event(f)->action, CORE_ACT_RESTART);
-    assert_string_equal(last_action_event(f)->reason, "RESTART sent again (attempt 2 of 3): unacknowledged");
+    assert_int_equal(corefx_last_action(f)->attempt, 2);
+    assert_int_equal(corefx_last_action(f)->kind, CORE_ACT_RESTART);
+    assert_string_equal(corefx_last_action(f)->reason, "dead: exited");
+    ids[1] = corefx_last_action(f)->id;
+    assert_int_equal(corefx_last_action_event(f)->action, CORE_ACT_RESTART);
+    assert_string_equal(corefx_last_action_event(f)->reason, "RESTART sent again (attempt 2 of 3): unacknowledged");
     /* A late answer to the first attempt is ignored. */
     observer_action_result(f->o, ids[0], CORE_ACK_ACCEPTED, NULL, 5000);
-    run_until(f, 6500);
+    corefx_run_until(f, 6500);
     assert_int_equal(f->rec.n_actions, 3);
-    ids[2] = last_action(f)->id;
+    ids[2] = corefx_last_action(f)->id;
     assert_true(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
     assert_int_equal(f->rec.n_escalations, 0);
-    run_until(f, 8500);
+    corefx_run_until(f, 8500);
     assert_int_equal(f->rec.n_actions, 3);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_string_equal(f->rec.escalations[0].reason, "unacknowledged: RESTART not acknowledged after 3 attempts");
     assert_health(f, "alpha", "a-1", INST_DEAD);
     /* Left alone until it is heard from again... */
-    run_until(f, 60000);
+    corefx_run_until(f, 60000);
     assert_int_equal(f->rec.n_actions, 3);
     /* ...then the policy looks after it once more. */
-    serving(f, "alpha", "a-1", 2, 60000);
-    exits(f, "alpha", "a-1", 2, 60500);
-    wait_action(f, 2000);
+    corefx_send_serving(f, "alpha", "a-1", 2, 60000);
+    corefx_send_exited(f, "alpha", "a-1", 2, 60500);
+    corefx_wait_action(f, 2000);
     assert_int_equal(f->rec.n_actions, 4);
 }
 
 static void test_unknown_action_result_ignored(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
     observer_action_result(f->o, 12345, CORE_ACK_REFUSED, "what?", 2100);
-    exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id + 1, CORE_ACK_REFUSED, NULL, 2600);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    observer_action_result(f->o, corefx_last_action(f)->id + 1, CORE_ACK_REFUSED, NULL, 2600);
     assert_int_equal(f->rec.n_escalations, 0);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
 }
@@ -1141,20 +825,20 @@ static void test_unknown_action_result_ignored(void **state)
 
 static void test_restart_new_incarnation_healthy(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     /* Not silence-judged while restarting: no SUSPECT/DEAD however long. */
-    run_until(f, 20000);
+    corefx_run_until(f, 20000);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
-    serving(f, "alpha", "a-1", 2, 20000);
+    corefx_send_serving(f, "alpha", "a-1", 2, 20000);
     assert_health(f, "alpha", "a-1", INST_HEALTHY);
     assert_int_equal(f->rec.events[f->rec.n_events - 1].from, INST_RESTARTING);
-    assert_int_equal(instance_of(f, "alpha", "a-1")->restarts, 1);
+    assert_int_equal(corefx_instance_of(f, "alpha", "a-1")->restarts, 1);
     keep_alive(f, "alpha", "a-1", 2, 21000, 100000);
     assert_health(f, "alpha", "a-1", INST_HEALTHY);
     assert_int_equal(f->rec.n_actions, 1);
@@ -1162,118 +846,117 @@ static void test_restart_new_incarnation_healthy(void **state)
 
 static void test_restart_timeout_dead_and_backoff_continues(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct policy_config c;
-    uint64_t rng = policy_rng_seed(SEED);
+    uint64_t rng = policy_rng_seed(COREFX_SEED);
     int64_t want;
     struct instance *i;
 
-    configure(f, "alpha", 1);
+    corefx_configure(f, "alpha", 1);
     policy_config_resolve(&c, &f->cfg.policy);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
-    run_until(f, 2600 + 30000 - 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
+    corefx_run_until(f, 2600 + 30000 - 1);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
-    run_until(f, 2600 + 30000);
+    corefx_run_until(f, 2600 + 30000);
     assert_health(f, "alpha", "a-1", INST_DEAD);
-    i = instance_of(f, "alpha", "a-1");
+    i = corefx_instance_of(f, "alpha", "a-1");
     assert_string_equal(f->rec.events[f->rec.n_events - 1].reason, "restart timed out after 30.0s");
     /* Counted as a failed restart: the next is backed off. */
     want = policy_backoff_ms(&c, 1, &rng);
     assert_int64_eq(i->next_action_ms, 32600 + want);
     assert_int_equal(f->rec.n_actions, 1);
-    run_until(f, 32600 + want);
+    corefx_run_until(f, 32600 + want);
     assert_int_equal(f->rec.n_actions, 2);
-    assert_string_equal(last_action(f)->reason, "dead: restart timed out after 30.0s");
+    assert_string_equal(corefx_last_action(f)->reason, "dead: restart timed out after 30.0s");
 }
 
 /* ---- what is never acted on ---- */
 
 static void test_restart_disabled_and_unexpected_only_observed(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct service_config *svc;
 
-    svc = configure(f, "alpha", 1);
+    svc = corefx_configure(f, "alpha", 1);
     svc->restart_disabled = true;
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "ghost", "g-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
-    exits(f, "ghost", "g-1", 1, 2500);
-    run_until(f, 60000);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "ghost", "g-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    corefx_send_exited(f, "ghost", "g-1", 1, 2500);
+    corefx_run_until(f, 60000);
     assert_int_equal(f->rec.n_actions, 0);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
 }
 
 static void test_no_on_action_observes_only(void **state)
 {
-    struct fixture *f = *state;
-    struct observer_sink sink = { .ctx = &f->rec, .on_event = record_event };
+    struct corefx *f = *state;
+    struct observer_sink sink = { .ctx = f, .on_event = corefx_record_event };
 
-    configure(f, "alpha", 1);
+    corefx_configure(f, "alpha", 1);
     assert_int_equal(observer_create(&f->cfg, &sink, 0, &f->o), 0);
-    tick(f, INTERVAL);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
-    run_until(f, 60000);
+    corefx_tick(f, COREFX_INTERVAL);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    corefx_run_until(f, 60000);
     assert_health(f, "alpha", "a-1", INST_DEAD);
-    assert_string_equal(instance_of(f, "alpha", "a-1")->reason, "exited");
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_string_equal(corefx_instance_of(f, "alpha", "a-1")->reason, "exited");
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
 }
 
 static void test_stopped_on_purpose_not_restarted_and_recovery_cancels(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     uint64_t inc = 1;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", inc, 2000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", inc, 2000);
     crash_and_restart(f, "alpha", "a-1", &inc);
     /* Dies again: a backed-off restart is planned... */
-    exits(f, "alpha", "a-1", inc, f->now + 100);
-    assert_true(instance_of(f, "alpha", "a-1")->next_action_ms > f->now);
+    corefx_send_exited(f, "alpha", "a-1", inc, f->now + 100);
+    assert_true(corefx_instance_of(f, "alpha", "a-1")->next_action_ms > f->now);
     /* ...and dropped when something else brought it back first. */
-    serving(f, "alpha", "a-1", inc + 1, f->now + 200);
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
-    send_hb(f, "alpha", "a-1", inc + 1, f->now + 300, SERVING_STOPPING);
-    run_until(f, f->now + 60000);
+    corefx_send_serving(f, "alpha", "a-1", inc + 1, f->now + 200);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    corefx_send_state(f, "alpha", "a-1", inc + 1, f->now + 300, SERVING_STOPPING);
+    corefx_run_until(f, f->now + 60000);
     assert_int_equal(f->rec.n_actions, 1);
 }
 
 static void test_forgetting_frees_the_slot(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 2);
+    corefx_configure(f, "alpha", 2);
     f->cfg.policy.max_concurrent = 1;
     f->cfg.policy.ack_attempts = 1;
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2100);
-    exits(f, "alpha", "a-2", 1, 2100);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2100);
+    corefx_send_exited(f, "alpha", "a-2", 1, 2100);
     assert_int_equal(f->rec.n_actions, 1);
     /* a-1 unacknowledged: gave up, slot free, a-2 goes; both forgotten later. */
-    run_until(f, 4100);
+    corefx_run_until(f, 4100);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_int_equal(f->rec.n_actions, 2);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "no", 4200);
-    run_until(f, 2100 + FORGET_AFTER + 1);
-    assert_null(instance_of(f, "alpha", "a-1"));
-    assert_null(instance_of(f, "alpha", "a-2"));
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_REFUSED, "no", 4200);
+    corefx_run_until(f, 2100 + COREFX_FORGET_AFTER + 1);
+    assert_null(corefx_instance_of(f, "alpha", "a-1"));
+    assert_null(corefx_instance_of(f, "alpha", "a-2"));
     assert_int_equal(observer_next_deadline(f->o), NO_DEADLINE);
 }
 
-
 /* ---- maintenance (observer_set_maintenance) ---- */
 
-static const char *reason_of(const struct fixture *f, const char *svc, const char *inst)
+static const char *reason_of(const struct corefx *f, const char *svc, const char *inst)
 {
-    struct instance *i = instance_of(f, svc, inst);
+    struct instance *i = corefx_instance_of(f, svc, inst);
 
     assert_non_null(i);
     return i->reason;
@@ -1281,16 +964,16 @@ static const char *reason_of(const struct fixture *f, const char *svc, const cha
 
 static void test_maintenance_holds_a_dead_instance_until_lifted(void **state)
 {
-    struct fixture *f = *state;
-    const struct rec_action *a;
+    struct corefx *f = *state;
+    const struct corefx_action *a;
 
-    configure(f, "alpha", 2);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
+    corefx_configure(f, "alpha", 2);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "kernel upgrade", 2100), 0);
     keep_alive(f, "alpha", "a-2", 1, 3000, 3000);
-    exits(f, "alpha", "a-1", 1, 3100);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3100);
     assert_health(f, "alpha", "a-1", INST_DEAD);
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: kernel upgrade");
     assert_int_equal(f->rec.n_actions, 0);
@@ -1298,14 +981,14 @@ static void test_maintenance_holds_a_dead_instance_until_lifted(void **state)
     assert_int_equal(f->rec.n_actions, 0);
     assert_health(f, "alpha", "a-1", INST_DEAD);
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: kernel upgrade");
-    assert_int64_eq(instance_of(f, "alpha", "a-1")->next_action_ms, 0);
+    assert_int64_eq(corefx_instance_of(f, "alpha", "a-1")->next_action_ms, 0);
     /* The same flag again changes nothing; lifting it: judged afresh, the
      * first restart of a streak goes at once. */
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "kernel upgrade", 60100), 0);
     assert_int_equal(f->rec.n_actions, 0);
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, 60200), 0);
     assert_int_equal(f->rec.n_actions, 1);
-    a = last_action(f);
+    a = corefx_last_action(f);
     assert_string_equal(a->instance, "a-1");
     assert_int_equal(a->kind, CORE_ACT_RESTART);
     assert_int64_eq(a->at_ms, 60200);
@@ -1318,14 +1001,14 @@ static void test_maintenance_holds_a_dead_instance_until_lifted(void **state)
 
 static void test_maintenance_instance_level_and_service_level(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     const char *svc, *inst, *why;
 
-    configure(f, "alpha", 3);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
-    serving(f, "alpha", "a-3", 1, 2000);
+    corefx_configure(f, "alpha", 3);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-3", 1, 2000);
     assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", "disk swap", 2100), 0);
     /* Names not known yet are kept for when they appear. */
     assert_int_equal(observer_set_maintenance(f->o, "nosuch", NULL, "", 2100), 0);
@@ -1339,14 +1022,14 @@ static void test_maintenance_instance_level_and_service_level(void **state)
     assert_null(inst);
     assert_string_equal(why, "");
 
-    exits(f, "alpha", "a-1", 1, 2500);
-    exits(f, "alpha", "a-2", 1, 2500);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
+    corefx_send_exited(f, "alpha", "a-2", 1, 2500);
     /* Only a-2 is restarted; a-1 is held with its own reason. */
     assert_int_equal(f->rec.n_actions, 1);
-    assert_string_equal(last_action(f)->instance, "a-2");
+    assert_string_equal(corefx_last_action(f)->instance, "a-2");
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: disk swap");
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
-    serving(f, "alpha", "a-2", 2, 2700);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
+    corefx_send_serving(f, "alpha", "a-2", 2, 2700);
 
     /* The whole service too: lifting the instance's flag leaves a-1 held by
      * the service's, under its reason. */
@@ -1354,7 +1037,7 @@ static void test_maintenance_instance_level_and_service_level(void **state)
     assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", NULL, 2900), 0);
     assert_int_equal(f->rec.n_actions, 1);
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance");
-    exits(f, "alpha", "a-3", 1, 3000);
+    corefx_send_exited(f, "alpha", "a-3", 1, 3000);
     assert_int_equal(f->rec.n_actions, 1);
     assert_string_equal(reason_of(f, "alpha", "a-3"), "held: maintenance");
     /* Lifted: both dead instances restarted (a budget of one in flight
@@ -1366,35 +1049,35 @@ static void test_maintenance_instance_level_and_service_level(void **state)
         bool first_is_a1 = strcmp(first, "a-1") == 0;
 
         assert_true(first_is_a1 || strcmp(first, "a-3") == 0);
-        observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 3200);
-        serving(f, "alpha", first_is_a1 ? "a-1" : "a-3", 2, 3300);
+        observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 3200);
+        corefx_send_serving(f, "alpha", first_is_a1 ? "a-1" : "a-3", 2, 3300);
         if (f->rec.n_actions == 2)
-            wait_action(f, 10000);
-        assert_string_equal(last_action(f)->instance, first_is_a1 ? "a-3" : "a-1");
+            corefx_wait_action(f, 10000);
+        assert_string_equal(corefx_last_action(f)->instance, first_is_a1 ? "a-3" : "a-1");
     }
 }
 
 static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     struct instance *i;
-    const struct rec_action *a;
+    const struct corefx_action *a;
     int64_t lifted;
 
     f->cfg.policy.restart_timeout_ms = 5000;
-    configure(f, "alpha", 2);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
+    corefx_configure(f, "alpha", 2);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
     assert_int_equal(f->rec.n_actions, 1);
     /* Set while the restart is out: it is not recalled... */
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "hands off", 2550), 0);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_ACCEPTED, NULL, 2600);
     assert_health(f, "alpha", "a-1", INST_RESTARTING);
     /* ...and when it comes back and dies again, nothing is planned. */
-    serving(f, "alpha", "a-1", 2, 2700);
-    exits(f, "alpha", "a-1", 2, 2800);
+    corefx_send_serving(f, "alpha", "a-1", 2, 2700);
+    corefx_send_exited(f, "alpha", "a-1", 2, 2800);
     assert_int_equal(f->rec.n_actions, 1);
     assert_string_equal(reason_of(f, "alpha", "a-1"), "held: maintenance: hands off");
     keep_alive(f, "alpha", "a-2", 1, 3000, 30000);
@@ -1404,34 +1087,34 @@ static void test_maintenance_keeps_actions_in_flight_and_holds_plans(void **stat
      * backoff (shown as the next action), then goes. */
     lifted = f->now + 10;
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, NULL, lifted), 0);
-    i = instance_of(f, "alpha", "a-1");
+    i = corefx_instance_of(f, "alpha", "a-1");
     assert_int_equal(f->rec.n_actions, 1);
     assert_true(i->next_action_ms > lifted);
-    a = wait_action(f, 10000);
+    a = corefx_wait_action(f, 10000);
     assert_int_equal(a->kind, CORE_ACT_RESTART);
     assert_true(a->at_ms > lifted);
 
     /* A planned restart under backoff is held when a flag comes. */
     observer_action_result(f->o, a->id, CORE_ACK_ACCEPTED, NULL, f->now + 10);
-    serving(f, "alpha", "a-1", 3, f->now + 20);
-    exits(f, "alpha", "a-1", 3, f->now + 30);
+    corefx_send_serving(f, "alpha", "a-1", 3, f->now + 20);
+    corefx_send_exited(f, "alpha", "a-1", 3, f->now + 30);
     assert_true(i->next_action_ms > f->now);
     assert_int_equal(observer_set_maintenance(f->o, "alpha", "a-1", "x", f->now + 40), 0);
     assert_int64_eq(i->next_action_ms, 0);
     assert_string_equal(i->reason, "held: maintenance: x");
-    run_until(f, f->now + 120000);
-    assert_int_equal(actions_for(f, "a-1"), 2);
+    corefx_run_until(f, f->now + 120000);
+    assert_int_equal(corefx_actions_for(f, "a-1"), 2);
     assert_string_equal(i->reason, "held: maintenance: x");
 }
 
 static void test_maintenance_rejects_bad_arguments(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     char long_reason[FLEET_KEPT_REASON_MAX + 2];
     char long_name[FLEET_NAME_MAX + 2];
 
-    configure(f, "alpha", 1);
-    start_normal(f);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
     memset(long_reason, 'r', sizeof(long_reason) - 1);
     long_reason[sizeof(long_reason) - 1] = '\0';
     memset(long_name, 'n', sizeof(long_name) - 1);
@@ -1449,15 +1132,15 @@ static void test_maintenance_rejects_bad_arguments(void **state)
  * is held, not restarted, once warm. */
 static void test_maintenance_survives_leadership_change(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 2);
-    start_normal(f);
+    corefx_configure(f, "alpha", 2);
+    corefx_start_normal(f);
     observer_set_leader(f->o, false, 0, 1500);
     assert_int_equal(observer_set_maintenance(f->o, "alpha", NULL, "patching", 1600), 0);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 2500);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 2500);
     observer_set_leader(f->o, true, 7, 2600);
     keep_alive(f, "alpha", "a-2", 1, 3000, 20000);
     assert_int_equal(observer_state(f->o), OBSERVER_NORMAL);
@@ -1467,49 +1150,48 @@ static void test_maintenance_survives_leadership_change(void **state)
     assert_int_equal(f->rec.n_actions, 1);
 }
 
-
 /* ---- answers to Controls, replacement, announced stops (issue 9) ---- */
 
 /* A refusal and an acceptance for the same attempt: the acceptance wins,
  * whatever came first (a sibling can forge refusals on our inbox). */
 static void test_an_acceptance_wins_over_a_refusal(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
     uint64_t id;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 3000);
-    id = last_action(f)->id;
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
+    id = corefx_last_action(f)->id;
     observer_action_result(f->o, id, CORE_ACK_REFUSED, "wrong_incarnation", 3001);
     observer_action_result(f->o, id, CORE_ACK_NO_RESPONDERS, "no responders", 3002);
     observer_action_result(f->o, id, CORE_ACK_ACCEPTED, NULL, 3003);
-    run_until(f, 9000);
+    corefx_run_until(f, 9000);
     assert_int_equal(f->rec.n_escalations, 0);
     assert_int_equal(f->rec.n_actions, 1);
-    assert_int_equal(instance_of(f, "alpha", "a-1")->policy.phase, POLICY_RESTARTING);
-    serving(f, "alpha", "a-1", 2, 9100);
+    assert_int_equal(corefx_instance_of(f, "alpha", "a-1")->policy.phase, POLICY_RESTARTING);
+    corefx_send_serving(f, "alpha", "a-1", 2, 9100);
     assert_health(f, "alpha", "a-1", INST_HEALTHY);
 }
 
 /* A refusal for good escalates at the attempt's ack timeout, once. */
 static void test_a_refusal_gives_up_at_the_ack_timeout(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 3000);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_REFUSED, "wrong_incarnation", 3010);
-    run_until(f, 4999);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_REFUSED, "wrong_incarnation", 3010);
+    corefx_run_until(f, 4999);
     assert_int_equal(f->rec.n_escalations, 0);
-    run_until(f, 5000);
+    corefx_run_until(f, 5000);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_string_equal(f->rec.escalations[0].reason, "refused: RESTART: wrong_incarnation");
     assert_health(f, "alpha", "a-1", INST_DEAD);
-    run_until(f, 60000);
+    corefx_run_until(f, 60000);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_int_equal(f->rec.n_actions, 1);
 }
@@ -1518,16 +1200,16 @@ static void test_a_refusal_gives_up_at_the_ack_timeout(void **state)
  * last refusal is the reason. */
 static void test_a_retryable_refusal_is_sent_again(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 3000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
     for (int k = 0; k < 3; k++) {
         assert_int_equal(f->rec.n_actions, (size_t)k + 1);
-        observer_action_result(f->o, last_action(f)->id, CORE_ACK_RETRYABLE, "stale_term", f->now + 5);
-        run_until(f, 3000 + (int64_t)(k + 1) * 2000);
+        observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_RETRYABLE, "stale_term", f->now + 5);
+        corefx_run_until(f, 3000 + (int64_t)(k + 1) * 2000);
     }
     assert_int_equal(f->rec.n_actions, 3);
     assert_int_equal(f->rec.n_escalations, 1);
@@ -1538,20 +1220,20 @@ static void test_a_retryable_refusal_is_sent_again(void **state)
  * escalation that says so. */
 static void test_no_responders_is_unreachable_and_escalates_once(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 3000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
     for (int k = 0; k < 3; k++) {
-        observer_action_result(f->o, last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", f->now + 1);
-        run_until(f, 3000 + (int64_t)(k + 1) * 2000);
+        observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", f->now + 1);
+        corefx_run_until(f, 3000 + (int64_t)(k + 1) * 2000);
     }
     assert_int_equal(f->rec.n_actions, 3);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_prefix(f->rec.escalations[0].reason, "unreachable: nobody listens for a-1's control");
-    run_until(f, 120000);
+    corefx_run_until(f, 120000);
     assert_int_equal(f->rec.n_escalations, 1);
 }
 
@@ -1559,17 +1241,17 @@ static void test_no_responders_is_unreachable_and_escalates_once(void **state)
  * (ECS started a replacement task) is not restarted: STOPPED, replaced. */
 static void test_a_surplus_death_is_a_replacement(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 2);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    serving(f, "alpha", "a-2", 1, 2001);
-    serving(f, "alpha", "a-3", 1, 2002);
-    exits(f, "alpha", "a-1", 1, 3000);
+    corefx_configure(f, "alpha", 2);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_serving(f, "alpha", "a-2", 1, 2001);
+    corefx_send_serving(f, "alpha", "a-3", 1, 2002);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
     assert_int_equal(f->rec.n_actions, 0);
     assert_health(f, "alpha", "a-1", INST_STOPPED);
-    assert_prefix(instance_of(f, "alpha", "a-1")->reason, "replaced: alpha has 2 of 2 healthy");
+    assert_prefix(corefx_instance_of(f, "alpha", "a-1")->reason, "replaced: alpha has 2 of 2 healthy");
     assert_int_equal(f->rec.n_escalations, 0);
 }
 
@@ -1577,45 +1259,45 @@ static void test_a_surplus_death_is_a_replacement(void **state)
  * replaced, not escalated. */
 static void test_a_replacement_arriving_meanwhile_ends_it(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    exits(f, "alpha", "a-1", 1, 3000);
-    observer_action_result(f->o, last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", 3001);
-    serving(f, "alpha", "a-new", 1, 3500);   /* ECS's new task */
-    run_until(f, 5000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3000);
+    observer_action_result(f->o, corefx_last_action(f)->id, CORE_ACK_NO_RESPONDERS, "no responders", 3001);
+    corefx_send_serving(f, "alpha", "a-new", 1, 3500);   /* ECS's new task */
+    corefx_run_until(f, 5000);
     assert_int_equal(f->rec.n_escalations, 0);
     assert_int_equal(f->rec.n_actions, 1);
     assert_health(f, "alpha", "a-1", INST_STOPPED);
-    assert_prefix(instance_of(f, "alpha", "a-1")->reason, "replaced:");
+    assert_prefix(corefx_instance_of(f, "alpha", "a-1")->reason, "replaced:");
 }
 
 /* ECS stops a task: SIGTERM to the agent, which says STOPPING and reports
  * its child's exit. A stop the instance announced is not a death. */
 static void test_an_announced_stop_is_not_a_death(void **state)
 {
-    struct fixture *f = *state;
+    struct corefx *f = *state;
 
-    configure(f, "alpha", 1);
-    start_normal(f);
-    serving(f, "alpha", "a-1", 1, 2000);
-    send_hb(f, "alpha", "a-1", 1, 3000, SERVING_STOPPING);
-    exits(f, "alpha", "a-1", 1, 3100);
-    run_until(f, 60000);
+    corefx_configure(f, "alpha", 1);
+    corefx_start_normal(f);
+    corefx_send_serving(f, "alpha", "a-1", 1, 2000);
+    corefx_send_state(f, "alpha", "a-1", 1, 3000, SERVING_STOPPING);
+    corefx_send_exited(f, "alpha", "a-1", 1, 3100);
+    corefx_run_until(f, 60000);
     assert_health(f, "alpha", "a-1", INST_STOPPED);
     assert_int_equal(f->rec.n_actions, 0);
     assert_int_equal(f->rec.n_escalations, 0);
     /* A new life that dies is a death again. */
-    serving(f, "alpha", "a-1", 2, 60100);
-    exits(f, "alpha", "a-1", 2, 61000);
+    corefx_send_serving(f, "alpha", "a-1", 2, 60100);
+    corefx_send_exited(f, "alpha", "a-1", 2, 61000);
     assert_int_equal(f->rec.n_actions, 1);
 }
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, corefx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_self_preservation_is_bounded),
         T(test_an_acceptance_wins_over_a_refusal),
