@@ -21,6 +21,8 @@ enum ctl_exit {
     CTL_EXIT_OK = 0,
     CTL_EXIT_FAIL = 1,   /* runtime failure: no server, no supervisor, write error */
     CTL_EXIT_USAGE = 2,  /* bad flag or argument: the message says what to do */
+    CTL_EXIT_TIMED_OUT = 3, /* wait: not ready within --timeout (gave up, did not fail) */
+    CTL_EXIT_NO_TARGET = 4, /* wait: unknown service, or no supervisor answered */
 };
 
 #define CTL_DEFAULT_TIMEOUT_MS 2000
@@ -107,6 +109,7 @@ void ctl_explain_no_answer(const struct ctl_opts *o);
  * renders and owns the screen. */
 enum inbox_kind {
     INBOX_STATUS,     /* data: a packed FleetStatus */
+    INBOX_SERVICE_STATUS, /* data: a packed ServiceStatus */
     INBOX_EVENT,      /* data: a packed Event */
     INBOX_LINK_DOWN,  /* the NATS connection dropped (reconnecting) */
     INBOX_LINK_UP,    /* reconnected */
@@ -156,6 +159,10 @@ int ctl_cmd_watch(struct ctl_opts *o, int argc, char **argv);
 /* events.c: `events [--since D] [--service S] [--follow] [--stream N]`; takes
  * its own flags out of argv, then parses the global ones itself. */
 int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv);
+
+/* wait.c: `wait SERVICE... | --all [--version V] ...`, the deploy gate;
+ * takes its own flags out of argv, then parses the global ones itself. */
+int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv);
 
 /* keygen.c: `keygen --out FILE`; parses its own flags (no NATS involved). */
 int ctl_cmd_keygen(struct ctl_opts *o, int argc, char **argv);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "duration.h"
 #include "fleet/names.h"
 #include "fleet/subjects.h"
 #include "render.h"
@@ -74,30 +75,6 @@ static void events_usage(FILE *out)
             FLEET_DEFAULT_AUDIT_STREAM);
 }
 
-/* "90s", "15m", "1h", "7d" (a positive integer and one unit) into ms. */
-static int parse_duration(const char *arg, int64_t *out)
-{
-    char *end;
-    long long v;
-    int64_t unit;
-
-    errno = 0;
-    v = strtoll(arg, &end, 10);
-    if (errno != 0 || end == arg || v <= 0 || end[0] == '\0' || end[1] != '\0')
-        return -1;
-    switch (end[0]) {
-    case 's': unit = 1000; break;
-    case 'm': unit = 60LL * 1000; break;
-    case 'h': unit = 3600LL * 1000; break;
-    case 'd': unit = 86400LL * 1000; break;
-    default: return -1;
-    }
-    if (v > EVENTS_MAX_SINCE_MS / unit)
-        return -1;
-    *out = (int64_t)v * unit;
-    return 0;
-}
-
 /* Takes this command's own flags out of argv (both "--flag value" and
  * "--flag=value"), leaving the global ones for ctl_opts_parse. *argc shrinks. */
 static int take_own_flags(struct events_args *a, int *argc, char **argv)
@@ -121,7 +98,7 @@ static int take_own_flags(struct events_args *a, int *argc, char **argv)
             continue;
         }
         if (strcmp(flag, "--since") == 0) {
-            if (parse_duration(value, &a->since_ms) != 0)
+            if (duration_parse(value, EVENTS_MAX_SINCE_MS, &a->since_ms) != 0 || a->since_ms <= 0)
                 return ctl_usage_error("events", "--since wants a duration like 90s, 15m, 1h or 7d "
                                           "(at most 3650d), not '%s'", value);
         } else if (strcmp(flag, "--service") == 0) {

@@ -18,6 +18,7 @@ static const struct ctl_cmd commands[] = {
     { "status", "print the fleet status once (exit 0 when fetched, whatever the health)", ctl_cmd_status, false },
     { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch, false },
     { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events, true },
+    { "wait", "deploy gate: wait SERVICE... | --all [--version V] [--timeout 5m] [--bake D] (exit 0 ready, 1 failed, 3 timed out, 4 unknown)", ctl_cmd_wait, true },
     { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen, true },
     { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance, true },
 };

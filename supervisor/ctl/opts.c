@@ -76,7 +76,7 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
     int c, idx;
 
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then also resets its permutation state from the last call */
     while ((c = getopt_long(argc, argv, stop_at_command ? "+:s:h" : ":s:h", long_opts, &idx)) != -1) {
         switch (c) {
         case 's':

@@ -239,6 +239,8 @@ static bool take_item(struct watch *w, const struct inbox_item *it)
         if (ev == NULL)
             break;
         return take_event(w, ev);
+    case INBOX_SERVICE_STATUS: /* watch does not subscribe to them */
+        break;
     case INBOX_LINK_DOWN:
         w->link_down = true;
         note(w, "NATS connection lost: reconnecting");
