@@ -22,9 +22,6 @@
 extern "C" {
 #endif
 
-/* Longest operator name (AdminCommand.operator, Event.operator), bytes
- * without the NUL. A name is printable ASCII without spaces. */
-#define FLEET_OPERATOR_MAX 64
 /* Longest validity window an AdminCommand may claim (issued .. expires).
  * The supervisor remembers nonces this long. */
 #define FLEET_ADMIN_MAX_WINDOW_MS (5 * 60 * 1000)

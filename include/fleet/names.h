@@ -26,6 +26,11 @@ extern "C" {
  * bytes without the NUL. */
 #define FLEET_SUPERVISOR_ID_MAX 127
 
+/* Longest operator name (AdminCommand.operator, Event.operator), bytes
+ * without the NUL. A name is printable ASCII without spaces
+ * (fleet_operator_name_valid in fleet/admin.h). */
+#define FLEET_OPERATOR_MAX 64
+
 /* True when `name` (NUL-terminated) is a valid service or instance name. */
 bool fleet_name_valid(const char *name);
 

@@ -46,7 +46,7 @@ void apply_emit(struct observer *o, const struct service *s, const struct instan
 {
     struct core_event ev = {
         .service = s, .instance = i, .from = from, .to = to, .action = action,
-        .reason = reason, .at_ms = now_ms,
+        .reason = reason, .operator_name = o->operator_name != NULL ? o->operator_name : "", .at_ms = now_ms,
     };
 
     if (o->sink.on_event != NULL)
@@ -238,7 +238,7 @@ static void send_attempt(struct observer *o, const struct instance *i, int64_t n
         .kind = (enum core_action_kind)p->kind,
         .action_id = p->action_id,
         .incarnation = i->incarnation,
-        .fence_epoch = p->kind == CORE_ACT_FENCE ? p->fence_epoch : 0,
+        .fence_epoch = p->kind == CORE_ACT_FENCE || p->kind == CORE_ACT_UNFENCE ? p->fence_epoch : 0,
         .attempt = p->attempt,
         .reason = i->reason,
         .at_ms = now_ms,

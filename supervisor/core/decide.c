@@ -12,10 +12,7 @@
 
 #define STORE_HELD "held: state store unavailable"
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void reason_printf(char *buf, size_t n, const char *fmt, ...)
+void reason_printf(char *buf, size_t n, const char *fmt, ...)
 {
     va_list ap;
 
@@ -365,6 +362,26 @@ void decide_store_failed(const struct observer *o, struct instance *i, struct de
     add_reason(d, DEC_HOLD, i, STORE_HELD);
 }
 
+/* An operator's order in flight is abandoned (refused, never acknowledged,
+ * nobody listening): nothing is escalated (the operator sees the event)
+ * and nothing is concluded about the instance's life: it is SUSPECT until
+ * its heartbeats, or their absence, say more. A FENCE that did not go is not
+ * in force (its record says so); an UNFENCE that did not go leaves the fence
+ * in force. */
+static void operator_gave_up(struct instance *i, const char *reason, bool was_fenced, struct decisions *d)
+{
+    if (i->policy.kind == CORE_ACT_UNFENCE) {
+        add(d, DEC_FENCE_HOLDS, i);
+        add_transition(d, i, INST_FENCED, reason, 0);
+    } else {
+        add(d, DEC_END_ACTION, i);
+        add_transition(d, i, INST_SUSPECT, reason, 0);
+        if (was_fenced)
+            add(d, DEC_PERSIST, i);
+    }
+    add(d, DEC_RESCHEDULE, i);
+}
+
 /* The action in flight is abandoned and escalated: refused, or never
  * acknowledged. The instance is taken as DEAD and left alone until it is
  * heard from again. An abandoned FENCE is not in force: its record says so
@@ -374,6 +391,10 @@ static void give_up_or_replaced(struct instance *i, const char *reason, struct d
 {
     bool was_fenced = state_record_fenced(i);
 
+    if (i->policy.trigger == POLICY_TRIGGER_OPERATOR) {
+        operator_gave_up(i, reason, was_fenced, d);
+        return;
+    }
     if (restart_surplus(i)) {
         replaced(i, d);
         return;
@@ -450,7 +471,8 @@ void decide_timer(const struct observer *o, struct instance *i, int64_t now_ms, 
  * non-acceptance in policy.answer). A refusal is only announced: it is
  * decided at the ack timeout, so that an acceptance arriving meanwhile
  * wins. An accepted RESTART waits for a new life; an accepted FENCE is in
- * force. */
+ * force, as the fence stays after an accepted UNFENCE until a heartbeat
+ * shows its epoch; an accepted DRAIN or RESUME is done. */
 void decide_ack(const struct observer *o, struct instance *i, enum core_ack ack, const char *error,
                 int64_t now_ms, struct decisions *d)
 {
@@ -468,8 +490,10 @@ void decide_ack(const struct observer *o, struct instance *i, enum core_ack ack,
         return;
     if (p->kind == CORE_ACT_RESTART)
         add(d, DEC_AWAIT_RESTART, i)->at_ms = now_ms + o->policy.restart_timeout_ms;
+    else if (p->kind == CORE_ACT_FENCE || p->kind == CORE_ACT_UNFENCE)
+        add(d, DEC_FENCE_HOLDS, i);   /* an UNFENCE: fenced until a heartbeat shows its epoch */
     else
-        add(d, DEC_FENCE_HOLDS, i);
+        add(d, DEC_END_ACTION, i);    /* DRAIN, RESUME: the heartbeats show the rest */
     add(d, DEC_RESCHEDULE, i);
 }
 

@@ -38,7 +38,8 @@ static void abandon_decisions(struct observer *o, struct instance *i, int64_t no
     struct policy_instance *p = &i->policy;
 
     if (policy_phase_in_flight((enum policy_phase)p->phase)) {
-        bool fence = p->kind == CORE_ACT_FENCE;
+        /* An UNFENCE in flight leaves the fence in force: its record says so. */
+        bool fence = p->kind == CORE_ACT_FENCE || p->kind == CORE_ACT_UNFENCE;
 
         apply_finish_flight(o, i);
         p->phase = fence ? POLICY_FENCED : POLICY_IDLE;
@@ -54,6 +55,7 @@ static void abandon_decisions(struct observer *o, struct instance *i, int64_t no
  * observer's records would be stale), detection goes on. */
 static void stop_deciding(struct observer *o, int64_t now_ms)
 {
+    rollout_drop_all(o, "this supervisor no longer leads", now_ms);
     o->leader = false;
     for (size_t k = 0; k < registry_service_count(o->registry); k++)
         for (struct instance *i = registry_service_at(o->registry, k)->first; i != NULL; i = i->next)

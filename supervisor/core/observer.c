@@ -323,6 +323,7 @@ void observer_destroy(struct observer *o)
     if (o == NULL)
         return;
     registry_destroy(o->registry);
+    rollout_free(o);
     free(o->maint);
     free(o);
 }
@@ -661,6 +662,8 @@ void observer_tick(struct observer *o, int64_t now_ms)
         judge(o, i, now_ms);
     writeahead_store_retry(o, now_ms);
     apply_drain_held(o, now_ms);
+    if (o->n_rollouts != 0)
+        rollout_tick(o, now_ms);
 }
 
 void observer_link(struct observer *o, bool up, int64_t now_ms)
@@ -709,6 +712,8 @@ int64_t observer_next_deadline(const struct observer *o)
     if (o->store_down && (o->n_persist_dirty != 0 || o->held.first != NULL) &&
         o->store_retry_at_ms < next)
         next = o->store_retry_at_ms;
+    if (o->n_rollouts != 0 && rollout_next_deadline(o) < next)
+        next = rollout_next_deadline(o);
     return next;
 }
 

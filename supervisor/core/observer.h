@@ -115,6 +115,7 @@ struct core_event {
     enum inst_health to;
     enum core_action_kind action;
     const char *reason;
+    const char *operator_name; /* the operator whose order caused it; "" = the supervisor's own */
     int64_t at_ms;
 };
 
@@ -295,6 +296,41 @@ void observer_set_unix_offset(struct observer *o, int64_t unix_offset_ms);
  * persist_valid, bad offset, out of memory) with nothing changed. */
 int observer_restore(struct observer *o, const char *service, const char *instance,
                      const struct policy_persisted *p, int64_t now_ms, int64_t unix_offset_ms);
+
+/* An operator's order (DESIGN.md §6 "Operators"): the edge has checked its
+ * signature and what the operator may do; the core judges it against the
+ * fleet. Pointers are borrowed for the call. */
+struct operator_order {
+    enum core_action_kind action; /* RESTART, FENCE, UNFENCE, DRAIN, RESUME */
+    const char *service;
+    const char *instance;         /* NULL: every instance (RESTART only: a rolling restart) */
+    const char *operator_name;    /* named in the events it causes */
+    const char *reason;           /* "" allowed */
+    bool force;                   /* RESTART: may take the last serving instance down */
+    uint32_t batch;               /* rolling restart: instances restarted at once, 0 = 1 */
+    uint32_t min_healthy_ms;      /* rolling restart: HEALTHY this long before the next batch */
+};
+
+/* Carries out `ord` at `now_ms`, through the same path as the supervisor's
+ * own actions (written first, then signed and sent by the edge), announced
+ * by an event naming the operator. Unlike the policy's actions an order is
+ * immediate: no backoff, not counted in the crash-loop tally, and not held
+ * by warm-up, self-preservation, dependencies or the blast radius (a person
+ * decided). It is refused, with `result` saying why and nothing changed,
+ * when this observer does not lead or cannot act, the target is unknown, an
+ * action of ours is in flight for it, a RESTART would take its service's
+ * last serving instance down without `force`, the state store is failing,
+ * or it makes no sense for the target's state (FENCE of a fenced instance,
+ * UNFENCE of one not fenced, RESTART/DRAIN/RESUME of a fenced one). UNFENCE
+ * also clears the instance's crash-loop tally and restart streak. A
+ * rolling restart restarts the service's instances `batch` at a time, each
+ * next batch only once the previous one is HEALTHY again (a new life) for
+ * `min_healthy_ms` and the others still serve; it reports progress as
+ * events and stops, saying why, when an instance does not come back within
+ * restart_timeout_ms + min_healthy_ms, or is fenced. One rolling restart
+ * per service at a time. Returns 0 (`result`: what was done) or -1. */
+int observer_operator(struct observer *o, const struct operator_order *ord, int64_t now_ms, char *result,
+                      size_t result_len);
 
 /* One maintenance flag, as the core keeps it and the edge reads it from
  * the store. */

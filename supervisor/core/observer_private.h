@@ -112,6 +112,11 @@ struct observer {
     struct maint_flag *maint;
     size_t n_maint;
     size_t cap_maint;
+
+    /* Operators (operator.c, rollout.c). */
+    const char *operator_name;   /* while an order is applied: its operator, for the events */
+    struct rollout *rollouts;    /* rolling restarts under way, one per service at most */
+    size_t n_rollouts;
 };
 
 /* ---- predicates on the state, for every layer (no file of their own) ---- */
@@ -269,6 +274,13 @@ void decide_maintenance_lifted(const struct observer *o, struct instance *i, str
 void decide_silence_noted(const struct observer *o, int64_t now_ms, struct decisions *d);
 void decide_silence_check(const struct observer *o, int64_t now_ms, struct decisions *d);
 
+/* decide.c: snprintf for reasons, which are cut at `n` by design (the
+ * compiler is not asked to prove they fit). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void reason_printf(char *buf, size_t n, const char *fmt, ...);
+
 /* apply.c: the applier, and the mechanics it shares with the entries.
  * apply_decisions applies `d` in order (taking back its PRNG state), each
  * change of health followed by the policy's answer to it. */
@@ -294,5 +306,28 @@ void writeahead_store_retry(struct observer *o, int64_t now_ms);
 
 /* lead.c */
 void lead_sweep_dead(struct observer *o, int64_t now_ms);
+
+/* operator.c: an operator's order about one instance. decide_operator is
+ * the policy's answer to it (false, with `why`, when it is refused; the
+ * decisions then empty); operator_apply applies it in the operator's name
+ * and checks it went: 0, or -1 with `why` (the write-ahead failed) and the
+ * order dropped. */
+bool decide_operator(const struct observer *o, struct instance *i, const struct operator_order *ord,
+                     int64_t now_ms, struct decisions *d, char *why, size_t why_len);
+int operator_apply(struct observer *o, struct instance *i, const struct operator_order *ord, int64_t now_ms,
+                   char *why, size_t why_len);
+
+/* rollout.c: rolling restarts. rollout_start begins one for `s` (0, or -1
+ * with `why`); rollout_tick moves every one on at `now_ms` (from
+ * observer_tick); rollout_next_deadline is when one must be looked at
+ * again (NO_DEADLINE if none); rollout_drop_all ends them (leadership lost:
+ * the new leader does not carry them on) with an event each; rollout_free
+ * frees them. */
+int rollout_start(struct observer *o, struct service *s, const struct operator_order *ord, int64_t now_ms,
+                  char *why, size_t why_len);
+void rollout_tick(struct observer *o, int64_t now_ms);
+int64_t rollout_next_deadline(const struct observer *o);
+void rollout_drop_all(struct observer *o, const char *why, int64_t now_ms);
+void rollout_free(struct observer *o);
 
 #endif

@@ -137,6 +137,13 @@ void policy_tally_add(struct policy_instance *p, int64_t now_ms)
         p->tally_len++;
 }
 
+void policy_tally_clear(struct policy_instance *p)
+{
+    p->tally_head = 0;
+    p->tally_len = 0;
+    p->backoff_step = 0;
+}
+
 uint32_t policy_tally_count(const struct policy_instance *p, int64_t window_ms, int64_t now_ms)
 {
     uint32_t n = 0;

@@ -95,6 +95,7 @@ enum policy_trigger {
     POLICY_TRIGGER_DEGRADED,  /* DEGRADED past degraded_limit_ms */
     POLICY_TRIGGER_REFENCE,   /* a fenced instance heard from a new life (or serving without
                                  an UNFENCE): the fence is sent again */
+    POLICY_TRIGGER_OPERATOR,  /* an operator's order (observer_operator) */
 };
 
 /* One instance's policy record: plain data, part of struct instance. */
@@ -136,6 +137,9 @@ void policy_tally_add(struct policy_instance *p, int64_t now_ms);
 
 /* Restarts issued within the last `window_ms` (at most POLICY_TALLY_MAX). */
 uint32_t policy_tally_count(const struct policy_instance *p, int64_t window_ms, int64_t now_ms);
+/* Forgets every restart counted and ends the streak (an operator's UNFENCE
+ * of a crash-loop fence starts the instance afresh). */
+void policy_tally_clear(struct policy_instance *p);
 
 /* The answer to a death. */
 struct policy_verdict {

@@ -47,6 +47,7 @@ void corefx_record_event(void *ctx, const struct core_event *ev)
     e->to = ev->to;
     e->action = ev->action;
     snprintf(e->reason, sizeof(e->reason), "%s", ev->reason ? ev->reason : "");
+    snprintf(e->operator_name, sizeof(e->operator_name), "%s", ev->operator_name ? ev->operator_name : "");
     e->at_ms = ev->at_ms;
 }
 

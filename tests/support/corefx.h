@@ -119,6 +119,7 @@ struct corefx_event {
     enum inst_health from, to;
     enum core_action_kind action;      /* 0 when the event took none */
     char reason[COREFX_REASON_LEN];
+    char operator_name[FLEET_OPERATOR_MAX + 1]; /* "" for the supervisor's own */
     int64_t at_ms;
 };
 
