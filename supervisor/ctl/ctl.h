@@ -51,13 +51,29 @@ void ctl_opts_init(struct ctl_opts *o);
  * CTL_EXIT_USAGE after printing what is wrong on stderr. */
 int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_command, int *next);
 
-/* Whether argv[*i] is one of the `n` flags in `names`, given as "--flag value"
- * or "--flag=value" (for commands that take their own flags out before
- * ctl_opts_parse sees the rest). Returns the matching name, with its value in
- * *value and *i advanced past a separate value; *value is NULL when the value
- * is missing. Returns NULL, touching nothing, when argv[*i] is none of them. */
-const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
-                           const char **value);
+/* A command's own flags (events, wait, maintenance), taken out of argv
+ * before ctl_opts_parse sees the rest. `switches` take no value;
+ * `with_value` take one, as "--flag value" or "--flag=value". */
+struct ctl_cmd_flags {
+    const char *command;            /* "wait": names the command in messages */
+    const char *const *switches;
+    size_t n_switches;
+    const char *const *with_value;
+    size_t n_with_value;
+    /* Stores one flag given (`value` NULL for a switch) into `arg`;
+     * returns CTL_EXIT_OK or ctl_usage_error's code. */
+    int (*take)(void *arg, const char *flag, const char *value);
+    void (*usage)(FILE *out);       /* the command's help */
+};
+
+/* Takes f's flags out of argv[1..*argc-1] in order, handing each to
+ * f->take(arg, ...), and shrinks *argc; then parses the global flags
+ * (ctl_opts_parse, flags and arguments mixed), the arguments moved to
+ * argv[*rest..*argc-1]. After -h/--help prints f->usage on stdout, with
+ * o->help set: the command then only returns CTL_EXIT_OK. Returns
+ * CTL_EXIT_OK, or CTL_EXIT_USAGE after printing what is wrong on stderr. */
+int ctl_cmd_flags_parse(struct ctl_opts *o, const struct ctl_cmd_flags *f, void *arg, int *argc, char **argv,
+                        int *rest);
 
 
 /* Prints "fleetctl[ COMMAND]: <message> (run 'fleetctl[ COMMAND] --help')"
