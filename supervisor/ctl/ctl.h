@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <nats/nats.h>
 
@@ -104,6 +105,12 @@ struct ctl_link_cbs {
 fleet_status ctl_connect(const struct ctl_opts *o, const struct ctl_link_cbs *link,
                          natsConnection **out);
 
+/* Blocks SIGINT and SIGTERM in the calling thread and routes them to
+ * `handler` (no SA_RESTART), so that every thread nats.c starts afterwards
+ * inherits the mask; *waitmask is the previous mask without the two, for the
+ * ppoll() that is then the only place they arrive. Call before ctl_connect. */
+void ctl_stop_signals_block(void (*handler)(int), sigset_t *waitmask);
+
 /* Closes `nc` (NULL allowed) and shuts the nats.c library down, returning once
  * none of its threads runs: after it no callback is in flight or can start. */
 void ctl_conn_close(natsConnection *nc);
@@ -159,6 +166,17 @@ void inbox_fini(struct inbox *ib);
  * when the inbox is full or memory is short the item is dropped and counted
  * (the feed-sequence check then reports it as a gap). */
 void inbox_put(struct inbox *ib, enum inbox_kind kind, const void *data, size_t len);
+
+/* nats.c message handlers (natsMsgHandler) for a subscription whose closure
+ * is the inbox: each queues a copy of the message as INBOX_STATUS,
+ * INBOX_SERVICE_STATUS or INBOX_EVENT and destroys the message. */
+void inbox_on_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+void inbox_on_service_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+void inbox_on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+
+/* Link callbacks (for ctl_connect) that queue INBOX_LINK_DOWN, INBOX_LINK_UP
+ * and INBOX_CLOSED into `ib`. */
+struct ctl_link_cbs inbox_link(struct inbox *ib);
 
 /* Main thread: the descriptor to poll for POLLIN. */
 int inbox_fd(const struct inbox *ib);

@@ -43,35 +43,6 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-/* nats.c threads: copy and hand over. The callback owns msg. */
-static void on_status_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_SERVICE_STATUS, natsMsg_GetData(msg),
-              (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_event_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_EVENT, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_disconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_LINK_DOWN, NULL, 0);
-}
-
-static void on_reconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_LINK_UP, NULL, 0);
-}
-
-static void on_closed(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_CLOSED, NULL, 0);
-}
-
 static void wait_usage(FILE *out)
 {
     char mh[DURATION_TEXT_MAX], to[DURATION_TEXT_MAX];
@@ -224,10 +195,10 @@ static int subscribe(struct wait *w, natsConnection *nc, const char *service, na
 
     /* "*" stands for every service: the builder formats, NATS matches. */
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS_SERVICE, w->o->prefix, service, NULL);
-    if (natsConnection_Subscribe(&subs[0], nc, subject, on_status_msg, w) != NATS_OK)
+    if (natsConnection_Subscribe(&subs[0], nc, subject, inbox_on_service_status, &w->inbox) != NATS_OK)
         goto out_fail;
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS, w->o->prefix, service, NULL);
-    if (natsConnection_Subscribe(&subs[1], nc, subject, on_event_msg, w) != NATS_OK)
+    if (natsConnection_Subscribe(&subs[1], nc, subject, inbox_on_event, &w->inbox) != NATS_OK)
         goto out_fail;
     return CTL_EXIT_OK;
 
@@ -420,11 +391,10 @@ int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv)
         .max_failures = GATE_MAX_FAILURES_AUTO,
     };
     struct wait w = { .o = o };
-    struct ctl_link_cbs link = { on_disconnected, on_reconnected, on_closed, &w };
-    struct sigaction sa = { .sa_handler = on_stop_signal };
+    struct ctl_link_cbs link = inbox_link(&w.inbox);
     natsSubscription **subs = NULL;
     natsConnection *nc = NULL;
-    sigset_t stops, waitmask;
+    sigset_t waitmask;
     int rc, rest, n_names, n_subs;
     char **names;
 
@@ -442,16 +412,7 @@ int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv)
             return ctl_usage_error("wait", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
                                    names[k], FLEET_NAME_MAX);
 
-    /* Block the stop signals before nats.c starts a thread (see watch.c). */
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stops, &waitmask);
-    sigdelset(&waitmask, SIGINT);
-    sigdelset(&waitmask, SIGTERM);
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    ctl_stop_signals_block(on_stop_signal, &waitmask); /* before nats.c starts a thread */
 
     n_subs = 2 * (n_names > 0 ? n_names : 1);
     subs = calloc((size_t)n_subs, sizeof(*subs));
