@@ -82,6 +82,10 @@ int ctl_cmd_flags_parse(struct ctl_opts *o, const struct ctl_cmd_flags *f, void 
 __attribute__((format(printf, 2, 3)))
 int ctl_usage_error(const char *command, const char *fmt, ...);
 
+/* Whether `name` may name a JetStream stream or KV bucket (--stream,
+ * --bucket): not empty, and no '.', ' ', '*' or '>'. */
+bool ctl_js_name_valid(const char *name);
+
 /* True when stdout is a terminal and NO_COLOR is unset. */
 bool ctl_use_color(void);
 

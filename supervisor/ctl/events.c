@@ -93,7 +93,7 @@ static int take_flag(void *arg, const char *flag, const char *value)
                                       "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
         a->service = value;
     } else {
-        if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
+        if (!ctl_js_name_valid(value))
             return ctl_usage_error("events", "--stream '%s' is not a stream name", value);
         a->stream = value;
     }

@@ -99,7 +99,7 @@ static int take_flag(void *arg, const char *flag, const char *value)
                                      "at most %d bytes", FLEET_KEPT_REASON_MAX);
         a->reason = value;
     } else {
-        if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
+        if (!ctl_js_name_valid(value))
             return ctl_usage_error("maintenance", "--bucket '%s' is not a bucket name", value);
         a->bucket = value;
     }

@@ -116,6 +116,11 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
     return CTL_EXIT_OK;
 }
 
+bool ctl_js_name_valid(const char *name)
+{
+    return name[0] != '\0' && strpbrk(name, ". *>") == NULL;
+}
+
 bool ctl_use_color(void)
 {
     return isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
