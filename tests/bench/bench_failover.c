@@ -68,6 +68,7 @@
 #include "fleet/v1/fleet.pb-c.h"
 #include "lease.h"
 #include "natsd.h"
+#include "policy.h"
 #include "proc.h"
 
 #define PATH_MAX_LEN 320
@@ -112,18 +113,6 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     *o = (struct bench_opts){ .runs = 20, .lease_ttl_ms = LEASE_TTL_DEFAULT_MS, .status_interval_ms = 1000,
                               .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) };
     return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
-}
-
-/* xorshift64*: the delay before each kill, reproducible with --seed. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15u;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545f4914f6cdd1du;
 }
 
 /* ---- the recorder: FleetStatus and lease writes, with receive times ---- */
@@ -509,8 +498,8 @@ static int run_one(struct bench *bn, struct results *res, size_t run, int *leade
     const int killed = *leader, heir = 1 - *leader;
     const int64_t ttl_ns = (int64_t)bn->opt.lease_ttl_ms * 1000000;
     const int64_t timeout_ms = (int64_t)(3 * bn->opt.lease_ttl_ms + 2 * bn->opt.status_interval_ms) + WAIT_MS;
-    const int64_t delay_ms = (int64_t)(next_random(rng) % (bn->opt.lease_ttl_ms / 4));
-    const int64_t restart_ms = (int64_t)(next_random(rng) % (bn->opt.lease_ttl_ms / 4));
+    const int64_t delay_ms = (int64_t)(policy_rng_next(rng) % (bn->opt.lease_ttl_ms / 4));
+    const int64_t restart_ms = (int64_t)(policy_rng_next(rng) % (bn->opt.lease_ttl_ms / 4));
     int64_t t0, last_renewal, takeover;
     uint64_t attempts, old_term = 0;
     struct rec_status first = { 0 };
@@ -593,7 +582,7 @@ int main(int argc, char **argv)
     if (args != BENCH_RUN)
         return args;
     signal(SIGPIPE, SIG_IGN);
-    rng = bn.opt.seed;
+    rng = policy_rng_seed(bn.opt.seed); /* the delay before each kill, reproducible with --seed */
     res.term = calloc((size_t)bn.opt.runs, sizeof(*res.term));
     if (res.term == NULL || bench_series_init(&res.failover, (size_t)bn.opt.runs, "bench_failover") != 0 ||
         bench_series_init(&res.phase, (size_t)bn.opt.runs, "bench_failover") != 0 ||
@@ -630,7 +619,7 @@ int main(int argc, char **argv)
     /* Both up; whoever publishes statuses with a term leads. */
     if (start_replica(&bn, 0) != 0)
         goto out_stop;
-    bench_sleep_ms((int64_t)(next_random(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
+    bench_sleep_ms((int64_t)(policy_rng_next(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
     if (start_replica(&bn, 1) != 0)
         goto out_stop;
     for (int64_t deadline = bench_now_ns() + (int64_t)WAIT_MS * 1000000;
