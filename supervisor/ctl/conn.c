@@ -1,4 +1,4 @@
-/* fleetctl's one NATS connection: connect, query, close. */
+/* fleetctl's one NATS connection: the stop signals blocked before it, connect, query, close. */
 #include <string.h>
 
 #include "ctl.h"
@@ -69,4 +69,20 @@ void ctl_explain_no_answer(const struct ctl_opts *o)
             "and connected to %s?%s\n",
             subject, (long long)o->timeout_ms, o->server_shown,
             strcmp(o->prefix, FLEET_DEFAULT_PREFIX) == 0 ? "" : " (and using the same --prefix?)");
+}
+
+void ctl_stop_signals_block(void (*handler)(int), sigset_t *waitmask)
+{
+    struct sigaction sa = { .sa_handler = handler };
+    sigset_t stops;
+
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, waitmask);
+    sigdelset(waitmask, SIGINT);
+    sigdelset(waitmask, SIGTERM);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

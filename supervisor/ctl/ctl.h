@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <nats/nats.h>
 
@@ -51,19 +52,39 @@ void ctl_opts_init(struct ctl_opts *o);
  * CTL_EXIT_USAGE after printing what is wrong on stderr. */
 int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_command, int *next);
 
-/* Whether argv[*i] is one of the `n` flags in `names`, given as "--flag value"
- * or "--flag=value" (for commands that take their own flags out before
- * ctl_opts_parse sees the rest). Returns the matching name, with its value in
- * *value and *i advanced past a separate value; *value is NULL when the value
- * is missing. Returns NULL, touching nothing, when argv[*i] is none of them. */
-const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
-                           const char **value);
+/* A command's own flags (events, wait, maintenance), taken out of argv
+ * before ctl_opts_parse sees the rest. `switches` take no value;
+ * `with_value` take one, as "--flag value" or "--flag=value". */
+struct ctl_cmd_flags {
+    const char *command;            /* "wait": names the command in messages */
+    const char *const *switches;
+    size_t n_switches;
+    const char *const *with_value;
+    size_t n_with_value;
+    /* Stores one flag given (`value` NULL for a switch) into `arg`;
+     * returns CTL_EXIT_OK or ctl_usage_error's code. */
+    int (*take)(void *arg, const char *flag, const char *value);
+    void (*usage)(FILE *out);       /* the command's help */
+};
+
+/* Takes f's flags out of argv[1..*argc-1] in order, handing each to
+ * f->take(arg, ...), and shrinks *argc; then parses the global flags
+ * (ctl_opts_parse, flags and arguments mixed), the arguments moved to
+ * argv[*rest..*argc-1]. After -h/--help prints f->usage on stdout, with
+ * o->help set: the command then only returns CTL_EXIT_OK. Returns
+ * CTL_EXIT_OK, or CTL_EXIT_USAGE after printing what is wrong on stderr. */
+int ctl_cmd_flags_parse(struct ctl_opts *o, const struct ctl_cmd_flags *f, void *arg, int *argc, char **argv,
+                        int *rest);
 
 
 /* Prints "fleetctl[ COMMAND]: <message> (run 'fleetctl[ COMMAND] --help')"
  * on stderr and returns CTL_EXIT_USAGE. `command` NULL: the global flags. */
 __attribute__((format(printf, 2, 3)))
 int ctl_usage_error(const char *command, const char *fmt, ...);
+
+/* Whether `name` may name a JetStream stream or KV bucket (--stream,
+ * --bucket): not empty, and no '.', ' ', '*' or '>'. */
+bool ctl_js_name_valid(const char *name);
 
 /* True when stdout is a terminal and NO_COLOR is unset. */
 bool ctl_use_color(void);
@@ -87,6 +108,12 @@ struct ctl_link_cbs {
  * Destroy with ctl_conn_close(). */
 fleet_status ctl_connect(const struct ctl_opts *o, const struct ctl_link_cbs *link,
                          natsConnection **out);
+
+/* Blocks SIGINT and SIGTERM in the calling thread and routes them to
+ * `handler` (no SA_RESTART), so that every thread nats.c starts afterwards
+ * inherits the mask; *waitmask is the previous mask without the two, for the
+ * ppoll() that is then the only place they arrive. Call before ctl_connect. */
+void ctl_stop_signals_block(void (*handler)(int), sigset_t *waitmask);
 
 /* Closes `nc` (NULL allowed) and shuts the nats.c library down, returning once
  * none of its threads runs: after it no callback is in flight or can start. */
@@ -143,6 +170,17 @@ void inbox_fini(struct inbox *ib);
  * when the inbox is full or memory is short the item is dropped and counted
  * (the feed-sequence check then reports it as a gap). */
 void inbox_put(struct inbox *ib, enum inbox_kind kind, const void *data, size_t len);
+
+/* nats.c message handlers (natsMsgHandler) for a subscription whose closure
+ * is the inbox: each queues a copy of the message as INBOX_STATUS,
+ * INBOX_SERVICE_STATUS or INBOX_EVENT and destroys the message. */
+void inbox_on_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+void inbox_on_service_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+void inbox_on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib);
+
+/* Link callbacks (for ctl_connect) that queue INBOX_LINK_DOWN, INBOX_LINK_UP
+ * and INBOX_CLOSED into `ib`. */
+struct ctl_link_cbs inbox_link(struct inbox *ib);
 
 /* Main thread: the descriptor to poll for POLLIN. */
 int inbox_fd(const struct inbox *ib);

@@ -75,46 +75,37 @@ static void events_usage(FILE *out)
             FLEET_DEFAULT_AUDIT_STREAM);
 }
 
-/* Takes this command's own flags out of argv (both "--flag value" and
- * "--flag=value"), leaving the global ones for ctl_opts_parse. *argc shrinks. */
-static int take_own_flags(struct events_args *a, int *argc, char **argv)
+/* Stores one of this command's own flags into the events_args `arg`
+ * (ctl_cmd_flags). */
+static int take_flag(void *arg, const char *flag, const char *value)
 {
-    static const char *const with_value[] = { "--since", "--service", "--stream" };
-    int out = 1;
+    struct events_args *a = arg;
 
-    for (int i = 1; i < *argc; i++) {
-        const char *arg = argv[i], *value = NULL, *flag;
-
-        if (strcmp(arg, "--follow") == 0 || strcmp(arg, "-f") == 0) {
-            a->follow = true;
-            continue;
-        }
-        flag = ctl_flag_match(with_value, sizeof(with_value) / sizeof(with_value[0]), *argc, argv, &i,
-                              &value);
-        if (flag != NULL && value == NULL)
-            return ctl_usage_error("events", "flag '%s' needs a value", flag);
-        if (flag == NULL) {
-            argv[out++] = argv[i];
-            continue;
-        }
-        if (strcmp(flag, "--since") == 0) {
-            if (duration_parse(value, EVENTS_MAX_SINCE_MS, &a->since_ms) != 0 || a->since_ms <= 0)
-                return ctl_usage_error("events", "--since wants a duration like 90s, 15m, 1h or 7d "
-                                          "(at most 3650d), not '%s'", value);
-        } else if (strcmp(flag, "--service") == 0) {
-            if (!fleet_name_valid(value))
-                return ctl_usage_error("events", "--service '%s' is not a service name: 1-%d characters "
-                                          "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
-            a->service = value;
-        } else {
-            if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
-                return ctl_usage_error("events", "--stream '%s' is not a stream name", value);
-            a->stream = value;
-        }
+    if (value == NULL) {    /* --follow, -f */
+        a->follow = true;
+    } else if (strcmp(flag, "--since") == 0) {
+        if (duration_parse(value, EVENTS_MAX_SINCE_MS, &a->since_ms) != 0 || a->since_ms <= 0)
+            return ctl_usage_error("events", "--since wants a duration like 90s, 15m, 1h or 7d "
+                                      "(at most 3650d), not '%s'", value);
+    } else if (strcmp(flag, "--service") == 0) {
+        if (!fleet_name_valid(value))
+            return ctl_usage_error("events", "--service '%s' is not a service name: 1-%d characters "
+                                      "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
+        a->service = value;
+    } else {
+        if (!ctl_js_name_valid(value))
+            return ctl_usage_error("events", "--stream '%s' is not a stream name", value);
+        a->stream = value;
     }
-    *argc = out;
     return CTL_EXIT_OK;
 }
+
+static const char *const events_switches[] = { "--follow", "-f" };
+static const char *const events_with_value[] = { "--since", "--service", "--stream" };
+static const struct ctl_cmd_flags events_flags = {
+    "events", events_switches, sizeof(events_switches) / sizeof(events_switches[0]),
+    events_with_value, sizeof(events_with_value) / sizeof(events_with_value[0]), take_flag, events_usage,
+};
 
 static void explain_no_stream(const struct ctl_opts *o, const struct events_args *a,
                               natsStatus s, jsErrCode jerr)
@@ -262,16 +253,9 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv)
     natsStatus s;
     int rc, rest;
 
-    rc = take_own_flags(&a, &argc, argv);
-    if (rc != CTL_EXIT_OK)
+    rc = ctl_cmd_flags_parse(o, &events_flags, &a, &argc, argv, &rest);
+    if (rc != CTL_EXIT_OK || o->help)
         return rc;
-    rc = ctl_opts_parse(o, argc, argv, false, &rest);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    if (o->help) {
-        events_usage(stdout);
-        return CTL_EXIT_OK;
-    }
     if (rest < argc)
         return ctl_usage_error("events", "unexpected argument '%s'", argv[rest]);
 

@@ -81,6 +81,48 @@ void inbox_put(struct inbox *ib, enum inbox_kind kind, const void *data, size_t 
     }
 }
 
+/* nats.c threads: copy and hand over. The callback owns msg. */
+static void put_msg(struct inbox *ib, enum inbox_kind kind, natsMsg *msg)
+{
+    inbox_put(ib, kind, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+}
+
+void inbox_on_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib)
+{
+    put_msg(ib, INBOX_STATUS, msg);
+}
+
+void inbox_on_service_status(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib)
+{
+    put_msg(ib, INBOX_SERVICE_STATUS, msg);
+}
+
+void inbox_on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ib)
+{
+    put_msg(ib, INBOX_EVENT, msg);
+}
+
+static void on_link_down(natsConnection *nc, void *ib)
+{
+    inbox_put(ib, INBOX_LINK_DOWN, NULL, 0);
+}
+
+static void on_link_up(natsConnection *nc, void *ib)
+{
+    inbox_put(ib, INBOX_LINK_UP, NULL, 0);
+}
+
+static void on_link_closed(natsConnection *nc, void *ib)
+{
+    inbox_put(ib, INBOX_CLOSED, NULL, 0);
+}
+
+struct ctl_link_cbs inbox_link(struct inbox *ib)
+{
+    return (struct ctl_link_cbs){ on_link_down, on_link_up, on_link_closed, ib };
+}
+
 int inbox_fd(const struct inbox *ib)
 {
     return ib->wake[0];

@@ -82,41 +82,35 @@ static bool reason_valid(const char *s)
     return true;
 }
 
-/* Takes this command's own flags out of argv ("--flag value" or
- * "--flag=value"), leaving the global ones for ctl_opts_parse. */
-static int take_own_flags(struct maint_args *a, int *argc, char **argv)
+/* Stores one of this command's own flags into the maint_args `arg`
+ * (ctl_cmd_flags). */
+static int take_flag(void *arg, const char *flag, const char *value)
 {
-    static const char *const with_value[] = { "--instance", "--reason", "--bucket" };
-    int out = 1;
+    struct maint_args *a = arg;
 
-    for (int i = 1; i < *argc; i++) {
-        const char *value = NULL;
-        const char *flag = ctl_flag_match(with_value, sizeof(with_value) / sizeof(with_value[0]), *argc, argv,
-                                          &i, &value);
-
-        if (flag != NULL && value == NULL)
-            return ctl_usage_error("maintenance", "flag '%s' needs a value", flag);
-        if (flag == NULL) {
-            argv[out++] = argv[i];
-        } else if (strcmp(flag, "--instance") == 0) {
-            if (!fleet_name_valid(value))
-                return ctl_usage_error("maintenance", "--instance '%s' is not an instance name: 1-%d characters "
-                                         "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
-            a->instance = value;
-        } else if (strcmp(flag, "--reason") == 0) {
-            if (strlen(value) > FLEET_KEPT_REASON_MAX || !reason_valid(value))
-                return ctl_usage_error("maintenance", "--reason wants UTF-8 text without control characters, "
-                                         "at most %d bytes", FLEET_KEPT_REASON_MAX);
-            a->reason = value;
-        } else {
-            if (value[0] == '\0' || strpbrk(value, ". *>") != NULL)
-                return ctl_usage_error("maintenance", "--bucket '%s' is not a bucket name", value);
-            a->bucket = value;
-        }
+    if (strcmp(flag, "--instance") == 0) {
+        if (!fleet_name_valid(value))
+            return ctl_usage_error("maintenance", "--instance '%s' is not an instance name: 1-%d characters "
+                                     "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
+        a->instance = value;
+    } else if (strcmp(flag, "--reason") == 0) {
+        if (strlen(value) > FLEET_KEPT_REASON_MAX || !reason_valid(value))
+            return ctl_usage_error("maintenance", "--reason wants UTF-8 text without control characters, "
+                                     "at most %d bytes", FLEET_KEPT_REASON_MAX);
+        a->reason = value;
+    } else {
+        if (!ctl_js_name_valid(value))
+            return ctl_usage_error("maintenance", "--bucket '%s' is not a bucket name", value);
+        a->bucket = value;
     }
-    *argc = out;
     return CTL_EXIT_OK;
 }
+
+static const char *const maint_with_value[] = { "--instance", "--reason", "--bucket" };
+static const struct ctl_cmd_flags maint_flags = {
+    "maintenance", NULL, 0, maint_with_value, sizeof(maint_with_value) / sizeof(maint_with_value[0]), take_flag,
+    maint_usage,
+};
 
 /* Opens the bucket, explaining on stderr why not. */
 static int open_bucket(const struct ctl_opts *o, const struct maint_args *a, natsConnection *nc,
@@ -273,16 +267,9 @@ int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
     const char *verb, *service = NULL;
     int rc, rest, nargs;
 
-    rc = take_own_flags(&a, &argc, argv);
-    if (rc != CTL_EXIT_OK)
+    rc = ctl_cmd_flags_parse(o, &maint_flags, &a, &argc, argv, &rest);
+    if (rc != CTL_EXIT_OK || o->help)
         return rc;
-    rc = ctl_opts_parse(o, argc, argv, false, &rest);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    if (o->help) {
-        maint_usage(stdout);
-        return CTL_EXIT_OK;
-    }
     nargs = argc - rest;
     if (nargs == 0)
         return ctl_usage_error("maintenance", "say what: on SERVICE, off SERVICE or list");

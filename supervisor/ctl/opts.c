@@ -116,13 +116,22 @@ int ctl_opts_parse(struct ctl_opts *o, int argc, char **argv, bool stop_at_comma
     return CTL_EXIT_OK;
 }
 
+bool ctl_js_name_valid(const char *name)
+{
+    return name[0] != '\0' && strpbrk(name, ". *>") == NULL;
+}
+
 bool ctl_use_color(void)
 {
     return isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
 }
 
-const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
-                           const char **value)
+/* Whether argv[*i] is one of the `n` flags in `names`, given as "--flag value"
+ * or "--flag=value". Returns the matching name, with its value in *value and
+ * *i advanced past a separate value; *value is NULL when the value is
+ * missing. Returns NULL, touching nothing, when argv[*i] is none of them. */
+static const char *flag_match(const char *const *names, size_t n, int argc, char **argv, int *i,
+                              const char **value)
 {
     const char *arg = argv[*i];
 
@@ -140,4 +149,41 @@ const char *ctl_flag_match(const char *const *names, size_t n, int argc, char **
         return names[k];
     }
     return NULL;
+}
+
+/* The switch of `f` that `arg` is exactly, or NULL. */
+static const char *switch_match(const struct ctl_cmd_flags *f, const char *arg)
+{
+    for (size_t k = 0; k < f->n_switches; k++)
+        if (strcmp(arg, f->switches[k]) == 0)
+            return f->switches[k];
+    return NULL;
+}
+
+int ctl_cmd_flags_parse(struct ctl_opts *o, const struct ctl_cmd_flags *f, void *arg, int *argc, char **argv,
+                        int *rest)
+{
+    int out = 1, rc;
+
+    for (int i = 1; i < *argc; i++) {
+        const char *value = NULL, *flag = switch_match(f, argv[i]);
+
+        if (flag == NULL) {
+            flag = flag_match(f->with_value, f->n_with_value, *argc, argv, &i, &value);
+            if (flag == NULL) {
+                argv[out++] = argv[i];
+                continue;
+            }
+            if (value == NULL)
+                return ctl_usage_error(f->command, "flag '%s' needs a value", flag);
+        }
+        rc = f->take(arg, flag, value);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+    }
+    *argc = out;
+    rc = ctl_opts_parse(o, *argc, argv, false, rest);
+    if (rc == CTL_EXIT_OK && o->help)
+        f->usage(stdout);
+    return rc;
 }

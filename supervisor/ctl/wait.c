@@ -43,35 +43,6 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-/* nats.c threads: copy and hand over. The callback owns msg. */
-static void on_status_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_SERVICE_STATUS, natsMsg_GetData(msg),
-              (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_event_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_EVENT, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_disconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_LINK_DOWN, NULL, 0);
-}
-
-static void on_reconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_LINK_UP, NULL, 0);
-}
-
-static void on_closed(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct wait *)arg)->inbox, INBOX_CLOSED, NULL, 0);
-}
-
 static void wait_usage(FILE *out)
 {
     char mh[DURATION_TEXT_MAX], to[DURATION_TEXT_MAX];
@@ -125,52 +96,41 @@ static int parse_dur(const char *flag, const char *value, bool positive, int64_t
     return CTL_EXIT_OK;
 }
 
-/* Takes wait's own flags out of argv, leaving the global ones and the
- * service names for ctl_opts_parse. *argc shrinks. */
-static int take_own_flags(struct gate_opts *g, int *argc, char **argv)
+/* Stores one of wait's own flags into the gate_opts `arg` (ctl_cmd_flags). */
+static int take_flag(void *arg, const char *flag, const char *value)
 {
-    static const char *const with_value[] = { "--version", "--healthy", "--min-healthy-time", "--timeout",
-                                              "--max-failures", "--bake" };
-    int out = 1;
+    struct gate_opts *g = arg;
+    int64_t n;
+    int rc = CTL_EXIT_OK;
 
-    for (int i = 1; i < *argc; i++) {
-        const char *value = NULL, *flag;
-        int64_t n;
-        int rc = CTL_EXIT_OK;
-
-        if (strcmp(argv[i], "--all") == 0) {
-            g->fleet = true;
-            continue;
-        }
-        flag = ctl_flag_match(with_value, sizeof(with_value) / sizeof(with_value[0]), *argc, argv, &i, &value);
-        if (flag == NULL) {
-            argv[out++] = argv[i];
-            continue;
-        }
-        if (value == NULL)
-            return ctl_usage_error("wait", "flag '%s' needs a value", flag);
-        if (strcmp(flag, "--version") == 0) {
-            if (value[0] == '\0' || strlen(value) > FLEET_VERSION_MAX)
-                return ctl_usage_error("wait", "--version wants 1-%d characters", FLEET_VERSION_MAX);
-            g->version = value;
-        } else if (strcmp(flag, "--healthy") == 0) {
-            rc = parse_count(flag, value, 1, &n);
-            g->healthy = (uint32_t)n;
-        } else if (strcmp(flag, "--max-failures") == 0) {
-            rc = parse_count(flag, value, 0, &g->max_failures);
-        } else if (strcmp(flag, "--min-healthy-time") == 0) {
-            rc = parse_dur(flag, value, false, &g->min_healthy_ms);
-        } else if (strcmp(flag, "--timeout") == 0) {
-            rc = parse_dur(flag, value, true, &g->timeout_ms);
-        } else {
-            rc = parse_dur(flag, value, false, &g->bake_ms);
-        }
-        if (rc != CTL_EXIT_OK)
-            return rc;
+    if (strcmp(flag, "--all") == 0) {
+        g->fleet = true;
+    } else if (strcmp(flag, "--version") == 0) {
+        if (value[0] == '\0' || strlen(value) > FLEET_VERSION_MAX)
+            return ctl_usage_error("wait", "--version wants 1-%d characters", FLEET_VERSION_MAX);
+        g->version = value;
+    } else if (strcmp(flag, "--healthy") == 0) {
+        rc = parse_count(flag, value, 1, &n);
+        g->healthy = (uint32_t)n;
+    } else if (strcmp(flag, "--max-failures") == 0) {
+        rc = parse_count(flag, value, 0, &g->max_failures);
+    } else if (strcmp(flag, "--min-healthy-time") == 0) {
+        rc = parse_dur(flag, value, false, &g->min_healthy_ms);
+    } else if (strcmp(flag, "--timeout") == 0) {
+        rc = parse_dur(flag, value, true, &g->timeout_ms);
+    } else {
+        rc = parse_dur(flag, value, false, &g->bake_ms);
     }
-    *argc = out;
-    return CTL_EXIT_OK;
+    return rc;
 }
+
+static const char *const wait_switches[] = { "--all" };
+static const char *const wait_with_value[] = { "--version", "--healthy", "--min-healthy-time", "--timeout",
+                                               "--max-failures", "--bake" };
+static const struct ctl_cmd_flags wait_flags = {
+    "wait", wait_switches, sizeof(wait_switches) / sizeof(wait_switches[0]),
+    wait_with_value, sizeof(wait_with_value) / sizeof(wait_with_value[0]), take_flag, wait_usage,
+};
 
 /* Requests <prefix>.v1.query.service for `name`. CTL_EXIT_OK with *out the
  * caller's (free_unpacked), or CTL_EXIT_NO_TARGET after saying why. */
@@ -235,10 +195,10 @@ static int subscribe(struct wait *w, natsConnection *nc, const char *service, na
 
     /* "*" stands for every service: the builder formats, NATS matches. */
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS_SERVICE, w->o->prefix, service, NULL);
-    if (natsConnection_Subscribe(&subs[0], nc, subject, on_status_msg, w) != NATS_OK)
+    if (natsConnection_Subscribe(&subs[0], nc, subject, inbox_on_service_status, &w->inbox) != NATS_OK)
         goto out_fail;
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS, w->o->prefix, service, NULL);
-    if (natsConnection_Subscribe(&subs[1], nc, subject, on_event_msg, w) != NATS_OK)
+    if (natsConnection_Subscribe(&subs[1], nc, subject, inbox_on_event, &w->inbox) != NATS_OK)
         goto out_fail;
     return CTL_EXIT_OK;
 
@@ -431,24 +391,16 @@ int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv)
         .max_failures = GATE_MAX_FAILURES_AUTO,
     };
     struct wait w = { .o = o };
-    struct ctl_link_cbs link = { on_disconnected, on_reconnected, on_closed, &w };
-    struct sigaction sa = { .sa_handler = on_stop_signal };
+    struct ctl_link_cbs link = inbox_link(&w.inbox);
     natsSubscription **subs = NULL;
     natsConnection *nc = NULL;
-    sigset_t stops, waitmask;
+    sigset_t waitmask;
     int rc, rest, n_names, n_subs;
     char **names;
 
-    rc = take_own_flags(&go, &argc, argv);
-    if (rc != CTL_EXIT_OK)
+    rc = ctl_cmd_flags_parse(o, &wait_flags, &go, &argc, argv, &rest);
+    if (rc != CTL_EXIT_OK || o->help)
         return rc;
-    rc = ctl_opts_parse(o, argc, argv, false, &rest);
-    if (rc != CTL_EXIT_OK)
-        return rc;
-    if (o->help) {
-        wait_usage(stdout);
-        return CTL_EXIT_OK;
-    }
     names = argv + rest;
     n_names = argc - rest;
     if (go.fleet && n_names > 0)
@@ -460,16 +412,7 @@ int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv)
             return ctl_usage_error("wait", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
                                    names[k], FLEET_NAME_MAX);
 
-    /* Block the stop signals before nats.c starts a thread (see watch.c). */
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stops, &waitmask);
-    sigdelset(&waitmask, SIGINT);
-    sigdelset(&waitmask, SIGTERM);
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    ctl_stop_signals_block(on_stop_signal, &waitmask); /* before nats.c starts a thread */
 
     n_subs = 2 * (n_names > 0 ? n_names : 1);
     subs = calloc((size_t)n_subs, sizeof(*subs));

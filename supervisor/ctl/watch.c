@@ -51,38 +51,6 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-/* nats.c threads: copy and hand over, nothing else. The callback owns msg. */
-static void on_status_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    struct watch *w = arg;
-
-    inbox_put(&w->inbox, INBOX_STATUS, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_event_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
-{
-    struct watch *w = arg;
-
-    inbox_put(&w->inbox, INBOX_EVENT, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
-
-static void on_disconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct watch *)arg)->inbox, INBOX_LINK_DOWN, NULL, 0);
-}
-
-static void on_reconnected(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct watch *)arg)->inbox, INBOX_LINK_UP, NULL, 0);
-}
-
-static void on_closed(natsConnection *nc, void *arg)
-{
-    inbox_put(&((struct watch *)arg)->inbox, INBOX_CLOSED, NULL, 0);
-}
-
 /* Prints {"<key>": j} as one line, taking the reference to j (NULL allowed:
  * a failed render); false on failure. */
 static bool print_json_line(const char *key, json_t *j)
@@ -293,10 +261,10 @@ static fleet_status subscribe(struct watch *w, natsConnection *nc, natsSubscript
     char subject[FLEET_SUBJECT_MAX];
 
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS, w->o->prefix, NULL, NULL);
-    if (natsConnection_Subscribe(status_sub, nc, subject, on_status_msg, w) != NATS_OK)
+    if (natsConnection_Subscribe(status_sub, nc, subject, inbox_on_status, &w->inbox) != NATS_OK)
         goto out_fail;
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, w->o->prefix, NULL, NULL);
-    if (natsConnection_Subscribe(event_sub, nc, subject, on_event_msg, w) != NATS_OK) {
+    if (natsConnection_Subscribe(event_sub, nc, subject, inbox_on_event, &w->inbox) != NATS_OK) {
         natsSubscription_Destroy(*status_sub);
         *status_sub = NULL;
         goto out_fail;
@@ -356,11 +324,10 @@ static void watch_fini(struct watch *w)
 int ctl_cmd_watch(struct ctl_opts *o, int argc, char **argv)
 {
     struct watch w = { .o = o, .tty = !o->json && isatty(STDOUT_FILENO), .color = ctl_use_color() };
-    struct ctl_link_cbs link = { on_disconnected, on_reconnected, on_closed, &w };
-    struct sigaction sa = { .sa_handler = on_stop_signal };
+    struct ctl_link_cbs link = inbox_link(&w.inbox);
     natsSubscription *status_sub = NULL, *event_sub = NULL;
     natsConnection *nc = NULL;
-    sigset_t stops, waitmask;
+    sigset_t waitmask;
     int rc = CTL_EXIT_FAIL;
 
     if (argc > 1) {
@@ -369,17 +336,7 @@ int ctl_cmd_watch(struct ctl_opts *o, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     feedseq_init(&w.seq);
-    /* Block the stop signals before nats.c starts a thread, so all its
-     * threads inherit the mask and only the ppoll() below receives them. */
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stops, &waitmask);
-    sigdelset(&waitmask, SIGINT);
-    sigdelset(&waitmask, SIGTERM);
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    ctl_stop_signals_block(on_stop_signal, &waitmask); /* before nats.c starts a thread */
 
     if (inbox_init(&w.inbox) != FLEET_OK) {
         fprintf(stderr, "fleetctl: cannot create a pipe: %s\n", strerror(errno));

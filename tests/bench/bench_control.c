@@ -114,60 +114,41 @@ static void usage(FILE *f)
             "  a count of 0 (--crash-runs, --control-runs, --hangs) skips that part\n");
 }
 
-/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+/* Fills *o: the defaults, then argv, then checks the hangs fit. Returns
+ * bench_flags_parse's answer (2 when the hangs do not fit). */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
-    static const struct {
-        const char *flag;
-        size_t offset;
-        uint64_t min, max;
-    } flags[] = {
-        { "--crash-runs", offsetof(struct bench_opts, crash_runs), 0, 100000 },
-        { "--agents", offsetof(struct bench_opts, agents), 1, MAX_AGENTS },
-        { "--control-runs", offsetof(struct bench_opts, control_runs), 0, 1000000 },
-        { "--services", offsetof(struct bench_opts, services), 1, 1000 },
-        { "--instances-per-service", offsetof(struct bench_opts, per_service), 1, 1000 },
-        { "--hangs", offsetof(struct bench_opts, hangs), 0, MAX_HANGS },
-        { "--hang-start-s", offsetof(struct bench_opts, hang_start_s), 1, 3600 },
-        { "--hang-step-s", offsetof(struct bench_opts, hang_step_s), 0, 3600 },
-        { "--duration-s", offsetof(struct bench_opts, duration_s), 1, 7200 },
-        { "--jitter", offsetof(struct bench_opts, jitter), 0, 50 },
+    const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--crash-runs", 0, 100000, &o->crash_runs),
+        BENCH_FLAG_NUM("--agents", 1, MAX_AGENTS, &o->agents),
+        BENCH_FLAG_NUM("--control-runs", 0, 1000000, &o->control_runs),
+        BENCH_FLAG_NUM("--services", 1, 1000, &o->services),
+        BENCH_FLAG_NUM("--instances-per-service", 1, 1000, &o->per_service),
+        BENCH_FLAG_NUM("--hangs", 0, MAX_HANGS, &o->hangs),
+        BENCH_FLAG_NUM("--hang-start-s", 1, 3600, &o->hang_start_s),
+        BENCH_FLAG_NUM("--hang-step-s", 0, 3600, &o->hang_step_s),
+        BENCH_FLAG_NUM("--duration-s", 1, 7200, &o->duration_s),
+        BENCH_FLAG_NUM("--jitter", 0, 50, &o->jitter),
     };
+    int args;
 
     *o = (struct bench_opts){ .crash_runs = 100, .agents = 5, .control_runs = 200, .services = 20,
                               .per_service = 10, .hangs = 20, .hang_start_s = 20, .hang_step_s = 2,
                               .duration_s = 90, .jitter = 30 };
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
-        size_t f;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
-            if (strcmp(a, flags[f].flag) == 0)
-                break;
-        if (f == sizeof(flags) / sizeof(flags[0])) {
-            usage(stderr);
-            return -1;
-        }
-        if (bench_arg_u64(a, v, flags[f].min, flags[f].max,
-                          (uint64_t *)(void *)((char *)o + flags[f].offset)) != 0)
-            return -1;
-        k++;
-    }
+    args = bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
+    if (args != BENCH_RUN)
+        return args;
     if (o->hangs > o->services * o->per_service) {
         fprintf(stderr, "--hangs %" PRIu64 ": more than the %" PRIu64 " simulated instances\n", o->hangs,
                 o->services * o->per_service);
-        return -1;
+        return 2;
     }
     if (o->hangs > 0 && o->hang_start_s + (o->hangs - 1) * o->hang_step_s + 10 > o->duration_s) {
         fprintf(stderr, "--duration-s %" PRIu64 ": must leave 10 s after the last hang (at %" PRIu64 " s)\n",
                 o->duration_s, o->hang_start_s + (o->hangs - 1) * o->hang_step_s);
-        return -1;
+        return 2;
     }
-    return 0;
+    return BENCH_RUN;
 }
 
 static int64_t wall_ms(void)
@@ -1008,15 +989,11 @@ int main(int argc, char **argv)
     struct bench bn = { 0 };
     uint64_t missed = 0;
     bool crash_ok = false, control_ok = false, hang_ok = false;
-    int rc = 1;
+    int args = parse_args(argc, argv, &bn.opt), rc = 1;
     natsStatus s;
 
-    switch (parse_args(argc, argv, &bn.opt)) {
-    case 1:
-        return 0;
-    case -1:
-        return 2;
-    }
+    if (args != BENCH_RUN)
+        return args;
     signal(SIGPIPE, SIG_IGN);
     if (bench_series_init(&dead, (size_t)bn.opt.crash_runs, "bench_control") != 0 ||
         bench_series_init(&decide, (size_t)bn.opt.crash_runs, "bench_control") != 0 ||

@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <valgrind/callgrind.h>
 
@@ -41,36 +40,19 @@ static void usage(FILE *f)
                "  defaults: 10000 instances, 200000 heartbeats, 20 services, tick every 1000\n");
 }
 
-/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+/* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
 static int parse_args(int argc, char **argv, struct bench_core_opts *o)
 {
+    const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--instances", 1, 10000000, &o->instances),
+        BENCH_FLAG_NUM("--heartbeats", 1, 100000000, &o->heartbeats),
+        BENCH_FLAG_NUM("--services", 1, 10000, &o->services),
+        BENCH_FLAG_NUM("--tick-every", 1, 100000000, &o->tick_every),
+    };
+
     *o = (struct bench_core_opts){ .instances = 10000, .heartbeats = 200000, .services = 20,
                                    .tick_every = 1000 };
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
-        int rc;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (strcmp(a, "--instances") == 0)
-            rc = bench_arg_u64(a, v, 1, 10000000, &o->instances);
-        else if (strcmp(a, "--heartbeats") == 0)
-            rc = bench_arg_u64(a, v, 1, 100000000, &o->heartbeats);
-        else if (strcmp(a, "--services") == 0)
-            rc = bench_arg_u64(a, v, 1, 10000, &o->services);
-        else if (strcmp(a, "--tick-every") == 0)
-            rc = bench_arg_u64(a, v, 1, 100000000, &o->tick_every);
-        else {
-            usage(stderr);
-            return -1;
-        }
-        if (rc != 0)
-            return -1;
-        k++;
-    }
-    return 0;
+    return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
 
 /* Counts events so the sink costs what a minimal real one does: a call. */
@@ -96,14 +78,10 @@ int main(int argc, char **argv)
     struct hb_input *hb;
     size_t n;
     int64_t t0, t1, now = 0;
-    int rc = 1;
+    int args = parse_args(argc, argv, &opt), rc = 1;
 
-    switch (parse_args(argc, argv, &opt)) {
-    case 1:
-        return 0;
-    case -1:
-        return 2;
-    }
+    if (args != BENCH_RUN)
+        return args;
     n = (size_t)opt.instances;
     if (bench_observer_create(opt.services, (uint32_t)((n + opt.services - 1) / opt.services), &sink,
                               0, &obs) != 0)

@@ -68,6 +68,7 @@
 #include "fleet/v1/fleet.pb-c.h"
 #include "lease.h"
 #include "natsd.h"
+#include "policy.h"
 #include "proc.h"
 
 #define PATH_MAX_LEN 320
@@ -97,60 +98,21 @@ static void usage(FILE *f)
             LEASE_TTL_DEFAULT_MS, LEASE_TTL_MIN_MS);
 }
 
-/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+/* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
-    static const struct {
-        const char *flag;
-        size_t offset;
-        uint64_t min, max;
-    } flags[] = {
-        { "--runs", offsetof(struct bench_opts, runs), 1, MAX_RUNS },
-        { "--lease-ttl-ms", offsetof(struct bench_opts, lease_ttl_ms), LEASE_TTL_MIN_MS, 600000 },
-        { "--status-interval-ms", offsetof(struct bench_opts, status_interval_ms), 100, 60000 },
-        { "--seed", offsetof(struct bench_opts, seed), 0, UINT64_MAX },
-        { "--quiet-s", offsetof(struct bench_opts, quiet_s), 1, 86400 },
+    const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--runs", 1, MAX_RUNS, &o->runs),
+        BENCH_FLAG_NUM("--lease-ttl-ms", LEASE_TTL_MIN_MS, 600000, &o->lease_ttl_ms),
+        BENCH_FLAG_NUM("--status-interval-ms", 100, 60000, &o->status_interval_ms),
+        BENCH_FLAG_NUM("--seed", 0, UINT64_MAX, &o->seed),
+        BENCH_FLAG_NUM("--quiet-s", 1, 86400, &o->quiet_s),
+        BENCH_FLAG_ON("--cluster", &o->cluster),
     };
 
     *o = (struct bench_opts){ .runs = 20, .lease_ttl_ms = LEASE_TTL_DEFAULT_MS, .status_interval_ms = 1000,
                               .seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) };
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
-        size_t f;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (strcmp(a, "--cluster") == 0) {
-            o->cluster = true;
-            continue;
-        }
-        for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
-            if (strcmp(a, flags[f].flag) == 0)
-                break;
-        if (f == sizeof(flags) / sizeof(flags[0])) {
-            usage(stderr);
-            return -1;
-        }
-        if (bench_arg_u64(a, v, flags[f].min, flags[f].max,
-                          (uint64_t *)(void *)((char *)o + flags[f].offset)) != 0)
-            return -1;
-        k++;
-    }
-    return 0;
-}
-
-/* xorshift64*: the delay before each kill, reproducible with --seed. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15u;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545f4914f6cdd1du;
+    return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
 
 /* ---- the recorder: FleetStatus and lease writes, with receive times ---- */
@@ -536,8 +498,8 @@ static int run_one(struct bench *bn, struct results *res, size_t run, int *leade
     const int killed = *leader, heir = 1 - *leader;
     const int64_t ttl_ns = (int64_t)bn->opt.lease_ttl_ms * 1000000;
     const int64_t timeout_ms = (int64_t)(3 * bn->opt.lease_ttl_ms + 2 * bn->opt.status_interval_ms) + WAIT_MS;
-    const int64_t delay_ms = (int64_t)(next_random(rng) % (bn->opt.lease_ttl_ms / 4));
-    const int64_t restart_ms = (int64_t)(next_random(rng) % (bn->opt.lease_ttl_ms / 4));
+    const int64_t delay_ms = (int64_t)(policy_rng_next(rng) % (bn->opt.lease_ttl_ms / 4));
+    const int64_t restart_ms = (int64_t)(policy_rng_next(rng) % (bn->opt.lease_ttl_ms / 4));
     int64_t t0, last_renewal, takeover;
     uint64_t attempts, old_term = 0;
     struct rec_status first = { 0 };
@@ -611,20 +573,16 @@ int main(int argc, char **argv)
 {
     struct bench bn = { 0 };
     struct results res = { 0 };
-    int rc = 1, leader = -2;
+    int args = parse_args(argc, argv, &bn.opt), rc = 1, leader = -2;
     bool recording = false;
     double target_ms, p99;
     uint64_t rng;
     natsStatus s;
 
-    switch (parse_args(argc, argv, &bn.opt)) {
-    case 1:
-        return 0;
-    case -1:
-        return 2;
-    }
+    if (args != BENCH_RUN)
+        return args;
     signal(SIGPIPE, SIG_IGN);
-    rng = bn.opt.seed;
+    rng = policy_rng_seed(bn.opt.seed); /* the delay before each kill, reproducible with --seed */
     res.term = calloc((size_t)bn.opt.runs, sizeof(*res.term));
     if (res.term == NULL || bench_series_init(&res.failover, (size_t)bn.opt.runs, "bench_failover") != 0 ||
         bench_series_init(&res.phase, (size_t)bn.opt.runs, "bench_failover") != 0 ||
@@ -661,7 +619,7 @@ int main(int argc, char **argv)
     /* Both up; whoever publishes statuses with a term leads. */
     if (start_replica(&bn, 0) != 0)
         goto out_stop;
-    bench_sleep_ms((int64_t)(next_random(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
+    bench_sleep_ms((int64_t)(policy_rng_next(&rng) % (bn.opt.lease_ttl_ms / 4))); /* see run_one */
     if (start_replica(&bn, 1) != 0)
         goto out_stop;
     for (int64_t deadline = bench_now_ns() + (int64_t)WAIT_MS * 1000000;

@@ -140,39 +140,20 @@ static void usage(FILE *f)
             "  --perf records the first supervisor phase with `perf record -g` into FILE\n");
 }
 
-/* Returns 0 with *o filled, 1 after --help, -1 on a bad argument. */
+/* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
-    *o = (struct bench_opts){ .messages = 2000000, .services = 20, .per_service = 500, .rounds = 2 };
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
-        int rc = 0;
+    const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--messages", 1, 50000000, &o->messages),
+        BENCH_FLAG_NUM("--services", 1, 1000, &o->services),
+        BENCH_FLAG_NUM("--instances-per-service", 1, 10000, &o->per_service),
+        BENCH_FLAG_NUM("--rounds", 1, MAX_ROUNDS, &o->rounds),
+        BENCH_FLAG_STR("--supervisor", &o->supervisor),
+        BENCH_FLAG_STR("--perf", &o->perf_out),
+    };
 
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (strcmp(a, "--messages") == 0)
-            rc = bench_arg_u64(a, v, 1, 50000000, &o->messages);
-        else if (strcmp(a, "--services") == 0)
-            rc = bench_arg_u64(a, v, 1, 1000, &o->services);
-        else if (strcmp(a, "--instances-per-service") == 0)
-            rc = bench_arg_u64(a, v, 1, 10000, &o->per_service);
-        else if (strcmp(a, "--rounds") == 0)
-            rc = bench_arg_u64(a, v, 1, MAX_ROUNDS, &o->rounds);
-        else if (strcmp(a, "--supervisor") == 0 && v != NULL)
-            o->supervisor = v;
-        else if (strcmp(a, "--perf") == 0 && v != NULL)
-            o->perf_out = v;
-        else {
-            usage(stderr);
-            return -1;
-        }
-        if (rc != 0)
-            return -1;
-        k++;
-    }
-    return 0;
+    *o = (struct bench_opts){ .messages = 2000000, .services = 20, .per_service = 500, .rounds = 2 };
+    return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
 
 static int64_t now_ms(void)
@@ -929,14 +910,10 @@ int main(int argc, char **argv)
 {
     struct phase_result a[MAX_ROUNDS], b[MAX_ROUNDS], c[MAX_ROUNDS];
     struct bench bn = { 0 };
-    int rc = 1;
+    int args = parse_args(argc, argv, &bn.opt), rc = 1;
 
-    switch (parse_args(argc, argv, &bn.opt)) {
-    case 1:
-        return 0;
-    case -1:
-        return 2;
-    }
+    if (args != BENCH_RUN)
+        return args;
     signal(SIGPIPE, SIG_IGN);
     if (load_build(&bn.opt, NULL, &bn.load) != 0)
         return 1;

@@ -16,7 +16,6 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -61,28 +60,14 @@ int main(int argc, char **argv)
     size_t tracked;
     int64_t now = 0;
     double per_instance, rss_per_instance;
-    int rc = 1;
+    const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--instances", 1, 10000000, &instances),
+        BENCH_FLAG_NUM("--services", 1, 10000, &services),
+    };
+    int args = bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage), rc = 1;
 
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
-        int bad;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--instances") == 0)
-            bad = bench_arg_u64(a, v, 1, 10000000, &instances);
-        else if (strcmp(a, "--services") == 0)
-            bad = bench_arg_u64(a, v, 1, 10000, &services);
-        else {
-            usage(stderr);
-            return 2;
-        }
-        if (bad)
-            return 2;
-        k++;
-    }
+    if (args != BENCH_RUN)
+        return args;
 
     if (bench_observer_create(services, (uint32_t)((instances + services - 1) / services), NULL, 0,
                               &obs) != 0)

@@ -28,6 +28,36 @@ int bench_arg_u64(const char *flag, const char *value, uint64_t min, uint64_t ma
     return 0;
 }
 
+int bench_flags_parse(int argc, char **argv, const struct bench_flag *flags, size_t n, void (*usage)(FILE *))
+{
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        const struct bench_flag *f = NULL;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        for (size_t i = 0; i < n && f == NULL; i++)
+            if (strcmp(a, flags[i].name) == 0)
+                f = &flags[i];
+        if (f != NULL && f->on != NULL) {
+            *f->on = true;
+            continue;
+        }
+        if (f == NULL || (f->str != NULL && v == NULL)) {
+            usage(stderr);
+            return 2;
+        }
+        if (f->str != NULL)
+            *f->str = v;
+        else if (bench_arg_u64(a, v, f->min, f->max, f->out) != 0)
+            return 2;
+        k++;
+    }
+    return BENCH_RUN;
+}
+
 int64_t bench_now_ns(void)
 {
     struct timespec ts;

@@ -6,8 +6,10 @@
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "observer.h"
 
@@ -17,6 +19,31 @@
 /* Parses `value` (decimal) of option `flag` into *out when it lies in
  * [min, max]. Returns 0, or -1 with a message on stderr (*out untouched). */
 int bench_arg_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out);
+
+/* One flag of a bench's command line, a row of its table. Exactly one of
+ * `out`, `str` and `on` is set: a number in [min, max] (bench_arg_u64), a
+ * string (argv's own; a missing one is a bad argument), or a switch that
+ * takes no value. Write the rows with the three macros below. */
+struct bench_flag {
+    const char *name;    /* "--instances" */
+    uint64_t min, max;
+    uint64_t *out;
+    const char **str;
+    bool *on;
+};
+
+#define BENCH_FLAG_NUM(flag, lo, hi, p) { .name = (flag), .min = (lo), .max = (hi), .out = (p) }
+#define BENCH_FLAG_STR(flag, p) { .name = (flag), .str = (p) }
+#define BENCH_FLAG_ON(flag, p) { .name = (flag), .on = (p) }
+
+/* bench_flags_parse's answer when the bench should run. */
+#define BENCH_RUN (-1)
+
+/* Parses argv[1..] against the `n` flags: each sets its target, and the
+ * last one given wins (targets hold their defaults). Returns BENCH_RUN, or
+ * the status to exit with: 0 after -h/--help (usage on stdout), 2 on a bad
+ * argument (an unknown flag: usage on stderr; a bad number: why). */
+int bench_flags_parse(int argc, char **argv, const struct bench_flag *flags, size_t n, void (*usage)(FILE *));
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);

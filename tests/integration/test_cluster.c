@@ -73,7 +73,7 @@ static void start_fleet(struct cl *c, const char *extra, int n)
     fleetfx_supervisor(&c->fx, &c->sup, cfg);
     for (int k = 0; k < n; k++) {
         snprintf(c->names[k], sizeof(c->names[k]), "web-%d", k + 1);
-        fleetfx_agent_at(&c->fx, &c->agent[k], c->fx.cluster.node[k % 3].url, "web", c->names[k],
+        fleetfx_agent_at(&c->fx, &c->agent[k], c->fx.cluster.node[k % 3].url, "web", c->names[k], NULL,
                          "exec sleep 1000");
     }
     for (int k = 0; k < n; k++) {

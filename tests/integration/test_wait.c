@@ -59,14 +59,7 @@ static int teardown(void **state)
 /* fleet-agent for SVC/instance reporting `version`, wrapping sh -c command. */
 static void agent(struct fixture *f, int slot, const char *instance, const char *version, const char *command)
 {
-    char url_env[sizeof(f->fx.url) + 16];
-    char *env[] = { url_env, NULL };
-    char *argv[] = { "fleet-agent", "--service", SVC, "--instance", (char *)instance, "--version", (char *)version,
-                     "--trust", f->fx.public_key, "--interval-ms", "200", "--grace-ms", "1000",
-                     "--", "/bin/sh", "-c", (char *)command, NULL };
-
-    snprintf(url_env, sizeof(url_env), "NATS_URL=%s", f->fx.url);
-    assert_int_equal(proc_start(&f->agents[slot], argv, env), 0);
+    fleetfx_agent_at(&f->fx, &f->agents[slot], f->fx.url, SVC, instance, version, command);
 }
 
 static void healthy(struct fixture *f, const char *instance)

@@ -7,20 +7,9 @@
 
 #include <cmocka.h>
 
-uint64_t corefx_rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 int64_t corefx_rng_between(uint64_t *state, int64_t lo, int64_t hi)
 {
-    return lo + (int64_t)(corefx_rng_next(state) % (uint64_t)(hi - lo + 1));
+    return lo + (int64_t)(policy_rng_next(state) % (uint64_t)(hi - lo + 1));
 }
 
 /* ---- the recording sink ---- */

@@ -94,10 +94,9 @@
                      health_inst_name(h));                                              \
     } while (0)
 
-/* xorshift64*: deterministic from a fixed seed, good enough for jitter and
- * shuffles. Advances *state. */
-uint64_t corefx_rng_next(uint64_t *state);
-/* Uniform integer in [lo, hi] (lo <= hi). */
+/* Jitter and shuffles use the core's own PRNG, policy_rng_next (policy.h):
+ * deterministic from a fixed seed. Uniform integer in [lo, hi] (lo <= hi),
+ * advancing *state. */
 int64_t corefx_rng_between(uint64_t *state, int64_t lo, int64_t hi);
 
 /* ---- the recording sink ---- */

@@ -125,18 +125,20 @@ void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config)
 void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
                    const char *command)
 {
-    fleetfx_agent_at(fx, p, fx->url, service, instance, command);
+    fleetfx_agent_at(fx, p, fx->url, service, instance, NULL, command);
 }
 
 void fleetfx_agent_at(struct fleetfx *fx, struct proc *p, const char *url, const char *service,
-                      const char *instance, const char *command)
+                      const char *instance, const char *version, const char *command)
 {
     char url_env[sizeof(fx->url) + 16];
     char *env[] = { url_env, NULL };
     char *argv[] = { "fleet-agent", "--service", (char *)service, "--instance", (char *)instance,
-                     "--trust", fx->public_key, "--interval-ms", "200", "--grace-ms", "1000",
-                     "--", "/bin/sh", "-c", (char *)command, NULL };
+                     "--version", (char *)version, "--trust", fx->public_key, "--interval-ms", "200",
+                     "--grace-ms", "1000", "--", "/bin/sh", "-c", (char *)command, NULL };
 
+    if (version == NULL) /* leave the pair out: the agent reports its default */
+        memmove(&argv[5], &argv[7], sizeof(argv) - 7 * sizeof(argv[0]));
     snprintf(url_env, sizeof(url_env), "NATS_URL=%s", url);
     assert_int_equal(proc_start(p, argv, env), 0);
 }

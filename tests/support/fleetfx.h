@@ -44,9 +44,10 @@ void fleetfx_supervisor(struct fleetfx *fx, struct proc *p, const char *config);
 /* Starts fleet-agent trusting the fixture's key, wrapping /bin/sh -c `command`. */
 void fleetfx_agent(struct fleetfx *fx, struct proc *p, const char *service, const char *instance,
                    const char *command);
-/* The same, connected to `url` (one node of a cluster, say). */
+/* The same, connected to `url` (one node of a cluster, say) and reporting
+ * `version` (NULL: the agent's default, no --version given). */
 void fleetfx_agent_at(struct fleetfx *fx, struct proc *p, const char *url, const char *service,
-                      const char *instance, const char *command);
+                      const char *instance, const char *version, const char *command);
 
 /* Waits for a heartbeat from service/instance for which ok(hb, arg) holds;
  * fails the test after FLEETFX_WAIT_MS. */

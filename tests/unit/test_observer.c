@@ -1110,7 +1110,7 @@ static void test_jitter_no_false_dead_then_hang_caught(void **state)
         corefx_run_until(f, next[k] - 1);
         corefx_send_serving(f, "alpha", names[k], 1, next[k]);
         last[k] = next[k];
-        next[k] += 700 + (int64_t)(corefx_rng_next(&rng) % 601);
+        next[k] += 700 + (int64_t)(policy_rng_next(&rng) % 601);
     }
     assert_int_equal(corefx_events_to(f, INST_DEAD), 0);
     assert_int_equal(f->rec.n_events, 5);

@@ -21,7 +21,7 @@
 static void shuffle(size_t *v, size_t n, uint64_t *rng)
 {
     for (size_t k = n; k > 1; k--) {
-        size_t j = (size_t)(corefx_rng_next(rng) % k);
+        size_t j = (size_t)(policy_rng_next(rng) % k);
         size_t tmp = v[k - 1];
 
         v[k - 1] = v[j];
@@ -449,7 +449,7 @@ static void test_heap_pops_in_deadline_order(void **state)
     assert_non_null(all);
     populate(r, all);
     for (size_t n = 0; n < N_INSTANCES; n++) {
-        int64_t at = (int64_t)(corefx_rng_next(&rng) % 1000000);
+        int64_t at = (int64_t)(policy_rng_next(&rng) % 1000000);
 
         registry_schedule(r, all[n], at);
         if (at < min)
@@ -477,14 +477,14 @@ static void test_heap_due_by_time(void **state)
     (void)state;
     for (int k = 0; k < 64; k++) {
         i[k] = add_instance(r, s, instance_name(k));
-        registry_schedule(r, i[k], 1000 + (int64_t)(corefx_rng_next(&rng) % 1000));
+        registry_schedule(r, i[k], 1000 + (int64_t)(policy_rng_next(&rng) % 1000));
     }
     for (int64_t now = 0; now < 5000; now += 37) {
         struct instance *due;
 
         while ((due = registry_due(r, now)) != NULL) {
             assert_int64_le(due->deadline_ms, now);
-            registry_schedule(r, due, now + 1000 + (int64_t)(corefx_rng_next(&rng) % 1000));
+            registry_schedule(r, due, now + 1000 + (int64_t)(policy_rng_next(&rng) % 1000));
             popped++;
         }
         for (int k = 0; k < 64; k++)
@@ -506,11 +506,11 @@ static void test_heap_moves_deadlines_up_and_down(void **state)
     assert_non_null(all);
     populate(r, all);
     for (size_t n = 0; n < N_INSTANCES; n++)
-        registry_schedule(r, all[n], 500000 + (int64_t)(corefx_rng_next(&rng) % 100000));
+        registry_schedule(r, all[n], 500000 + (int64_t)(policy_rng_next(&rng) % 100000));
     /* Move every other one earlier or later by a random amount, several times. */
     for (int round = 0; round < 3; round++) {
         for (size_t n = 0; n < N_INSTANCES; n += 2) {
-            int64_t shift = (int64_t)(corefx_rng_next(&rng) % 300000) - 150000; /* stays > 1 */
+            int64_t shift = (int64_t)(policy_rng_next(&rng) % 300000) - 150000; /* stays > 1 */
 
             registry_schedule(r, all[n], all[n]->deadline_ms + shift);
         }
@@ -557,7 +557,7 @@ static void test_heap_remove_scheduled_instances(void **state)
     assert_non_null(order);
     populate(r, all);
     for (size_t n = 0; n < N_INSTANCES; n++) {
-        registry_schedule(r, all[n], (int64_t)(corefx_rng_next(&rng) % 1000000));
+        registry_schedule(r, all[n], (int64_t)(policy_rng_next(&rng) % 1000000));
         order[n] = n;
     }
     shuffle(order, N_INSTANCES, &rng);
@@ -581,9 +581,9 @@ static void test_heap_unschedule_random_subset(void **state)
     assert_non_null(all);
     populate(r, all);
     for (size_t n = 0; n < N_INSTANCES; n++)
-        registry_schedule(r, all[n], (int64_t)(corefx_rng_next(&rng) % 1000000));
+        registry_schedule(r, all[n], (int64_t)(policy_rng_next(&rng) % 1000000));
     for (size_t n = 0; n < N_INSTANCES; n++) {
-        if (corefx_rng_next(&rng) % 3 == 0)
+        if (policy_rng_next(&rng) % 3 == 0)
             registry_schedule(r, all[n], NO_DEADLINE);
         else
             kept++;
