@@ -66,7 +66,8 @@ typedef struct fleet_admin_command {
     uint32_t min_healthy_ms; /* rolling restart: 0 = FLEET_ADMIN_DEFAULT_MIN_HEALTHY_MS */
 } fleet_admin_command;
 
-/* True when `name` is a valid operator name ("" is not). */
+/* True when `name` is a valid operator name: 1 to FLEET_OPERATOR_MAX
+ * printable ASCII characters, no space, '"' or '\\' ("" is not). */
 bool fleet_operator_name_valid(const char *name);
 
 /* Fills c->nonce with fresh random bytes. */

@@ -27,8 +27,8 @@ extern "C" {
 #define FLEET_SUPERVISOR_ID_MAX 127
 
 /* Longest operator name (AdminCommand.operator, Event.operator), bytes
- * without the NUL. A name is printable ASCII without spaces
- * (fleet_operator_name_valid in fleet/admin.h). */
+ * without the NUL. A name is printable ASCII without spaces, quotes or
+ * backslashes (fleet_operator_name_valid in fleet/admin.h). */
 #define FLEET_OPERATOR_MAX 64
 
 /* True when `name` (NUL-terminated) is a valid service or instance name. */

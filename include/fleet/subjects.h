@@ -54,6 +54,8 @@ enum fleet_subject {
     FLEET_SUBJECT_EVENTS_ALL,     /* <prefix>.v1.events.> */
     FLEET_SUBJECT_QUERY_STATUS,   /* <prefix>.v1.query.status */
     FLEET_SUBJECT_QUERY_SERVICE,  /* <prefix>.v1.query.service */
+    FLEET_SUBJECT_ADMIN,          /* <prefix>.v1.admin.<verb> (the verb in the `service` argument) */
+    FLEET_SUBJECT_ADMIN_ALL,      /* <prefix>.v1.admin.* */
     FLEET_SUBJECT_KINDS
 };
 

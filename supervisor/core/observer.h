@@ -332,6 +332,21 @@ struct operator_order {
 int observer_operator(struct observer *o, const struct operator_order *ord, int64_t now_ms, char *result,
                       size_t result_len);
 
+/* Whether an operator may name service/instance (`instance` NULL: the
+ * whole service): this observer leads and knows the target. Returns 0, or
+ * -1 with `why` saying which is not so. */
+int observer_operator_target(const struct observer *o, const char *service, const char *instance, char *why,
+                             size_t why_len);
+
+/* An operator's maintenance order (the edge has stored the flag first):
+ * observer_set_maintenance with `reason` (NULL lifts it), announced by an
+ * event in `operator_name`'s name ("maintenance on by alice: <reason>").
+ * Refused as observer_operator_target refuses. Returns 0 (`result`: what was
+ * done) or -1 (`result`: why). */
+int observer_operator_maintenance(struct observer *o, const char *service, const char *instance,
+                                  const char *reason, const char *operator_name, int64_t now_ms, char *result,
+                                  size_t result_len);
+
 /* One maintenance flag, as the core keeps it and the edge reads it from
  * the store. */
 struct maint_flag {

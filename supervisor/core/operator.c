@@ -153,3 +153,57 @@ int observer_operator(struct observer *o, const struct operator_order *ord, int6
     reason_printf(result, result_len, "%s of %s/%s sent", health_action_name(ord->action), s->name, i->name);
     return 0;
 }
+
+int observer_operator_target(const struct observer *o, const char *service, const char *instance, char *why,
+                             size_t why_len)
+{
+    const struct service *s;
+
+    if (!o->leader) {
+        reason_printf(why, why_len, "this supervisor does not lead: ask the leader");
+        return -1;
+    }
+    s = registry_service(o->registry, service);
+    if (s == NULL) {
+        reason_printf(why, why_len, "no service %s is known to the supervisor", service);
+        return -1;
+    }
+    if (instance != NULL && registry_instance(o->registry, s, instance) == NULL) {
+        reason_printf(why, why_len, "no instance %s/%s is known to the supervisor", service, instance);
+        return -1;
+    }
+    return 0;
+}
+
+int observer_operator_maintenance(struct observer *o, const char *service, const char *instance,
+                                  const char *reason, const char *operator_name, int64_t now_ms, char *result,
+                                  size_t result_len)
+{
+    const struct service *s;
+    const struct instance *i = NULL;
+    char text[DECISION_REASON_MAX];
+    const char *target_sep = instance != NULL ? "/" : "";
+
+    if (observer_operator_target(o, service, instance, result, result_len) != 0)
+        return -1;
+    if (observer_set_maintenance(o, service, instance, reason, now_ms) != 0) {
+        reason_printf(result, result_len, "the maintenance flag cannot be kept: a reason over %d bytes, "
+                                          "or out of memory", FLEET_KEPT_REASON_MAX);
+        return -1;
+    }
+    s = registry_service(o->registry, service);
+    if (instance != NULL)
+        i = registry_instance(o->registry, s, instance);
+    if (reason != NULL)
+        reason_printf(text, sizeof(text), "maintenance on by %s%s%s", operator_name, reason[0] != '\0' ? ": " : "",
+                      reason);
+    else
+        reason_printf(text, sizeof(text), "maintenance off by %s", operator_name);
+    o->operator_name = operator_name;
+    apply_emit(o, s, i, i != NULL ? (enum inst_health)i->health : INST_UNSPECIFIED,
+               i != NULL ? (enum inst_health)i->health : INST_UNSPECIFIED, 0, text, now_ms);
+    o->operator_name = NULL;
+    reason_printf(result, result_len, "%s%s%s %s", service, target_sep, instance != NULL ? instance : "",
+                  reason != NULL ? "under maintenance" : "out of maintenance");
+    return 0;
+}

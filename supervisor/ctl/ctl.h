@@ -13,6 +13,7 @@
 
 #include <nats/nats.h>
 
+#include "fleet/admin.h"
 #include "fleet/clock.h"
 #include "fleet/status.h"
 #include "fleet/v1/fleet.pb-c.h"
@@ -24,6 +25,7 @@ enum ctl_exit {
     CTL_EXIT_USAGE = 2,  /* bad flag or argument: the message says what to do */
     CTL_EXIT_TIMED_OUT = 3, /* wait: not ready within --timeout (gave up, did not fail) */
     CTL_EXIT_NO_TARGET = 4, /* wait: unknown service, or no supervisor answered */
+    CTL_EXIT_NO_ANSWER = 3, /* admin verbs: no leading supervisor answered */
 };
 
 #define CTL_DEFAULT_TIMEOUT_MS 2000
@@ -201,6 +203,18 @@ int ctl_cmd_events(struct ctl_opts *o, int argc, char **argv);
 /* wait.c: `wait SERVICE... | --all [--version V] ...`, the deploy gate;
  * takes its own flags out of argv, then parses the global ones itself. */
 int ctl_cmd_wait(struct ctl_opts *o, int argc, char **argv);
+
+/* admin.c: `restart|fence|unfence|drain|resume SERVICE[/INSTANCE] ...`,
+ * signed with the operator's key; argv[0] is the verb. */
+int ctl_cmd_admin(struct ctl_opts *o, int argc, char **argv);
+
+/* Seals `c` with the operator key in `key_file` (NULL: none given; a usage
+ * error), sends it to the leader on nc and waits o->timeout_ms for the
+ * AdminReply. CTL_EXIT_OK with the supervisor's `result`; otherwise prints
+ * why on stderr and returns CTL_EXIT_FAIL (refused, failed), CTL_EXIT_USAGE
+ * (no key given) or CTL_EXIT_NO_ANSWER. */
+int ctl_admin_send(const struct ctl_opts *o, natsConnection *nc, const fleet_admin_command *c,
+                   const char *key_file, char *result, size_t result_len);
 
 /* keygen.c: `keygen --out FILE`; parses its own flags (no NATS involved). */
 int ctl_cmd_keygen(struct ctl_opts *o, int argc, char **argv);

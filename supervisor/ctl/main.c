@@ -19,6 +19,11 @@ static const struct ctl_cmd commands[] = {
     { "watch", "show the status live, with the latest events, until interrupted", ctl_cmd_watch, false },
     { "events", "print the audit trail: events [--since 1h] [--service NAME] [--follow]", ctl_cmd_events, true },
     { "wait", "deploy gate: wait SERVICE... | --all [--version V] [--timeout 5m] [--bake D] (exit 0 ready, 1 failed, 3 timed out, 4 unknown)", ctl_cmd_wait, true },
+    { "restart", "restart SERVICE/INSTANCE now, or roll SERVICE (signed: --key FILE)", ctl_cmd_admin, true },
+    { "fence", "fence SERVICE/INSTANCE: stopped and kept down until unfenced (signed)", ctl_cmd_admin, true },
+    { "unfence", "unfence SERVICE/INSTANCE and clear its crash-loop tally (signed)", ctl_cmd_admin, true },
+    { "drain", "ask SERVICE/INSTANCE to drain (signed)", ctl_cmd_admin, true },
+    { "resume", "end a drain of SERVICE/INSTANCE (signed)", ctl_cmd_admin, true },
     { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen, true },
     { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance, true },
 };

@@ -1,16 +1,17 @@
-/* fleetctl maintenance: set, lift and list the maintenance flags the
- * supervisor reads from its state bucket (DESIGN.md §8).
+/* fleetctl maintenance: set, lift and list the maintenance flags
+ * (DESIGN.md §8).
  *
- *   fleetctl maintenance on SERVICE [--instance ID] [--reason TEXT]
- *   fleetctl maintenance off SERVICE [--instance ID]
- *   fleetctl maintenance list
- *   (each with [--bucket NAME] and the global flags)
+ *   fleetctl maintenance on SERVICE[/INSTANCE] --reason TEXT
+ *   fleetctl maintenance off SERVICE[/INSTANCE] [--reason TEXT]
+ *   (each with --key FILE or $FLEET_OPERATOR_KEY_FILE, [--operator NAME])
+ *   fleetctl maintenance list [--bucket NAME]
+ *   (and the global flags)
  *
- * A flag is the KV key "maint.<service>" (whole service) or
- * "maint.<service>.<instance>" in the bucket, its value the reason. This
- * command writes and deletes the key directly with the operator's own NATS
- * credentials; the leading supervisor picks the change up within one lease
- * renewal period. */
+ * on and off are signed AdminCommands (maintenance-on, maintenance-off) to
+ * the leading supervisor, which stores the flag (the KV key
+ * "maint.<service>[.<instance>]" of its state bucket, the reason its value),
+ * holds it at once and announces it as an event in the operator's name.
+ * list reads the bucket. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,35 +23,39 @@
 
 
 struct maint_args {
-    const char *instance;  /* NULL: the whole service */
-    const char *reason;    /* NULL: a default naming the user */
+    const char *instance;  /* --instance (SERVICE/INSTANCE is the same); NULL: the whole service */
+    const char *reason;    /* NULL: not given */
     const char *bucket;
+    const char *key_file;  /* --key, else $FLEET_OPERATOR_KEY_FILE */
+    const char *operator_name; /* --operator, else $FLEET_OPERATOR, else "" */
 };
 
 static void maint_usage(FILE *out)
 {
     fprintf(out,
-            "usage: fleetctl maintenance on SERVICE [--instance ID] [--reason TEXT]\n"
-            "       fleetctl maintenance off SERVICE [--instance ID]\n"
-            "       fleetctl maintenance list\n"
-            "       (each also takes --bucket NAME and the global flags)\n"
+            "usage: fleetctl maintenance on SERVICE[/INSTANCE] --reason TEXT [--key FILE]\n"
+            "       fleetctl maintenance off SERVICE[/INSTANCE] [--reason TEXT] [--key FILE]\n"
+            "       fleetctl maintenance list [--bucket NAME]\n"
+            "       (each also takes the global flags)\n"
             "\n"
             "Under maintenance a service (or one instance) is still observed, but the\n"
             "supervisor restarts and fences none of it; its instances' reason on the feed\n"
             "says \"held: maintenance: TEXT\". Lifting it resumes the normal policy: an\n"
             "instance still dead is judged afresh (restarted). An action already sent is\n"
-            "not recalled. The flag is durable: it lives in the supervisor's JetStream KV\n"
-            "bucket, so it survives supervisor restarts and failover, and the leading\n"
-            "supervisor applies a change within 5 seconds.\n"
+            "not recalled. The flag is durable: the leading supervisor stores it in its\n"
+            "JetStream KV bucket, so it survives supervisor restarts and failover.\n"
             "\n"
-            "  --instance ID   only this instance (default: the whole service)\n"
-            "  --reason TEXT   why, shown on the feed (UTF-8, at most %d bytes;\n"
-            "                  default \"by $USER\")\n"
-            "  --bucket NAME   the supervisor's state bucket (default %s)\n"
+            "on and off are commands signed with your operator key, carried out by the\n"
+            "leading supervisor if its config allows you the verb (maintenance-on,\n"
+            "maintenance-off) on that service.\n"
             "\n"
-            "This writes the KV key maint.SERVICE[.ID] with your own NATS credentials\n"
-            "(--creds): whoever may write the bucket may set maintenance. Signed\n"
-            "administrative commands are a later feature.\n",
+            "  --reason TEXT   why, shown on the feed (UTF-8, at most %d bytes)\n"
+            "  --instance ID   the same as SERVICE/ID\n"
+            "  --key FILE      your operator key (default: $FLEET_OPERATOR_KEY_FILE)\n"
+            "  --operator NAME your name in the supervisor's config (default: $FLEET_OPERATOR)\n"
+            "  --bucket NAME   list: the supervisor's state bucket (default %s)\n"
+            "\n"
+            "exit codes: 0 done, 1 refused or failed, 2 usage, 3 no leading supervisor answered\n",
             FLEET_KEPT_REASON_MAX, FLEET_DEFAULT_STATE_BUCKET);
 }
 
@@ -93,6 +98,13 @@ static int take_flag(void *arg, const char *flag, const char *value)
             return ctl_usage_error("maintenance", "--instance '%s' is not an instance name: 1-%d characters "
                                      "of [A-Za-z0-9_-]", value, FLEET_NAME_MAX);
         a->instance = value;
+    } else if (strcmp(flag, "--key") == 0) {
+        a->key_file = value;
+    } else if (strcmp(flag, "--operator") == 0) {
+        if (!fleet_operator_name_valid(value))
+            return ctl_usage_error("maintenance", "--operator '%s' is not a name: 1-%d printable characters, "
+                                     "no spaces or quotes", value, FLEET_OPERATOR_MAX);
+        a->operator_name = value;
     } else if (strcmp(flag, "--reason") == 0) {
         if (strlen(value) > FLEET_KEPT_REASON_MAX || !reason_valid(value))
             return ctl_usage_error("maintenance", "--reason wants UTF-8 text without control characters, "
@@ -106,7 +118,7 @@ static int take_flag(void *arg, const char *flag, const char *value)
     return CTL_EXIT_OK;
 }
 
-static const char *const maint_with_value[] = { "--instance", "--reason", "--bucket" };
+static const char *const maint_with_value[] = { "--instance", "--reason", "--bucket", "--key", "--operator" };
 static const struct ctl_cmd_flags maint_flags = {
     "maintenance", NULL, 0, maint_with_value, sizeof(maint_with_value) / sizeof(maint_with_value[0]), take_flag,
     maint_usage,
@@ -144,56 +156,36 @@ static int open_bucket(const struct ctl_opts *o, const struct maint_args *a, nat
     return CTL_EXIT_FAIL;
 }
 
-static int set_flag(kvStore *kv, const struct maint_args *a, const char *service, const char *key)
+/* on/off: a signed command to the leader. */
+static int set_or_lift(const struct ctl_opts *o, const struct maint_args *a, const char *service, bool on)
 {
-    char dflt[FLEET_KEPT_REASON_MAX + 1];
-    const char *reason = a->reason;
-    const char *user = getenv("USER");
-    uint64_t rev = 0;
-    natsStatus s;
+    fleet_admin_command c;
+    natsConnection *nc = NULL;
+    char result[256];
+    int rc;
 
-    if (reason == NULL) {
-        snprintf(dflt, sizeof(dflt), "by %s", user != NULL && user[0] != '\0' ? user : "fleetctl");
-        if (!reason_valid(dflt))
-            snprintf(dflt, sizeof(dflt), "by fleetctl");
-        reason = dflt;
-    }
-    s = kvStore_PutString(&rev, kv, key, reason);
-    if (s != NATS_OK) {
-        const char *why = nats_GetLastError(NULL);
-
-        fprintf(stderr, "fleetctl: cannot write %s: %s\n", key,
-                why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
+    memset(&c, 0, sizeof(c));
+    c.verb = on ? FLEET_VERB_MAINTENANCE_ON : FLEET_VERB_MAINTENANCE_OFF;
+    snprintf(c.service, sizeof(c.service), "%s", service);
+    snprintf(c.instance, sizeof(c.instance), "%s", a->instance != NULL ? a->instance : "");
+    snprintf(c.operator_name, sizeof(c.operator_name), "%s", a->operator_name);
+    snprintf(c.reason, sizeof(c.reason), "%s", a->reason != NULL ? a->reason : "");
+    c.issued_unix_ms = fleet_unix_ms();
+    c.expires_unix_ms = c.issued_unix_ms + FLEET_ADMIN_DEFAULT_TTL_MS;
+    if (fleet_admin_new_nonce(&c) != FLEET_OK) {
+        fprintf(stderr, "fleetctl maintenance: %s\n", fleet_last_error());
         return CTL_EXIT_FAIL;
     }
-    printf("%s%s%s under maintenance: %s\n", service, a->instance ? "/" : "", a->instance ? a->instance : "",
-           reason);
-    return CTL_EXIT_OK;
-}
-
-static int lift_flag(kvStore *kv, const struct maint_args *a, const char *service, const char *key)
-{
-    kvEntry *e = NULL;
-    natsStatus s;
-
-    s = kvStore_Get(&e, kv, key);
-    kvEntry_Destroy(e);
-    if (s == NATS_NOT_FOUND) {
-        printf("%s%s%s was not under maintenance\n", service, a->instance ? "/" : "",
-               a->instance ? a->instance : "");
-        return CTL_EXIT_OK;
-    }
-    if (s == NATS_OK)
-        s = kvStore_Delete(kv, key);
-    if (s != NATS_OK) {
-        const char *why = nats_GetLastError(NULL);
-
-        fprintf(stderr, "fleetctl: cannot delete %s: %s\n", key,
-                why != NULL && why[0] != '\0' ? why : natsStatus_GetText(s));
+    if (a->key_file == NULL || a->key_file[0] == '\0')
+        return ctl_usage_error("maintenance", "no operator key: give --key FILE or set FLEET_OPERATOR_KEY_FILE "
+                                 "(make one with 'fleetctl keygen --out FILE')");
+    if (ctl_connect(o, NULL, &nc) != FLEET_OK)
         return CTL_EXIT_FAIL;
-    }
-    printf("%s%s%s: maintenance lifted\n", service, a->instance ? "/" : "", a->instance ? a->instance : "");
-    return CTL_EXIT_OK;
+    rc = ctl_admin_send(o, nc, &c, a->key_file, result, sizeof(result));
+    if (rc == CTL_EXIT_OK)
+        printf("%s%s%s\n", result, on ? ": " : "", on ? c.reason : "");
+    ctl_conn_close(nc);
+    return rc;
 }
 
 static int list_flags(const struct ctl_opts *o, kvStore *kv)
@@ -259,12 +251,16 @@ static int list_flags(const struct ctl_opts *o, kvStore *kv)
 
 int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
 {
-    struct maint_args a = { .bucket = FLEET_DEFAULT_STATE_BUCKET };
-    char key[FLEET_KV_KEY_MAX];
+    const char *env_op = getenv("FLEET_OPERATOR");
+    struct maint_args a = {
+        .bucket = FLEET_DEFAULT_STATE_BUCKET, .key_file = getenv("FLEET_OPERATOR_KEY_FILE"),
+        .operator_name = env_op != NULL && fleet_operator_name_valid(env_op) ? env_op : "",
+    };
+    char service[FLEET_NAME_MAX + 1];
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     kvStore *kv = NULL;
-    const char *verb, *service = NULL;
+    const char *verb, *slash;
     int rc, rest, nargs;
 
     rc = ctl_cmd_flags_parse(o, &maint_flags, &a, &argc, argv, &rest);
@@ -274,47 +270,50 @@ int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
     if (nargs == 0)
         return ctl_usage_error("maintenance", "say what: on SERVICE, off SERVICE or list");
     verb = argv[rest];
-    if (strcmp(verb, "list") == 0) {
+    if (strcmp(verb, "on") == 0 || strcmp(verb, "off") == 0) {
+        const char *target;
+
+        if (nargs != 2)
+            return ctl_usage_error("maintenance", "%s wants exactly one SERVICE[/INSTANCE]", verb);
+        target = argv[rest + 1];
+        slash = strchr(target, '/');
+        snprintf(service, sizeof(service), "%.*s", slash != NULL ? (int)(slash - target) : (int)strlen(target),
+                 target);
+        if (!fleet_name_valid(service) || (slash != NULL && strlen(slash) - 1 > FLEET_NAME_MAX) ||
+            (size_t)(slash != NULL ? slash - target : (ptrdiff_t)strlen(target)) > FLEET_NAME_MAX)
+            return ctl_usage_error("maintenance", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
+                                     target, FLEET_NAME_MAX);
+        if (slash != NULL) {
+            if (a.instance != NULL)
+                return ctl_usage_error("maintenance", "give the instance once: SERVICE/INSTANCE or --instance");
+            if (!fleet_name_valid(slash + 1))
+                return ctl_usage_error("maintenance", "'%s' is not an instance name: 1-%d characters of "
+                                         "[A-Za-z0-9_-]", slash + 1, FLEET_NAME_MAX);
+            a.instance = slash + 1;
+        }
+        if (verb[1] == 'n' && (a.reason == NULL || a.reason[0] == '\0'))
+            return ctl_usage_error("maintenance", "on wants --reason TEXT: it is shown on the feed and kept in "
+                                     "the audit trail");
+        rc = set_or_lift(o, &a, service, verb[1] == 'n');
+    } else if (strcmp(verb, "list") == 0) {
         if (nargs != 1)
             return ctl_usage_error("maintenance", "list takes no argument, not '%s'", argv[rest + 1]);
         if (a.instance != NULL || a.reason != NULL)
             return ctl_usage_error("maintenance", "list takes no --instance or --reason");
-    } else if (strcmp(verb, "on") == 0 || strcmp(verb, "off") == 0) {
-        if (nargs != 2)
-            return ctl_usage_error("maintenance", "%s wants exactly one SERVICE", verb);
-        service = argv[rest + 1];
-        if (!fleet_name_valid(service))
-            return ctl_usage_error("maintenance", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
-                                     service, FLEET_NAME_MAX);
-        if (verb[1] == 'f' && a.reason != NULL)
-            return ctl_usage_error("maintenance", "off takes no --reason");
-        snprintf(key, sizeof(key), FLEET_KV_MAINT_PREFIX "%s%s%s", service, a.instance ? "." : "",
-                 a.instance ? a.instance : "");
+        if (ctl_connect(o, NULL, &nc) != FLEET_OK)
+            return CTL_EXIT_FAIL;
+        rc = open_bucket(o, &a, nc, &js, &kv);
+        if (rc == CTL_EXIT_OK)
+            rc = list_flags(o, kv);
+        kvStore_Destroy(kv);
+        jsCtx_Destroy(js);
+        ctl_conn_close(nc);
     } else {
         return ctl_usage_error("maintenance", "unknown action '%s': on, off or list", verb);
     }
-
-    if (ctl_connect(o, NULL, &nc) != FLEET_OK) {
-        rc = CTL_EXIT_FAIL;
-        goto out_close;
-    }
-    rc = open_bucket(o, &a, nc, &js, &kv);
-    if (rc != CTL_EXIT_OK)
-        goto out_close;
-    if (service == NULL)
-        rc = list_flags(o, kv);
-    else if (verb[1] == 'n')
-        rc = set_flag(kv, &a, service, key);
-    else
-        rc = lift_flag(kv, &a, service, key);
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
         fprintf(stderr, "fleetctl: cannot write to stdout\n");
         rc = CTL_EXIT_FAIL;
     }
-
-out_close:
-    kvStore_Destroy(kv);
-    jsCtx_Destroy(js);
-    ctl_conn_close(nc);
     return rc;
 }

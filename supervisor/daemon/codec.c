@@ -430,7 +430,19 @@ int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t te
     e.action = (Fleet__V1__Action)ev->action;
     e.reason = (char *)(ev->reason ? ev->reason : "");
     e.term = term;
+    e.operator_ = (char *)(ev->operator_name ? ev->operator_name : "");
     return pack_message(&e.base, buf, len);
+}
+
+int codec_admin_reply_pack(bool ok, const char *error, const char *result, uint8_t **buf, size_t *len)
+{
+    Fleet__V1__AdminReply r;
+
+    fleet__v1__admin_reply__init(&r);
+    r.ok = ok;
+    r.error = (char *)(error != NULL ? error : "");
+    r.result = (char *)(result != NULL ? result : "");
+    return pack_message(&r.base, buf, len);
 }
 
 /* Reads a base-128 varint at *p (< end). Returns 0 and advances, or -1. */

@@ -91,6 +91,10 @@ int codec_service_status_pack(struct observer *obs, struct service *s, const str
  * 0 with *buf (the caller's to free) and *len, or -1. */
 int codec_unknown_service_pack(const char *name, uint8_t **buf, size_t *len);
 
+/* AdminReply: `ok`, and `error` (when refused) or `result` (what was done);
+ * NULL is "". Returns 0 with *buf (the caller's to free) and *len, or -1. */
+int codec_admin_reply_pack(bool ok, const char *error, const char *result, uint8_t **buf, size_t *len);
+
 /* Event for one core event. Returns 0 with *buf (the caller's to free) and
  * *len, or -1. */
 int codec_event_pack(const struct core_event *ev, uint64_t feed_seq, uint64_t term,

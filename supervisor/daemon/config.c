@@ -27,6 +27,7 @@
 
 #include <cyaml/cyaml.h>
 
+#include "config_operators.h"
 #include "fleet/conn.h"
 #include "fleet/subjects.h"
 #include "log.h"
@@ -742,13 +743,15 @@ struct raw_doc {
     char *value[N_CONFIG_KEYS];
     struct raw_service *services;
     unsigned services_count;
+    struct raw_operator *operators;
+    unsigned operators_count;
 };
 
 /* The libcyaml schema, derived from the key tables. It points into itself:
  * build it in place (yaml_schema_init) and never copy it. */
 struct yaml_schema {
     cyaml_schema_field_t section_fields[N_SECTIONS][N_CONFIG_KEYS + 1];
-    cyaml_schema_field_t top_fields[N_SECTIONS + 2];
+    cyaml_schema_field_t top_fields[N_SECTIONS + 3];
     cyaml_schema_field_t service_fields[N_SERVICE_KEYS + 2];
     cyaml_schema_value_t service_entry;
     cyaml_schema_value_t doc;
@@ -821,6 +824,9 @@ static int yaml_schema_init(struct yaml_schema *s)
     s->top_fields[n_top++] = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE(
         "services", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct raw_doc, services,
         &s->service_entry, 0, CONFIG_MAX_SERVICES);
+    s->top_fields[n_top++] = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE(
+        "operators", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct raw_doc, operators,
+        &config_operator_entry, 0, CONFIG_MAX_OPERATORS);
     s->top_fields[n_top] = (cyaml_schema_field_t)CYAML_FIELD_END;
     s->doc = (cyaml_schema_value_t){
         CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_doc, s->top_fields),
@@ -1068,7 +1074,7 @@ static int service_apply(struct supervisor_service *s, const struct raw_service 
 static int config_apply_raw(struct supervisor_config *c, const struct raw_doc *raw,
                             const struct err_out *e)
 {
-    char path[64];
+    char path[64], message[256];
 
     for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
         if (raw->value[i] == NULL)
@@ -1077,6 +1083,9 @@ static int config_apply_raw(struct supervisor_config *c, const struct raw_doc *r
         if (key_apply(&config_keys[i], c, path, raw->value[i], e) != 0)
             return -1;
     }
+    if (config_operators_apply(c, raw->operators, raw->operators_count, path, sizeof path, message,
+                               sizeof message) != 0)
+        return fail(e, path, "%s", message);
     if (raw->services_count == 0)
         return 0;
     c->services = calloc(raw->services_count, sizeof *c->services);
@@ -1198,6 +1207,7 @@ void config_destroy(struct supervisor_config *c)
     for (size_t i = 0; i < c->n_services; i++)
         free(c->services[i].depends_on);
     free(c->services);
+    config_operators_free(c);
     free(c->path);
     free(c);
 }
@@ -1324,5 +1334,6 @@ int config_describe(const struct supervisor_config *c, FILE *out)
         fputc('\n', out);
     }
     services_describe(c, out);
+    config_operators_describe(c, out);
     return ferror(out) ? -1 : 0;
 }

@@ -25,7 +25,9 @@
 #include <stdio.h>
 
 #include "detector.h"
+#include "fleet/admin.h"
 #include "fleet/names.h"
+#include "fleet/nkey.h"
 #include "fleet/subjects.h"
 #include "observer.h"
 #include "policy.h"
@@ -33,6 +35,19 @@
 /* Hard limits on the file's lists (larger files are refused). */
 #define CONFIG_MAX_SERVICES 10000
 #define CONFIG_MAX_DEPENDS_ON 64
+#define CONFIG_MAX_OPERATORS 256
+#define CONFIG_MAX_OPERATOR_SERVICES 64
+
+/* One operator who may sign AdminCommands (config_operators.h). */
+struct supervisor_operator {
+    char name[FLEET_OPERATOR_MAX + 1];      /* operators[i].name: required, unique */
+    char key[FLEET_NKEY_PUBLIC_LEN + 1];    /* operators[i].key: public nkey (U...), required, unique */
+    uint32_t verbs;                         /* operators[i].verbs: bit 1 << fleet_admin_verb each */
+    char (*services)[FLEET_NAME_MAX + 1];   /* operators[i].services: names or globs (* ?) */
+    size_t n_services;
+};
+/* Every verb ("*"). */
+#define CONFIG_OPERATOR_ALL_VERBS (((1u << FLEET_VERB_COUNT) - 1u) & ~1u)
 
 /* One configured service.
  *
@@ -98,6 +113,8 @@ struct supervisor_config {
     uint32_t key_agreements_per_s;        /* limits.key_agreements_per_s: new incarnation keys checked per second */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
+    struct supervisor_operator *operators; /* operators, in file order; none = no admin commands */
+    size_t n_operators;
 };
 
 /* Loads defaults, then the YAML file at `path` (NULL = no file), then the

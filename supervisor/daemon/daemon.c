@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "actuator.h"
+#include "admin_exec.h"
 #include "bus.h"
 #include "codec.h"
 #include "feed.h"
@@ -95,6 +96,7 @@ struct daemon {
     struct ingest_counters logged;/* refusals already reported in the log */
     int64_t next_refusal_log_ms;
     struct maint_sync maint;      /* operators' maintenance flags, reread while leading */
+    struct admin_desk admin;      /* operators' signed commands (admin_exec.h) */
 };
 
 static struct codec_clock clock_now(void)
@@ -151,7 +153,8 @@ static void on_core_event(void *ctx, const struct core_event *ev)
            "service", ev->service->name,
            "instance", ev->instance ? ev->instance->name : "",
            "from", health_inst_name(ev->from), "to", health_inst_name(ev->to),
-           "reason", ev->reason ? ev->reason : "", NULL);
+           "reason", ev->reason ? ev->reason : "",
+           "operator", ev->operator_name != NULL && ev->operator_name[0] != '\0' ? ev->operator_name : NULL, NULL);
     if (d->publishing)
         feed_event(d->feed, ev, &d->clk);
 }
@@ -360,6 +363,8 @@ static void reload(struct daemon *d)
     warn_if_changed("nats.url", d->cfg->nats_url, fresh->nats_url);
     warn_if_changed("nats.prefix", d->cfg->prefix, fresh->prefix);
     snprintf(fresh->supervisor_id, sizeof(fresh->supervisor_id), "%s", d->cfg->supervisor_id);
+    if (admin_gate_set_operators(d->admin.gate, fresh->operators, fresh->n_operators) != 0)
+        log_kv(LOG_ERROR, "config reload: out of memory taking the new operators; keeping the old ones", NULL);
     config_destroy(d->cfg);
     d->cfg = fresh;
     feed_touch(d->feed);
@@ -379,6 +384,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     feed_counters(d->feed, &st->feed);
     bus_stats(d->bus, &st->bus);
     actuator_counters(d->actuator, &st->control);
+    admin_gate_counters(d->admin.gate, &st->admin);
     if (d->proofs != NULL)
         proofcheck_counters(d->proofs, &st->proofs);
     st->queries = d->queries;
@@ -625,6 +631,14 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     hook_tick(d->hooks, d->clk.mono_ms);
     for (size_t k = 0; k < batch->n_req; k++)
         answer(d, &batch->req[k]);
+    for (size_t k = 0; k < batch->n_admin; k++) {
+        struct admin_env env = {
+            .obs = d->obs, .store = d->store, .bus = d->bus, .leading = may_act(d),
+            .mono_ms = d->clk.mono_ms, .unix_ms = d->clk.unix_ms,
+        };
+
+        admin_exec(&d->admin, &env, &batch->admin[k]);
+    }
     if (d->publishing)
         feed_publish_due(d->feed, &d->clk);
     log_refusals(d);
@@ -838,8 +852,10 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     }
     if (ingest_create(cfg->prefix, cfg->max_queued_heartbeats, cfg->max_heartbeat_bytes, d.proofs, &d.queue) != 0)
         goto out_destroy_proofs;
-    if (hooks_create(cfg->hook_timeout_ms, &d.hooks) != 0)
+    if (admin_desk_open(&d.admin, cfg) != 0)
         goto out_destroy_queue;
+    if (hooks_create(cfg->hook_timeout_ms, &d.hooks) != 0)
+        goto out_close_desk;
     /* nats.c callbacks only feed the queue, so the bus may run before the
      * observer exists: what it reports waits in the queue for the loop. */
     if (open_bus(&d) != 0)
@@ -881,6 +897,8 @@ out_close_bus:
     observer_destroy(d.obs);
     actuator_destroy(d.actuator);
     hooks_destroy(d.hooks);
+out_close_desk:
+    admin_desk_close(&d.admin);
 out_destroy_queue:
     ingest_destroy(d.queue);
 out_destroy_proofs:

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fleet/control.h"
 #include "fleet/subjects.h"
 
 #include "log.h"
@@ -27,6 +28,7 @@ struct ingest {
     atomic_uint_fast64_t received;
     atomic_uint_fast64_t refused[HB_REFUSAL_COUNT];
     atomic_uint_fast64_t link_events_lost;
+    atomic_uint_fast64_t admin_dropped;
     char last_refusal[HB_REFUSAL_COUNT][160]; /* per reason, under lock */
     enum hb_refusal last_reason;              /* under lock */
 };
@@ -58,11 +60,21 @@ out_free_queue:
     return -1;
 }
 
+/* Frees the commands' bytes a batch holds. */
+static void admin_clear(struct ingest_batch *batch)
+{
+    for (size_t k = 0; k < batch->n_admin; k++)
+        free(batch->admin[k].data);
+    batch->n_admin = 0;
+}
+
 void ingest_batch_free(struct ingest_batch *batch)
 {
+    admin_clear(batch);
     free(batch->hb);
     free(batch->req);
     free(batch->ack);
+    free(batch->admin);
     memset(batch, 0, sizeof(*batch));
 }
 
@@ -185,6 +197,46 @@ void ingest_request(struct ingest *q, int kind, const char *reply, const void *p
     pthread_mutex_unlock(&q->lock);
 }
 
+void ingest_admin(struct ingest *q, const char *subject, const char *reply, const void *data, size_t len,
+                  int64_t arrival_ms)
+{
+    const char *verb = fleet_subject_tail(subject, q->prefix_len, FLEET_SUBJECT_ADMIN);
+    struct ingest_admin *a;
+    uint8_t *copy = NULL;
+
+    if (len <= FLEET_ENVELOPE_MAX) {
+        copy = malloc(len > 0 ? len : 1);
+        if (copy == NULL)
+            goto out_dropped;
+        memcpy(copy, data, len);
+    }
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_admin == q->pending.cap_admin) {
+        size_t cap = q->pending.cap_admin ? q->pending.cap_admin * 2 : 8;
+        struct ingest_admin *grown = cap <= INGEST_ADMIN_MAX ? realloc(q->pending.admin, cap * sizeof(*grown)) : NULL;
+
+        if (grown == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            goto out_dropped;
+        }
+        q->pending.admin = grown;
+        q->pending.cap_admin = cap;
+    }
+    a = &q->pending.admin[q->pending.n_admin++];
+    snprintf(a->verb, sizeof(a->verb), "%s", verb != NULL && strlen(verb) < sizeof(a->verb) ? verb : "");
+    snprintf(a->reply, sizeof(a->reply), "%s", reply != NULL && strlen(reply) < sizeof(a->reply) ? reply : "");
+    a->data = copy;
+    a->len = len;
+    a->arrival_ms = arrival_ms;
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+    return;
+
+out_dropped:
+    free(copy);
+    atomic_fetch_add_explicit(&q->admin_dropped, 1, memory_order_relaxed);
+}
+
 int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, const char *error, int64_t at_ms)
 {
     struct ingest_ack *a;
@@ -242,6 +294,7 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     spare.n_req = 0;
     spare.n_link = 0;
     spare.n_ack = 0;
+    admin_clear(&spare);
     pthread_mutex_lock(&q->lock);
     *batch = q->pending;
     q->pending = spare;
@@ -257,6 +310,7 @@ void ingest_counters(struct ingest *q, struct ingest_counters *out)
     for (int r = 0; r < HB_REFUSAL_COUNT; r++)
         out->refused[r] = atomic_load_explicit(&q->refused[r], memory_order_relaxed);
     out->link_events_lost = atomic_load_explicit(&q->link_events_lost, memory_order_relaxed);
+    out->admin_dropped = atomic_load_explicit(&q->admin_dropped, memory_order_relaxed);
 }
 
 void ingest_last_refusal(struct ingest *q, enum hb_refusal reason, char *out, size_t n)

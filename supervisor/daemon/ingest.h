@@ -34,6 +34,20 @@ struct ingest_ack {
     int64_t at_ms;
 };
 
+/* A signed operator command waiting for the owner thread (DESIGN.md §3
+ * `<prefix>.v1.admin.<verb>`). Its bytes are copied when they are at most
+ * FLEET_ENVELOPE_MAX; a bigger one keeps only its length (data NULL) and is
+ * then refused as too large. */
+#define INGEST_ADMIN_MAX 256      /* commands waiting at most; more are dropped (counted) */
+#define INGEST_VERB_MAX 24        /* longest verb token kept (the longest verb is 15) */
+struct ingest_admin {
+    char verb[INGEST_VERB_MAX];   /* the subject's last token; "" when it is longer */
+    char reply[256];              /* "" = nobody to answer */
+    uint8_t *data;                /* malloc'd, the batch's: freed by the next take or batch_free */
+    size_t len;
+    int64_t arrival_ms;
+};
+
 struct ingest_link {
     bool up;
     int64_t at_ms;
@@ -52,12 +66,16 @@ struct ingest_batch {
     struct ingest_ack *ack;
     size_t n_ack;
     size_t cap_ack;
+    struct ingest_admin *admin;
+    size_t n_admin;
+    size_t cap_admin;
 };
 
 struct ingest_counters {
     uint64_t received;                   /* messages on the heartbeat subject */
     uint64_t refused[HB_REFUSAL_COUNT];  /* per reason; [HB_OK] unused */
     uint64_t link_events_lost;           /* link changes past the batch's room */
+    uint64_t admin_dropped;              /* admin commands past INGEST_ADMIN_MAX waiting */
 };
 
 struct ingest;
@@ -91,6 +109,11 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
                     int64_t arrival_ms);
 void ingest_link(struct ingest *q, bool up, const char *server_id, int64_t at_ms);
+/* An operator command that arrived on `subject`; dropped (counted) when
+ * INGEST_ADMIN_MAX wait already or memory runs out: the operator's fleetctl
+ * then says no supervisor answered. */
+void ingest_admin(struct ingest *q, const char *subject, const char *reply, const void *data, size_t len,
+                  int64_t arrival_ms);
 /* Returns 0, or -1 when out of memory (the ack is lost; the core's ack
  * timeout then retries the action). */
 int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, const char *error, int64_t at_ms);

@@ -31,6 +31,11 @@ static void on_request(void *ctx, const char *subject, const char *reply, const 
     ingest_request(r->q, (int)r->kind, reply, data, len, fleet_mono_ms());
 }
 
+static void on_admin(void *ctx, const char *subject, const char *reply, const void *data, size_t len)
+{
+    ingest_admin(ctx, subject, reply, data, len, fleet_mono_ms());
+}
+
 static int route(struct bus *b, struct ingest *q, const char *subject, const char *queue,
                  enum api_request kind, char *err, size_t errlen)
 {
@@ -59,6 +64,10 @@ int service_api_subscribe(struct bus *b, struct ingest *q, const char *prefix, c
         return -1;
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_SERVICE, prefix, NULL, NULL);
     if (route(b, q, subject, NULL, API_QUERY_SERVICE, err, errlen) != 0)
+        return -1;
+    /* Every replica hears every command (no queue group): admin_exec.h. */
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_ADMIN_ALL, prefix, NULL, NULL);
+    if (bus_subscribe(b, subject, NULL, on_admin, q, err, errlen) != 0)
         return -1;
     for (size_t k = 0; k < sizeof(srv) / sizeof(srv[0]); k++) {
         snprintf(subject, sizeof(subject), "$SRV.%s", srv[k].verb);
@@ -147,7 +156,15 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                                 "acks_unmatched", (json_int_t)st->control.acks_unmatched,
                                 "acks_malformed", (json_int_t)st->control.acks_malformed);
 
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:I}",
+    json_t *admin_refused = json_object();
+
+    for (int r = ADMIN_ACCEPTED + 1; r < ADMIN_RULE_COUNT; r++)
+        json_object_set_new(admin_refused, admin_rule_name((enum admin_rule)r),
+                            json_integer((json_int_t)st->admin.refused[r]));
+    json_t *admin = json_pack("{s:I, s:I, s:o}", "done", (json_int_t)st->admin.done,
+                              "dropped", (json_int_t)st->ingest.admin_dropped, "refused", admin_refused);
+
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:s, s:I}",
                      "received", (json_int_t)st->ingest.received,
                      "accepted", (json_int_t)st->observer.heartbeats,
                      "stale", (json_int_t)st->observer.stale,
@@ -158,6 +175,7 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "events_published", (json_int_t)st->feed.events,
                      "publish_errors", (json_int_t)st->feed.publish_errors,
                      "control", control,
+                     "admin", admin,
                      "proofs", proofs,
                      "observer_reason", st->state_reason != NULL ? st->state_reason : "",
                      "self_preservation_expired", (json_int_t)st->observer.self_preservation_expired);

@@ -1,5 +1,6 @@
 /* Request/reply surface of the supervisor: <prefix>.v1.query.status,
- * <prefix>.v1.query.service and the NATS micro discovery subjects
+ * <prefix>.v1.query.service, operators' <prefix>.v1.admin.<verb> (handed to
+ * admin_exec) and the NATS micro discovery subjects
  * $SRV.PING|INFO|STATS[.fleet-supervisor[.<id>]] (hand-made JSON: nats.c 3.4
  * has no micro API, so the schema is kept here, field for field).
  *
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "actuator.h"
+#include "admin.h"
 #include "bus.h"
 #include "feed.h"
 #include "ingest.h"
@@ -37,6 +39,7 @@ struct service_api_stats {
     struct feed_counters feed;
     struct bus_stats bus;
     struct actuator_counters control; /* Controls sent and their answers */
+    struct admin_counters admin;      /* operators' commands done and refused */
     struct proofcheck_counters proofs; /* heartbeat proofs checked (zeros without a key) */
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */

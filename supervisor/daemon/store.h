@@ -166,8 +166,8 @@ int store_load_all(struct store *s,
                                 const void *data, size_t len),
                    void *ctx);
 
-/* Maintenance flags (DESIGN.md §8), written by operators (fleetctl
- * maintenance), only read here: key "maint.<service>" holds a whole
+/* Maintenance flags (DESIGN.md §8), written by operators through the
+ * leader (store_set_maintenance; older fleetctl wrote the bucket itself): key "maint.<service>" holds a whole
  * service, "maint.<service>.<instance>" one instance; the value is the
  * reason, UTF-8, at most FLEET_KEPT_REASON_MAX bytes.
  *
@@ -175,13 +175,19 @@ int store_load_all(struct store *s,
  * (`instance` NULL for a whole service; `reason` NUL-terminated, cut at
  * FLEET_KEPT_REASON_MAX bytes on a character boundary; pointers valid
  * during the call only; `each` must not call the store). Keys of another
- * shape are skipped with a warning. Learns no revisions (the supervisor
- * never writes these keys). On -1 some calls may have been made: the caller
+ * shape are skipped with a warning. Learns no revisions (flags are written
+ * last-writer-wins, store_set_maintenance). On -1 some calls may have been made: the caller
  * should keep its previous view rather than apply a partial one. Bounded
  * like store_load_all. */
 int store_load_maintenance(struct store *s,
                            void (*each)(void *ctx, const char *service, const char *instance,
                                         const char *reason),
                            void *ctx);
+
+/* Sets the flag of service/instance (`instance` NULL: the whole service)
+ * to `reason` (at most FLEET_KEPT_REASON_MAX bytes of UTF-8, the caller's
+ * check), or lifts it (`reason` NULL). Returns 0 once JetStream has it, or
+ * -1 with store_last_error saying why (nothing changed). */
+int store_set_maintenance(struct store *s, const char *service, const char *instance, const char *reason);
 
 #endif

@@ -445,3 +445,29 @@ int store_load_maintenance(struct store *s,
     return load_prefix(s, FLEET_KV_MAINT_PREFIX, "maintenance flags", visit_maintenance, &v);
 }
 
+
+int store_set_maintenance(struct store *s, const char *service, const char *instance, const char *reason)
+{
+    char key[FLEET_KV_KEY_MAX];
+    uint64_t rev = 0;
+    natsStatus st;
+
+    if (!fleet_name_valid(service) || (instance != NULL && !fleet_name_valid(instance))) {
+        store_set_error(s, NATS_OK, "store_set_maintenance: invalid service/instance name");
+        return -1;
+    }
+    snprintf(key, sizeof(key), "%s%s%s%s", FLEET_KV_MAINT_PREFIX, service, instance != NULL ? "." : "",
+             instance != NULL ? instance : "");
+    if (!store_writable(s, key))
+        return -1;
+    /* Last writer wins: a flag is an operator's statement, not a record
+     * two supervisors race on. */
+    st = reason != NULL ? kvStore_PutString(&rev, s->state, key, reason) : kvStore_Delete(s->state, key);
+    if (st == NATS_OK)
+        return 0;
+    store_set_error(s, st, "cannot %s %s in KV bucket %s", reason != NULL ? "write" : "delete", key,
+                    s->state_bucket);
+    if (store_is_js_gone(st, 0))
+        store_become_degraded(s, s->error);
+    return -1;
+}

@@ -45,7 +45,7 @@ bool fleet_operator_name_valid(const char *name)
     if (n == 0 || n > FLEET_OPERATOR_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (name[i] <= ' ' || name[i] > '~')
+        if (name[i] <= ' ' || name[i] > '~' || name[i] == '"' || name[i] == '\\')
             return false;
     return true;
 }

@@ -18,6 +18,8 @@ static const struct {
     [FLEET_SUBJECT_EVENTS_ALL] = { "v1.events.>", 0 },
     [FLEET_SUBJECT_QUERY_STATUS] = { "v1.query.status", 0 },
     [FLEET_SUBJECT_QUERY_SERVICE] = { "v1.query.service", 0 },
+    [FLEET_SUBJECT_ADMIN] = { "v1.admin", 1 },
+    [FLEET_SUBJECT_ADMIN_ALL] = { "v1.admin.*", 0 },
 };
 
 /* What FLEET_SUBJECT_MAX leaves beside the prefix and two names holds the

@@ -29,18 +29,30 @@ static int write_file(const char *path, mode_t mode, const char *fmt, ...)
     return chmod(path, mode);
 }
 
-static int make_key(struct fleetfx *fx)
+/* A fresh key pair: its seed into `path` (0600), its public key into pub. */
+static int key_file(const char *path, char pub[FLEET_NKEY_PUBLIC_LEN + 1])
 {
     char seed[FLEET_NKEY_SEED_LEN + 1];
     fleet_keypair *kp = NULL;
     int rc = -1;
 
     if (fleet_keypair_generate(&kp) == FLEET_OK && fleet_keypair_seed(kp, seed, sizeof(seed)) == FLEET_OK &&
-        fleet_keypair_public(kp, fx->public_key, sizeof(fx->public_key)) == FLEET_OK)
-        rc = write_file(fx->seed_path, 0600, "%s\n", seed);
+        fleet_keypair_public(kp, pub, FLEET_NKEY_PUBLIC_LEN + 1) == FLEET_OK)
+        rc = write_file(path, 0600, "%s\n", seed);
     memset(seed, 0, sizeof(seed));
     fleet_keypair_destroy(kp);
     return rc;
+}
+
+static int make_key(struct fleetfx *fx)
+{
+    return key_file(fx->seed_path, fx->public_key);
+}
+
+void fleetfx_operator_key(struct fleetfx *fx, const char *name, struct fleetfx_operator *out)
+{
+    snprintf(out->seed_path, sizeof(out->seed_path), "%s/%s.seed", fx->dir, name);
+    assert_int_equal(key_file(out->seed_path, out->public_key), 0);
 }
 
 static int prepare(struct fleetfx *fx)

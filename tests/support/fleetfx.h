@@ -32,6 +32,15 @@ int fleetfx_start_cluster(struct fleetfx *fx, int n);
 /* Stops the server and the watcher, removes the scratch dir. */
 void fleetfx_stop(struct fleetfx *fx);
 
+/* An operator's key: the seed file (0600) fleetctl --key takes, and the
+ * public key a supervisor's operators: list names. */
+struct fleetfx_operator {
+    char seed_path[128];
+    char public_key[FLEET_NKEY_PUBLIC_LEN + 1];
+};
+/* Makes <dir>/<name>.seed; fails the test if it cannot. */
+void fleetfx_operator_key(struct fleetfx *fx, const char *name, struct fleetfx_operator *out);
+
 /* Writes <dir>/<name>.yaml: fx->url, the key, a fast cadence
  * (200 ms), the hook, `policy` lines (indented under policy:), `extra`
  * top-level YAML and `services` (entries under services:). Returns the

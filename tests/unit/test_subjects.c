@@ -30,6 +30,8 @@ static void test_every_subject_of_the_contract(void **state)
     check(FLEET_SUBJECT_EVENTS_ALL, "fleet", NULL, NULL, "fleet.v1.events.>");
     check(FLEET_SUBJECT_QUERY_STATUS, "fleet", NULL, NULL, "fleet.v1.query.status");
     check(FLEET_SUBJECT_QUERY_SERVICE, "fleet", NULL, NULL, "fleet.v1.query.service");
+    check(FLEET_SUBJECT_ADMIN, "fleet", "maintenance-on", NULL, "fleet.v1.admin.maintenance-on");
+    check(FLEET_SUBJECT_ADMIN_ALL, "fleet", NULL, NULL, "fleet.v1.admin.*");
     check(FLEET_SUBJECT_HB, "studio.prod", "a", "b", "studio.prod.v1.hb.a.b");
 }
 
@@ -72,6 +74,7 @@ static void test_tail_after_the_fixed_part(void **state)
     assert_string_equal(fleet_subject_tail("fleet.v1.hb.web.web-1", 5, FLEET_SUBJECT_HB), "web.web-1");
     assert_string_equal(fleet_subject_tail("a.b.v1.ctl.x.y", 3, FLEET_SUBJECT_CTL), "x.y");
     assert_string_equal(fleet_subject_tail("fleet.v1.events.web", 5, FLEET_SUBJECT_EVENTS), "web");
+    assert_string_equal(fleet_subject_tail("fleet.v1.admin.restart", 5, FLEET_SUBJECT_ADMIN), "restart");
     assert_string_equal(fleet_subject_tail("fleet.v1.hb.", 5, FLEET_SUBJECT_HB), "");
     assert_null(fleet_subject_tail("fleet.v1.hb", 5, FLEET_SUBJECT_HB));
     assert_null(fleet_subject_tail("fleet.v1.hbx.a.b", 5, FLEET_SUBJECT_HB));
