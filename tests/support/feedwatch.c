@@ -16,6 +16,7 @@ struct seen_event {
     int to;
     int action;
     char reason[128];
+    char operator_name[65];
     int64_t at_ms;
 };
 
@@ -42,6 +43,8 @@ struct feedwatch {
     int n_events;
     struct seen_heartbeat heartbeats[MAX_HEARTBEATS];
     int n_heartbeats;
+    char tracked[65];         /* feedwatch_track_healthy's service, "" = none */
+    int min_healthy;          /* its fewest HEALTHY in a status since; -1 = no status yet */
 };
 
 static void note_seq(struct feedwatch *w, uint64_t seq)
@@ -61,6 +64,10 @@ static void on_status(struct feedwatch *w, natsMsg *msg)
     pthread_mutex_lock(&w->lock);
     note_seq(w, fs->feed_seq);
     w->observer_seen |= 1u << fs->observer;
+    for (size_t k = 0; w->tracked[0] != '\0' && k < fs->n_services; k++)
+        if (strcmp(fs->services[k]->name, w->tracked) == 0 &&
+            (w->min_healthy < 0 || (int)fs->services[k]->healthy < w->min_healthy))
+            w->min_healthy = (int)fs->services[k]->healthy;
     if (w->latest != NULL)
         fleet__v1__fleet_status__free_unpacked(w->latest, NULL);
     w->latest = fs;
@@ -88,6 +95,7 @@ static void on_event(struct feedwatch *w, natsMsg *msg)
         s->to = ev->to;
         s->action = ev->action;
         snprintf(s->reason, sizeof(s->reason), "%s", ev->reason);
+        snprintf(s->operator_name, sizeof(s->operator_name), "%s", ev->operator_);
         s->at_ms = proc_now_ms();
     }
     pthread_mutex_unlock(&w->lock);
@@ -336,6 +344,42 @@ int64_t feedwatch_wait_action(struct feedwatch *w, const char *service, const ch
         nats_Sleep(5);
     } while (proc_now_ms() < deadline);
     return find_action(w, service, instance, action, reason_part, &count);
+}
+
+bool feedwatch_action_operator(struct feedwatch *w, const char *service, const char *instance, int action,
+                               char *out, size_t n)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->n_events && !found; k++) {
+        const struct seen_event *e = &w->events[k];
+
+        if (strcmp(e->service, service) == 0 && strcmp(e->instance, instance) == 0 && e->action == action) {
+            snprintf(out, n, "%s", e->operator_name);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
+void feedwatch_track_healthy(struct feedwatch *w, const char *service)
+{
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->tracked, sizeof(w->tracked), "%s", service);
+    w->min_healthy = -1;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int feedwatch_min_healthy(struct feedwatch *w)
+{
+    int n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->min_healthy;
+    pthread_mutex_unlock(&w->lock);
+    return n;
 }
 
 int feedwatch_count_actions(struct feedwatch *w, const char *service, const char *instance, int action)

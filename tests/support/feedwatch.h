@@ -62,6 +62,16 @@ int64_t feedwatch_wait_action(struct feedwatch *w, const char *service, const ch
 /* Events seen carrying `action` for service/instance ("" = any instance). */
 int feedwatch_count_actions(struct feedwatch *w, const char *service, const char *instance, int action);
 
+/* The Event.operator of the first event carrying `action` for
+ * service/instance, into out[n]; false if there is none yet. */
+bool feedwatch_action_operator(struct feedwatch *w, const char *service, const char *instance, int action,
+                               char *out, size_t n);
+
+/* From now on, the fewest HEALTHY instances `service` has in any status
+ * (FleetStatus.services[].healthy); -1 until a status lists it. */
+void feedwatch_track_healthy(struct feedwatch *w, const char *service);
+int feedwatch_min_healthy(struct feedwatch *w);
+
 /* Copies the latest heartbeat from service/instance; false if none seen. */
 bool feedwatch_last_heartbeat(struct feedwatch *w, const char *service, const char *instance,
                               struct feedwatch_heartbeat *out);
