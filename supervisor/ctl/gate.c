@@ -34,6 +34,7 @@ struct gate_inst {
     bool restarts_known;
     bool listed;                          /* in the service's latest status */
     bool life_dead;                       /* this life's death is counted */
+    bool planned;                         /* an operator restarted this life: its end is no death */
     int64_t healthy_since;                /* -1: not HEALTHY */
     uint32_t deaths;
 };
@@ -169,12 +170,15 @@ static void note_death(struct gate_svc *s, struct gate_inst *i, const char *why)
 }
 
 /* A new life of `i` began: the one before it ended, by a death the gate has
- * counted, an announced stop, or a death it missed (counted now). */
+ * counted, an announced stop, an operator's restart (a rolling restart
+ * during a deploy is not a failure of the new version), or a death it
+ * missed (counted now). */
 static void note_new_life(struct gate_svc *s, struct gate_inst *i, int prev_health)
 {
-    if (!i->life_dead && prev_health != H_STOPPED)
+    if (!i->life_dead && prev_health != H_STOPPED && !i->planned)
         note_death(s, i, "restarted");
     i->life_dead = false;
+    i->planned = false;
     i->healthy_since = -1;
 }
 
@@ -278,6 +282,8 @@ fleet_status gate_event(struct gate *g, const Fleet__V1__Event *ev, int64_t now_
         return FLEET_OK;
     if ((int)ev->to == H_FENCED)
         copy_str(i->reason, sizeof(i->reason), ev->reason);
+    if (ev->action == FLEET__V1__ACTION__ACTION_RESTART && ev->operator_ != NULL && ev->operator_[0] != '\0')
+        i->planned = true;
     set_health(s, i, i->health, ev->to, ev->reason, now_ms);
     return FLEET_OK;
 }

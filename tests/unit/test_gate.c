@@ -202,6 +202,36 @@ static void test_missed_deaths_from_restarts(void **state)
     gate_destroy(g);
 }
 
+/* An operator's restart (Event.operator set) ends a life without a death;
+ * the supervisor's own restart after a death does not hide the death. */
+static void test_operator_restart_is_no_death(void **state)
+{
+    struct gate *g = gate_for("1.5.0", 0, 0);
+    struct inst ok[] = { { "a-1", "1.5.0", HEALTHY, 11, 0, NULL } };
+    struct inst next[] = { { "a-1", "1.5.0", HEALTHY, 12, 1, NULL } };
+    struct inst again[] = { { "a-1", "1.5.0", HEALTHY, 13, 2, NULL } };
+    Fleet__V1__Event ev = FLEET__V1__EVENT__INIT;
+
+    (void)state;
+    status(g, 1, ok, 1, T0);
+    ev.service = SVC;
+    ev.instance = "a-1";
+    ev.from = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY;
+    ev.to = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_RESTARTING;
+    ev.action = FLEET__V1__ACTION__ACTION_RESTART;
+    ev.reason = "RESTART by alice: roll";
+    ev.operator_ = "alice";
+    ev.unix_ms = T0 + 10;
+    assert_int_equal(gate_event(g, &ev, T0 + 10), FLEET_OK);
+    status(g, 1, next, 1, T0 + 1000);
+    assert_int_equal(gate_update(g, T0 + 1000), GATE_WAITING);
+    assert_int_equal(view(g).failures, 0);
+    /* The next new life, with no operator's restart before it, was a death. */
+    status(g, 1, again, 1, T0 + 2000);
+    assert_int_equal(gate_update(g, T0 + 2000), GATE_FAILED);
+    gate_destroy(g);
+}
+
 static void test_default_max_failures(void **state)
 {
     struct gate *g = gate_for(NULL, GATE_MAX_FAILURES_AUTO, 0);
@@ -351,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_healthy_break_resets_clock),
         cmocka_unit_test(test_death_counted_once),
         cmocka_unit_test(test_missed_deaths_from_restarts),
+        cmocka_unit_test(test_operator_restart_is_no_death),
         cmocka_unit_test(test_default_max_failures),
         cmocka_unit_test(test_max_failures_zero),
         cmocka_unit_test(test_fenced_fails_fast),
