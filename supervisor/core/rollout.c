@@ -103,6 +103,8 @@ static bool batch_back(struct observer *o, struct rollout *r, int64_t now_ms, in
         back = false;
     }
     if (!back && now_ms >= r->deadline_ms) {
+        reason_printf(why, n, "stopped: the batch did not come back healthy within %llds",
+                      (long long)(batch_window_ms(o, r) / 1000));
         for (size_t k = 0; k < r->n_cur; k++) {
             const struct instance *i = registry_instance(o->registry, s, r->cur[k].name);
 
