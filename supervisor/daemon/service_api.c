@@ -117,13 +117,14 @@ static json_t *endpoint(const char *name, const char *subject)
 
 static json_t *endpoint_list(const struct service_api_stats *st)
 {
-    char hb[FLEET_SUBJECT_MAX], status[FLEET_SUBJECT_MAX], service[FLEET_SUBJECT_MAX];
+    char hb[FLEET_SUBJECT_MAX], status[FLEET_SUBJECT_MAX], service[FLEET_SUBJECT_MAX], admin[FLEET_SUBJECT_MAX];
 
     (void)fleet_subject(hb, sizeof(hb), FLEET_SUBJECT_HB_ALL, st->prefix, NULL, NULL);
     (void)fleet_subject(status, sizeof(status), FLEET_SUBJECT_QUERY_STATUS, st->prefix, NULL, NULL);
     (void)fleet_subject(service, sizeof(service), FLEET_SUBJECT_QUERY_SERVICE, st->prefix, NULL, NULL);
-    return json_pack("[o, o, o]", endpoint("heartbeat", hb), endpoint("status", status),
-                     endpoint("service", service));
+    (void)fleet_subject(admin, sizeof(admin), FLEET_SUBJECT_ADMIN_ALL, st->prefix, NULL, NULL);
+    return json_pack("[o, o, o, o]", endpoint("heartbeat", hb), endpoint("status", status),
+                     endpoint("service", service), endpoint("admin", admin));
 }
 
 static json_t *heartbeat_data(const struct service_api_stats *st)
@@ -156,15 +157,7 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                                 "acks_unmatched", (json_int_t)st->control.acks_unmatched,
                                 "acks_malformed", (json_int_t)st->control.acks_malformed);
 
-    json_t *admin_refused = json_object();
-
-    for (int r = ADMIN_ACCEPTED + 1; r < ADMIN_RULE_COUNT; r++)
-        json_object_set_new(admin_refused, admin_rule_name((enum admin_rule)r),
-                            json_integer((json_int_t)st->admin.refused[r]));
-    json_t *admin = json_pack("{s:I, s:I, s:o}", "done", (json_int_t)st->admin.done,
-                              "dropped", (json_int_t)st->ingest.admin_dropped, "refused", admin_refused);
-
-    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:s, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:I}",
                      "received", (json_int_t)st->ingest.received,
                      "accepted", (json_int_t)st->observer.heartbeats,
                      "stale", (json_int_t)st->observer.stale,
@@ -175,10 +168,27 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "events_published", (json_int_t)st->feed.events,
                      "publish_errors", (json_int_t)st->feed.publish_errors,
                      "control", control,
-                     "admin", admin,
                      "proofs", proofs,
                      "observer_reason", st->state_reason != NULL ? st->state_reason : "",
                      "self_preservation_expired", (json_int_t)st->observer.self_preservation_expired);
+}
+
+/* The admin endpoint's figures: commands done, dropped (queue full) and
+ * refused per rule. */
+static void admin_stats(json_t *e, const struct service_api_stats *st)
+{
+    json_t *refused = json_object();
+    uint64_t errors = 0;
+
+    for (int r = ADMIN_ACCEPTED + 1; r < ADMIN_RULE_COUNT; r++) {
+        json_object_set_new(refused, admin_rule_name((enum admin_rule)r),
+                            json_integer((json_int_t)st->admin.refused[r]));
+        errors += st->admin.refused[r];
+    }
+    json_object_set_new(e, "num_requests", json_integer((json_int_t)(st->admin.done + errors)));
+    json_object_set_new(e, "num_errors", json_integer((json_int_t)errors));
+    json_object_set_new(e, "data", json_pack("{s:I, s:I, s:o}", "done", (json_int_t)st->admin.done, "dropped",
+                                             (json_int_t)st->ingest.admin_dropped, "refused", refused));
 }
 
 static json_t *stats_endpoints(const struct service_api_stats *st)
@@ -205,6 +215,7 @@ static json_t *stats_endpoints(const struct service_api_stats *st)
         json_object_set_new(e, "average_processing_time", json_integer(0));
         json_object_set_new(e, "data", json_null());
     }
+    admin_stats(json_array_get(list, 3), st);   /* the last: endpoint_list's order */
     return list;
 }
 

@@ -365,7 +365,7 @@ static void queries_are_answered(void **state)
     free(text);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "type")), "io.nats.micro.v1.info_response");
-    assert_int_equal(json_array_size(json_object_get(doc, "endpoints")), 3);
+    assert_int_equal(json_array_size(json_object_get(doc, "endpoints")), 4);   /* + admin */
     json_decref(doc);
 }
 
