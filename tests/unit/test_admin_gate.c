@@ -433,6 +433,25 @@ static void test_busy_until_nonces_expire(void **state)
     free(again.buf);
 }
 
+/* Busy means every slot is live: one long-lived command among short ones
+ * does not block the gate once the short ones have expired. */
+static void test_busy_only_when_every_slot_is_live(void **state)
+{
+    struct fx *f = *state;
+    fleet_admin_command c = command(FLEET_VERB_RESTART, "story-teller", "", "alice", NOW), got;
+    int64_t later = NOW + TTL + SKEW + 1;
+    struct sealed s;
+
+    c.expires_unix_ms = NOW + FLEET_ADMIN_MAX_WINDOW_MS;
+    expect_command_accepted(f->gate, f->alice, &c, "restart", NOW, &got);
+    fill_nonces(f, NOW, ADMIN_NONCES_MAX - 1);
+    s = seal_restart(f, later);
+    expect_accepted(f->gate, "restart", s, later, &got);
+    free(s.buf);
+    /* The long-lived nonce is still remembered. */
+    expect_command_refused(f->gate, f->alice, &c, "restart", later, ADMIN_REPLAYED);
+}
+
 /* ---- a new operator list (SIGHUP) ---- */
 
 static void test_set_operators_keeps_nonces_and_drops_the_removed(void **state)
@@ -522,6 +541,7 @@ int main(void)
         GATE_TEST(test_from_future),
         GATE_TEST(test_replayed),
         GATE_TEST(test_busy_until_nonces_expire),
+        GATE_TEST(test_busy_only_when_every_slot_is_live),
         GATE_TEST(test_set_operators_keeps_nonces_and_drops_the_removed),
         GATE_TEST(test_counters),
         cmocka_unit_test(test_rule_names),
