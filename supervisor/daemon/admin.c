@@ -17,7 +17,7 @@ struct admin_gate {
     uint8_t (*keys)[FLEET_PUBLIC_KEY_BYTES]; /* ops[i]'s key, decoded */
     size_t n_ops;
     int64_t skew_ms;
-    struct nonce_slot nonces[ADMIN_NONCES_MAX]; /* a ring, oldest at `next` */
+    struct nonce_slot nonces[ADMIN_NONCES_MAX]; /* free slots are sought from `next` on */
     size_t next;
     struct admin_counters counters;
 };
@@ -164,6 +164,23 @@ static bool nonce_seen(const struct admin_gate *g, const uint8_t nonce[FLEET_NON
     return false;
 }
 
+/* A slot whose command can no longer be accepted, sought from `next` on
+ * (the slot after the last one taken), or NULL when every slot holds a live
+ * one. Commands' windows differ, so the oldest slot is not always the first
+ * to be free. */
+static struct nonce_slot *free_slot(struct admin_gate *g, int64_t now)
+{
+    for (size_t k = 0; k < ADMIN_NONCES_MAX; k++) {
+        size_t at = (g->next + k) % ADMIN_NONCES_MAX;
+
+        if (g->nonces[at].until_unix_ms < now) {
+            g->next = (at + 1) % ADMIN_NONCES_MAX;
+            return &g->nonces[at];
+        }
+    }
+    return NULL;
+}
+
 enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb, const void *envelope, size_t len,
                                  int64_t now_unix_ms, fleet_admin_command *cmd, const char **operator_name,
                                  char *why, size_t why_len)
@@ -214,15 +231,14 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
                       (double)g->skew_ms / 1000.0);
     if (nonce_seen(g, c.nonce, now_unix_ms))
         return refuse(g, ADMIN_REPLAYED, why, why_len, "this command was accepted before; send a new one");
-    slot = &g->nonces[g->next];
-    if (slot->until_unix_ms >= now_unix_ms)
+    slot = free_slot(g, now_unix_ms);
+    if (slot == NULL)
         return refuse(g, ADMIN_BUSY, why, why_len, "%d commands in the last %d minutes: try again shortly",
                       ADMIN_NONCES_MAX, FLEET_ADMIN_MAX_WINDOW_MS / 60000);
     /* Remembered until it can no longer be accepted anywhere: its expiry
      * (a clock behind by the skew still refuses it as expired then). */
     memcpy(slot->nonce, c.nonce, FLEET_NONCE_LEN);
     slot->until_unix_ms = c.expires_unix_ms + g->skew_ms;
-    g->next = (g->next + 1) % ADMIN_NONCES_MAX;
     *cmd = c;
     *operator_name = op->name;
     return ADMIN_ACCEPTED;

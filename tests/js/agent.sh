@@ -29,15 +29,7 @@ cleanup() {
   [[ $status -eq 0 ]] || status=$rc
   # The test stops the agent itself; this only catches one left behind when
   # node died early (its pid is written by the test).
-  if [[ -s "$tmp/agent.pid" ]]; then
-    local apid
-    apid=$(<"$tmp/agent.pid")
-    if [[ "$apid" =~ ^[0-9]+$ ]] && kill -0 "$apid" 2>/dev/null; then
-      kill -TERM "$apid" 2>/dev/null
-      for _ in $(seq 50); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$apid" 2>/dev/null
-    fi
-  fi
+  [[ -s "$tmp/agent.pid" ]] && stop_pids "$(<"$tmp/agent.pid")"
   [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
   if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
     echo "---- fleet-agent log ($tmp/agent.log) ----"

@@ -26,12 +26,8 @@ cleanup() {
   local rc=$?
   set +e
   [[ $status -eq 0 ]] || status=$rc
-  for p in $agent_pid $sup_pid; do
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
+  stop_pids $agent_pid $sup_pid
+  for p in $agent_pid $sup_pid; do wait "$p" 2>/dev/null; done
   # Agents the test started itself, if node died before stopping them.
   for p in $(cat "$tmp/extra.pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
   [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null

@@ -79,3 +79,15 @@ start_nats_cluster() {
   cat "$out" >&2
   return 1
 }
+
+# Stops each pid given: SIGTERM, up to 5 s to exit, then SIGKILL. Arguments
+# that are not numbers or name no live process are skipped.
+stop_pids() {
+  local p
+  for p in "$@"; do
+    [[ "$p" =~ ^[0-9]+$ ]] || continue
+    kill -TERM "$p" 2>/dev/null || continue
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+}

@@ -17,6 +17,8 @@
 
 #include "config.h"
 #include "detector.h"
+#include "fleet/admin.h"
+#include "fleet/nkey.h"
 #include "log.h"
 
 #define ERR_LEN 512
@@ -508,18 +510,13 @@ static void test_observer_maps_fields(void **state)
     config_destroy(c);
 }
 
-/* The --check-config output is YAML that loads back to the same config. */
-static void test_describe_round_trips(void **state)
+/* config_describe of `c` written to a file and loaded back. */
+static struct supervisor_config *describe_and_reload(const struct supervisor_config *c)
 {
-    struct supervisor_config *c, *back = NULL;
+    struct supervisor_config *back = NULL;
     char path[64], err[ERR_LEN];
     FILE *f;
 
-    (void)state;
-    c = load_ok("nats:\n  name: \"the \\\"sup\\\"\"\n  creds: 'C:\\path'\n"
-                "detector:\n  phi_suspect: 0.1\n  phi_dead: 7.25\n"
-                "services:\n  - name: a\n    desired: 3\n  - name: b\n    depends_on: [a, external-x]\n");
-    assert_int_equal(config_set(c, "supervisor.id", "flag-id", err, sizeof err), 0);
     snprintf(path, sizeof path, "/tmp/test_config_XXXXXX");
     close(mkstemp(path));
     f = fopen(path, "w");
@@ -529,6 +526,21 @@ static void test_describe_round_trips(void **state)
     if (config_load(path, &back, err, sizeof err) != 0)
         fail_msg("%s", err);
     unlink(path);
+    return back;
+}
+
+/* The --check-config output is YAML that loads back to the same config. */
+static void test_describe_round_trips(void **state)
+{
+    struct supervisor_config *c, *back;
+    char err[ERR_LEN];
+
+    (void)state;
+    c = load_ok("nats:\n  name: \"the \\\"sup\\\"\"\n  creds: 'C:\\path'\n"
+                "detector:\n  phi_suspect: 0.1\n  phi_dead: 7.25\n"
+                "services:\n  - name: a\n    desired: 3\n  - name: b\n    depends_on: [a, external-x]\n");
+    assert_int_equal(config_set(c, "supervisor.id", "flag-id", err, sizeof err), 0);
+    back = describe_and_reload(c);
     assert_string_equal(back->nats_name, "the \"sup\"");
     assert_string_equal(back->nats_creds, "C:\\path");
     assert_string_equal(back->supervisor_id, "flag-id");
@@ -537,8 +549,160 @@ static void test_describe_round_trips(void **state)
     assert_int_equal(back->services[0].desired, 3);
     assert_int_equal(back->services[1].n_depends_on, 2);
     assert_string_equal(back->services[1].depends_on[1], "external-x");
+    assert_int_equal(back->n_operators, 0);
     config_destroy(back);
     config_destroy(c);
+}
+
+/* ---- operators: who may sign admin commands ---- */
+
+/* Two operators' public keys and a seed, made afresh for each test. */
+static char key_a[FLEET_NKEY_PUBLIC_LEN + 1], key_b[FLEET_NKEY_PUBLIC_LEN + 1], seed_a[FLEET_NKEY_SEED_LEN + 1];
+
+static int make_keys(void **state)
+{
+    fleet_keypair *a, *b;
+
+    clear_env(state);
+    if (fleet_keypair_generate(&a) != FLEET_OK || fleet_keypair_generate(&b) != FLEET_OK)
+        return -1;
+    if (fleet_keypair_public(a, key_a, sizeof key_a) != FLEET_OK ||
+        fleet_keypair_public(b, key_b, sizeof key_b) != FLEET_OK ||
+        fleet_keypair_seed(a, seed_a, sizeof seed_a) != FLEET_OK)
+        return -1;
+    fleet_keypair_destroy(a);
+    fleet_keypair_destroy(b);
+    return 0;
+}
+
+/* `operators:` with the entries of `fmt` (its %s are key_a, then key_b as
+ * many times as it asks for a key; at most two). */
+static const char *operators_yaml(const char *fmt)
+{
+    static char yaml[2048];
+
+    snprintf(yaml, sizeof yaml, fmt, key_a, key_b);
+    return yaml;
+}
+
+static const char two_operators[] =
+    "services:\n  - name: lobby\n"
+    "operators:\n"
+    "  - name: alice\n    key: %s\n    verbs: [\"*\"]\n    services: [\"*\"]\n"
+    "  - name: ops@studio.example\n    key: %s\n    verbs: [restart, drain, maintenance-on]\n"
+    "    services: [story-*, lobby, \"game-??\"]\n";
+
+static void assert_two_operators(const struct supervisor_config *c)
+{
+    const struct supervisor_operator *a = &c->operators[0], *b = &c->operators[1];
+
+    assert_int_equal(c->n_operators, 2);
+    assert_string_equal(a->name, "alice");
+    assert_string_equal(a->key, key_a);
+    assert_int_equal(a->verbs, CONFIG_OPERATOR_ALL_VERBS);
+    for (int v = FLEET_VERB_NONE + 1; v < FLEET_VERB_COUNT; v++)
+        assert_true(a->verbs & (1u << v));
+    assert_false(a->verbs & (1u << FLEET_VERB_NONE));
+    assert_int_equal(a->n_services, 1);
+    assert_string_equal(a->services[0], "*");
+    assert_string_equal(b->name, "ops@studio.example");
+    assert_string_equal(b->key, key_b);
+    assert_int_equal(b->verbs, (1u << FLEET_VERB_RESTART) | (1u << FLEET_VERB_DRAIN) |
+                                   (1u << FLEET_VERB_MAINTENANCE_ON));
+    assert_int_equal(b->n_services, 3);
+    assert_string_equal(b->services[0], "story-*");
+    assert_string_equal(b->services[1], "lobby");
+    assert_string_equal(b->services[2], "game-??");
+}
+
+static void test_operators_load(void **state)
+{
+    struct supervisor_config *c = load_ok(operators_yaml(two_operators));
+
+    (void)state;
+    assert_two_operators(c);
+    config_destroy(c);
+    c = load_ok("operators: []\n");
+    assert_int_equal(c->n_operators, 0);
+    config_destroy(c);
+}
+
+static void test_operators_describe_round_trips(void **state)
+{
+    struct supervisor_config *c = load_ok(operators_yaml(two_operators)), *back;
+
+    (void)state;
+    back = describe_and_reload(c);
+    assert_two_operators(back);
+    config_destroy(back);
+    config_destroy(c);
+}
+
+static void test_error_operator_name(void **state)
+{
+    (void)state;
+    expect_error(operators_yaml("operators:\n  - key: %s\n    verbs: [restart]\n    services: [a]\n"),
+                 "operators[0].name: missing: every operator needs a name", NULL);
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: [restart]\n"
+                                "    services: [a]\n"
+                                "  - name: al ice\n    key: %s\n    verbs: [restart]\n    services: [a]\n"),
+                 "operators[1].name: is not an operator name: 1-64 printable characters, no spaces", NULL);
+}
+
+static void test_error_operator_key(void **state)
+{
+    struct supervisor_config sentinel, *c = &sentinel;
+    char yaml[512], err[ERR_LEN] = "";
+
+    (void)state;
+    expect_error("operators:\n  - name: alice\n    verbs: [restart]\n    services: [a]\n",
+                 "operators[0].key: missing: give the operator's public key (U..., from fleetctl keygen)", NULL);
+    snprintf(yaml, sizeof yaml, "operators:\n  - name: alice\n    key: %s\n    verbs: [restart]\n"
+             "    services: [a]\n", seed_a);
+    expect_error(yaml, "operators[0].key: is not a public nkey (U..., 56 characters); never put a seed (S...) here",
+                 NULL);
+    /* The secret is not repeated in the message, which goes to logs. */
+    assert_int_equal(load_text(yaml, &c, err), -1);
+    assert_null(strstr(err, seed_a));
+    assert_null(strstr(err, seed_a + 8));
+}
+
+static void test_error_operator_verbs(void **state)
+{
+    (void)state;
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    services: [a]\n"),
+                 "operators[0].verbs: missing or empty: list the verbs allowed, or [\"*\"] for all", NULL);
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: []\n    services: [a]\n"),
+                 "operators[0].verbs: missing or empty", NULL);
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: [restart, reboot]\n"
+                                "    services: [a]\n"),
+                 "operators[0].verbs: \"reboot\" is not a verb: restart, fence, unfence, drain, resume, "
+                 "maintenance-on, maintenance-off or \"*\"", NULL);
+}
+
+static void test_error_operator_services(void **state)
+{
+    (void)state;
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: [restart]\n"),
+                 "operators[0].services: missing or empty: list the services", NULL);
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: [restart]\n"
+                                "    services: [story-*, a.b]\n"),
+                 "operators[0].services[1]: \"a.b\" is not a service name or glob: 1-64 of [A-Za-z0-9_-] and * ?",
+                 NULL);
+}
+
+static void test_error_operator_duplicates(void **state)
+{
+    (void)state;
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %s\n    verbs: [restart]\n"
+                                "    services: [a]\n"
+                                "  - name: alice\n    key: %s\n    verbs: [fence]\n    services: [b]\n"),
+                 "operators[1].name: this name is also operators[0]'s", NULL);
+    /* The same key twice: %s is key_a both times. */
+    expect_error(operators_yaml("operators:\n  - name: alice\n    key: %1$s\n    verbs: [restart]\n"
+                                "    services: [a]\n"
+                                "  - name: bob\n    key: %1$s\n    verbs: [fence]\n    services: [b]\n"),
+                 "operators[1].key: this key is also operators[0]'s", NULL);
 }
 
 static void test_destroy_null(void **state)
@@ -574,6 +738,13 @@ int main(void)
         cmocka_unit_test_setup(test_set_refuses_and_leaves_config, clear_env),
         cmocka_unit_test_setup(test_observer_maps_fields, clear_env),
         cmocka_unit_test_setup(test_describe_round_trips, clear_env),
+        cmocka_unit_test_setup(test_operators_load, make_keys),
+        cmocka_unit_test_setup(test_operators_describe_round_trips, make_keys),
+        cmocka_unit_test_setup(test_error_operator_name, make_keys),
+        cmocka_unit_test_setup(test_error_operator_key, make_keys),
+        cmocka_unit_test_setup(test_error_operator_verbs, make_keys),
+        cmocka_unit_test_setup(test_error_operator_services, make_keys),
+        cmocka_unit_test_setup(test_error_operator_duplicates, make_keys),
         cmocka_unit_test(test_destroy_null),
     };
 
