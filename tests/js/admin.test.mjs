@@ -128,7 +128,7 @@ async function admin(verb, envelope) {
 
 async function adminStats() {
     const m = await nc.request('$SRV.STATS.fleet-supervisor', new Uint8Array(0), { timeout: 2000 });
-    return jc.decode(m.data).endpoints[0].data.admin;
+    return jc.decode(m.data).endpoints.find((e) => e.name === 'admin').data;
 }
 
 describe('a JavaScript operator signs an AdminCommand from the contract alone', { timeout: 120000 }, () => {
