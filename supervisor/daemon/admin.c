@@ -37,6 +37,7 @@ static const char *const rule_names[ADMIN_RULE_COUNT] = {
     [ADMIN_FROM_FUTURE] = "from_future",
     [ADMIN_REPLAYED] = "replayed",
     [ADMIN_BUSY] = "busy",
+    [ADMIN_UNKNOWN_TARGET] = "unknown_target",
     [ADMIN_NOT_DONE] = "not_done",
 };
 
@@ -244,12 +245,12 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
     return ADMIN_ACCEPTED;
 }
 
-void admin_gate_count(struct admin_gate *g, bool done)
+void admin_gate_count(struct admin_gate *g, enum admin_rule outcome)
 {
-    if (done)
+    if (outcome == ADMIN_ACCEPTED)
         g->counters.done++;
-    else
-        g->counters.refused[ADMIN_NOT_DONE]++;
+    else if ((unsigned)outcome < ADMIN_RULE_COUNT)
+        g->counters.refused[outcome]++;
 }
 
 void admin_gate_counters(const struct admin_gate *g, struct admin_counters *out)

@@ -38,7 +38,8 @@ enum admin_rule {
     ADMIN_FROM_FUTURE,         /* issued more than the skew ahead of us */
     ADMIN_REPLAYED,            /* its nonce was accepted before */
     ADMIN_BUSY,                /* every nonce slot holds a live command */
-    ADMIN_NOT_DONE,            /* accepted here, but the fleet refused it (daemon.c counts it) */
+    ADMIN_UNKNOWN_TARGET,      /* no such service or instance (admin_exec counts it) */
+    ADMIN_NOT_DONE,            /* accepted here, but the fleet refused it (admin_exec counts it) */
     ADMIN_RULE_COUNT
 };
 
@@ -72,9 +73,9 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
                                  int64_t now_unix_ms, fleet_admin_command *cmd, const char **operator_name,
                                  char *why, size_t why_len);
 
-/* Counts the outcome of carrying out an accepted command: done, or
- * ADMIN_NOT_DONE. */
-void admin_gate_count(struct admin_gate *g, bool done);
+/* Counts the outcome of carrying out an accepted command: ADMIN_ACCEPTED
+ * (done), ADMIN_UNKNOWN_TARGET or ADMIN_NOT_DONE. */
+void admin_gate_count(struct admin_gate *g, enum admin_rule outcome);
 
 void admin_gate_counters(const struct admin_gate *g, struct admin_counters *out);
 

@@ -105,13 +105,21 @@ void admin_exec(struct admin_desk *desk, const struct admin_env *env, const stru
     fleet_admin_command c;
     const char *op = NULL;
     char why[320], result[256];
-    enum admin_rule rule;
+    enum admin_rule rule, outcome;
     int rc;
 
     rule = admin_gate_check(desk->gate, a->verb, a->data, a->len, env->unix_ms, &c, &op, why, sizeof(why));
     if (!env->leading)
         return;   /* judged (its nonce remembered), never answered: the leader does */
     if (rule != ADMIN_ACCEPTED) {
+        log_refusal(desk, env, a->verb, why);
+        reply(env, a->reply, false, why, NULL);
+        return;
+    }
+    if (observer_operator_target(env->obs, c.service, c.instance[0] != '\0' ? c.instance : NULL, result,
+                                 sizeof(result)) != 0) {
+        admin_gate_count(desk->gate, ADMIN_UNKNOWN_TARGET);
+        snprintf(why, sizeof(why), "%s: %s", admin_rule_name(ADMIN_UNKNOWN_TARGET), result);
         log_refusal(desk, env, a->verb, why);
         reply(env, a->reply, false, why, NULL);
         return;
@@ -128,14 +136,15 @@ void admin_exec(struct admin_desk *desk, const struct admin_env *env, const stru
 
         rc = observer_operator(env->obs, &ord, env->mono_ms, result, sizeof(result));
     }
-    admin_gate_count(desk->gate, rc == 0);
+    outcome = rc == 0 ? ADMIN_ACCEPTED : ADMIN_NOT_DONE;
+    admin_gate_count(desk->gate, outcome);
     log_kv(rc == 0 ? LOG_INFO : LOG_WARN, rc == 0 ? "admin command done" : "admin command not done",
            "operator", op, "verb", fleet_admin_verb_name(c.verb), "service", c.service, "instance", c.instance,
            "reason", c.reason, "result", result, NULL);
     if (rc == 0) {
         reply(env, a->reply, true, NULL, result);
     } else {
-        snprintf(why, sizeof(why), "%s: %s", admin_rule_name(ADMIN_NOT_DONE), result);
+        snprintf(why, sizeof(why), "%s: %s", admin_rule_name(outcome), result);
         reply(env, a->reply, false, why, NULL);
     }
 }

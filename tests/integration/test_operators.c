@@ -182,7 +182,7 @@ static void allowed_restart_and_every_refusal(void **state)
     expect(f, &f->bob, 1, "refused: verb_not_allowed: operator bob may not fence", "fence", "web/web-1");
     expect(f, &f->bob, 1, "refused: service_not_allowed: operator bob may not act on web", "restart", "web/web-2");
     expect(f, &f->carol, 1, "refused: unknown_operator", "restart", "web/web-2");
-    expect(f, &f->alice, 1, "refused: not_done: no instance web/web-9 is known", "restart", "web/web-9");
+    expect(f, &f->alice, 1, "refused: unknown_target: no instance web/web-9 is known", "restart", "web/web-9");
 
     /* Tampered: one byte of the signed payload changed. */
     seal(&f->alice, FLEET_VERB_RESTART, "web", "web-2", fleet_unix_ms(), &env, &len);

@@ -495,15 +495,17 @@ static void test_counters(void **state)
     expect_refused_sealed(f->gate, "restart", s, NOW, ADMIN_REPLAYED);
     expect_refused_sealed(f->gate, "restart", s, NOW, ADMIN_REPLAYED);
     expect_refused(f->gate, "restart", garbage, sizeof(garbage), NOW, ADMIN_MALFORMED);
-    admin_gate_count(f->gate, true);
-    admin_gate_count(f->gate, true);
-    admin_gate_count(f->gate, false);
+    admin_gate_count(f->gate, ADMIN_ACCEPTED);
+    admin_gate_count(f->gate, ADMIN_ACCEPTED);
+    admin_gate_count(f->gate, ADMIN_NOT_DONE);
+    admin_gate_count(f->gate, ADMIN_UNKNOWN_TARGET);
 
     admin_gate_counters(f->gate, &k);
     assert_int_equal(k.done, 2);   /* judging is not doing: only admin_gate_count counts done */
     assert_int_equal(k.refused[ADMIN_REPLAYED], 2);
     assert_int_equal(k.refused[ADMIN_MALFORMED], 1);
     assert_int_equal(k.refused[ADMIN_NOT_DONE], 1);
+    assert_int_equal(k.refused[ADMIN_UNKNOWN_TARGET], 1);
     assert_int_equal(k.refused[ADMIN_ACCEPTED], 0);
     free(s.buf);
 }
@@ -514,6 +516,7 @@ static void test_rule_names(void **state)
     assert_string_equal(admin_rule_name(ADMIN_ACCEPTED), "accepted");
     assert_string_equal(admin_rule_name(ADMIN_SERVICE_NOT_ALLOWED), "service_not_allowed");
     assert_string_equal(admin_rule_name(ADMIN_NOT_DONE), "not_done");
+    assert_string_equal(admin_rule_name(ADMIN_UNKNOWN_TARGET), "unknown_target");
     assert_string_equal(admin_rule_name(ADMIN_RULE_COUNT), "unknown");
     for (int r = 0; r < ADMIN_RULE_COUNT; r++)
         for (int q = r + 1; q < ADMIN_RULE_COUNT; q++)
