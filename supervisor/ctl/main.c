@@ -47,7 +47,9 @@ static void usage(FILE *out)
             "      --json          print JSON: one object (status) or one per line (watch)\n"
             "  -h, --help          print this help\n"
             "\n"
-            "exit codes: 0 ok, 1 runtime failure (no server, no supervisor), 2 usage error\n",
+            "exit codes: 0 ok, 1 runtime failure (no server, no supervisor) or refused, 2 usage error;\n"
+            "  admin verbs (restart, fence, unfence, drain, resume, maintenance on|off): 3 no leading\n"
+            "  supervisor answered; wait: 3 timed out, 4 unknown service or no supervisor\n",
             FLEET_DEFAULT_URL, FLEET_DEFAULT_PREFIX, CTL_DEFAULT_TIMEOUT_MS);
 }
 
