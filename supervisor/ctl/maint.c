@@ -272,15 +272,18 @@ int ctl_cmd_maintenance(struct ctl_opts *o, int argc, char **argv)
     verb = argv[rest];
     if (strcmp(verb, "on") == 0 || strcmp(verb, "off") == 0) {
         const char *target;
+        size_t svc_len;
 
         if (nargs != 2)
             return ctl_usage_error("maintenance", "%s wants exactly one SERVICE[/INSTANCE]", verb);
         target = argv[rest + 1];
         slash = strchr(target, '/');
-        snprintf(service, sizeof(service), "%.*s", slash != NULL ? (int)(slash - target) : (int)strlen(target),
-                 target);
-        if (!fleet_name_valid(service) || (slash != NULL && strlen(slash) - 1 > FLEET_NAME_MAX) ||
-            (size_t)(slash != NULL ? slash - target : (ptrdiff_t)strlen(target)) > FLEET_NAME_MAX)
+        svc_len = slash != NULL ? (size_t)(slash - target) : strlen(target);
+        if (svc_len <= FLEET_NAME_MAX) {
+            memcpy(service, target, svc_len);
+            service[svc_len] = '\0';
+        }
+        if (svc_len > FLEET_NAME_MAX || !fleet_name_valid(service))
             return ctl_usage_error("maintenance", "'%s' is not a service name: 1-%d characters of [A-Za-z0-9_-]",
                                      target, FLEET_NAME_MAX);
         if (slash != NULL) {
