@@ -15,6 +15,7 @@
 
 #include "fleet/control.h"
 #include "fleet/nkey.h"
+#include "fuzz_input.h"
 
 #define NOW 1700000000000LL
 #define INCARNATION 7u
@@ -76,30 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fleet_refusal r;
     uint8_t *buf;
     size_t len;
-    int untouched = 1;
+    int untouched;
 
     if (size == 0)
         return 0;
     if (fleet_verifier_create(&o, &v) != FLEET_OK)
         abort();
-    if ((data[0] & 1) == 0) {
-        /* Exact-size copy so ASan catches any read past the end. */
-        len = size - 1;
-        buf = malloc(len > 0 ? len : 1);
-        if (buf == NULL)
-            abort();
-        memcpy(buf, data + 1, len);
-        untouched = len == sealed_len && memcmp(buf, sealed, len) == 0;
-    } else {
-        len = sealed_len;
-        buf = malloc(len);
-        if (buf == NULL)
-            abort();
-        memcpy(buf, sealed, len);
-        for (size_t i = 1; i + 1 < size; i += 2)
-            buf[data[i] % len] ^= data[i + 1];
-        untouched = memcmp(buf, sealed, len) == 0;
-    }
+    buf = fuzz_input(data, size, sealed, sealed_len, &len, &untouched);
     r = fleet_verifier_check(v, buf, len, INCARNATION, NOW, &out);
     if (r == FLEET_REFUSE_NONE && !control_equal(&out, &sealed_control))
         abort();   /* accepted something the key never signed */
