@@ -17,6 +17,9 @@ struct admin_gate {
     uint8_t (*keys)[FLEET_PUBLIC_KEY_BYTES]; /* ops[i]'s key, decoded */
     size_t n_ops;
     int64_t skew_ms;
+    uint32_t checks_per_s;    /* 0: no limit */
+    uint32_t tokens;          /* checks left in the current second's bucket */
+    int64_t refill_ms;        /* when the bucket was last refilled */
     struct nonce_slot nonces[ADMIN_NONCES_MAX]; /* free slots are sought from `next` on */
     size_t next;
     struct admin_counters counters;
@@ -25,6 +28,7 @@ struct admin_gate {
 static const char *const rule_names[ADMIN_RULE_COUNT] = {
     [ADMIN_ACCEPTED] = "accepted",
     [ADMIN_NO_OPERATORS] = "no_operators",
+    [ADMIN_RATE_LIMITED] = "rate_limited",
     [ADMIN_TOO_LARGE] = "too_large",
     [ADMIN_MALFORMED] = "malformed",
     [ADMIN_UNKNOWN_OPERATOR] = "unknown_operator",
@@ -89,7 +93,8 @@ out_free:
     return -1;
 }
 
-int admin_gate_create(const struct supervisor_operator *ops, size_t n, int64_t skew_ms, struct admin_gate **out)
+int admin_gate_create(const struct supervisor_operator *ops, size_t n, int64_t skew_ms, uint32_t checks_per_s,
+                      struct admin_gate **out)
 {
     struct admin_gate *g = calloc(1, sizeof(*g));
 
@@ -101,6 +106,8 @@ int admin_gate_create(const struct supervisor_operator *ops, size_t n, int64_t s
     }
     g->n_ops = n;
     g->skew_ms = skew_ms;
+    g->checks_per_s = checks_per_s;
+    g->tokens = checks_per_s;
     *out = g;
     return 0;
 }
@@ -182,6 +189,23 @@ static struct nonce_slot *free_slot(struct admin_gate *g, int64_t now)
     return NULL;
 }
 
+/* Takes one check from the bucket at `now`: false when it is empty. The
+ * bucket refills to checks_per_s a second after its last refill (a clock
+ * that went back refills at once). */
+static bool take_check(struct admin_gate *g, int64_t now)
+{
+    if (g->checks_per_s == 0)
+        return true;
+    if (now - g->refill_ms >= 1000 || now < g->refill_ms) {
+        g->tokens = g->checks_per_s;
+        g->refill_ms = now;
+    }
+    if (g->tokens == 0)
+        return false;
+    g->tokens--;
+    return true;
+}
+
 enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb, const void *envelope, size_t len,
                                  int64_t now_unix_ms, fleet_admin_command *cmd, const char **operator_name,
                                  char *why, size_t why_len)
@@ -195,6 +219,10 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
     if (g->n_ops == 0)
         return refuse(g, ADMIN_NO_OPERATORS, why, why_len,
                       "this supervisor lists no operators: add them under operators: in its config");
+    if (!take_check(g, now_unix_ms))
+        return refuse(g, ADMIN_RATE_LIMITED, why, why_len,
+                      "more than %u commands a second reach this supervisor: try again shortly (who else "
+                      "publishes on the admin subjects? see the NATS permissions in the README)", g->checks_per_s);
     r = fleet_admin_open(envelope, len, (const uint8_t(*)[FLEET_PUBLIC_KEY_BYTES])g->keys, g->n_ops, &who, &c);
     switch (r) {
     case FLEET_REFUSE_NONE:

@@ -21,11 +21,17 @@
  * still alive, new commands are refused as `busy` rather than forgetting a
  * nonce that could be replayed. */
 #define ADMIN_NONCES_MAX 4096
+/* How many commands a second the supervisor judges at most (a burst of as
+ * many, then that rate). Judging one may cost a signature check on the owner
+ * thread: a flood on fleet.v1.admin.* is refused unread past this rate, so
+ * it can never starve the heartbeats' processing. */
+#define ADMIN_CHECKS_PER_S 100
 
 /* Why a command was refused: one value per rule, in the order checked. */
 enum admin_rule {
     ADMIN_ACCEPTED = 0,
     ADMIN_NO_OPERATORS,        /* the config lists no operators: admin commands are off */
+    ADMIN_RATE_LIMITED,        /* more than the gate's checks a second: refused unread */
     ADMIN_TOO_LARGE,           /* envelope or payload over its limit */
     ADMIN_MALFORMED,           /* not an Envelope holding a well-formed AdminCommand */
     ADMIN_UNKNOWN_OPERATOR,    /* signed by a key no operator in the config has */
@@ -54,8 +60,10 @@ struct admin_counters {
 struct admin_gate;
 
 /* A gate over the config's operators (copied), with `skew_ms` of accepted
- * clock skew. Returns 0 and *out, or -1 (out of memory; *out untouched). */
-int admin_gate_create(const struct supervisor_operator *ops, size_t n, int64_t skew_ms, struct admin_gate **out);
+ * clock skew, judging at most `checks_per_s` commands a second (0: no
+ * limit). Returns 0 and *out, or -1 (out of memory; *out untouched). */
+int admin_gate_create(const struct supervisor_operator *ops, size_t n, int64_t skew_ms, uint32_t checks_per_s,
+                      struct admin_gate **out);
 void admin_gate_destroy(struct admin_gate *g);
 
 /* Takes a new list of operators (SIGHUP), keeping the nonces seen and the

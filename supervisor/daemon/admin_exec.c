@@ -12,7 +12,8 @@
 int admin_desk_open(struct admin_desk *desk, const struct supervisor_config *cfg)
 {
     memset(desk, 0, sizeof(*desk));
-    return admin_gate_create(cfg->operators, cfg->n_operators, FLEET_SKEW_DEFAULT_MS, &desk->gate);
+    return admin_gate_create(cfg->operators, cfg->n_operators, FLEET_SKEW_DEFAULT_MS, ADMIN_CHECKS_PER_S,
+                             &desk->gate);
 }
 
 void admin_desk_close(struct admin_desk *desk)

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size == 0)
         return 0;
-    if (admin_gate_create(&alice, 1, 30000, &g) != 0)
+    if (admin_gate_create(&alice, 1, 30000, 0, &g) != 0)
         abort();
     buf = fuzz_input(data, size, sealed, sealed_len, &len, &untouched);
     why[0] = '\0';

@@ -54,7 +54,7 @@ static int fx_setup(void **state)
         return -1;
     set_operator(&f->ops[0], "alice", f->alice, CONFIG_OPERATOR_ALL_VERBS, f->alice_services, "*");
     set_operator(&f->ops[1], "bob", f->bob, 1u << FLEET_VERB_RESTART, f->bob_services, "story-*");
-    if (admin_gate_create(f->ops, 2, SKEW, &f->gate) != 0)
+    if (admin_gate_create(f->ops, 2, SKEW, 0, &f->gate) != 0)
         return -1;
     *state = f;
     return 0;
@@ -240,9 +240,35 @@ static void test_no_operators(void **state)
     struct admin_gate *empty;
     struct sealed s = seal_restart(f, NOW);
 
-    assert_int_equal(admin_gate_create(NULL, 0, SKEW, &empty), 0);
+    assert_int_equal(admin_gate_create(NULL, 0, SKEW, 0, &empty), 0);
     expect_refused_sealed(empty, "restart", s, NOW, ADMIN_NO_OPERATORS);
     admin_gate_destroy(empty);
+    free(s.buf);
+}
+
+/* A flood is refused unread past checks_per_s a second: garbage and signed
+ * commands alike, so no flood costs more than that many signature checks a
+ * second. The bucket refills a second later; a clock that went back refills
+ * it at once. */
+static void test_rate_limited(void **state)
+{
+    struct fx *f = *state;
+    struct admin_gate *g;
+    static const uint8_t garbage[] = { 0xde, 0xad };
+    struct sealed s = seal_restart(f, NOW);
+    fleet_admin_command got;
+
+    assert_int_equal(admin_gate_create(f->ops, 2, SKEW, 3, &g), 0);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW, ADMIN_MALFORMED);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 10, ADMIN_MALFORMED);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 20, ADMIN_MALFORMED);
+    expect_refused_sealed(g, "restart", s, NOW + 999, ADMIN_RATE_LIMITED);   /* the 4th in one second */
+    expect_accepted(g, "restart", s, NOW + 1000, &got);                       /* refilled */
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 1001, ADMIN_MALFORMED);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 1002, ADMIN_MALFORMED);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 1003, ADMIN_RATE_LIMITED);
+    expect_refused(g, "restart", garbage, sizeof(garbage), NOW + 500, ADMIN_MALFORMED);  /* clock went back */
+    admin_gate_destroy(g);
     free(s.buf);
 }
 
@@ -532,6 +558,7 @@ int main(void)
         GATE_TEST(test_operators_are_copied),
         GATE_TEST(test_unnamed_command_takes_the_keys_name),
         GATE_TEST(test_no_operators),
+        GATE_TEST(test_rate_limited),
         GATE_TEST(test_too_large),
         GATE_TEST(test_malformed),
         GATE_TEST(test_unknown_operator),
