@@ -321,7 +321,8 @@ struct operator_order {
  * action of ours is in flight for it, a RESTART would take its service's
  * last serving instance down without `force`, the state store is failing,
  * or it makes no sense for the target's state (FENCE of a fenced instance,
- * UNFENCE of one not fenced, RESTART/DRAIN/RESUME of a fenced one). UNFENCE
+ * UNFENCE of one not fenced, RESTART/DRAIN/RESUME of a fenced or a STOPPED
+ * one). UNFENCE
  * also clears the instance's crash-loop tally and restart streak. A
  * rolling restart restarts the service's instances `batch` at a time, each
  * next batch only once the previous one is HEALTHY again (a new life) for

@@ -41,6 +41,12 @@ bool decide_operator(const struct observer *o, struct instance *i, const struct 
         if (fenced)
             return refuse(why, why_len, "%s/%s is fenced (epoch %llu): unfence it first", s->name, i->name,
                           (unsigned long long)p->fence_issued);
+        /* A stopped instance announced its end (or was replaced): there is
+         * no process to act on, and a failed order must not turn it into a
+         * death the policy then repairs. */
+        if (i->health == INST_STOPPED)
+            return refuse(why, why_len, "%s/%s is stopped (%s): there is no process to %s", s->name, i->name,
+                          i->reason[0] != '\0' ? i->reason : "it announced its end", verb);
         if (ord->action == CORE_ACT_RESTART && !ord->force &&
             (i->health == INST_HEALTHY || i->health == INST_DEGRADED) &&
             s->count[INST_HEALTHY] + s->count[INST_DEGRADED] <= 1)

@@ -197,6 +197,12 @@ static void test_refusals_say_why(void **state)
     assert_int_equal(order(f, CORE_ACT_RESTART, "a-1", false, result, sizeof(result)), -1);
     assert_string_equal(result, "busy: a DRAIN of alpha/a-1 is in flight; try again when it is done");
 
+    /* A stopped instance has no process to act on. */
+    corefx_send_state(f, "alpha", "a-2", 1, f->now + 10, SERVING_STOPPING);
+    assert_health(f, "alpha", "a-2", INST_STOPPED);
+    assert_int_equal(order(f, CORE_ACT_RESTART, "a-2", false, result, sizeof(result)), -1);
+    assert_prefix(result, "alpha/a-2 is stopped (");
+
     /* A standby has no say. */
     observer_set_leader(f->o, false, 0, f->now);
     assert_int_equal(order(f, CORE_ACT_RESTART, "a-2", false, result, sizeof(result)), -1);
