@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "health.h"
+#include "log.h"
 #include "observer.h"
 #include "registry.h"
 
@@ -213,4 +214,25 @@ bool emf_schedule_due(struct emf_schedule *s, int64_t now_ms)
 int64_t emf_schedule_next(const struct emf_schedule *s)
 {
     return s->interval_ms == 0 ? INT64_MAX : s->next_ms;
+}
+
+void emf_tick(struct emf_schedule *s, struct observer *obs, bool write, int64_t now_ms, int64_t unix_ms)
+{
+    struct emf_fleet f;
+    char *text;
+
+    if (!emf_schedule_due(s, now_ms) || !write)
+        return;
+    if (emf_collect(obs, now_ms, unix_ms, &f) != 0)
+        goto out_oom;
+    text = emf_render(&f);
+    emf_fleet_fini(&f);
+    if (text == NULL)
+        goto out_oom;
+    log_raw(text, strlen(text));
+    free(text);
+    return;
+
+out_oom:
+    log_kv(LOG_ERROR, "CloudWatch EMF lines skipped: out of memory", NULL);
 }

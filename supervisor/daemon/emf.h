@@ -87,4 +87,12 @@ bool emf_schedule_due(struct emf_schedule *s, int64_t now_ms);
 /* Core time of the next lines, INT64_MAX when off: for the loop's timeout. */
 int64_t emf_schedule_next(const struct emf_schedule *s);
 
+/* The daemon's one call, on the owner thread: when lines are due at core
+ * time `now_ms`, moves the schedule on and, when `write` (the supervisor
+ * publishes the feed: one writer per fleet), collects `obs`'s figures and
+ * writes every line to the log's stream in one piece (log_raw), stamped
+ * `unix_ms`. Out of memory: those lines are skipped and an error logged;
+ * the next are due one interval later as usual. */
+void emf_tick(struct emf_schedule *s, struct observer *obs, bool write, int64_t now_ms, int64_t unix_ms);
+
 #endif
