@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "fleet/v1/fleet.pb-c.h"
+#include "pb_samples.h"
 #include "pbjson.h"
 
 /* Renders `m`, checks it is one line of JSON, returns it parsed (decref). */
@@ -114,54 +115,12 @@ static void test_fleet_status_every_field(void **state)
         "instance", "health", "lastSeenUnixMs", "phi", "incarnation", "restarts", "fenceEpoch",
         "version", "reason", "nextActionUnixMs", NULL,
     };
-    Fleet__V1__FleetStatus fs;
-    Fleet__V1__ServiceStatus svc[2], *svcs[2] = { &svc[0], &svc[1] };
-    Fleet__V1__InstanceStatus inst, *insts[1] = { &inst };
-    char *versions[2] = { "1.2.3", "1.2.4" };
+    struct pb_sample_fleet sample;
     json_t *root, *s0, *s1, *i0;
 
     (void)state;
-    fleet__v1__instance_status__init(&inst);
-    inst.instance = "web-1";
-    inst.health = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEAD;
-    inst.last_seen_unix_ms = 1764000000123;
-    inst.phi = 8.5;
-    inst.incarnation = UINT64_MAX;
-    inst.restarts = 4000000000u;
-    inst.fence_epoch = (1ull << 53) + 1;
-    inst.version = "1.2.3";
-    inst.reason = "silent 5.2s";
-    inst.next_action_unix_ms = -1;
-
-    fleet__v1__service_status__init(&svc[0]);
-    svc[0].name = "web";
-    svc[0].desired = 3;
-    svc[0].healthy = 2;
-    svc[0].health = FLEET__V1__SERVICE_HEALTH__SERVICE_HEALTH_DEGRADED;
-    svc[0].instances = insts;
-    svc[0].n_instances = 1;
-    svc[0].availability_1h = 0.5;
-    svc[0].availability_24h = 0.25;
-    svc[0].versions = versions;
-    svc[0].n_versions = 2;
-    svc[0].expected = 1;
-    fleet__v1__service_status__init(&svc[1]); /* every field at its default */
-
-    fleet__v1__fleet_status__init(&fs);
-    fs.generated_unix_ms = 1764000000999;
-    fs.feed_seq = 1ull << 53;
-    fs.term = 7;
-    fs.services = svcs;
-    fs.n_services = 2;
-    fs.services_expected = 45;
-    fs.services_available = 44;
-    fs.availability = 44.0 / 45.0;
-    fs.observer = FLEET__V1__OBSERVER_STATE__OBSERVER_STATE_SELF_PRESERVATION;
-    fs.instances_expected = 90;
-    fs.instances_healthy = 88;
-    fs.supervisor_id = "sup-a-1234";
-
-    root = render_exactly(&fs.base, fleet_keys);
+    pb_sample_fleet(&sample);
+    root = render_exactly(&sample.fs.base, fleet_keys);
     assert_str_member(root, "generatedUnixMs", "1764000000999");
     assert_str_member(root, "feedSeq", "9007199254740992");
     assert_str_member(root, "term", "7");
@@ -280,8 +239,7 @@ static void test_bytes_signed_and_nested(void **state)
     } cases[] = { { 0, "" }, { 1, "/w==" }, { 2, "//8=" }, { 3, "////" }, { 4, "/////w==" } };
     uint8_t ff[4] = { 0xff, 0xff, 0xff, 0xff };
     Fleet__V1__Heartbeat hb;
-    Fleet__V1__ExitInfo ex;
-    Fleet__V1__Check check, *checks[1] = { &check };
+    struct pb_sample_heartbeat sample;
     json_t *root, *exit_obj;
 
     (void)state;
@@ -307,24 +265,17 @@ static void test_bytes_signed_and_nested(void **state)
     assert_str_member(root, "incarnationKey", "");
     json_decref(root);
 
-    fleet__v1__exit_info__init(&ex);
-    ex.code = -1;
-    ex.signal = 9;
-    ex.at_unix_ms = 5;
-    fleet__v1__check__init(&check);
-    check.name = "http";
-    check.ok = 1;
-    hb.exit = &ex;
-    hb.checks = checks;
-    hb.n_checks = 1;
-    hb.nats_server = "n\xff\xc3(x\xe2\x82\xac"; /* not UTF-8, then a valid euro sign */
-    root = render_parse(&hb.base);
+    pb_sample_heartbeat(&sample);
+    sample.hb.nats_server = "n\xff\xc3(x\xe2\x82\xac"; /* not UTF-8, then a valid euro sign */
+    root = render_parse(&sample.hb.base);
     exit_obj = json_object_get(root, "exit");
     assert_int_member(exit_obj, "code", -1);
     assert_int_member(exit_obj, "signal", 9);
     assert_str_member(exit_obj, "atUnixMs", "5");
     assert_true(json_is_true(json_object_get(json_array_get(json_object_get(root, "checks"), 0), "ok")));
     assert_str_member(root, "natsServer", "n\xef\xbf\xbd\xef\xbf\xbd(x\xe2\x82\xac");
+    assert_str_member(root, "incarnationKey", "AAH+/38=");
+    assert_str_member(root, "state", "SERVING_STATE_SERVING");
     json_decref(root);
 }
 
