@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "corefx.h"
 #include "emf.h"
 #include "emf_check.h"
 
@@ -161,6 +162,45 @@ static void test_checker_refuses(void **state)
             fail_msg("accepted: %s", bad[k]);
 }
 
+/* emf_collect reads the observer's own figures: its summary and each
+ * service's counts, on the virtual clock. */
+static void test_collect_from_observer(void **state)
+{
+    struct corefx f;
+    struct emf_fleet fleet;
+    json_t *lines;
+    char *text;
+
+    (void)state;
+    corefx_init(&f, COREFX_EVENTS | COREFX_STATES, 0);
+    corefx_configure(&f, "web", 2);
+    corefx_configure(&f, "db", 1);
+    corefx_start_normal(&f);
+    corefx_send_serving(&f, "web", "web-1", 1, f.now + 10);
+    corefx_send_serving(&f, "web", "web-2", 2, f.now + 10);
+    assert_int_equal(emf_collect(f.o, f.now, 1764000000000, &fleet), 0);
+    assert_int_equal(fleet.services_expected, 2);
+    assert_int_equal(fleet.services_available, 1);
+    assert_int_equal(fleet.instances_expected, 3);
+    assert_int_equal(fleet.instances_healthy, 2);
+    assert_string_equal(fleet.observer_state, "NORMAL");
+    assert_int_equal(fleet.n_services, 2);
+    for (size_t k = 0; k < fleet.n_services; k++) {
+        const struct emf_service *s = &fleet.services[k];
+
+        assert_int_equal(s->healthy, strcmp(s->name, "web") == 0 ? 2 : 0);
+        assert_int_equal(s->desired, strcmp(s->name, "web") == 0 ? 2 : 1);
+    }
+    text = emf_render(&fleet);
+    lines = check_lines(text);
+    free(text);
+    assert_int_equal(json_array_size(lines), 3);
+    json_decref(lines);
+    emf_fleet_fini(&fleet);
+    assert_null(fleet.services);
+    corefx_fini(&f);
+}
+
 static void test_schedule(void **state)
 {
     struct emf_schedule s;
@@ -188,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_fleet_of_250),
         cmocka_unit_test(test_self_preservation_and_not_finite),
         cmocka_unit_test(test_checker_refuses),
+        cmocka_unit_test(test_collect_from_observer),
         cmocka_unit_test(test_schedule),
     };
 
