@@ -158,7 +158,8 @@ static const char *check_log_level(const char *v)
 /* The key table                                                            */
 
 enum key_section {
-    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, SEC_LIMITS, N_SECTIONS,
+    SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, SEC_LIMITS, SEC_METRICS,
+    N_SECTIONS,
     SEC_SERVICE = N_SECTIONS
 };
 
@@ -170,6 +171,7 @@ static const char *const section_names[N_SECTIONS] = {
     [SEC_POLICY] = "policy",
     [SEC_STATE] = "state",
     [SEC_LIMITS] = "limits",
+    [SEC_METRICS] = "metrics",
 };
 
 enum key_type {
@@ -282,6 +284,8 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_LIMITS, "max_queued_heartbeats", max_queued_heartbeats, 1024, 4194304, "131072", NULL),
     UINT_KEY(CFG, SEC_LIMITS, "proven_keys_cached", proven_keys_cached, 64, 16777216, "262144", NULL),
     UINT_KEY(CFG, SEC_LIMITS, "key_agreements_per_s", key_agreements_per_s, 10, 1000000, "20000", NULL),
+
+    UINT_KEY(CFG, SEC_METRICS, "emf_interval_s", emf_interval_s, 0, 3600, "0", "FLEET_EMF_INTERVAL_S"),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])

@@ -111,6 +111,8 @@ struct supervisor_config {
     uint32_t max_queued_heartbeats;       /* limits.max_queued_heartbeats: waiting for the owner thread */
     uint32_t proven_keys_cached;          /* limits.proven_keys_cached: incarnation keys whose MAC key is kept */
     uint32_t key_agreements_per_s;        /* limits.key_agreements_per_s: new incarnation keys checked per second */
+    uint32_t emf_interval_s;              /* metrics.emf_interval_s: CloudWatch EMF lines on stdout this often,
+                                             0 = off; env FLEET_EMF_INTERVAL_S */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
     struct supervisor_operator *operators; /* operators, in file order; none = no admin commands */

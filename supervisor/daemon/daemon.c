@@ -20,6 +20,7 @@
 #include "fleet/nkey.h"
 #include "fleet/subjects.h"
 #include "fleet/url.h"
+#include "emf.h"
 #include "health_file.h"
 #include "hook.h"
 #include "ingest.h"
@@ -89,6 +90,7 @@ struct daemon {
     int sigfd;
     const char *health_path;      /* for `fleet-supervisor healthcheck` */
     int64_t next_health_ms;
+    struct emf_schedule emf;      /* CloudWatch EMF lines (metrics.emf_interval_s) */
     bool health_write_failed;     /* logged once, until it works again */
     int64_t started_unix_ms;
     uint64_t queries;
@@ -367,6 +369,7 @@ static void reload(struct daemon *d)
         log_kv(LOG_ERROR, "config reload: out of memory taking the new operators; keeping the old ones", NULL);
     config_destroy(d->cfg);
     d->cfg = fresh;
+    emf_schedule_set(&d->emf, fresh->emf_interval_s, d->clk.mono_ms);
     feed_touch(d->feed);
     log_kv(LOG_INFO, "config reloaded", "path", d->config_path ? d->config_path : "(defaults)", NULL);
 }
@@ -641,12 +644,14 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     }
     if (d->publishing)
         feed_publish_due(d->feed, &d->clk);
+    emf_tick(&d->emf, d->obs, d->publishing, d->clk.mono_ms, d->clk.unix_ms);
     log_refusals(d);
     write_health(d);
 }
 
 /* How long the loop may sleep: until the first deadline of the core, the
- * feed, a hook's timeout, the store or the lease (at most MAX_POLL_MS). A
+ * feed, a hook's timeout, the store, the lease or the EMF lines (at most
+ * MAX_POLL_MS). A
  * query: what is due is done by process(). */
 static int poll_timeout(const struct daemon *d)
 {
@@ -663,6 +668,8 @@ static int poll_timeout(const struct daemon *d)
         next = store_next_tick(d->store);
     if (leadership_next_ms(d->lead) < next)
         next = leadership_next_ms(d->lead);
+    if (emf_schedule_next(&d->emf) < next)
+        next = emf_schedule_next(&d->emf);
     wait = next - fleet_mono_ms();
     if (wait < 0)
         return 0;
@@ -842,6 +849,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     d.health_path = health_default_path();
     d.clk = clock_now();
     d.started_unix_ms = d.clk.unix_ms;
+    emf_schedule_set(&d.emf, cfg->emf_interval_s, d.clk.mono_ms);
     if (block_signals(&d.sigfd) != 0) {
         log_kv(LOG_ERROR, "cannot set up signal handling", "error", strerror(errno), NULL);
         goto out_free_config;

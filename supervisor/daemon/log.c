@@ -184,6 +184,12 @@ out_dropped:
     stream_write(dropped_line, sizeof dropped_line - 1);
 }
 
+void log_raw(const char *text, size_t len)
+{
+    if (len > 0)
+        stream_write(text, len);
+}
+
 void log_kv(enum log_level lvl, const char *msg, ...)
 {
     json_t *line;

@@ -52,6 +52,13 @@ void log_kv(enum log_level lvl, const char *msg, ...)
  * log_json drops the caller's reference in every case, written or filtered. */
 void log_json(enum log_level lvl, const char *msg, json_t *fields);
 
+/* Writes `len` bytes of `text` as they are: whole lines, each ended by
+ * '\n', that some other module built (CloudWatch EMF lines, emf.h). Not a
+ * log line: no ts/level/msg, no level filter. They leave in one write under
+ * the log's lock, so they never interleave with log lines or each other.
+ * The text is only read during the call. */
+void log_raw(const char *text, size_t len);
+
 /* Redirects the log (tests); NULL restores stdout. The stream is borrowed: the
  * caller closes it after redirecting elsewhere. */
 void log_set_stream(FILE *f);

@@ -243,7 +243,8 @@ static void test_every_section_key_loads(void **state)
         "supervisor:\n  id: sup-1\n  status_interval_ms: 250\n  max_feed_bytes: 4096\n"
         "  max_heartbeat_bytes: 256\n  log_level: debug\n"
         "nats:\n  url: nats://a:1,nats://b:2\n  creds: /run/secrets/sup.creds\n  name: sup\n"
-        "  prefix: studio.game_1\n");
+        "  prefix: studio.game_1\n"
+        "metrics:\n  emf_interval_s: 60\n");
 
     (void)state;
     assert_string_equal(c->nats_url, "nats://a:1,nats://b:2");
@@ -264,6 +265,7 @@ static void test_every_section_key_loads(void **state)
     assert_int_equal(c->forget_after_s, 60);
     assert_int_equal(c->stall_ms, 900);
     assert_int_equal(c->services[0].desired, 0);
+    assert_int_equal(c->emf_interval_s, 60);
     config_destroy(c);
 }
 
@@ -288,6 +290,8 @@ static void test_error_desired_out_of_range(void **state)
                  "services[0].desired: 99999999999999999999 is out of range", NULL);
     expect_error("supervisor:\n  status_interval_ms: 99\n",
                  "supervisor.status_interval_ms: 99 is out of range (100..60000)", NULL);
+    expect_error("metrics:\n  emf_interval_s: 3601\n", "metrics.emf_interval_s: 3601 is out of range (0..3600)",
+                 NULL);
 }
 
 static void test_error_wrong_type(void **state)

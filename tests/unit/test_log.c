@@ -234,6 +234,29 @@ static void test_threads_do_not_interleave(void **state)
     json_decref(lines);
 }
 
+/* log_raw writes other modules' lines as they are, between log lines, and
+ * whatever the level. */
+static void test_raw_lines(void **state)
+{
+    static const char raw[] = "{\"_aws\":{\"Timestamp\":1}}\n{\"b\":2}\n";
+    json_t *lines;
+
+    (void)state;
+    log_set_level(LOG_ERROR);
+    log_kv(LOG_ERROR, "before", NULL);
+    log_raw(raw, sizeof raw - 1);
+    log_raw("", 0);
+    log_kv(LOG_ERROR, "after", NULL);
+    lines = captured_lines();
+    assert_int_equal(json_array_size(lines), 4);
+    assert_string_equal(str_at(json_array_get(lines, 0), "msg"), "before");
+    assert_int_equal(json_object_size(json_array_get(lines, 1)), 1);
+    assert_non_null(json_object_get(json_array_get(lines, 1), "_aws"));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(lines, 2), "b")), 2);
+    assert_string_equal(str_at(json_array_get(lines, 3), "msg"), "after");
+    json_decref(lines);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_fields_and_reserved_keys, capture_start, capture_stop),
         cmocka_unit_test_setup_teardown(test_escaping, capture_start, capture_stop),
         cmocka_unit_test(test_level_names),
+        cmocka_unit_test_setup_teardown(test_raw_lines, capture_start, capture_stop),
         cmocka_unit_test_setup_teardown(test_threads_do_not_interleave, capture_start, capture_stop),
     };
 
