@@ -111,6 +111,9 @@ struct supervisor_config {
     uint32_t max_queued_heartbeats;       /* limits.max_queued_heartbeats: waiting for the owner thread */
     uint32_t proven_keys_cached;          /* limits.proven_keys_cached: incarnation keys whose MAC key is kept */
     uint32_t key_agreements_per_s;        /* limits.key_agreements_per_s: new incarnation keys checked per second */
+    char http_listen[128];                /* http.listen: ADDR:PORT of /healthz, /metrics...; "" = off;
+                                             env FLEET_HTTP_LISTEN */
+    bool http_instance_metrics;           /* http.instance_metrics: fleet_instance_up per instance */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
     struct supervisor_operator *operators; /* operators, in file order; none = no admin commands */
