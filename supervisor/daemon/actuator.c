@@ -36,6 +36,7 @@ struct actuator {
     uint32_t expiry_ms;
     uint64_t last_seq;           /* owner thread */
     uint64_t sent;               /* owner thread */
+    uint64_t sent_by_action[ACTUATOR_ACTIONS]; /* owner thread */
     uint64_t send_failed;        /* owner thread */
     pthread_mutex_t lock;        /* guards pending: written by the owner, read by nats.c */
     struct pending *pending;
@@ -249,6 +250,8 @@ int actuator_send(struct actuator *a, const struct core_action *act, uint64_t te
     }
     free(envelope);
     a->sent++;
+    if ((unsigned)act->kind < ACTUATOR_ACTIONS)
+        a->sent_by_action[act->kind]++;
     return 0;
 
 out_failed:
@@ -259,6 +262,7 @@ out_failed:
 void actuator_counters(const struct actuator *a, struct actuator_counters *out)
 {
     out->sent = a->sent;
+    memcpy(out->sent_by_action, a->sent_by_action, sizeof(out->sent_by_action));
     out->send_failed = a->send_failed;
     out->acks_accepted = atomic_load(&a->acks_accepted);
     out->acks_refused = atomic_load(&a->acks_refused);

@@ -29,8 +29,12 @@ struct actuator_options {
     uint32_t expiry_ms;           /* a Control is valid this long after issue */
 };
 
+/* sent_by_action is indexed by enum core_action_kind (0 unused). */
+#define ACTUATOR_ACTIONS (CORE_ACT_RESUME + 1)
+
 struct actuator_counters {
     uint64_t sent;
+    uint64_t sent_by_action[ACTUATOR_ACTIONS];
     uint64_t send_failed;
     uint64_t acks_accepted;
     uint64_t acks_refused;        /* refused for good */

@@ -30,6 +30,7 @@
 #include "config_operators.h"
 #include "fleet/conn.h"
 #include "fleet/subjects.h"
+#include "http.h"
 #include "log.h"
 
 /* A bigger file is refused rather than read (the 45-service fleet is ~10 KiB). */
@@ -147,6 +148,20 @@ static const char *check_command(const char *v)
                                  : NULL;
 }
 
+/* "" (off) or what the HTTP server will listen on, parsed as it will be. */
+static const char *check_listen(const char *v)
+{
+    static _Thread_local char why[256];
+    struct sockaddr_storage addr;
+    socklen_t len;
+
+    if (v[0] == '\0')
+        return NULL;
+    if (http_listen_parse(v, &addr, &len, why, sizeof(why)) != 0)
+        return why;
+    return NULL;
+}
+
 static const char *check_log_level(const char *v)
 {
     enum log_level lvl;
@@ -159,7 +174,7 @@ static const char *check_log_level(const char *v)
 
 enum key_section {
     SEC_NATS, SEC_SUPERVISOR, SEC_DETECTOR, SEC_CONTROL, SEC_POLICY, SEC_STATE, SEC_LIMITS, SEC_METRICS,
-    N_SECTIONS,
+    SEC_HTTP, N_SECTIONS,
     SEC_SERVICE = N_SECTIONS
 };
 
@@ -172,6 +187,7 @@ static const char *const section_names[N_SECTIONS] = {
     [SEC_STATE] = "state",
     [SEC_LIMITS] = "limits",
     [SEC_METRICS] = "metrics",
+    [SEC_HTTP] = "http",
 };
 
 enum key_type {
@@ -286,6 +302,8 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_LIMITS, "key_agreements_per_s", key_agreements_per_s, 10, 1000000, "20000", NULL),
 
     UINT_KEY(CFG, SEC_METRICS, "emf_interval_s", emf_interval_s, 0, 3600, "0", "FLEET_EMF_INTERVAL_S"),
+    TEXT_KEY(CFG, SEC_HTTP, "listen", http_listen, check_listen, "", "FLEET_HTTP_LISTEN"),
+    BOOL_KEY(CFG, SEC_HTTP, "instance_metrics", http_instance_metrics, "false"),
 };
 #undef CFG
 #define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])

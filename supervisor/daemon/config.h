@@ -113,6 +113,9 @@ struct supervisor_config {
     uint32_t key_agreements_per_s;        /* limits.key_agreements_per_s: new incarnation keys checked per second */
     uint32_t emf_interval_s;              /* metrics.emf_interval_s: CloudWatch EMF lines on stdout this often,
                                              0 = off; env FLEET_EMF_INTERVAL_S */
+    char http_listen[128];                /* http.listen: ADDR:PORT of /healthz, /metrics...; "" = off;
+                                             env FLEET_HTTP_LISTEN */
+    bool http_instance_metrics;           /* http.instance_metrics: fleet_instance_up per instance */
     struct supervisor_service *services; /* services, in file order */
     size_t n_services;
     struct supervisor_operator *operators; /* operators, in file order; none = no admin commands */

@@ -16,6 +16,7 @@
 #include "admin_exec.h"
 #include "bus.h"
 #include "codec.h"
+#include "exporter.h"
 #include "feed.h"
 #include "fleet/nkey.h"
 #include "fleet/subjects.h"
@@ -99,6 +100,7 @@ struct daemon {
     int64_t next_refusal_log_ms;
     struct maint_sync maint;      /* operators' maintenance flags, reread while leading */
     struct admin_desk admin;      /* operators' signed commands (admin_exec.h) */
+    struct exporter *http;        /* the HTTP surface; NULL when http.listen is "" */
 };
 
 static struct codec_clock clock_now(void)
@@ -157,6 +159,8 @@ static void on_core_event(void *ctx, const struct core_event *ev)
            "from", health_inst_name(ev->from), "to", health_inst_name(ev->to),
            "reason", ev->reason ? ev->reason : "",
            "operator", ev->operator_name != NULL && ev->operator_name[0] != '\0' ? ev->operator_name : NULL, NULL);
+    if (ev->instance != NULL && ev->to == INST_DEAD && ev->from != INST_DEAD)
+        exporter_dead(d->http, ev);
     if (d->publishing)
         feed_event(d->feed, ev, &d->clk);
 }
@@ -602,6 +606,26 @@ static void write_health(struct daemon *d)
     }
 }
 
+/* Every iteration: the HTTP board's beat and readiness; the metrics once
+ * per status interval. */
+static void publish_http(struct daemon *d)
+{
+    struct service_api_stats st;
+    char last[160];
+    struct exporter_facts f = {
+        .obs = d->obs, .connected = bus_connected(d->bus), .store_ok = store_available(d->store),
+        .store_why = store_unavailable_reason(d->store), .role = d->role, .lead_why = leadership_why(d->lead),
+    };
+
+    if (d->http == NULL)
+        return;
+    if (exporter_due(d->http, d->clk.mono_ms)) {
+        fill_stats(d, &st, last, sizeof(last));
+        f.stats = &st;
+    }
+    exporter_tick(d->http, &f, d->clk.mono_ms);
+}
+
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
     /* Leadership first: its requests can block (each bounded), and what
@@ -647,6 +671,7 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     emf_tick(&d->emf, d->obs, d->publishing, d->clk.mono_ms, d->clk.unix_ms);
     log_refusals(d);
     write_health(d);
+    publish_http(d);
 }
 
 /* How long the loop may sleep: until the first deadline of the core, the
@@ -670,6 +695,8 @@ static int poll_timeout(const struct daemon *d)
         next = leadership_next_ms(d->lead);
     if (emf_schedule_next(&d->emf) < next)
         next = emf_schedule_next(&d->emf);
+    if (exporter_next_due(d->http) < next)
+        next = exporter_next_due(d->http);
     wait = next - fleet_mono_ms();
     if (wait < 0)
         return 0;
@@ -841,7 +868,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         .sigfd = -1,
     };
     struct feed_options fo;
-    char safe_url[512];
+    char safe_url[512], err[256];
     int rc = 1;
 
     sanitize_id(cfg->supervisor_id);
@@ -890,11 +917,19 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     };
     if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
         goto out_close_bus;
+    if (exporter_open(cfg, &d.http, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, "cannot start the HTTP server", "key", "http.listen", "error", err, NULL);
+        fprintf(stderr, "fleet-supervisor: http.listen: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out_destroy_feed;
+    }
     fleet_url_redact(cfg->nats_url, safe_url, sizeof(safe_url));
     log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", safe_url,
            "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", "signer",
            actuator_can_act(d.actuator) ? actuator_public_key(d.actuator) : "none: observing only", NULL);
     rc = run_loop(&d);
+    exporter_close(d.http);
+out_destroy_feed:
     feed_destroy(d.feed);
 out_close_bus:
     /* After bus_close no callback runs, so what they fed can go. */

@@ -31,6 +31,7 @@ static void usage(FILE *to)
             "      --id ID                 supervisor id on the feed (default <host>-<pid>-<random>)\n"
             "      --status-interval-ms N  FleetStatus period (default 1000)\n"
             "      --log-level L           debug|info|warn|error (default info)\n"
+            "      --http ADDR:PORT        serve /healthz, /readyz, /metrics... (http.listen; default off)\n"
             "      --check-config          validate the configuration, print it and exit\n"
             "  -h, --help                  this text\n"
             "\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
         { "id", required_argument, NULL, 'i' },
         { "status-interval-ms", required_argument, NULL, 'I' },
         { "log-level", required_argument, NULL, 'l' },
+        { "http", required_argument, NULL, 'H' },
         { "check-config", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
         case 'i': key = "supervisor.id"; break;
         case 'I': key = "supervisor.status_interval_ms"; break;
         case 'l': key = "supervisor.log_level"; break;
+        case 'H': key = "http.listen"; break;
         case 'k': check_only = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;

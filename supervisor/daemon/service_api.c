@@ -11,8 +11,6 @@
 #include "codec.h"
 #include "fleet/clock.h"
 
-#define SERVICE_API_VERSION "0.1.0"
-
 struct api_route {
     struct ingest *q;
     enum api_request kind;

@@ -20,6 +20,8 @@
 #include "observer.h"
 
 #define SERVICE_API_NAME "fleet-supervisor"
+/* The version $SRV.INFO and /metrics (fleet_build_info) report. */
+#define SERVICE_API_VERSION "0.1.0"
 
 enum api_request {
     API_QUERY_STATUS,
