@@ -9,7 +9,7 @@ packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
           nats-server)
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev valgrind prometheus) ;;
+    --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev valgrind prometheus chromium) ;;
     --bench) packages+=(valgrind) ;;
     --container) packages+=(podman runc debootstrap jq) ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;

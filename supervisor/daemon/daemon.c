@@ -17,6 +17,7 @@
 #include "bus.h"
 #include "codec.h"
 #include "exporter.h"
+#include "webview.h"
 #include "feed.h"
 #include "fleet/nkey.h"
 #include "fleet/subjects.h"
@@ -163,6 +164,7 @@ static void on_core_event(void *ctx, const struct core_event *ev)
         exporter_dead(d->http, ev);
     if (d->publishing)
         feed_event(d->feed, ev, &d->clk);
+    webview_event(exporter_board(d->http), ev, feed_seq(d->feed), d->term, &d->clk);
 }
 
 /* The check right before every action: we lead, the lease is fresh and the
@@ -620,8 +622,11 @@ static void publish_http(struct daemon *d)
     if (d->http == NULL)
         return;
     if (exporter_due(d->http, d->clk.mono_ms)) {
+        struct codec_fleet_header hdr = { .feed_seq = feed_seq(d->feed), .term = d->term, .supervisor_id = d->id };
+
         fill_stats(d, &st, last, sizeof(last));
         f.stats = &st;
+        webview_status(exporter_board(d->http), d->obs, &hdr, &d->clk, d->cfg->max_feed_bytes);
     }
     exporter_tick(d->http, &f, d->clk.mono_ms);
 }
@@ -923,6 +928,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
         rc = EXIT_CONFIG;
         goto out_destroy_feed;
     }
+    webview_page(exporter_board(d.http));
     fleet_url_redact(cfg->nats_url, safe_url, sizeof(safe_url));
     log_kv(LOG_INFO, "fleet-supervisor started", "id", cfg->supervisor_id, "nats", safe_url,
            "prefix", cfg->prefix, "config", config_path ? config_path : "(defaults)", "signer",

@@ -265,8 +265,26 @@ static void endpoints_answer_and_metrics_match_the_feed(void **state)
     big[7 + 65536] = '\0';
     status = request(url, NULL, big, NULL, NULL);
     assert_true(status == 0 || (status >= 400 && status < 500)); /* refused: 431, or the connection closed */
-    assert_int_equal(get(h, "/api/status", NULL), 503);         /* nobody publishes it yet */
     assert_int_equal(get(h, "/healthz", NULL), 200);             /* and the server still answers */
+
+    /* The status in protobuf's canonical JSON (webview.c), and the page. */
+    {
+        char *doc = NULL;
+        json_t *j;
+
+        assert_int_equal(get(h, "/api/status", &doc), 200);
+        j = json_loads(doc, 0, NULL);
+        free(doc);
+        assert_non_null(j);
+        assert_int_equal(json_array_size(json_object_get(j, "services")), 2);
+        assert_string_equal(json_string_value(json_object_get(j, "observer")), "OBSERVER_STATE_NORMAL");
+        assert_true(json_is_string(json_object_get(j, "generatedUnixMs")));   /* 64-bit: a string */
+        assert_true(json_is_integer(json_object_get(j, "servicesExpected")));
+        json_decref(j);
+        assert_int_equal(get(h, "/", &doc), 200);
+        assert_non_null(strstr(doc, "data-available"));
+        free(doc);
+    }
 }
 
 static void prometheus_scrapes_the_supervisor(void **state)

@@ -16,9 +16,8 @@
 // FLEET_ADMIN_DIR (a scratch directory: config, logs, processes.pids).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -26,6 +25,7 @@ import { connect, JSONCodec } from 'nats';
 import protobuf from 'protobufjs';
 
 import { contractTypes } from './contract.mjs';
+import { startLogged } from './procs.mjs';
 
 const require = createRequire(import.meta.url);
 const nkeys = require('@nats-io/nkeys');
@@ -81,11 +81,7 @@ function follow(subject, type, take) {
 }
 
 function start(name, program, args) {
-    const log = openSync(join(DIR, `${name}.log`), 'a');
-    const child = spawn(program, args, { stdio: ['ignore', log, log] });
-    children.push(child);
-    appendFileSync(join(DIR, 'processes.pids'), `${child.pid}\n`);
-    return child;
+    return startLogged(DIR, children, name, program, args);
 }
 
 function startAgent(instance) {
