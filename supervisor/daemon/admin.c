@@ -23,6 +23,7 @@ struct admin_gate {
     struct nonce_slot nonces[ADMIN_NONCES_MAX]; /* free slots are sought from `next` on */
     size_t next;
     struct admin_counters counters;
+    fleet_admin_verb judging;  /* the subject's verb of the command being judged */
 };
 
 static const char *const rule_names[ADMIN_RULE_COUNT] = {
@@ -146,6 +147,7 @@ static enum admin_rule refuse(struct admin_gate *g, enum admin_rule r, char *why
     va_list ap;
 
     g->counters.refused[r]++;
+    g->counters.by_verb[g->judging][r]++;
     used = (size_t)snprintf(why, n, "%s: ", rule_names[r]);
     if (used < n) {
         va_start(ap, fmt);
@@ -216,6 +218,7 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
     size_t who;
     fleet_refusal r;
 
+    g->judging = fleet_admin_verb_parse(subject_verb);
     if (g->n_ops == 0)
         return refuse(g, ADMIN_NO_OPERATORS, why, why_len,
                       "this supervisor lists no operators: add them under operators: in its config");
@@ -273,12 +276,17 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
     return ADMIN_ACCEPTED;
 }
 
-void admin_gate_count(struct admin_gate *g, enum admin_rule outcome)
+void admin_gate_count(struct admin_gate *g, fleet_admin_verb verb, enum admin_rule outcome)
 {
+    if ((unsigned)outcome >= ADMIN_RULE_COUNT)
+        return;
+    if ((unsigned)verb >= FLEET_VERB_COUNT)
+        verb = FLEET_VERB_NONE;
     if (outcome == ADMIN_ACCEPTED)
         g->counters.done++;
-    else if ((unsigned)outcome < ADMIN_RULE_COUNT)
+    else
         g->counters.refused[outcome]++;
+    g->counters.by_verb[verb][outcome]++;
 }
 
 void admin_gate_counters(const struct admin_gate *g, struct admin_counters *out)

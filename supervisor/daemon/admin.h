@@ -55,6 +55,10 @@ const char *admin_rule_name(enum admin_rule r);
 struct admin_counters {
     uint64_t done;                      /* accepted and carried out */
     uint64_t refused[ADMIN_RULE_COUNT]; /* per rule; [ADMIN_ACCEPTED] unused */
+    /* The same per verb: [verb][ADMIN_ACCEPTED] is done. A refusal is
+     * counted under the verb of the subject it came on (FLEET_VERB_NONE
+     * when that is no verb). */
+    uint64_t by_verb[FLEET_VERB_COUNT][ADMIN_RULE_COUNT];
 };
 
 struct admin_gate;
@@ -81,9 +85,9 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
                                  int64_t now_unix_ms, fleet_admin_command *cmd, const char **operator_name,
                                  char *why, size_t why_len);
 
-/* Counts the outcome of carrying out an accepted command: ADMIN_ACCEPTED
- * (done), ADMIN_UNKNOWN_TARGET or ADMIN_NOT_DONE. */
-void admin_gate_count(struct admin_gate *g, enum admin_rule outcome);
+/* Counts the outcome of carrying out an accepted command of `verb`:
+ * ADMIN_ACCEPTED (done), ADMIN_UNKNOWN_TARGET or ADMIN_NOT_DONE. */
+void admin_gate_count(struct admin_gate *g, fleet_admin_verb verb, enum admin_rule outcome);
 
 void admin_gate_counters(const struct admin_gate *g, struct admin_counters *out);
 

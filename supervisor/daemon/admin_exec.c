@@ -119,7 +119,7 @@ void admin_exec(struct admin_desk *desk, const struct admin_env *env, const stru
     }
     if (observer_operator_target(env->obs, c.service, c.instance[0] != '\0' ? c.instance : NULL, result,
                                  sizeof(result)) != 0) {
-        admin_gate_count(desk->gate, ADMIN_UNKNOWN_TARGET);
+        admin_gate_count(desk->gate, c.verb, ADMIN_UNKNOWN_TARGET);
         snprintf(why, sizeof(why), "%s: %s", admin_rule_name(ADMIN_UNKNOWN_TARGET), result);
         log_refusal(desk, env, a->verb, why);
         reply(env, a->reply, false, why, NULL);
@@ -138,7 +138,7 @@ void admin_exec(struct admin_desk *desk, const struct admin_env *env, const stru
         rc = observer_operator(env->obs, &ord, env->mono_ms, result, sizeof(result));
     }
     outcome = rc == 0 ? ADMIN_ACCEPTED : ADMIN_NOT_DONE;
-    admin_gate_count(desk->gate, outcome);
+    admin_gate_count(desk->gate, c.verb, outcome);
     log_kv(rc == 0 ? LOG_INFO : LOG_WARN, rc == 0 ? "admin command done" : "admin command not done",
            "operator", op, "verb", fleet_admin_verb_name(c.verb), "service", c.service, "instance", c.instance,
            "reason", c.reason, "result", result, NULL);

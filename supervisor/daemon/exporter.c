@@ -148,7 +148,7 @@ static void read_process(struct metrics_process *p, int64_t started_unix_ms)
 
 #define REFUSED_MAX (HB_REFUSAL_COUNT + 4)
 #define ACKS_MAX 7
-#define ADMIN_MAX (ADMIN_RULE_COUNT + 1)
+#define ADMIN_MAX (FLEET_VERB_COUNT * ADMIN_RULE_COUNT)
 
 /* The view's arrays, sized by the registry. */
 struct view_parts {
@@ -235,11 +235,21 @@ static void fill_counters(const struct service_api_stats *st, struct metrics_vie
     p->acks[6] = (struct metrics_labelled){ "send_failed", st->control.send_failed };
     v->control_acks = p->acks;
     v->n_control_acks = ACKS_MAX;
-    /* The gate counts per rule, not per verb: verb="any". */
+    /* Per verb ("unknown": a subject that names none) and result ("done"
+     * or the refusing rule). Every verb's done is always there; a refusal
+     * appears once it happened (17 rules x 8 verbs of zeros say nothing). */
     n = 0;
-    p->admin[n++] = (struct metrics_admin){ "any", "done", st->admin.done };
-    for (int r = ADMIN_ACCEPTED + 1; r < ADMIN_RULE_COUNT; r++)
-        p->admin[n++] = (struct metrics_admin){ "any", admin_rule_name((enum admin_rule)r), st->admin.refused[r] };
+    for (int vb = 0; vb < FLEET_VERB_COUNT; vb++)
+        for (int r = 0; r < ADMIN_RULE_COUNT; r++) {
+            uint64_t count = st->admin.by_verb[vb][r];
+
+            if (r == ADMIN_ACCEPTED ? vb == FLEET_VERB_NONE && count == 0 : count == 0)
+                continue;
+            p->admin[n++] = (struct metrics_admin){
+                vb == FLEET_VERB_NONE ? "unknown" : fleet_admin_verb_name((fleet_admin_verb)vb),
+                r == ADMIN_ACCEPTED ? "done" : admin_rule_name((enum admin_rule)r), count,
+            };
+        }
     v->admin = p->admin;
     v->n_admin = n;
     v->leader = st->leader;

@@ -250,6 +250,12 @@ static void endpoints_answer_and_metrics_match_the_feed(void **state)
     assert_int_equal(request(url, NULL, NULL, &body, &headers), 200);
     assert_non_null(strstr(headers, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
     promtool_passes(body);
+    /* Families the issue names, by the labels it names. */
+    assert_non_null(strstr(body, "fleet_admin_commands_total{verb=\"restart\",result=\"done\"} 0\n"));
+    assert_non_null(strstr(body, "fleet_instances{service=\"web\",health=\"healthy\"} 2\n"));
+    assert_non_null(strstr(body, "fleet_observer_state{state=\""));
+    assert_non_null(strstr(body, "fleet_detection_seconds_bucket{le=\"+Inf\"}"));
+    assert_non_null(strstr(body, "process_resident_memory_bytes "));
     free(body);
     free(headers);
 

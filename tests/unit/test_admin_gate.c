@@ -521,10 +521,10 @@ static void test_counters(void **state)
     expect_refused_sealed(f->gate, "restart", s, NOW, ADMIN_REPLAYED);
     expect_refused_sealed(f->gate, "restart", s, NOW, ADMIN_REPLAYED);
     expect_refused(f->gate, "restart", garbage, sizeof(garbage), NOW, ADMIN_MALFORMED);
-    admin_gate_count(f->gate, ADMIN_ACCEPTED);
-    admin_gate_count(f->gate, ADMIN_ACCEPTED);
-    admin_gate_count(f->gate, ADMIN_NOT_DONE);
-    admin_gate_count(f->gate, ADMIN_UNKNOWN_TARGET);
+    admin_gate_count(f->gate, FLEET_VERB_RESTART, ADMIN_ACCEPTED);
+    admin_gate_count(f->gate, FLEET_VERB_RESTART, ADMIN_ACCEPTED);
+    admin_gate_count(f->gate, FLEET_VERB_FENCE, ADMIN_NOT_DONE);
+    admin_gate_count(f->gate, FLEET_VERB_FENCE, ADMIN_UNKNOWN_TARGET);
 
     admin_gate_counters(f->gate, &k);
     assert_int_equal(k.done, 2);   /* judging is not doing: only admin_gate_count counts done */
@@ -532,6 +532,12 @@ static void test_counters(void **state)
     assert_int_equal(k.refused[ADMIN_MALFORMED], 1);
     assert_int_equal(k.refused[ADMIN_NOT_DONE], 1);
     assert_int_equal(k.refused[ADMIN_UNKNOWN_TARGET], 1);
+    /* Per verb: refusals under the subject's verb, outcomes under theirs. */
+    assert_int_equal(k.by_verb[FLEET_VERB_RESTART][ADMIN_ACCEPTED], 2);
+    assert_int_equal(k.by_verb[FLEET_VERB_RESTART][ADMIN_REPLAYED], 2);
+    assert_int_equal(k.by_verb[FLEET_VERB_RESTART][ADMIN_MALFORMED], 1);
+    assert_int_equal(k.by_verb[FLEET_VERB_FENCE][ADMIN_NOT_DONE], 1);
+    assert_int_equal(k.by_verb[FLEET_VERB_FENCE][ADMIN_UNKNOWN_TARGET], 1);
     assert_int_equal(k.refused[ADMIN_ACCEPTED], 0);
     free(s.buf);
 }

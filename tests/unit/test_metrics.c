@@ -59,7 +59,7 @@ static struct metrics_view sample(struct metrics_service *svc, struct metrics_hi
     static const struct metrics_labelled refused[] = { { "malformed", 3 }, { "limit_services", 1 } };
     static const struct metrics_labelled sent[] = { { "restart", 4 } };
     static const struct metrics_labelled acks[] = { { "accepted", 4 } };
-    static const struct metrics_admin admin[] = { { "any", "done", 2 }, { "any", "signature", 1 } };
+    static const struct metrics_admin admin[] = { { "restart", "done", 2 }, { "fence", "bad_signature", 1 } };
 
     svc[0] = (struct metrics_service){ .name = "web", .availability_1h = 0.5, .availability_24h = 1, .restarts = 7 };
     svc[0].count[INST_HEALTHY] = 2;
@@ -104,7 +104,7 @@ static void test_every_family_has_help_and_type(void **state)
     assert_has(text, "fleet_heartbeats_refused_total{reason=\"malformed\"} 3\n");
     assert_has(text, "fleet_controls_sent_total{action=\"restart\"} 4\n");
     assert_has(text, "fleet_control_acks_total{result=\"accepted\"} 4\n");
-    assert_has(text, "fleet_admin_commands_total{verb=\"any\",result=\"signature\"} 1\n");
+    assert_has(text, "fleet_admin_commands_total{verb=\"fence\",result=\"bad_signature\"} 1\n");
     assert_has(text, "fleet_observer_state{state=\"self_preservation\"} 1\n");
     assert_has(text, "fleet_observer_state{state=\"normal\"} 0\n");
     assert_has(text, "fleet_leader 1\n");
