@@ -134,7 +134,8 @@ int observer_operator(struct observer *o, const struct operator_order *ord, int6
         return -1;
     }
     if (o->sink.on_action == NULL) {
-        reason_printf(result, result_len, "this supervisor cannot act: it has no signing key (control.signing_key_file)");
+        reason_printf(result, result_len,
+                      "this supervisor cannot act: it has no signing key (control.signing_key_file)");
         return -1;
     }
     s = registry_service(o->registry, ord->service);
@@ -144,7 +145,8 @@ int observer_operator(struct observer *o, const struct operator_order *ord, int6
     }
     if (ord->instance == NULL) {
         if (ord->action != CORE_ACT_RESTART) {
-            reason_printf(result, result_len, "%s needs an instance: SERVICE/INSTANCE", health_action_name(ord->action));
+            reason_printf(result, result_len, "%s needs an instance: SERVICE/INSTANCE",
+                          health_action_name(ord->action));
             return -1;
         }
         return rollout_start(o, s, ord, now_ms, result, result_len);

@@ -25,7 +25,8 @@ static const struct ctl_cmd commands[] = {
     { "drain", "ask SERVICE/INSTANCE to drain (signed)", ctl_cmd_admin, true },
     { "resume", "end a drain of SERVICE/INSTANCE (signed)", ctl_cmd_admin, true },
     { "keygen", "create a control signing key: keygen --out FILE (seed to FILE, public key to stdout)", ctl_cmd_keygen, true },
-    { "maintenance", "hold restarts/fences: maintenance on|off SERVICE [--instance ID] [--reason T] | list", ctl_cmd_maintenance, true },
+    { "maintenance", "hold restarts/fences (signed): maintenance on|off SERVICE[/INSTANCE] --reason T | list",
+      ctl_cmd_maintenance, true },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
