@@ -59,6 +59,7 @@
 #include <nats/nats.h>
 #include <sodium.h>
 
+#include "bench_load.h"
 #include "bench_util.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
@@ -67,12 +68,6 @@
 #include "proc.h"
 #include "service_api.h"
 
-#define SUBJECT_MAX 160
-#define POLL_MS 20
-#define STALL_MS 5000           /* no progress this long ends a phase as incomplete */
-#define PHASE_LIMIT_MS 300000   /* hard bound on one phase */
-#define START_LIMIT_MS 10000    /* supervisor start-up until it answers $SRV.PING */
-#define REQUEST_TIMEOUT_MS 2000
 #define MAX_ROUNDS 9
 /* Same pending limits as the supervisor's bus (supervisor/daemon/bus.c). */
 #define SUB_PENDING_MSGS (4 * 1024 * 1024)
@@ -91,16 +86,6 @@ struct bench_opts {
 };
 
 /* Every heartbeat of the run, encoded once. */
-struct load {
-    size_t n_msgs;
-    size_t n_instances;
-    char (*subject)[SUBJECT_MAX]; /* per instance */
-    uint8_t *arena;               /* payloads back to back */
-    size_t *offset;               /* n_msgs + 1 offsets into arena */
-    uint64_t seq_sum;             /* sum of every seq: the bare subscriber's checksum */
-    size_t min_len, max_len;
-    bool proven;                  /* every heartbeat carries key and proof */
-};
 
 /* One run of one side. */
 struct phase_result {
@@ -122,8 +107,8 @@ struct bench {
     struct bench_opts opt;
     struct natsd server;
     int monitor_port;
-    struct load load;
-    struct load proven_load; /* for C */
+    struct bench_load load;
+    struct bench_load proven_load; /* for C */
     fleet_keypair *key;      /* C's supervisor key (its seed in key_path) */
     char key_path[300];
     natsConnection *pub;  /* publisher */
@@ -161,230 +146,7 @@ static int64_t now_ms(void)
     return bench_now_ns() / 1000000;
 }
 
-/* ---- the load ---- */
 
-/* Frees what load_build allocated; safe on a zeroed or half-built load. */
-static void load_fini(struct load *l)
-{
-    free(l->subject);
-    free(l->arena);
-    free(l->offset);
-    memset(l, 0, sizeof(*l));
-}
-
-/* Per-instance proving material of a proven load. */
-struct prover {
-    uint8_t key[FLEET_PROOF_KEY_BYTES];
-    uint8_t mac[FLEET_PROOF_TAG_BYTES];
-    uint64_t incarnation;
-};
-
-/* One incarnation key per instance, its MAC key agreed with `supervisor`.
- * Returns the array (free it) or NULL with a message. */
-static struct prover *provers_make(size_t n, const fleet_keypair *supervisor)
-{
-    struct prover *p = calloc(n, sizeof(*p));
-    uint8_t pk[FLEET_PUBLIC_KEY_BYTES];
-
-    if (p == NULL)
-        return NULL;
-    fleet_keypair_public_raw(supervisor, pk);
-    for (size_t i = 0; i < n; i++) {
-        fleet_incarnation_key *ik = NULL;
-
-        if (fleet_incarnation_key_generate(&ik) != FLEET_OK ||
-            fleet_proof_key_instance(ik, pk, p[i].mac) != FLEET_OK) {
-            fprintf(stderr, "bench_ingest: incarnation key: %s\n", fleet_last_error());
-            fleet_incarnation_key_destroy(ik);
-            free(p);
-            return NULL;
-        }
-        memcpy(p[i].key, fleet_incarnation_key_public(ik), sizeof(p[i].key));
-        p[i].incarnation = fleet_incarnation_key_incarnation(ik);
-        fleet_incarnation_key_destroy(ik);
-    }
-    return p;
-}
-
-/* Writes hb's proof entry for the supervisor `pk` into proof[]. */
-static void prove(const Fleet__V1__Heartbeat *hb, const struct prover *p, const uint8_t *pk,
-                  uint8_t proof[FLEET_PROOF_ENTRY_BYTES])
-{
-    uint8_t layout[FLEET_PROOF_LAYOUT_MAX];
-    fleet_proof_fields f = {
-        .service = hb->service, .instance = hb->instance, .version = hb->version, .nats_server = "",
-        .incarnation = hb->incarnation, .seq = hb->seq, .sent_unix_ms = hb->sent_unix_ms,
-        .interval_ms = hb->interval_ms, .state = (uint32_t)hb->state, .pid = hb->pid,
-    };
-    size_t len = 0;
-
-    (void)fleet_proof_layout(&f, layout, sizeof(layout), &len); /* fits: short fixed strings */
-    memcpy(proof, pk, FLEET_PROOF_ID_BYTES);
-    fleet_proof_tag(p->mac, layout, len, proof + FLEET_PROOF_ID_BYTES);
-}
-
-/* Encodes every heartbeat of the run: message j goes to instance j % n with
- * seq j / n + 1. With `supervisor` every instance has its own incarnation
- * key and every heartbeat a proof to that key. Returns 0, or -1 with a
- * message (l left zeroed). */
-static int load_build(const struct bench_opts *o, const fleet_keypair *supervisor, struct load *l)
-{
-    char service[FLEET_NAME_MAX + 1], instance[FLEET_NAME_MAX + 1];
-    Fleet__V1__Heartbeat hb = FLEET__V1__HEARTBEAT__INIT;
-    uint8_t pk[FLEET_PUBLIC_KEY_BYTES], proof[FLEET_PROOF_ENTRY_BYTES] = { 0 };
-    struct prover *provers = NULL;
-    struct timespec wall;
-    size_t total = 0;
-
-    memset(l, 0, sizeof(*l));
-    l->n_msgs = (size_t)o->messages;
-    l->n_instances = (size_t)(o->services * o->per_service);
-    l->subject = calloc(l->n_instances, sizeof(*l->subject));
-    l->offset = calloc(l->n_msgs + 1, sizeof(*l->offset));
-    if (l->subject == NULL || l->offset == NULL)
-        goto out_no_memory;
-    if (supervisor != NULL) {
-        provers = provers_make(l->n_instances, supervisor);
-        if (provers == NULL)
-            goto out_no_memory;
-        fleet_keypair_public_raw(supervisor, pk);
-        l->proven = true;
-        hb.proof = (ProtobufCBinaryData){ .len = sizeof(proof), .data = proof };
-    }
-    clock_gettime(CLOCK_REALTIME, &wall);
-    hb.sent_unix_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-    hb.interval_ms = BENCH_INTERVAL_MS;
-    hb.state = FLEET__V1__SERVING_STATE__SERVING_STATE_SERVING;
-    hb.version = "1.4.2";
-    hb.host = "bench-host";
-    hb.service = service;
-    hb.instance = instance;
-    /* Two passes: sizes (to allocate once), then bytes. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t j = 0; j < l->n_msgs; j++) {
-            size_t i = j % l->n_instances, len;
-
-            bench_service_name(i % (size_t)o->services, service);
-            bench_instance_name(i, instance);
-            hb.incarnation = 0x9e3779b97f4a7c15u * (i + 1);
-            hb.seq = j / l->n_instances + 1;
-            hb.pid = (uint32_t)(1000 + i);
-            if (provers != NULL) {
-                hb.incarnation = provers[i].incarnation;
-                hb.incarnation_key = (ProtobufCBinaryData){ .len = FLEET_PROOF_KEY_BYTES,
-                                                            .data = provers[i].key };
-                if (pass == 1)   /* sizes do not depend on the tag */
-                    prove(&hb, &provers[i], pk, proof);
-            }
-            if (pass == 0) {
-                len = fleet__v1__heartbeat__get_packed_size(&hb);
-                l->offset[j] = total;
-                total += len;
-                l->seq_sum += hb.seq;
-                if (j == 0 || len < l->min_len)
-                    l->min_len = len;
-                if (len > l->max_len)
-                    l->max_len = len;
-                if (j < l->n_instances)
-                    snprintf(l->subject[i], SUBJECT_MAX, "fleet.v1.hb.%s.%s", service, instance);
-            } else {
-                fleet__v1__heartbeat__pack(&hb, l->arena + l->offset[j]);
-            }
-        }
-        if (pass == 0) {
-            l->offset[l->n_msgs] = total;
-            l->arena = malloc(total);
-            if (l->arena == NULL)
-                goto out_no_memory;
-        }
-    }
-    free(provers);
-    return 0;
-
-out_no_memory:
-    fprintf(stderr, "bench_ingest: out of memory (or no keys) for %zu heartbeats\n", l->n_msgs);
-    free(provers);
-    load_fini(l);
-    return -1;
-}
-
-/* Publishes the whole load and waits until the server has processed it
- * (flush = PING/PONG). Writes the publish rate into *rate. Returns 0 or -1. */
-static int publish_load(natsConnection *nc, const struct load *l, double *rate)
-{
-    int64_t t0 = bench_now_ns();
-    natsStatus s = NATS_OK;
-
-    for (size_t j = 0; j < l->n_msgs && s == NATS_OK; j++)
-        s = natsConnection_Publish(nc, l->subject[j % l->n_instances], l->arena + l->offset[j],
-                                   (int)(l->offset[j + 1] - l->offset[j]));
-    if (s == NATS_OK)
-        s = natsConnection_FlushTimeout(nc, PHASE_LIMIT_MS);
-    if (s != NATS_OK) {
-        fprintf(stderr, "bench_ingest: publishing failed: %s\n", natsStatus_GetText(s));
-        return -1;
-    }
-    *rate = (double)l->n_msgs * 1e9 / (double)(bench_now_ns() - t0);
-    return 0;
-}
-
-/* ---- the server's own view ---- */
-
-/* Reads integer `key` of the server's /varz over plain HTTP/1.0 on loopback.
- * Returns 0 and *out, or -1 with a message. */
-static int varz_int(int port, const char *key, int64_t *out)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    static const char request[] = "GET /varz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    struct timeval tv = { .tv_sec = 2 };
-    size_t cap = 64 * 1024, len = 0;
-    char *buf, *body;
-    json_t *doc, *v;
-    ssize_t n;
-    int fd, rc = -1;
-
-    buf = malloc(cap);
-    if (buf == NULL)
-        return -1;
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        goto out_free_buf;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        write(fd, request, sizeof(request) - 1) != (ssize_t)(sizeof(request) - 1))
-        goto out_close_fd;
-    while ((n = read(fd, buf + len, cap - 1 - len)) > 0) {
-        len += (size_t)n;
-        if (len == cap - 1) {
-            char *grown = cap < 4 * 1024 * 1024 ? realloc(buf, cap * 2) : NULL;
-
-            if (grown == NULL)
-                goto out_close_fd;
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    buf[len] = '\0';
-    body = strstr(buf, "\r\n\r\n");
-    if (body == NULL)
-        goto out_close_fd;
-    doc = json_loads(body + 4, 0, NULL);
-    v = json_object_get(doc, key);
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
-        rc = 0;
-    }
-    json_decref(doc);
-out_close_fd:
-    close(fd);
-out_free_buf:
-    free(buf);
-    if (rc != 0)
-        fprintf(stderr, "bench_ingest: cannot read %s from http://127.0.0.1:%d/varz\n", key, port);
-    return rc;
-}
 
 /* ---- phase A: the bare subscriber ---- */
 
@@ -447,7 +209,7 @@ static int run_bare(struct bench *bn, struct phase_result *r)
     int rc = -1;
 
     memset(r, 0, sizeof(*r));
-    if (varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
+    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
         return -1;
     s = natsConnection_ConnectTo(&nc, bn->server.url);
     if (s == NATS_OK)
@@ -460,7 +222,7 @@ static int run_bare(struct bench *bn, struct phase_result *r)
         fprintf(stderr, "bench_ingest: bare subscriber: %s\n", natsStatus_GetText(s));
         goto out_destroy_connection;
     }
-    if (publish_load(bn->pub, &bn->load, &r->publish_rate) != 0)
+    if (bench_load_publish(bn->pub, &bn->load, &r->publish_rate) != 0)
         goto out_unsubscribe;
     start = last_change = now_ms();
     for (;;) {
@@ -473,7 +235,7 @@ static int run_bare(struct bench *bn, struct phase_result *r)
             seen = n;
             last_change = t;
         }
-        if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
+        if (t - last_change > BENCH_STALL_MS || t - start > BENCH_PHASE_LIMIT_MS)
             break;
         bench_sleep_ms(10);
     }
@@ -486,7 +248,7 @@ out_destroy_connection:
     natsConnection_Destroy(nc);        /* ...nor after the connection is gone */
     if (rc != 0)
         return -1;
-    if (varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
+    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
         return -1;
     r->server_slow = slow1 - slow0;
     r->received = r->delivered = atomic_load(&b.received);
@@ -503,96 +265,6 @@ out_destroy_connection:
         return -1;
     }
     return 0;
-}
-
-/* ---- phase B: the supervisor ---- */
-
-struct stats_sample {
-    uint64_t received, accepted, stale, refused, sc_dropped, proven;
-};
-
-/* Asks the supervisor `id` for $SRV.STATS and reads the heartbeat endpoint.
- * Returns 0 and *out, or -1 (no answer in time, or not the expected JSON). */
-static int supervisor_stats(natsConnection *nc, const char *id, struct stats_sample *out)
-{
-    char subject[SUBJECT_MAX];
-    json_t *doc, *ep, *data, *refused, *v;
-    natsMsg *reply = NULL;
-    const char *key;
-    int rc = -1;
-
-    snprintf(subject, sizeof(subject), "$SRV.STATS.%s.%s", SERVICE_API_NAME, id);
-    if (natsConnection_RequestString(&reply, nc, subject, "", REQUEST_TIMEOUT_MS) != NATS_OK)
-        return -1;
-    doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
-    ep = json_array_get(json_object_get(doc, "endpoints"), 0);
-    data = json_object_get(ep, "data");
-    refused = json_object_get(data, "refused");
-    if (json_is_object(data) && json_is_object(refused) &&
-        json_is_string(json_object_get(ep, "name")) &&
-        strcmp(json_string_value(json_object_get(ep, "name")), "heartbeat") == 0) {
-        *out = (struct stats_sample){
-            .received = (uint64_t)json_integer_value(json_object_get(data, "received")),
-            .accepted = (uint64_t)json_integer_value(json_object_get(data, "accepted")),
-            .stale = (uint64_t)json_integer_value(json_object_get(data, "stale")),
-            .sc_dropped = (uint64_t)json_integer_value(json_object_get(data, "slow_consumer_dropped")),
-            .proven = (uint64_t)json_integer_value(
-                json_object_get(json_object_get(data, "proofs"), "proven")),
-        };
-        json_object_foreach(refused, key, v)
-            out->refused += (uint64_t)json_integer_value(v);
-        rc = 0;
-    }
-    json_decref(doc);
-    natsMsg_Destroy(reply);
-    return rc;
-}
-
-/* The $SRV.STATS poller, on its own thread while the main thread publishes.
- * Everything but `nc`, `id` and `target` is written by the poller and read
- * by the main thread after pthread_join. */
-struct poller {
-    natsConnection *nc;
-    const char *id;
-    uint64_t target;
-    bool answered;           /* at least one sample */
-    struct stats_sample last;
-    int64_t first_ns;        /* first sample with accepted > 0 */
-    uint64_t first_accepted;
-    int64_t end_ns;          /* sample at which accepted last grew */
-};
-
-static void *poll_stats(void *arg)
-{
-    struct poller *p = arg;
-    int64_t start = now_ms(), last_change = start;
-
-    for (;;) {
-        struct stats_sample s;
-        int64_t t = now_ms();
-
-        if (supervisor_stats(p->nc, p->id, &s) == 0) {
-            int64_t at = bench_now_ns();
-
-            if (s.accepted > 0 && p->first_ns == 0) {
-                p->first_ns = at;
-                p->first_accepted = s.accepted;
-            }
-            if (!p->answered || s.accepted != p->last.accepted || s.received != p->last.received) {
-                last_change = now_ms();
-                if (s.accepted != p->last.accepted)
-                    p->end_ns = at;
-            }
-            p->answered = true;
-            p->last = s;
-            if (s.accepted + s.stale + s.refused >= p->target)
-                break; /* every heartbeat has its verdict */
-        }
-        if (t - last_change > STALL_MS || t - start > PHASE_LIMIT_MS)
-            break;
-        bench_sleep_ms(POLL_MS);
-    }
-    return NULL;
 }
 
 /* Writes the supervisor's config for this load into `path`, with the
@@ -619,27 +291,6 @@ static int write_supervisor_config(const struct bench *bn, bool proven, const ch
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* User + system CPU of process `pid` in ns, or -1. */
-static int64_t process_cpu_ns(pid_t pid)
-{
-    char path[64], buf[1024], *p;
-    unsigned long utime, stime;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
-}
 
 /* Starts `perf record` (DWARF call graphs: the libraries have no frame
  * pointers) on `pid` into `out`. Returns its pid, or -1. */
@@ -669,34 +320,14 @@ static void perf_stop(pid_t perf)
     waitpid(perf, &st, 0);
 }
 
-/* Asks $SRV.PING of supervisor `id` until it answers or START_LIMIT_MS pass. */
-static bool supervisor_ready(natsConnection *nc, const char *id, struct proc *p)
-{
-    char subject[SUBJECT_MAX];
-    int64_t deadline = now_ms() + START_LIMIT_MS;
-
-    snprintf(subject, sizeof(subject), "$SRV.PING.%s.%s", SERVICE_API_NAME, id);
-    while (now_ms() < deadline) {
-        natsMsg *reply = NULL;
-
-        if (natsConnection_RequestString(&reply, nc, subject, "", 200) == NATS_OK) {
-            natsMsg_Destroy(reply);
-            return true;
-        }
-        if (proc_wait(p, 0) >= 0)
-            return false; /* it exited */
-        bench_sleep_ms(50);     /* "no responders" comes back at once */
-    }
-    return false;
-}
 
 /* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
 static int run_supervisor(struct bench *bn, int round, bool proven, bool profile, struct phase_result *r)
 {
-    const struct load *load = proven ? &bn->proven_load : &bn->load;
+    const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
     char config[300], id[32];
     char *argv[] = { bn->supervisor_path, "--config", config, "--id", id, NULL };
-    struct poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs };
+    struct bench_poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs };
     struct proc sup = { 0 };
     int64_t slow0, slow1, cpu0 = -1, cpu1 = -1;
     pthread_t poll_thread;
@@ -710,28 +341,28 @@ static int run_supervisor(struct bench *bn, int round, bool proven, bool profile
     snprintf(id, sizeof(id), "bench-r%d%s", round, proven ? "p" : "");
     if (write_supervisor_config(bn, proven, config) != 0)
         return -1;
-    if (varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
+    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
         return -1;
     if (proc_start(&sup, argv, NULL) != 0)
         return -1;
-    if (!supervisor_ready(bn->ctl, id, &sup)) {
+    if (!bench_supervisor_ready(bn->ctl, id, &sup)) {
         char *out = proc_output(&sup);
 
         fprintf(stderr, "bench_ingest: fleet-supervisor did not answer $SRV.PING within %d ms:\n%s\n",
-                START_LIMIT_MS, out ? out : "");
+                BENCH_START_LIMIT_MS, out ? out : "");
         free(out);
         goto out_kill_supervisor;
     }
     if (profile)
         perf = perf_start(sup.pid, bn->opt.perf_out);
-    cpu0 = process_cpu_ns(sup.pid);
-    if (pthread_create(&poll_thread, NULL, poll_stats, &poll) != 0) {
+    cpu0 = bench_process_cpu_ns(sup.pid);
+    if (pthread_create(&poll_thread, NULL, bench_poll_stats, &poll) != 0) {
         fprintf(stderr, "bench_ingest: cannot start the stats poller\n");
         goto out_stop_perf;
     }
-    rc = publish_load(bn->pub, load, &r->publish_rate);
+    rc = bench_load_publish(bn->pub, load, &r->publish_rate);
     pthread_join(poll_thread, NULL);
-    cpu1 = process_cpu_ns(sup.pid);
+    cpu1 = bench_process_cpu_ns(sup.pid);
 out_stop_perf:
     perf_stop(perf);
 out_kill_supervisor:
@@ -744,7 +375,7 @@ out_kill_supervisor:
         fprintf(stderr, "bench_ingest: fleet-supervisor never answered $SRV.STATS\n");
         return -1;
     }
-    if (varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
+    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
         return -1;
     r->server_slow = slow1 - slow0;
     r->received = poll.last.received;
@@ -759,9 +390,7 @@ out_kill_supervisor:
                         "the proven load was not checked\n", r->delivered, r->n_proven);
         return -1;
     }
-    if (poll.first_ns != 0 && poll.end_ns > poll.first_ns)
-        r->rate = (double)(r->delivered - poll.first_accepted) * 1e9 /
-                  (double)(poll.end_ns - poll.first_ns);
+    r->rate = bench_poller_rate(&poll);
     if (cpu0 >= 0 && cpu1 >= cpu0 && r->received > 0)
         r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)r->received;
     return 0;
@@ -915,13 +544,14 @@ int main(int argc, char **argv)
     if (args != BENCH_RUN)
         return args;
     signal(SIGPIPE, SIG_IGN);
-    if (load_build(&bn.opt, NULL, &bn.load) != 0)
+    if (bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, NULL, &bn.load) != 0)
         return 1;
     if (nats_Open(-1) != NATS_OK) {
         fprintf(stderr, "bench_ingest: nats_Open failed\n");
         goto out_free_load;
     }
-    if (bench_open(&bn) != 0 || load_build(&bn.opt, bn.key, &bn.proven_load) != 0)
+    if (bench_open(&bn) != 0 || bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, bn.key,
+                                                       &bn.proven_load) != 0)
         goto out_close_bench;
     printf("bench_ingest: %zu heartbeats (%zu..%zu B) over %zu instances (%" PRIu64 " services x %"
            PRIu64 "), %" PRIu64 " rounds A B C, server %s (max_pending %s, monitor :%d)\n",
@@ -944,7 +574,7 @@ out_close_bench:
     bench_close(&bn);
     nats_Close();
 out_free_load:
-    load_fini(&bn.proven_load);
-    load_fini(&bn.load);
+    bench_load_fini(&bn.proven_load);
+    bench_load_fini(&bn.load);
     return rc;
 }
