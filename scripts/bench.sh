@@ -9,6 +9,8 @@
 #      runs at the default lease TTL of 2 s (bench_failover, ~2 minutes), then
 #      the same on a NATS cluster of three with the leader's node SIGKILLed
 #      too (--cluster, ~5 minutes)
+#   6. HTTP: request latency of every endpoint, idle and under full ingest,
+#      and what serving HTTP costs ingest (bench_http)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
@@ -24,7 +26,7 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control bench_failover >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover bench_http >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -77,3 +79,8 @@ read -r -a failover_args <<<"${BENCH_FAILOVER_ARGS:-}"
 echo
 echo "== 5b. failover on a cluster of three, the leader's node killed with it (no target: the figure)"
 "$bench/bench_failover" --cluster "${failover_args[@]}"
+
+echo
+echo "== 6. HTTP under full ingest (targets: /healthz, /readyz p99 <= 10 ms; /metrics, /api/status,"
+echo "      /api/events first byte p99 <= 50 ms; no heartbeat dropped)"
+"$bench/bench_http"
