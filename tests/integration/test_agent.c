@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -751,9 +752,9 @@ static void test_local_restart_without_supervisor(void **state)
 
 static void *status_publisher(void *arg)
 {
-    volatile bool *stop = arg;
+    atomic_bool *stop = arg;
 
-    while (!*stop) {
+    while (!atomic_load(stop)) {
         (void)natsConnection_Publish(fx.nats.nc, "fleet.v1.status", "x", 1);
         usleep(100000);
     }
@@ -764,7 +765,7 @@ static void *status_publisher(void *arg)
 static void test_supervisor_present_keeps_down(void **state)
 {
     static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 0.2; exit 4", NULL };
-    volatile bool stop = false;
+    atomic_bool stop = false;
     struct agent_run r;
     struct got_hb dead = { 0 }, later = { 0 };
     pthread_t pub;
@@ -780,7 +781,7 @@ static void test_supervisor_present_keeps_down(void **state)
         assert_int_equal(later.incarnation, dead.incarnation);
         assert_int_equal(later.state, FLEET_STATE_EXITED);
     }
-    stop = true;
+    atomic_store(&stop, true);
     pthread_join(pub, NULL);
     agent_finish(&r);
 }
