@@ -81,17 +81,8 @@ static int maintenance(const struct admin_env *env, const fleet_admin_command *c
     if (observer_operator_target(env->obs, c->service, instance, result, n) != 0)
         return -1;
     if (reason != NULL) {
-        /* Kept as the store and the core keep reasons: at most
-         * FLEET_KEPT_REASON_MAX bytes, cut on a character boundary. */
-        size_t len = strlen(reason);
-
-        if (len > FLEET_KEPT_REASON_MAX) {
-            len = FLEET_KEPT_REASON_MAX;
-            while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80)
-                len--;
-        }
-        memcpy(held, reason, len);
-        held[len] = '\0';
+        /* Held now exactly as every replica will read it back. */
+        store_kept_reason(held, reason, strlen(reason));
         reason = held;
     }
     if (store_set_maintenance(env->store, c->service, instance, reason) != 0) {

@@ -184,6 +184,11 @@ int store_load_maintenance(struct store *s,
                                         const char *reason),
                            void *ctx);
 
+/* A maintenance reason as the store keeps it and reads it back: at most
+ * FLEET_KEPT_REASON_MAX bytes of v[0..len), cut before a UTF-8 continuation
+ * byte so no character is split, control bytes as ' ', NUL-terminated. */
+void store_kept_reason(char out[FLEET_KEPT_REASON_MAX + 1], const char *v, size_t len);
+
 /* Sets the flag of service/instance (`instance` NULL: the whole service)
  * to `reason` (at most FLEET_KEPT_REASON_MAX bytes of UTF-8, the caller's
  * check), or lifts it (`reason` NULL). Returns 0 once JetStream has it, or

@@ -395,11 +395,9 @@ static bool split_maint_key(char *key, const char **service, const char **instan
     return true;
 }
 
-/* Copies at most FLEET_KEPT_REASON_MAX bytes of `v`, cut before a UTF-8
- * continuation byte so no character is split; control bytes become ' '. */
-static void copy_reason(char *out, const char *v, int len)
+void store_kept_reason(char out[FLEET_KEPT_REASON_MAX + 1], const char *v, size_t len)
 {
-    size_t n = len > 0 && v != NULL ? (size_t)len : 0;
+    size_t n = v != NULL ? len : 0;
 
     if (n > FLEET_KEPT_REASON_MAX) {
         n = FLEET_KEPT_REASON_MAX;
@@ -425,7 +423,8 @@ static int visit_maintenance(struct store *s, kvEntry *e, void *arg)
     if (strlen(kvEntry_Key(e)) < sizeof(key)) {
         snprintf(key, sizeof(key), "%s", kvEntry_Key(e));
         if (split_maint_key(key, &svc, &inst)) {
-            copy_reason(reason, (const char *)kvEntry_Value(e), kvEntry_ValueLen(e));
+            store_kept_reason(reason, (const char *)kvEntry_Value(e),
+                              kvEntry_ValueLen(e) > 0 ? (size_t)kvEntry_ValueLen(e) : 0);
             v->each(v->ctx, svc, inst, reason);
             return 0;
         }
