@@ -21,25 +21,11 @@ void reason_printf(char *buf, size_t n, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- building the answer ---- */
-
-/* Appends a decision of `kind` about `i` and returns it for its details.
- * The lists are short by construction (DECISIONS_MAX bounds the longest
- * answer below); a full list is a bug in this file. */
-static struct decision *add(struct decisions *d, enum decision_kind kind, struct instance *i)
-{
-    struct decision *x;
-
-    if (d->n == DECISIONS_MAX)
-        abort();
-    x = &d->d[d->n++];
-    decision_init(x, kind, i);
-    return x;
-}
+/* ---- building the answer (decisions_add, observer_private.h, and these) ---- */
 
 static void add_reason(struct decisions *d, enum decision_kind kind, struct instance *i, const char *reason)
 {
-    struct decision *x = add(d, kind, i);
+    struct decision *x = decisions_add(d, kind, i);
 
     snprintf(x->reason, sizeof(x->reason), "%s", reason);
 }
@@ -47,7 +33,7 @@ static void add_reason(struct decisions *d, enum decision_kind kind, struct inst
 static void add_transition(struct decisions *d, struct instance *i, enum inst_health to, const char *reason,
                            enum core_action_kind action)
 {
-    struct decision *x = add(d, DEC_TRANSITION, i);
+    struct decision *x = decisions_add(d, DEC_TRANSITION, i);
 
     x->health = to;
     x->action = action;
@@ -56,7 +42,7 @@ static void add_transition(struct decisions *d, struct instance *i, enum inst_he
 
 static void add_ask(struct decisions *d, struct instance *i, enum decide_question q, enum inst_health h)
 {
-    struct decision *x = add(d, DEC_ASK, i);
+    struct decision *x = decisions_add(d, DEC_ASK, i);
 
     x->question = q;
     x->health = h;
@@ -188,11 +174,11 @@ static void replaced(struct instance *i, struct decisions *d)
     const struct service *s = i->service;
     char reason[REASON_MAX];
 
-    add(d, DEC_END_ACTION, i);
+    decisions_add(d, DEC_END_ACTION, i);
     reason_printf(reason, sizeof(reason), "replaced: %s has %u of %u healthy; not restarted", s->name,
                          s->count[INST_HEALTHY], s->desired);
     add_transition(d, i, INST_STOPPED, reason, 0);
-    add(d, DEC_RESCHEDULE, i);
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* Plans `kind` for `i` at `at_ms`: now (the policy is asked what the due
@@ -202,7 +188,7 @@ static void replaced(struct instance *i, struct decisions *d)
 static void plan(const struct observer *o, struct instance *i, enum core_action_kind kind,
                  enum policy_trigger trigger, int64_t at_ms, int64_t now_ms, struct decisions *d)
 {
-    struct decision *x = add(d, DEC_PLAN, i);
+    struct decision *x = decisions_add(d, DEC_PLAN, i);
     const struct maint_flag *m;
 
     x->action = kind;
@@ -218,7 +204,7 @@ static void plan(const struct observer *o, struct instance *i, enum core_action_
         add_ask(d, i, ASK_DUE, INST_UNSPECIFIED);
         return;
     }
-    add(d, DEC_TIMER, i)->at_ms = at_ms;
+    decisions_add(d, DEC_TIMER, i)->at_ms = at_ms;
 }
 
 /* `i` died (or a restart of it failed). While a dependency is down the
@@ -251,7 +237,7 @@ void decide_streak(const struct observer *o, struct instance *i, int64_t healthy
         return;
     policy_healthy_spell(&p, &o->policy, healthy_ms);
     if (p.backoff_step != i->policy.backoff_step)
-        add(d, DEC_STREAK, i)->backoff_step = p.backoff_step;
+        decisions_add(d, DEC_STREAK, i)->backoff_step = p.backoff_step;
 }
 
 /* Whether a mass silence is over: the share of the instances healthy before
@@ -295,7 +281,7 @@ void decide_health_act(const struct observer *o, struct instance *i, enum inst_h
              !i->service->restart_disabled)
         plan(o, i, CORE_ACT_RESTART, POLICY_TRIGGER_DEGRADED, now_ms + o->policy.degraded_limit_ms, now_ms, d);
     else
-        add(d, DEC_CANCEL, i);
+        decisions_add(d, DEC_CANCEL, i);
 }
 
 /* `i`'s planned action is due: it goes, or it is held (on the held list, its
@@ -314,8 +300,8 @@ void decide_due(const struct observer *o, struct instance *i, int64_t now_ms, st
     struct decision *x;
 
     if (!s->expected || s->restart_disabled) {
-        add(d, DEC_CANCEL, i);
-        add(d, DEC_RESCHEDULE, i);
+        decisions_add(d, DEC_CANCEL, i);
+        decisions_add(d, DEC_RESCHEDULE, i);
         return;
     }
     if (restart_surplus(i)) {
@@ -326,7 +312,7 @@ void decide_due(const struct observer *o, struct instance *i, int64_t now_ms, st
         add_reason(d, DEC_HOLD, i, why);
         return;
     }
-    x = add(d, DEC_ISSUE, i);
+    x = decisions_add(d, DEC_ISSUE, i);
     x->after = *p;
     x->action = (enum core_action_kind)p->kind;
     if (strncmp(cause, "held: ", 6) == 0)
@@ -371,15 +357,15 @@ void decide_store_failed(const struct observer *o, struct instance *i, struct de
 static void operator_gave_up(struct instance *i, const char *reason, bool was_fenced, struct decisions *d)
 {
     if (i->policy.kind == CORE_ACT_UNFENCE) {
-        add(d, DEC_FENCE_HOLDS, i);
+        decisions_add(d, DEC_FENCE_HOLDS, i);
         add_transition(d, i, INST_FENCED, reason, 0);
     } else {
-        add(d, DEC_END_ACTION, i);
+        decisions_add(d, DEC_END_ACTION, i);
         add_transition(d, i, INST_SUSPECT, reason, 0);
         if (was_fenced)
-            add(d, DEC_PERSIST, i);
+            decisions_add(d, DEC_PERSIST, i);
     }
-    add(d, DEC_RESCHEDULE, i);
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* The action in flight is abandoned and escalated: refused, or never
@@ -399,12 +385,12 @@ static void give_up_or_replaced(struct instance *i, const char *reason, struct d
         replaced(i, d);
         return;
     }
-    add(d, DEC_GIVE_UP, i);
+    decisions_add(d, DEC_GIVE_UP, i);
     add_transition(d, i, INST_DEAD, reason, 0);
     if (was_fenced)
-        add(d, DEC_PERSIST, i);
+        decisions_add(d, DEC_PERSIST, i);
     add_reason(d, DEC_ESCALATE, i, reason);
-    add(d, DEC_RESCHEDULE, i);
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* `i`'s policy timer came (the applier has cleared it): a planned action, an
@@ -424,7 +410,7 @@ void decide_timer(const struct observer *o, struct instance *i, int64_t now_ms, 
         break;
     case POLICY_SENT:
         if (o->state != OBSERVER_NORMAL) {
-            add(d, DEC_REARM, i)->at_ms = now_ms + o->policy.ack_timeout_ms;
+            decisions_add(d, DEC_REARM, i)->at_ms = now_ms + o->policy.ack_timeout_ms;
         } else if (restart_surplus(i)) {
             replaced(i, d);   /* its replacement is up meanwhile: nothing to repair */
         } else if (p->answer == CORE_ACK_REFUSED) {
@@ -433,7 +419,7 @@ void decide_timer(const struct observer *o, struct instance *i, int64_t now_ms, 
             const char *why = p->answer == CORE_ACK_NO_RESPONDERS ? "nobody listening"
                               : p->answer == CORE_ACK_RETRYABLE    ? "refused for now"
                                                                    : "unacknowledged";
-            struct decision *x = add(d, DEC_RESEND, i);
+            struct decision *x = decisions_add(d, DEC_RESEND, i);
 
             x->at_ms = now_ms + o->policy.ack_timeout_ms;
             reason_printf(x->reason, REASON_MAX, "%s sent again (attempt %u of %u): %s", name,
@@ -453,10 +439,10 @@ void decide_timer(const struct observer *o, struct instance *i, int64_t now_ms, 
         break;
     case POLICY_RESTARTING:
         if (o->state != OBSERVER_NORMAL) {
-            add(d, DEC_REARM, i)->at_ms = now_ms + o->policy.ack_timeout_ms;
+            decisions_add(d, DEC_REARM, i)->at_ms = now_ms + o->policy.ack_timeout_ms;
             break;
         }
-        add(d, DEC_END_ACTION, i);
+        decisions_add(d, DEC_END_ACTION, i);
         reason_printf(reason, sizeof(reason), "restart timed out after %.1fs",
                              (double)o->policy.restart_timeout_ms / 1000.0);
         add_transition(d, i, INST_DEAD, reason, 0);
@@ -464,7 +450,7 @@ void decide_timer(const struct observer *o, struct instance *i, int64_t now_ms, 
     default:
         break;
     }
-    add(d, DEC_RESCHEDULE, i);
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* An answer to `i`'s attempt in flight (the applier has noted a
@@ -489,12 +475,12 @@ void decide_ack(const struct observer *o, struct instance *i, enum core_ack ack,
     if (ack != CORE_ACK_ACCEPTED)
         return;
     if (p->kind == CORE_ACT_RESTART)
-        add(d, DEC_AWAIT_RESTART, i)->at_ms = now_ms + o->policy.restart_timeout_ms;
+        decisions_add(d, DEC_AWAIT_RESTART, i)->at_ms = now_ms + o->policy.restart_timeout_ms;
     else if (p->kind == CORE_ACT_FENCE || p->kind == CORE_ACT_UNFENCE)
-        add(d, DEC_FENCE_HOLDS, i);   /* an UNFENCE: fenced until a heartbeat shows its epoch */
+        decisions_add(d, DEC_FENCE_HOLDS, i);   /* an UNFENCE: fenced until a heartbeat shows its epoch */
     else
-        add(d, DEC_END_ACTION, i);    /* DRAIN, RESUME: the heartbeats show the rest */
-    add(d, DEC_RESCHEDULE, i);
+        decisions_add(d, DEC_END_ACTION, i);    /* DRAIN, RESUME: the heartbeats show the rest */
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* A heartbeat from `i`, whose event `ev` the state table answers with `to`
@@ -515,7 +501,7 @@ void decide_heartbeat(const struct observer *o, struct instance *i, enum inst_ev
     case POLICY_SENT:
     case POLICY_RESTARTING:
         if (p->kind == CORE_ACT_RESTART && new_life) {
-            add(d, DEC_END_ACTION, i);   /* the new life's heartbeat decides its health */
+            decisions_add(d, DEC_END_ACTION, i);   /* the new life's heartbeat decides its health */
             break;
         }
         to = (enum inst_health)i->health;
@@ -523,13 +509,13 @@ void decide_heartbeat(const struct observer *o, struct instance *i, enum inst_ev
         break;
     case POLICY_FENCED:
         if (!fence_kept && i->fence_epoch > p->fence_issued) {
-            add(d, DEC_END_ACTION, i);   /* it obeyed an UNFENCE: lifted */
+            decisions_add(d, DEC_END_ACTION, i);   /* it obeyed an UNFENCE: lifted */
             break;
         }
         if (!fence_kept || (new_life && ev != EV_HB_FENCED)) {
             /* A new life, or one serving again without an UNFENCE: the
              * fence holds (DESIGN.md §6) and is sent again. */
-            add(d, DEC_MARK_REFENCE, i);
+            decisions_add(d, DEC_MARK_REFENCE, i);
             reason = i->reason;
         } else if (ev != EV_HB_FENCED) {
             reason = i->reason;
@@ -584,14 +570,14 @@ void decide_maintenance(const struct observer *o, struct instance *i, int64_t no
     }
     if (p->phase != POLICY_HELD && !(p->phase == POLICY_IDLE && i->health == INST_DEAD))
         return;
-    add(d, DEC_CANCEL, i);
+    decisions_add(d, DEC_CANCEL, i);
     if (i->health == INST_DEAD)
         add_ask(d, i, ASK_DEATH, INST_DEAD);
     else if (i->health == INST_DEGRADED && o->policy.degraded_limit_ms != 0 && i->service->expected &&
              !i->service->restart_disabled)
         plan(o, i, CORE_ACT_RESTART, POLICY_TRIGGER_DEGRADED, now_ms + o->policy.degraded_limit_ms, now_ms, d);
     add_ask(d, i, ASK_MAINT_LIFTED, INST_UNSPECIFIED);
-    add(d, DEC_RESCHEDULE, i);
+    decisions_add(d, DEC_RESCHEDULE, i);
 }
 
 /* After a lift was judged: an instance still showing a maintenance hold
@@ -620,7 +606,7 @@ void decide_silence_noted(const struct observer *o, int64_t now_ms, struct decis
     before = o->n_healthy + silenced;
     if (!policy_mass_silence(&o->policy, silenced, before))
         return;
-    x = add(d, DEC_MASS_SILENCE, NULL);
+    x = decisions_add(d, DEC_MASS_SILENCE, NULL);
     x->healthy_before = before;
     snprintf(x->reason, sizeof(x->reason), "mass silence: %u of %u healthy instances silent within %.1fs",
              silenced, before, (double)o->max_interval_ms / 1000.0);

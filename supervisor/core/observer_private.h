@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "observer.h"
 #include "servers.h"
@@ -250,6 +251,20 @@ static inline void decisions_start(struct decisions *d, const struct observer *o
 {
     d->n = 0;
     d->rng = o->rng;
+}
+
+/* Appends a decision of `kind` about `i` and returns it for its details.
+ * The lists are short by construction (DECISIONS_MAX bounds the longest
+ * answer a policy gives); a full list is a bug in its caller. */
+static inline struct decision *decisions_add(struct decisions *d, enum decision_kind kind, struct instance *i)
+{
+    struct decision *x;
+
+    if (d->n == DECISIONS_MAX)
+        abort();
+    x = &d->d[d->n++];
+    decision_init(x, kind, i);
+    return x;
 }
 
 /* decide.c: the policy. Every function is pure: it reads `o` and `i` and

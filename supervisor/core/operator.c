@@ -14,13 +14,6 @@
 
 #define refuse(...) (reason_printf(__VA_ARGS__), false)
 
-static struct decision *add(struct decisions *d, enum decision_kind kind, struct instance *i)
-{
-    struct decision *x = &d->d[d->n++];   /* two at most: far below DECISIONS_MAX */
-
-    decision_init(x, kind, i);
-    return x;
-}
 
 bool decide_operator(const struct observer *o, struct instance *i, const struct operator_order *ord,
                      int64_t now_ms, struct decisions *d, char *why, size_t why_len)
@@ -70,8 +63,8 @@ bool decide_operator(const struct observer *o, struct instance *i, const struct 
         return refuse(why, why_len, "the state store is unavailable: nothing can be written before "
                                     "acting; try again shortly");
 
-    add(d, DEC_CANCEL, i);   /* a planned, held or abandoned action of ours gives way */
-    x = add(d, DEC_ISSUE, i);
+    decisions_add(d, DEC_CANCEL, i);   /* a planned, held or abandoned action of ours gives way */
+    x = decisions_add(d, DEC_ISSUE, i);
     x->after = *p;
     x->after.kind = (uint8_t)ord->action;
     x->after.trigger = POLICY_TRIGGER_OPERATOR;
