@@ -11,6 +11,8 @@
 #      too (--cluster, ~5 minutes)
 #   6. HTTP: request latency of every endpoint, idle and under full ingest,
 #      and what serving HTTP costs ingest (bench_http)
+#   7. detection on replayed traces: steady, jittery and pausy senders, the
+#      detector against a tuned fixed timeout and "3 missed" (bench_detect)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
@@ -26,7 +28,7 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control bench_failover bench_http >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_detect >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -84,3 +86,11 @@ echo
 echo "== 6. HTTP under full ingest (targets: /healthz, /readyz p99 <= 10 ms; /metrics, /api/status,"
 echo "      /api/events first byte p99 <= 50 ms; no heartbeat dropped)"
 "$bench/bench_http"
+
+echo
+echo "== 7. detection on replayed traces (targets: 0 false DEADs; p99 last heartbeat -> DEAD <= 2 / 2.5 / 4"
+echo "      intervals for steady / jittery / pausy senders)"
+for seed in 13 1 2; do
+  "$bench/bench_detect" --seed "$seed"
+done
+"$bench/bench_detect" --instances 900 --deaths 300 --seed 7

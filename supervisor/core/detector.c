@@ -1,6 +1,7 @@
 #include "detector.h"
 
 #include <math.h>
+#include <stdbool.h>
 
 /* EWMA weight of a new sample: an effective memory of ~32 heartbeats, long
  * enough for a stable deviation, short enough to follow a changed cadence. */
@@ -53,6 +54,8 @@ int detector_params_prepare(struct detector_params *p)
 {
     if (!(p->phi_suspect > 0 && p->phi_suspect < p->phi_dead && p->phi_dead <= 30))
         return -1;
+    if (!(p->min_std_dev_ratio >= 0 && p->min_std_dev_ratio <= 1))
+        return -1;
     p->z_suspect = z_of_phi(p->phi_suspect);
     p->z_dead = z_of_phi(p->phi_dead);
     return 0;
@@ -67,11 +70,53 @@ void detector_reset(struct detector *d, uint32_t interval_ms, int64_t now_ms)
     d->var_ms2 = prior_dev * prior_dev;
     d->interval_ms = interval_ms;
     d->samples = 0;
+    d->block_gaps = 0;
+    d->block = 0;
+    for (unsigned k = 0; k < DETECTOR_PAUSE_BLOCKS; k++)
+        d->pause_block_ms[k] = 0;
+}
+
+/* Gaps per block of the pause memory: the window is DETECTOR_PAUSE_WINDOW
+ * gaps or DETECTOR_PAUSE_MEMORY_MS, whichever is longer (pauses recur on
+ * the clock, whatever the interval). */
+static uint32_t block_len(const struct detector *d)
+{
+    uint32_t by_gaps = DETECTOR_PAUSE_WINDOW / DETECTOR_PAUSE_BLOCKS;
+    uint32_t by_time = DETECTOR_PAUSE_MEMORY_MS / DETECTOR_PAUSE_BLOCKS / (d->interval_ms ? d->interval_ms : 1);
+
+    if (by_time > UINT16_MAX)
+        by_time = UINT16_MAX;
+    return by_time > by_gaps ? by_time : by_gaps;
+}
+
+/* Rolls the pause memory by one gap, keeping `gap` when it is a pause. */
+static void remember_gap(struct detector *d, float gap, bool pause)
+{
+    if (d->block_gaps >= block_len(d)) {
+        d->block = (uint16_t)((d->block + 1) % DETECTOR_PAUSE_BLOCKS);
+        d->pause_block_ms[d->block] = 0;
+        d->block_gaps = 0;
+    }
+    d->block_gaps++;
+    if (pause && gap > d->pause_block_ms[d->block])
+        d->pause_block_ms[d->block] = gap;
+}
+
+/* The longest pause remembered, 0 = none. */
+static float longest_pause(const struct detector *d)
+{
+    float longest = 0;
+
+    for (unsigned k = 0; k < DETECTOR_PAUSE_BLOCKS; k++)
+        if (d->pause_block_ms[k] > longest)
+            longest = d->pause_block_ms[k];
+    return longest;
 }
 
 void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms)
 {
     float gap, delta;
+    bool pause;
 
     if (interval_ms != d->interval_ms) {
         detector_reset(d, interval_ms, now_ms);
@@ -80,18 +125,21 @@ void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms)
     if (now_ms < d->last_ms)
         return;
     gap = (float)(now_ms - d->last_ms);
+    pause = gap >= DETECTOR_PAUSE_RATIO * (float)d->interval_ms;
+    remember_gap(d, gap, pause);
     delta = gap - d->mean_ms;
     d->mean_ms += EWMA_ALPHA * delta;
     d->var_ms2 = (1.0f - EWMA_ALPHA) * (d->var_ms2 + EWMA_ALPHA * delta * delta);
     d->last_ms = now_ms;
-    d->samples++;
+    if (d->samples < UINT32_MAX)
+        d->samples++;
 }
 
 static double std_dev(const struct detector *d, const struct detector_params *p)
 {
     double sd = sqrt((double)d->var_ms2);
     double floor_abs = (double)p->min_std_dev_ms;
-    double floor_rel = p->min_std_dev_ratio * (double)d->mean_ms;
+    double floor_rel = p->min_std_dev_ratio * (double)d->interval_ms;
 
     if (sd < floor_abs)
         sd = floor_abs;
@@ -114,17 +162,45 @@ static int64_t crossing(const struct detector *d, const struct detector_params *
     return d->last_ms + (int64_t)ceil((double)d->mean_ms + z * std_dev(d, p));
 }
 
+/* Whether the sender may pause: it paused recently, or it is too young to
+ * have shown that it does not. */
+static bool may_pause(const struct detector *d, float longest)
+{
+    uint32_t learn = DETECTOR_LEARN_MS / (d->interval_ms ? d->interval_ms : 1);
+
+    if (learn < DETECTOR_LEARN_SAMPLES)
+        learn = DETECTOR_LEARN_SAMPLES;
+    return longest > 0 || d->samples < learn;
+}
+
+static int64_t later(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
 int64_t detector_suspect_at(const struct detector *d, const struct detector_params *p)
 {
-    return crossing(d, p, p->z_suspect);
+    int64_t by_phi = crossing(d, p, p->z_suspect);
+    float longest = longest_pause(d);
+
+    if (longest > 0)
+        return later(by_phi, d->last_ms + (int64_t)ceil((1.0 + DETECTOR_PAUSE_MARGIN) * (double)longest));
+    return by_phi;
 }
 
 int64_t detector_dead_at(const struct detector *d, const struct detector_params *p)
 {
-    int64_t by_phi = crossing(d, p, p->z_dead);
+    int64_t at = crossing(d, p, p->z_dead);
     int64_t by_ceiling = d->last_ms + (int64_t)p->silence_ceiling * d->interval_ms;
+    float longest = longest_pause(d);
 
-    return by_phi < by_ceiling ? by_phi : by_ceiling;
+    if (may_pause(d, longest)) {
+        double floor = DETECTOR_PAUSE_FLOOR * (double)d->interval_ms;
+        double margin = (1.0 + DETECTOR_PAUSE_MARGIN) * (double)longest;
+
+        at = later(at, d->last_ms + (int64_t)ceil(margin > floor ? margin : floor));
+    }
+    return at < by_ceiling ? at : by_ceiling;
 }
 
 void detector_rebase(struct detector *d, int64_t now_ms)

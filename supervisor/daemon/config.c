@@ -249,6 +249,8 @@ static const struct key_def config_keys[] = {
     REAL_KEY(CFG, SEC_DETECTOR, "phi_dead", detector.phi_dead, 0.1, 30, DFLT(DETECTOR_DEFAULT_PHI_DEAD), NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "min_std_dev_ms", detector.min_std_dev_ms, 1, 60000,
              DFLT(DETECTOR_DEFAULT_MIN_STD_DEV_MS), NULL),
+    REAL_KEY(CFG, SEC_DETECTOR, "min_std_dev_ratio", detector.min_std_dev_ratio, 0, 1,
+             DFLT(DETECTOR_DEFAULT_MIN_STD_DEV_RATIO), NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "silence_intervals", detector.silence_ceiling, 2, 100,
              DFLT(DETECTOR_DEFAULT_SILENCE_CEILING), NULL),
     UINT_KEY(CFG, SEC_DETECTOR, "default_interval_ms", default_interval_ms, 50, 600000, "1000", NULL),
@@ -483,7 +485,7 @@ static int config_apply_defaults(struct supervisor_config *c, const struct err_o
 {
     char path[64];
 
-    detector_params_default(&c->detector); /* members no key sets (min_std_dev_ratio) */
+    detector_params_default(&c->detector); /* members no key sets (the derived z's) */
     for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
         key_path(&config_keys[i], path, sizeof path);
         if (key_apply(&config_keys[i], c, path, config_keys[i].dflt, e) != 0)

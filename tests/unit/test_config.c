@@ -238,7 +238,7 @@ static void test_every_section_key_loads(void **state)
 {
     struct supervisor_config *c = load_ok(
         "services:\n  - name: a\n    desired: 0\n"
-        "detector:\n  phi_suspect: 2.5\n  phi_dead: 12\n  min_std_dev_ms: 50\n"
+        "detector:\n  phi_suspect: 2.5\n  phi_dead: 12\n  min_std_dev_ms: 50\n  min_std_dev_ratio: 0.25\n"
         "  silence_intervals: 7\n  default_interval_ms: 2000\n  forget_after_s: 60\n  stall_ms: 900\n"
         "supervisor:\n  id: sup-1\n  status_interval_ms: 250\n  max_feed_bytes: 4096\n"
         "  max_heartbeat_bytes: 256\n  log_level: debug\n"
@@ -260,6 +260,7 @@ static void test_every_section_key_loads(void **state)
     assert_true(c->detector.phi_dead == 12);
     assert_true(c->detector.z_dead > c->detector.z_suspect); /* prepared */
     assert_int_equal(c->detector.min_std_dev_ms, 50);
+    assert_true(c->detector.min_std_dev_ratio == 0.25);
     assert_int_equal(c->detector.silence_ceiling, 7);
     assert_int_equal(c->default_interval_ms, 2000);
     assert_int_equal(c->forget_after_s, 60);
@@ -363,6 +364,7 @@ static void test_error_phi_order(void **state)
     expect_error("detector:\n  phi_suspect: 8\n",
                  "detector.phi_suspect: 8 must be below detector.phi_dead (8)", NULL);
     expect_error("detector:\n  phi_dead: 31\n", "detector.phi_dead: 31 is out of range", NULL);
+    expect_error("detector:\n  min_std_dev_ratio: 1.5\n", "detector.min_std_dev_ratio: 1.5 is out of range", NULL);
 }
 
 static void test_error_bad_log_level(void **state)

@@ -77,8 +77,8 @@ static void test_params_default_values(void **state)
     (void)state;
     assert_double_near(p.phi_suspect, 3.0, 0.0);
     assert_double_near(p.phi_dead, 8.0, 0.0);
-    assert_int_equal(p.min_std_dev_ms, 100);
-    assert_double_near(p.min_std_dev_ratio, 0.1, 0.0);
+    assert_int_equal(p.min_std_dev_ms, 20);
+    assert_double_near(p.min_std_dev_ratio, 0.15, 0.0);
     assert_int_equal(p.silence_ceiling, 5);
     /* The logistic approximation puts phi 3 near z 3.06 and phi 8 near z 5.23. */
     assert_double_near(p.z_suspect, 3.0589, 0.001);
@@ -108,6 +108,14 @@ static void test_params_prepare_rejects_bad_thresholds(void **state)
     assert_prepare_refuses(3.0, 30.5);    /* dead <= 30 */
     assert_prepare_refuses(NAN, 8.0);
     assert_prepare_refuses(3.0, NAN);
+    {
+        struct detector_params p = default_params();
+
+        p.min_std_dev_ratio = 1.5;    /* a fraction of the interval: [0, 1] */
+        assert_int_equal(detector_params_prepare(&p), -1);
+        p.min_std_dev_ratio = -0.1;
+        assert_int_equal(detector_params_prepare(&p), -1);
+    }
 }
 
 static void test_params_prepare_accepts_and_derives(void **state)
@@ -188,11 +196,12 @@ static void test_prior_before_any_sample(void **state)
     assert_int_equal(d.interval_ms, 1000);
     assert_double_near(d.mean_ms, 1000.0, 0.0);
     assert_double_near(sqrt(d.var_ms2), 250.0, 1e-3);
-    /* Deadlines consistent with mean 1000 and deviation 250. */
+    /* SUSPECT consistent with mean 1000 and deviation 250; DEAD at the young
+     * floor (it has not shown yet that it never pauses), past phi's 2307. */
     assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(5000, 1000, 250, p.z_suspect));
-    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(5000, 1000, 250, p.z_dead));
     assert_int_equal(detector_suspect_at(&d, &p), 5000 + 1765);
-    assert_int_equal(detector_dead_at(&d, &p), 5000 + 2307);
+    assert_int64_lt(expected_crossing(5000, 1000, 250, p.z_dead), detector_dead_at(&d, &p));
+    assert_int_equal(detector_dead_at(&d, &p), 5000 + (int64_t)(DETECTOR_PAUSE_FLOOR * 1000));
 }
 
 static void test_reset_restarts_from_prior(void **state)
@@ -211,6 +220,8 @@ static void test_reset_restarts_from_prior(void **state)
 
 /* ---- crossings ---- */
 
+/* A young sender: SUSPECT where phi crosses; DEAD held to the young floor,
+ * where phi is already past the dead threshold. */
 static void test_thresholds_at_crossings_prior(void **state)
 {
     struct detector_params p = default_params();
@@ -218,7 +229,8 @@ static void test_thresholds_at_crossings_prior(void **state)
 
     (void)state;
     assert_crossing(&d, &p, detector_suspect_at(&d, &p), p.phi_suspect);
-    assert_crossing(&d, &p, detector_dead_at(&d, &p), p.phi_dead);
+    assert_int_equal(detector_dead_at(&d, &p), (int64_t)(DETECTOR_PAUSE_FLOOR * 1000));
+    assert_double_ge(detector_phi(&d, &p, detector_dead_at(&d, &p)), p.phi_dead);
 }
 
 static void test_thresholds_at_crossings_after_samples(void **state)
@@ -248,6 +260,10 @@ static void test_thresholds_at_crossings_custom_params(void **state)
     p.phi_dead = 12.0;
     assert_int_equal(detector_params_prepare(&p), 0);
     assert_crossing(&d, &p, detector_suspect_at(&d, &p), 2.0);
+    assert_int_equal(detector_dead_at(&d, &p), (int64_t)(DETECTOR_PAUSE_FLOOR * 1000)); /* young */
+    assert_double_ge(detector_phi(&d, &p, detector_dead_at(&d, &p)), 12.0);
+    /* Once it has shown its rhythm, phi's crossing decides. */
+    feed_regular(&d, 1000, 0, 1000, DETECTOR_LEARN_SAMPLES);
     assert_crossing(&d, &p, detector_dead_at(&d, &p), 12.0);
 }
 
@@ -263,10 +279,25 @@ static void test_deviation_floor_absolute(void **state)
     /* Perfectly regular: the measured deviation all but vanishes... */
     assert_double_lt(sqrt(d.var_ms2), 1.0);
     assert_double_near(d.mean_ms, 200.0, 1e-3);
-    /* ...but the 100 ms floor (above 10 % of 200) holds the deadlines. */
-    assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(last, 200, 100, p.z_suspect));
-    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last, 200, 100, p.z_dead));
-    assert_int64_lt(200 + 300, detector_suspect_at(&d, &p) - last);
+    /* ...but the floor, 15 % of the promised 200 (30 ms, above the 20 ms
+     * absolute minimum), holds the deadlines... */
+    assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(last, 200, 30, p.z_suspect));
+    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last, 200, 30, p.z_dead));
+    /* ...and a steady sender is DEAD within 2 intervals of its last beat
+     * (issue 13's target), not for one slightly late beat. */
+    assert_int64_le(detector_dead_at(&d, &p) - last, 2 * 200);
+    assert_int64_lt(200 + 50, detector_suspect_at(&d, &p) - last);
+}
+
+static void test_deviation_floor_absolute_minimum(void **state)
+{
+    struct detector_params p = default_params();
+    struct detector d = fresh_detector(50, 0);
+    int64_t last = feed_regular(&d, 50, 0, 50, 1000);
+
+    (void)state;
+    /* 15 % of 50 ms is 7.5 ms: the 20 ms absolute minimum holds instead. */
+    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last, 50, 20, p.z_dead));
 }
 
 static void test_deviation_floor_relative(void **state)
@@ -277,9 +308,9 @@ static void test_deviation_floor_relative(void **state)
 
     (void)state;
     assert_double_lt(sqrt(d.var_ms2), 1.0);
-    /* 10 % of the mean (500 ms) is above the 100 ms absolute floor. */
-    assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(last, 5000, 500, p.z_suspect));
-    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last, 5000, 500, p.z_dead));
+    /* 15 % of the promised interval (750 ms) is above the 20 ms minimum. */
+    assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(last, 5000, 750, p.z_suspect));
+    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last, 5000, 750, p.z_dead));
 }
 
 static void test_deviation_floor_at_one_second(void **state)
@@ -289,9 +320,9 @@ static void test_deviation_floor_at_one_second(void **state)
     int64_t last = feed_regular(&d, 1000, 0, 1000, 1000);
 
     (void)state;
-    /* Not mean + epsilon: at least three floor deviations past the mean. */
-    assert_int_equal(detector_suspect_at(&d, &p) - last, 1306);
-    assert_int_equal(detector_dead_at(&d, &p) - last, 1523);
+    /* Not mean + epsilon: three floor deviations (150 ms) past the mean. */
+    assert_int_equal(detector_suspect_at(&d, &p) - last, 1459);
+    assert_int_equal(detector_dead_at(&d, &p) - last, 1784);
 }
 
 static void test_deviation_floor_configurable(void **state)
@@ -338,8 +369,10 @@ static void test_silence_ceiling_configurable(void **state)
     (void)state;
     p.silence_ceiling = 2;
     assert_int_equal(detector_dead_at(&d, &p), 700 + 2000);
-    p.silence_ceiling = 3;
-    assert_int_equal(detector_dead_at(&d, &p), 700 + expected_crossing(0, 1000, 250, p.z_dead));
+    p.silence_ceiling = 3;   /* under the young floor (3.6 intervals): the ceiling caps it */
+    assert_int_equal(detector_dead_at(&d, &p), 700 + 3000);
+    p.silence_ceiling = 4;
+    assert_int_equal(detector_dead_at(&d, &p), 700 + (int64_t)(DETECTOR_PAUSE_FLOOR * 1000));
 }
 
 static void test_silence_ceiling_scales_with_interval(void **state)
@@ -394,7 +427,8 @@ static void test_interval_change_reseeds(void **state)
     assert_double_near(d.mean_ms, 2000.0, 0.0);
     assert_double_near(sqrt(d.var_ms2), 500.0, 1e-3);
     assert_int_equal(detector_suspect_at(&d, &p), expected_crossing(last + 900, 2000, 500, p.z_suspect));
-    assert_int_equal(detector_dead_at(&d, &p), expected_crossing(last + 900, 2000, 500, p.z_dead));
+    /* Young again on the new promise. */
+    assert_int_equal(detector_dead_at(&d, &p), last + 900 + (int64_t)(DETECTOR_PAUSE_FLOOR * 2000));
 }
 
 static void test_earlier_arrival_ignored(void **state)
@@ -453,7 +487,8 @@ static void test_rebase_never_moves_back(void **state)
 
 /* Heartbeats every interval ± 30 % (each gap uniform in [0.7, 1.3] ×
  * interval). Before each arrival the detector has not reached its dead
- * deadline, and at every point a hang would be declared within 3 s. */
+ * deadline, and once past its young gaps a hang would be declared within
+ * 2.5 intervals (issue 13's target for jittery senders). */
 static void test_jitter_30pct_no_false_dead(void **state)
 {
     struct detector_params p = default_params();
@@ -470,13 +505,13 @@ static void test_jitter_30pct_no_false_dead(void **state)
 
         if (next >= detector_dead_at(&d, &p))
             false_dead++;
-        if (dead_in > worst_dead_in)
+        if (k >= (int)DETECTOR_LEARN_SAMPLES && dead_in > worst_dead_in)
             worst_dead_in = dead_in;
         detector_observe(&d, 1000, next);
         t = next;
     }
     assert_int_equal(false_dead, 0);
-    assert_in_range(worst_dead_in, 1, 3000);
+    assert_in_range(worst_dead_in, 1300, 2500);
 }
 
 /* The same with the jitter on the schedule (arrival k × interval ± 30 %),
@@ -516,13 +551,93 @@ static void test_hang_detected_dead_within_3s(void **state)
     assert_double_ge(detector_phi(&d, &p, t + 3000), p.phi_dead);
 }
 
-static void test_hang_detected_from_prior_within_3s(void **state)
+/* A sender that hangs before showing its rhythm: DEAD at the young floor. */
+static void test_hang_detected_from_prior_at_young_floor(void **state)
 {
     struct detector_params p = default_params();
     struct detector d = fresh_detector(1000, 123);
 
     (void)state;
-    assert_in_range(detector_dead_at(&d, &p) - 123, 1000, 3000);
+    assert_int_equal(detector_dead_at(&d, &p) - 123, (int64_t)(DETECTOR_PAUSE_FLOOR * 1000));
+    feed_regular(&d, 1000, 123, 1000, DETECTOR_LEARN_SAMPLES - 1);
+    assert_int_equal(detector_dead_at(&d, &p) - d.last_ms, (int64_t)(DETECTOR_PAUSE_FLOOR * 1000));
+    feed_regular(&d, 1000, d.last_ms, 1000, 1);
+    assert_int64_lt(detector_dead_at(&d, &p) - d.last_ms, 2000);
+}
+
+/* ---- pause memory ---- */
+
+/* A steady sender past its young gaps (200 ms promised). */
+static struct detector steady_200(int64_t *last)
+{
+    struct detector d = fresh_detector(200, 0);
+
+    *last = feed_regular(&d, 200, 0, 200, 2 * DETECTOR_LEARN_SAMPLES);
+    return d;
+}
+
+static void test_pause_holds_dead_past_the_floor(void **state)
+{
+    struct detector_params p = default_params();
+    int64_t last;
+    struct detector d = steady_200(&last);
+
+    (void)state;
+    assert_int64_le(detector_dead_at(&d, &p) - last, 400);
+    /* One pause of 2.5 intervals (a gap of 500 ms): no longer judged fast. */
+    last += 500;
+    detector_observe(&d, 200, last);
+    last = feed_regular(&d, 200, last, 200, 10);
+    assert_int_equal(detector_dead_at(&d, &p) - last, (int64_t)(DETECTOR_PAUSE_FLOOR * 200));
+    /* SUSPECT not before that pause x (1 + margin) either: 560 ms. */
+    assert_int_equal(detector_suspect_at(&d, &p) - last, 560);
+    /* A longer pause (4 intervals) moves DEAD past itself by the margin... */
+    last += 800;
+    detector_observe(&d, 200, last);
+    last = feed_regular(&d, 200, last, 200, 10);
+    assert_int_equal(detector_dead_at(&d, &p) - last, (int64_t)ceil((1.0 + DETECTOR_PAUSE_MARGIN) * 800.0));
+    /* ...and the silence ceiling caps it all (5 intervals). */
+    last += 950;
+    detector_observe(&d, 200, last);
+    assert_int_equal(detector_dead_at(&d, &p) - last, 5 * 200);
+}
+
+static void test_pause_forgotten_after_the_window(void **state)
+{
+    struct detector_params p = default_params();
+    int64_t last;
+    struct detector d = steady_200(&last);
+
+    (void)state;
+    last += 600;
+    detector_observe(&d, 200, last);
+    /* Remembered for at least 3/4 of the window... */
+    last = feed_regular(&d, 200, last, 200, DETECTOR_PAUSE_WINDOW * 3 / 4 - 1);
+    assert_int64_lt(3 * 200, detector_dead_at(&d, &p) - last);
+    /* ...forgotten after the whole window: steady again. */
+    last = feed_regular(&d, 200, last, 200, DETECTOR_PAUSE_WINDOW / 4 + 1);
+    assert_int64_le(detector_dead_at(&d, &p) - last, 400);
+}
+
+/* Pauses every 100 gaps, each shorter than the one before: the memory rolls
+ * from block to block and never forgets that this sender pauses. */
+static void test_pause_memory_never_lapses_for_a_pausy_sender(void **state)
+{
+    struct detector_params p = default_params();
+    int64_t last;
+    struct detector d = steady_200(&last);
+
+    (void)state;
+    for (int k = 0; k < 40; k++) {
+        last += 700 - 4 * k;
+        detector_observe(&d, 200, last);
+        for (int g = 0; g < 100; g++) {
+            last += 200;
+            detector_observe(&d, 200, last);
+            assert_int64_le((int64_t)(DETECTOR_PAUSE_FLOOR * 200), detector_dead_at(&d, &p) - last);
+            assert_int64_le((int64_t)(1.12 * (700 - 4 * k)), detector_dead_at(&d, &p) - last);
+        }
+    }
 }
 
 int main(void)
@@ -540,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_thresholds_at_crossings_after_samples),
         cmocka_unit_test(test_thresholds_at_crossings_custom_params),
         cmocka_unit_test(test_deviation_floor_absolute),
+        cmocka_unit_test(test_deviation_floor_absolute_minimum),
         cmocka_unit_test(test_deviation_floor_relative),
         cmocka_unit_test(test_deviation_floor_at_one_second),
         cmocka_unit_test(test_deviation_floor_configurable),
@@ -556,7 +672,10 @@ int main(void)
         cmocka_unit_test(test_jitter_30pct_no_false_dead),
         cmocka_unit_test(test_jitter_30pct_on_schedule_no_false_dead),
         cmocka_unit_test(test_hang_detected_dead_within_3s),
-        cmocka_unit_test(test_hang_detected_from_prior_within_3s),
+        cmocka_unit_test(test_hang_detected_from_prior_at_young_floor),
+        cmocka_unit_test(test_pause_holds_dead_past_the_floor),
+        cmocka_unit_test(test_pause_forgotten_after_the_window),
+        cmocka_unit_test(test_pause_memory_never_lapses_for_a_pausy_sender),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
