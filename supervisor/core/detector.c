@@ -76,6 +76,19 @@ void detector_reset(struct detector *d, uint32_t interval_ms, int64_t now_ms)
         d->pause_block_ms[k] = 0;
 }
 
+static double std_dev(const struct detector *d, const struct detector_params *p)
+{
+    double sd = sqrt((double)d->var_ms2);
+    double floor_abs = (double)p->min_std_dev_ms;
+    double floor_rel = p->min_std_dev_ratio * (double)d->interval_ms;
+
+    if (sd < floor_abs)
+        sd = floor_abs;
+    if (sd < floor_rel)
+        sd = floor_rel;
+    return sd;
+}
+
 /* Gaps per block of the pause memory: the window is DETECTOR_PAUSE_WINDOW
  * gaps or DETECTOR_PAUSE_MEMORY_MS, whichever is longer (pauses recur on
  * the clock, whatever the interval). */
@@ -113,7 +126,8 @@ static float longest_pause(const struct detector *d)
     return longest;
 }
 
-void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms)
+void detector_observe(struct detector *d, const struct detector_params *p, uint32_t interval_ms,
+                      int64_t now_ms)
 {
     float gap, delta;
     bool pause;
@@ -125,7 +139,9 @@ void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms)
     if (now_ms < d->last_ms)
         return;
     gap = (float)(now_ms - d->last_ms);
-    pause = gap >= DETECTOR_PAUSE_RATIO * (float)d->interval_ms;
+    /* Halfway from SUSPECT to DEAD by the rhythm known so far, and alive
+     * after all: a pause. */
+    pause = (double)gap >= (double)d->mean_ms + 0.5 * (p->z_suspect + p->z_dead) * std_dev(d, p);
     remember_gap(d, gap, pause);
     delta = gap - d->mean_ms;
     d->mean_ms += EWMA_ALPHA * delta;
@@ -135,18 +151,6 @@ void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms)
         d->samples++;
 }
 
-static double std_dev(const struct detector *d, const struct detector_params *p)
-{
-    double sd = sqrt((double)d->var_ms2);
-    double floor_abs = (double)p->min_std_dev_ms;
-    double floor_rel = p->min_std_dev_ratio * (double)d->interval_ms;
-
-    if (sd < floor_abs)
-        sd = floor_abs;
-    if (sd < floor_rel)
-        sd = floor_rel;
-    return sd;
-}
 
 double detector_phi(const struct detector *d, const struct detector_params *p, int64_t now_ms)
 {

@@ -8,9 +8,10 @@
  * interval, never under an absolute minimum, so a steady sender is judged on
  * its own rhythm (DEAD ~1.8 intervals after its last heartbeat at 200 ms).
  *
- * Pauses are remembered too. A gap of DETECTOR_PAUSE_RATIO promised
- * intervals or more (a GC pause, a stalled event loop) is a sample like any
- * other and is also kept as a pause: the longest of each block of the
+ * Pauses are remembered too. A gap that crossed the suspect threshold (phi
+ * >= phi_suspect by the rhythm known before it: a GC pause, a stalled event
+ * loop) after which the sender came back is a sample like any other and is
+ * also kept as a pause: the longest of each block of the
  * window (DETECTOR_PAUSE_WINDOW gaps or DETECTOR_PAUSE_MEMORY_MS, the longer)
  * in DETECTOR_PAUSE_BLOCKS blocks, so a pause is remembered for at least 3/4
  * of the window. While a sender has paused recently, and while it is young
@@ -45,7 +46,6 @@ struct detector_params {
 };
 
 /* Pause memory (see the top of this file); fixed, tuned on the traces. */
-#define DETECTOR_PAUSE_RATIO 1.5f     /* a gap this many promised intervals long is a pause */
 #define DETECTOR_PAUSE_WINDOW 600u    /* a pause is remembered for up to this many gaps, */
 #define DETECTOR_PAUSE_MEMORY_MS 120000u /* ... or this long, whichever is longer */
 #define DETECTOR_PAUSE_BLOCKS 4u      /* ... in this many blocks (the memory rolls by a block) */
@@ -88,8 +88,9 @@ void detector_reset(struct detector *d, uint32_t interval_ms, int64_t now_ms);
 
 /* Records a heartbeat arriving at `now_ms`. A change of promised interval
  * re-seeds the prior. Arrivals earlier than the last one are ignored. A gap
- * of DETECTOR_PAUSE_RATIO intervals or more is also remembered as a pause. */
-void detector_observe(struct detector *d, uint32_t interval_ms, int64_t now_ms);
+ * that had crossed p's suspect threshold is also remembered as a pause. */
+void detector_observe(struct detector *d, const struct detector_params *p, uint32_t interval_ms,
+                      int64_t now_ms);
 
 /* Suspicion level at `now_ms`; 0 while on time, grows with silence. */
 double detector_phi(const struct detector *d, const struct detector_params *p, int64_t now_ms);

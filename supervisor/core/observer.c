@@ -544,7 +544,7 @@ enum hb_verdict observer_heartbeat(struct observer *o, const struct hb_input *hb
         /* The gap since it was last heard is no inter-arrival sample. */
         detector_reset(&i->detector, interval, now);
     } else {
-        detector_observe(&i->detector, interval, now);
+        detector_observe(&i->detector, &o->params, interval, now);
     }
     if (interval > o->max_interval_ms && s->expected) {
         /* Fleet-wide timing (warm-up, the mass-silence window) follows the

@@ -4,7 +4,9 @@
  * A trace is generated from --seed: --instances senders in three cohorts of
  * equal size, all promising --interval-ms:
  *   steady   each gap is the interval +-5 % (uniform),
- *   jittery  each gap is the interval +-30 % (uniform),
+ *   jittery  each gap is the interval +-30 % (uniform); with
+ *            --jitter-on-schedule each arrival is its slot +-30 % instead
+ *            (gaps of 0.4-1.6 intervals),
  *   pausy    steady, but every 15-25 s one gap stalls 1.5-2.5 intervals
  *            longer (a gap of 2.5-3.5 intervals: a GC pause, a busy loop).
  * --deaths senders (spread evenly over the cohorts) die once, at a uniform
@@ -54,13 +56,15 @@ static const double target_p99[N_COHORTS] = { 2.0, 2.5, 4.0 };
 
 struct opts {
     uint64_t instances, deaths, duration_s, interval_ms, seed, settle_s;
-    bool strict;
+    bool strict, on_schedule;
 };
 
 /* One sender's schedule and what the detectors made of it. */
 struct sender {
     enum cohort cohort;
     int64_t next_ms;       /* its next heartbeat's arrival */
+    int64_t phase_ms;      /* jittery on schedule: slot k is at phase + k x interval */
+    uint64_t slot;
     int64_t next_stall_ms; /* pausy: when its next stall begins */
     int64_t death_ms;      /* INT64_MAX = never dies */
     int64_t last_ms;       /* its last heartbeat's arrival, -1 = none yet */
@@ -82,7 +86,7 @@ struct run {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_detect [--instances N] [--deaths D] [--duration-s S] [--interval-ms I]\n"
-               "                    [--seed X] [--settle-s W] [--strict]\n"
+               "                    [--seed X] [--settle-s W] [--jitter-on-schedule] [--strict]\n"
                "  defaults: 180 instances, 30 deaths, 600 s, 200 ms, seed 13, deaths after 60 s\n");
 }
 
@@ -95,6 +99,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         BENCH_FLAG_NUM("--interval-ms", 50, 60000, &o->interval_ms),
         BENCH_FLAG_NUM("--seed", 0, UINT64_MAX, &o->seed),
         BENCH_FLAG_NUM("--settle-s", 0, 86400, &o->settle_s),
+        BENCH_FLAG_ON("--jitter-on-schedule", &o->on_schedule),
         BENCH_FLAG_ON("--strict", &o->strict),
     };
 
@@ -125,6 +130,11 @@ static int64_t next_gap_ms(struct run *r, struct sender *s, int64_t at_ms)
     double jitter = s->cohort == JITTERY ? JITTERY_JITTER : STEADY_JITTER;
     double gap = interval * (1.0 + uniform(&r->rng, -jitter, jitter));
 
+    if (s->cohort == JITTERY && r->o.on_schedule) {
+        s->slot++;
+        return s->phase_ms + (int64_t)llround(interval * ((double)s->slot + uniform(&r->rng, -jitter, jitter))) -
+               at_ms;
+    }
     if (s->cohort == PAUSY && at_ms >= s->next_stall_ms) {
         gap += interval * uniform(&r->rng, STALL_MIN, STALL_MAX);
         s->next_stall_ms = at_ms + (int64_t)uniform(&r->rng, STALL_EVERY_MIN_MS, STALL_EVERY_MAX_MS);
@@ -159,6 +169,7 @@ static int senders_init(struct run *r)
 
         s->cohort = (enum cohort)(k % N_COHORTS);
         s->next_ms = (int64_t)uniform(&r->rng, 0, (double)r->o.interval_ms);
+        s->phase_ms = s->next_ms;   /* slot 0 is the first heartbeat */
         s->next_stall_ms = (int64_t)uniform(&r->rng, 5000, STALL_EVERY_MAX_MS);
         s->death_ms = k < r->o.deaths ? (int64_t)uniform(&r->rng, (double)first_death, (double)last_death)
                                       : INT64_MAX;

@@ -3,6 +3,7 @@
  * Everything runs on a virtual clock: times are plain integers. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,19 @@ static struct detector_params default_params(void)
     return p;
 }
 
+/* The default parameters, for detector_observe (its pause rule reads them). */
+static const struct detector_params *defaults(void)
+{
+    static struct detector_params p;
+    static bool ready;
+
+    if (!ready) {
+        detector_params_default(&p);
+        ready = true;
+    }
+    return &p;
+}
+
 static struct detector fresh_detector(uint32_t interval_ms, int64_t now_ms)
 {
     struct detector d;
@@ -45,7 +59,7 @@ static int64_t feed_regular(struct detector *d, uint32_t interval_ms, int64_t fr
 
     for (int k = 0; k < n; k++) {
         t += gap_ms;
-        detector_observe(d, interval_ms, t);
+        detector_observe(d, defaults(), interval_ms, t);
     }
     return t;
 }
@@ -243,7 +257,7 @@ static void test_thresholds_at_crossings_after_samples(void **state)
     (void)state;
     for (int k = 0; k < 500; k++) {
         t += corefx_rng_between(&rng, 1500, 2500);
-        detector_observe(&d, 2000, t);
+        detector_observe(&d, defaults(), 2000, t);
     }
     assert_int64_lt(detector_dead_at(&d, &p), t + 5 * 2000); /* not the ceiling */
     assert_crossing(&d, &p, detector_suspect_at(&d, &p), p.phi_suspect);
@@ -351,7 +365,7 @@ static void test_silence_ceiling_caps_dead_at_high_variance(void **state)
     /* Wildly irregular arrivals: by phi alone death would come very late. */
     for (int k = 0; k < 200; k++) {
         t += (k % 2) ? 200 : 3000;
-        detector_observe(&d, 1000, t);
+        detector_observe(&d, defaults(), 1000, t);
     }
     assert_int_equal(detector_dead_at(&d, &p), t + 5 * 1000);
     /* phi there is still under the dead threshold: the ceiling decided. The
@@ -384,7 +398,7 @@ static void test_silence_ceiling_scales_with_interval(void **state)
     (void)state;
     for (int k = 0; k < 100; k++) {
         t += (k % 2) ? 5000 : 200000;
-        detector_observe(&d, 60000, t);
+        detector_observe(&d, defaults(), 60000, t);
     }
     assert_int_equal(detector_dead_at(&d, &p), t + 5 * 60000);
 }
@@ -396,7 +410,7 @@ static void test_observe_takes_samples(void **state)
     struct detector d = fresh_detector(1000, 0);
 
     (void)state;
-    detector_observe(&d, 1000, 1100);
+    detector_observe(&d, defaults(), 1000, 1100);
     assert_int_equal(d.samples, 1);
     assert_int_equal(d.last_ms, 1100);
     /* EWMA 1/32 towards the 1100 ms gap. */
@@ -420,7 +434,7 @@ static void test_interval_change_reseeds(void **state)
     int64_t last = feed_regular(&d, 1000, 0, 1000, 100);
 
     (void)state;
-    detector_observe(&d, 2000, last + 900);
+    detector_observe(&d, defaults(), 2000, last + 900);
     assert_int_equal(d.interval_ms, 2000);
     assert_int_equal(d.last_ms, last + 900);
     assert_int_equal(d.samples, 0);
@@ -439,7 +453,7 @@ static void test_earlier_arrival_ignored(void **state)
     (void)state;
     feed_regular(&d, 1000, 0, 1000, 10);
     before = d;
-    detector_observe(&d, 1000, d.last_ms - 1);
+    detector_observe(&d, defaults(), 1000, d.last_ms - 1);
     assert_memory_equal(&d, &before, sizeof(d));
 }
 
@@ -448,7 +462,7 @@ static void test_same_time_arrival_counts_as_zero_gap(void **state)
     struct detector d = fresh_detector(1000, 0);
 
     (void)state;
-    detector_observe(&d, 1000, 0);
+    detector_observe(&d, defaults(), 1000, 0);
     assert_int_equal(d.samples, 1);
     assert_int_equal(d.last_ms, 0);
     assert_double_lt(d.mean_ms, 1000.0);
@@ -507,7 +521,7 @@ static void test_jitter_30pct_no_false_dead(void **state)
             false_dead++;
         if (k >= (int)DETECTOR_LEARN_SAMPLES && dead_in > worst_dead_in)
             worst_dead_in = dead_in;
-        detector_observe(&d, 1000, next);
+        detector_observe(&d, defaults(), 1000, next);
         t = next;
     }
     assert_int_equal(false_dead, 0);
@@ -529,7 +543,7 @@ static void test_jitter_30pct_on_schedule_no_false_dead(void **state)
 
         if (arrival >= detector_dead_at(&d, &p))
             false_dead++;
-        detector_observe(&d, 1000, arrival);
+        detector_observe(&d, defaults(), 1000, arrival);
     }
     assert_int_equal(false_dead, 0);
 }
@@ -544,7 +558,7 @@ static void test_hang_detected_dead_within_3s(void **state)
     (void)state;
     for (int k = 0; k < 1000; k++) {
         t += corefx_rng_between(&rng, 700, 1300);
-        detector_observe(&d, 1000, t);
+        detector_observe(&d, defaults(), 1000, t);
     }
     /* The process hangs after the heartbeat at t. */
     assert_in_range(detector_dead_at(&d, &p) - t, 1300, 3000);
@@ -586,19 +600,19 @@ static void test_pause_holds_dead_past_the_floor(void **state)
     assert_int64_le(detector_dead_at(&d, &p) - last, 400);
     /* One pause of 2.5 intervals (a gap of 500 ms): no longer judged fast. */
     last += 500;
-    detector_observe(&d, 200, last);
+    detector_observe(&d, defaults(), 200, last);
     last = feed_regular(&d, 200, last, 200, 10);
     assert_int_equal(detector_dead_at(&d, &p) - last, (int64_t)(DETECTOR_PAUSE_FLOOR * 200));
     /* SUSPECT not before that pause x (1 + margin) either: 560 ms. */
     assert_int_equal(detector_suspect_at(&d, &p) - last, 560);
     /* A longer pause (4 intervals) moves DEAD past itself by the margin... */
     last += 800;
-    detector_observe(&d, 200, last);
+    detector_observe(&d, defaults(), 200, last);
     last = feed_regular(&d, 200, last, 200, 10);
     assert_int_equal(detector_dead_at(&d, &p) - last, (int64_t)ceil((1.0 + DETECTOR_PAUSE_MARGIN) * 800.0));
     /* ...and the silence ceiling caps it all (5 intervals). */
     last += 950;
-    detector_observe(&d, 200, last);
+    detector_observe(&d, defaults(), 200, last);
     assert_int_equal(detector_dead_at(&d, &p) - last, 5 * 200);
 }
 
@@ -610,7 +624,7 @@ static void test_pause_forgotten_after_the_window(void **state)
 
     (void)state;
     last += 600;
-    detector_observe(&d, 200, last);
+    detector_observe(&d, defaults(), 200, last);
     /* Remembered for at least 3/4 of the window... */
     last = feed_regular(&d, 200, last, 200, DETECTOR_PAUSE_WINDOW * 3 / 4 - 1);
     assert_int64_lt(3 * 200, detector_dead_at(&d, &p) - last);
@@ -630,10 +644,10 @@ static void test_pause_memory_never_lapses_for_a_pausy_sender(void **state)
     (void)state;
     for (int k = 0; k < 40; k++) {
         last += 700 - 4 * k;
-        detector_observe(&d, 200, last);
+        detector_observe(&d, defaults(), 200, last);
         for (int g = 0; g < 100; g++) {
             last += 200;
-            detector_observe(&d, 200, last);
+            detector_observe(&d, defaults(), 200, last);
             assert_int64_le((int64_t)(DETECTOR_PAUSE_FLOOR * 200), detector_dead_at(&d, &p) - last);
             assert_int64_le((int64_t)(1.12 * (700 - 4 * k)), detector_dead_at(&d, &p) - last);
         }
