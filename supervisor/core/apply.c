@@ -224,6 +224,8 @@ static void escalate(struct observer *o, const struct instance *i, const char *r
     struct core_escalation e = { .service = i->service, .instance = i, .reason = reason, .at_ms = now_ms };
 
     o->counters.escalations++;
+    if (i->service->no_agent)
+        o->counters.no_agent++;
     if (o->sink.on_escalate != NULL)
         o->sink.on_escalate(o->sink.ctx, &e);
 }
@@ -394,7 +396,8 @@ static void apply_one(struct observer *o, struct agenda *a, const struct decisio
         p->kind = 0;
         break;
     case DEC_GIVE_UP:
-        apply_finish_flight(o, i);
+        if (policy_phase_in_flight((enum policy_phase)p->phase))
+            apply_finish_flight(o, i);
         p->phase = POLICY_GAVE_UP;
         p->kind = 0;
         break;
