@@ -5,9 +5,9 @@
 # that records its target); micro.test.mjs then starts micro services
 # written with npm nats (nc.services.add, micro_service.mjs) as separate
 # node processes, SIGKILLs one, and runs a hostile answerer
-# (micro_hostile.mjs). With FLEET_JS_TEST_FILE=srv_schema.test.mjs it runs
-# that test on the same setup instead. Needs FLEET_BIN_DIR, node, npm modules nats and
-# protobufjs, nats-server.
+# (micro_hostile.mjs). integration.js_srv_schema runs srv_schema.test.mjs
+# on the same setup instead (FLEET_JS_TEST_FILE). Needs FLEET_BIN_DIR, node,
+# npm modules nats, protobufjs, ajv and ajv-formats, nats-server.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +16,7 @@ cd "$here"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 js_need_programs "$bin_dir/daemon/fleet-supervisor" "$bin_dir/ctl/fleetctl" nats-server node
-js_need_modules nats protobufjs
+js_need_modules nats protobufjs ajv ajv-formats
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-micro.XXXXXX")
 nats_pid="" sup_pid=""
