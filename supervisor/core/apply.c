@@ -421,6 +421,10 @@ static void apply_one(struct observer *o, struct agenda *a, const struct decisio
         writeahead_persist_state(o, i, now_ms);
         break;
     case DEC_ESCALATE:
+        /* No Control announces it (none is sent): an event of its own says why. */
+        if (i->service->no_agent)
+            apply_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health, 0, x->reason,
+                       now_ms);
         escalate(o, i, x->reason, now_ms);
         break;
     case DEC_MASS_SILENCE:

@@ -284,16 +284,17 @@ void decide_health_act(const struct observer *o, struct instance *i, enum inst_h
         decisions_add(d, DEC_CANCEL, i);
 }
 
-/* `i`'s due action of `what` (e.g. "dead: silent for 1.2s") would go to a
- * service nothing obeys (no_agent: probe micro): it is escalated instead,
- * never sent, and the instance is left alone (GAVE_UP) until it is heard
- * from again. Its health stays; its reason says why. */
+/* `i`'s due action, caused by `what` (e.g. "dead: silent 1.2s"), would go
+ * to a service nothing obeys (no_agent: probe micro): it is escalated
+ * instead, never sent, and the instance is left alone (GAVE_UP) until it is
+ * heard from again. Its health stays; its reason says why, and so does the
+ * escalation's own event (apply.c). */
 static void escalate_no_agent(struct instance *i, const char *what, struct decisions *d)
 {
     char reason[REASON_MAX];
 
-    reason_printf(reason, sizeof(reason), "no agent: nothing obeys %s's control; %s escalated, not sent (%s)",
-                  i->service->name, health_action_name((enum core_action_kind)i->policy.kind), what);
+    reason_printf(reason, sizeof(reason), "no agent: %s escalated, not sent (%s)",
+                  health_action_name((enum core_action_kind)i->policy.kind), what);
     decisions_add(d, DEC_CANCEL, i);
     decisions_add(d, DEC_GIVE_UP, i);
     add_transition(d, i, (enum inst_health)i->health, reason, 0);

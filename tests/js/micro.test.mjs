@@ -27,7 +27,8 @@ const sc = StringCodec();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = [];
 const controls = [];       // everything seen on fleet.v1.ctl.>
-let nc, ServiceStatus;
+const events = [];         // Events on fleet.v1.events.>, decoded
+let nc, ServiceStatus, Event;
 
 async function waitFor(label, probe, timeoutMs = DEADLINE_MS) {
     const end = Date.now() + timeoutMs;
@@ -80,10 +81,15 @@ describe('probe: micro', () => {
     let webA, webB, api;
 
     before(async () => {
-        ({ ServiceStatus } = await contractTypes('ServiceStatus'));
+        ({ ServiceStatus, Event } = await contractTypes('ServiceStatus', 'Event'));
         nc = await connect({ servers: NATS_URL, name: 'micro-test' });
         const ctl = nc.subscribe('fleet.v1.ctl.>');
         (async () => { for await (const m of ctl) controls.push(m.subject); })();
+        const ev = nc.subscribe('fleet.v1.events.>');
+        (async () => {
+            for await (const m of ev)
+                events.push(Event.toObject(Event.decode(m.data), { longs: Number, enums: Number, defaults: true }));
+        })();
         await nc.flush();
         [webA, webB, api] = await Promise.all([
             startMicro('web-a', 'web', '1.4.2'), startMicro('web-b', 'web', '1.5.0'), startMicro('api', 'api', '2.0.0'),
@@ -132,7 +138,17 @@ describe('probe: micro', () => {
             const l = hookLines().find((x) => x.startsWith(`web|${webB.id}|`));
             return { ok: l !== undefined, value: l, seen: hookLines() };
         });
-        assert.match(line, /\|no agent: nothing obeys web's control; RESTART escalated, not sent \(dead: /);
+        assert.match(line, /\|no agent: RESTART escalated, not sent \(dead: silent /);
+        // The feed says so too: an Event naming no action, DEAD staying DEAD.
+        const said = await waitFor('the escalation event', async () => {
+            const e = events.find((x) => x.instance === webB.id && x.reason.startsWith('no agent: '));
+            return { ok: e !== undefined, value: e, seen: events.filter((x) => x.instance === webB.id) };
+        });
+        assert.equal(said.service, 'web');
+        assert.equal(said.from, Health.DEAD);
+        assert.equal(said.to, Health.DEAD);
+        assert.equal(said.action, 0);
+        assert.equal(said.reason, line.split('|')[2]);
         const st = await service('web');
         assert.equal(instanceOf(st, webA.id).health, Health.HEALTHY);
         assert.match(instanceOf(st, webB.id).reason, /^no agent: /);
@@ -184,6 +200,7 @@ describe('probe: micro', () => {
         await sleep(3000);
         assert.equal(instanceOf(await service('api'), api.id).health, Health.HEALTHY);
         assert.deepEqual(hookLines().filter((l) => l.startsWith('api|')), []);
+        assert.deepEqual(events.filter((e) => e.service === 'api' && e.action !== 0), []);
         assert.equal((await stats()).control.sent, 0);
         await nc.flush();
         assert.deepEqual(controls, []);

@@ -54,7 +54,21 @@ static void test_death_is_escalated_not_sent(void **state)
     assert_int_equal(f->rec.n_actions, 0);
     assert_int_equal(f->rec.n_escalations, 1);
     assert_string_equal(f->rec.escalations[0].instance, "web-2");
-    assert_prefix(f->rec.escalations[0].reason, "no agent: nothing obeys web's control; RESTART escalated, not sent (dead: ");
+    assert_prefix(f->rec.escalations[0].reason, "no agent: RESTART escalated, not sent (dead: silent ");
+    /* Announced by an event of its own: DEAD stays DEAD, no action, the reason. */
+    {
+        const struct corefx_event *e = NULL;
+
+        for (size_t k = 0; k < f->rec.n_events; k++)
+            if (strncmp(f->rec.events[k].reason, "no agent: ", 10) == 0) {
+                assert_null(e);
+                e = &f->rec.events[k];
+            }
+        assert_non_null(e);
+        corefx_assert_event(e, "web", "web-2", INST_DEAD, INST_DEAD, f->rec.escalations[0].at_ms);
+        assert_int_equal(e->action, 0);
+        assert_string_equal(e->reason, f->rec.escalations[0].reason);
+    }
     i = corefx_instance_of(f, "web", "web-2");
     assert_int_equal(i->health, INST_DEAD);
     assert_string_equal(i->reason, f->rec.escalations[0].reason);
