@@ -18,10 +18,10 @@ command -v clang >/dev/null || { echo "fuzz.sh: clang not found (libFuzzer needs
 CC=clang cmake -S "$root" -B "$build" -DFLEET_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
   >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzz_heartbeat fuzz_envelope fuzz_proof fuzz_admin
+cmake --build "$build" -j"$(nproc)" --target fuzz_heartbeat fuzz_envelope fuzz_proof fuzz_admin fuzz_micro_reply
 
 status=0
-for target in fuzz_heartbeat fuzz_envelope fuzz_proof fuzz_admin; do
+for target in fuzz_heartbeat fuzz_envelope fuzz_proof fuzz_admin fuzz_micro_reply; do
   out=$build/fuzz-out/$target
   mkdir -p "$out/corpus" "$out/artifacts"
   echo "== $target: ${seconds}s"

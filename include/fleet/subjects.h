@@ -34,6 +34,11 @@ extern "C" {
 /* Bytes of a buffer that holds any of those keys, NUL included. */
 #define FLEET_KV_KEY_MAX (sizeof(FLEET_KV_MAINT_PREFIX) + 2 * FLEET_NAME_MAX + 2)
 
+/* The NATS micro protocol's ping subject (micro's, not ours: no prefix);
+ * "$SRV.PING.<name>" is answered by every instance of micro service <name>
+ * (the supervisor's `probe: micro`, supervisor/daemon/micro_probe.h). */
+#define FLEET_MICRO_PING "$SRV.PING"
+
 /* Longest subject prefix, in bytes without the NUL. */
 #define FLEET_PREFIX_MAX 128
 /* Bytes of a buffer that holds any subject fleet_subject builds from a

@@ -224,6 +224,8 @@ static void escalate(struct observer *o, const struct instance *i, const char *r
     struct core_escalation e = { .service = i->service, .instance = i, .reason = reason, .at_ms = now_ms };
 
     o->counters.escalations++;
+    if (i->service->no_agent)
+        o->counters.no_agent++;
     if (o->sink.on_escalate != NULL)
         o->sink.on_escalate(o->sink.ctx, &e);
 }
@@ -394,7 +396,8 @@ static void apply_one(struct observer *o, struct agenda *a, const struct decisio
         p->kind = 0;
         break;
     case DEC_GIVE_UP:
-        apply_finish_flight(o, i);
+        if (policy_phase_in_flight((enum policy_phase)p->phase))
+            apply_finish_flight(o, i);
         p->phase = POLICY_GAVE_UP;
         p->kind = 0;
         break;
@@ -418,6 +421,10 @@ static void apply_one(struct observer *o, struct agenda *a, const struct decisio
         writeahead_persist_state(o, i, now_ms);
         break;
     case DEC_ESCALATE:
+        /* No Control announces it (none is sent): an event of its own says why. */
+        if (i->service->no_agent)
+            apply_emit(o, i->service, i, (enum inst_health)i->health, (enum inst_health)i->health, 0, x->reason,
+                       now_ms);
         escalate(o, i, x->reason, now_ms);
         break;
     case DEC_MASS_SILENCE:

@@ -284,6 +284,24 @@ void decide_health_act(const struct observer *o, struct instance *i, enum inst_h
         decisions_add(d, DEC_CANCEL, i);
 }
 
+/* `i`'s due action, caused by `what` (e.g. "dead: silent 1.2s"), would go
+ * to a service nothing obeys (no_agent: probe micro): it is escalated
+ * instead, never sent, and the instance is left alone (GAVE_UP) until it is
+ * heard from again. Its health stays; its reason says why, and so does the
+ * escalation's own event (apply.c). */
+static void escalate_no_agent(struct instance *i, const char *what, struct decisions *d)
+{
+    char reason[REASON_MAX];
+
+    reason_printf(reason, sizeof(reason), "no agent: %s escalated, not sent (%s)",
+                  health_action_name((enum core_action_kind)i->policy.kind), what);
+    decisions_add(d, DEC_CANCEL, i);
+    decisions_add(d, DEC_GIVE_UP, i);
+    add_transition(d, i, (enum inst_health)i->health, reason, 0);
+    add_reason(d, DEC_ESCALATE, i, reason);
+    decisions_add(d, DEC_RESCHEDULE, i);
+}
+
 /* `i`'s planned action is due: it goes, or it is held (on the held list, its
  * reason saying why) until a gate opens. Dropped when its service left the
  * config or had restarts disabled since it was planned. A RESTART goes with
@@ -310,6 +328,11 @@ void decide_due(const struct observer *o, struct instance *i, int64_t now_ms, st
     }
     if (gate_closed(o, i, now_ms, why, sizeof(why))) {
         add_reason(d, DEC_HOLD, i, why);
+        return;
+    }
+    if (s->no_agent) {
+        reason_printf(why, sizeof(why), "%s: %s", what, strncmp(cause, "held: ", 6) == 0 ? cause + 6 : cause);
+        escalate_no_agent(i, why, d);
         return;
     }
     x = decisions_add(d, DEC_ISSUE, i);

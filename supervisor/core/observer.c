@@ -197,6 +197,7 @@ static void service_policy_apply(const struct observer *o, struct service *s, co
     if (c->crashloop_window_ms != 0)
         s->crashloop_window_ms = c->crashloop_window_ms;
     s->restart_disabled = c->restart_disabled;
+    s->no_agent = c->no_agent;
     free(s->depends_on);
     s->depends_on = deps;
     s->n_depends_on = deps != NULL ? (uint32_t)c->n_depends_on : 0;

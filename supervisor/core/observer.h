@@ -40,6 +40,8 @@ struct service_config {
                                      "crashloop" (at most POLICY_TALLY_MAX) */
     uint32_t crashloop_window_ms; /* 0 = 600000 (10 min) */
     bool restart_disabled;        /* never restart or fence it; it is only observed */
+    bool no_agent;                /* nothing obeys a Control for it (probe: micro): a restart or
+                                     fence it needs is escalated (on_escalate), never sent */
     uint32_t max_interval_ms;     /* promised intervals above this are taken as it; 0 = the
                                      observer's max_interval_ms */
     const char (*depends_on)[FLEET_NAME_MAX + 1]; /* copied: restarts held while one of */
@@ -141,7 +143,8 @@ struct core_action {
 struct core_escalation {
     const struct service *service;
     const struct instance *instance;
-    const char *reason;     /* starts with "crashloop", "unacknowledged" or "refused" */
+    const char *reason;     /* starts with "crashloop", "unacknowledged", "refused" or
+                               "no agent" (a no_agent service's restart or fence) */
     int64_t at_ms;
 };
 
@@ -193,6 +196,7 @@ struct observer_counters {
     uint64_t transitions;  /* instance health changes */
     uint64_t actions;      /* action attempts handed to on_action */
     uint64_t escalations;
+    uint64_t no_agent;     /* restarts/fences of no_agent services escalated instead of sent */
     uint64_t self_preservation_expired; /* mass silences that outlasted self_preservation_max_ms */
 };
 

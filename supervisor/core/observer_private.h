@@ -191,7 +191,7 @@ enum decision_kind {
     DEC_REARM,          /* i's policy timer is set again, to `at_ms` (timeouts wait) */
     DEC_END_ACTION,     /* the action in flight, pending or in force is over (a restart done,
                            failed or not needed, a fence lifted): the instance is IDLE */
-    DEC_GIVE_UP,        /* the action in flight is abandoned: the instance is GAVE_UP */
+    DEC_GIVE_UP,        /* the action in flight (if any) is abandoned: the instance is GAVE_UP */
     DEC_MARK_REFENCE,   /* the fence must go out again (policy.refence) */
     DEC_AWAIT_RESTART,  /* the RESTART was accepted: RESTARTING until `at_ms` */
     DEC_FENCE_HOLDS,    /* the FENCE was accepted: in force */

@@ -24,6 +24,9 @@ bool decide_operator(const struct observer *o, struct instance *i, const struct 
     bool fenced = state_record_fenced(i);
     struct decision *x;
 
+    if (s->no_agent)
+        return refuse(why, why_len, "%s has no agent to obey a %s (probe: micro): nothing would act on it; "
+                      "restart or fence it through its platform", s->name, verb);
     if (policy_phase_in_flight((enum policy_phase)p->phase))
         return refuse(why, why_len, "busy: a %s of %s/%s is in flight; try again when it is done",
                       health_action_name((enum core_action_kind)p->kind), s->name, i->name);
@@ -134,6 +137,11 @@ int observer_operator(struct observer *o, const struct operator_order *ord, int6
     s = registry_service(o->registry, ord->service);
     if (s == NULL) {
         reason_printf(result, result_len, "no service %s is known to the supervisor", ord->service);
+        return -1;
+    }
+    if (s->no_agent) {
+        reason_printf(result, result_len, "%s has no agent to obey a %s (probe: micro): nothing would act on "
+                      "it; restart or fence it through its platform", s->name, health_action_name(ord->action));
         return -1;
     }
     if (ord->instance == NULL) {

@@ -80,6 +80,7 @@ struct service {
     uint32_t max_instances;        /* instances tracked at most (0: unbounded) */
     int64_t crashloop_window_ms;
     bool restart_disabled;
+    bool no_agent;                 /* service_config.no_agent */
     uint32_t n_depends_on;
     char (*depends_on)[FLEET_NAME_MAX + 1]; /* owned: freed with the service */
     char name[FLEET_NAME_MAX + 1];

@@ -13,7 +13,7 @@
 
 #include "fleet/conn.h"
 
-#define MAX_SUBSCRIPTIONS 16
+#define MAX_SUBSCRIPTIONS 24
 /* Publishes (statuses, events) nats.c keeps while reconnecting. */
 #define BUS_RECONNECT_BUF_BYTES (64 * 1024 * 1024)
 /* Delivered messages are destroyed in batches: nats.c hands every destroyed

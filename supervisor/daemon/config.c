@@ -162,6 +162,34 @@ static const char *check_listen(const char *v)
     return NULL;
 }
 
+static const char *check_probe(const char *v)
+{
+    return config_probe_parse(v, NULL) == 0 ? NULL
+                                            : "is not a probe: use heartbeat (the service sends heartbeats) or "
+                                              "micro (the supervisor pings its NATS micro $SRV.PING)";
+}
+
+int config_probe_parse(const char *text, enum config_probe *out)
+{
+    static const char *const names[] = { [CONFIG_PROBE_HEARTBEAT] = "heartbeat", [CONFIG_PROBE_MICRO] = "micro" };
+
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        if (strcmp(text, names[k]) == 0) {
+            if (out != NULL)
+                *out = (enum config_probe)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool config_service_micro(const struct supervisor_service *s)
+{
+    enum config_probe p;
+
+    return config_probe_parse(s->probe, &p) == 0 && p == CONFIG_PROBE_MICRO;
+}
+
 static const char *check_log_level(const char *v)
 {
     enum log_level lvl;
@@ -319,6 +347,8 @@ static const struct key_def service_keys[] = {
     UINT_KEY(SVC, SEC_SERVICE, "crashloop_window_s", crashloop_window_s, 1, 86400, "600", NULL),
     BOOL_KEY(SVC, SEC_SERVICE, "restart", restart, "true"),
     UINT_KEY(SVC, SEC_SERVICE, "max_interval_ms", max_interval_ms, 0, 600000, "0", NULL),
+    TEXT_KEY(SVC, SEC_SERVICE, "probe", probe, check_probe, "heartbeat", NULL),
+    UINT_KEY(SVC, SEC_SERVICE, "probe_interval_ms", probe_interval_ms, 0, 600000, "0", NULL),
 };
 #undef SVC
 #define N_SERVICE_KEYS (sizeof service_keys / sizeof service_keys[0])
@@ -741,6 +771,18 @@ static int services_check(const struct supervisor_config *c, const struct err_ou
 
     if (c->n_services == 0)
         return 0;
+    for (size_t i = 0; i < c->n_services; i++) {
+        const struct supervisor_service *s = &c->services[i];
+        char path[64];
+
+        snprintf(path, sizeof path, "services[%zu].probe_interval_ms", i);
+        if (s->probe_interval_ms != 0 && !config_service_micro(s))
+            return fail(e, path, "is set but services[%zu].probe is heartbeat: heartbeat senders promise their "
+                        "own interval; remove it or set probe: micro", i);
+        if (s->probe_interval_ms != 0 && s->probe_interval_ms < CONFIG_PROBE_INTERVAL_MIN_MS)
+            return fail(e, path, "%" PRIu32 " is below %d ms: ping no faster than that (0 = "
+                        "detector.default_interval_ms)", s->probe_interval_ms, CONFIG_PROBE_INTERVAL_MIN_MS);
+    }
     if (service_index_init(&ix, c) != 0)
         return fail_no_memory(e);
     rc = services_check_unique(c, &ix, e);
@@ -1200,6 +1242,7 @@ void config_observer(const struct supervisor_config *c, struct service_config *s
             .crashloop_max = s->crashloop_max,
             .crashloop_window_ms = s->crashloop_window_s * 1000u,
             .restart_disabled = !s->restart,
+            .no_agent = config_service_micro(s),
             .max_interval_ms = s->max_interval_ms,
             .depends_on = (const char (*)[FLEET_NAME_MAX + 1])s->depends_on,
             .n_depends_on = s->n_depends_on,

@@ -20,6 +20,7 @@
 #ifndef SUPERVISOR_CONFIG_H
 #define SUPERVISOR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,17 @@ struct supervisor_operator {
 /* Every verb ("*"). */
 #define CONFIG_OPERATOR_ALL_VERBS (((1u << FLEET_VERB_COUNT) - 1u) & ~1u)
 
+/* How the supervisor learns a service's instances are alive
+ * (services[i].probe): their heartbeats (fleet-agent, libfleet), or its
+ * pings of their NATS micro $SRV.PING.<name> (micro_probe.h), whose
+ * instances have no agent: their restarts and fences go to on_escalate. */
+enum config_probe {
+    CONFIG_PROBE_HEARTBEAT,
+    CONFIG_PROBE_MICRO,
+};
+/* The shortest services[i].probe_interval_ms taken (0 = the default). */
+#define CONFIG_PROBE_INTERVAL_MIN_MS 50
+
 /* One configured service.
  *
  * A depends_on name that is not configured is refused when it is within two
@@ -66,6 +78,9 @@ struct supervisor_service {
     bool restart;                            /* services[i].restart, default true; false = observe only */
     uint32_t max_interval_ms;                /* services[i].max_interval_ms: promised intervals above it
                                                 are taken as it; 0 = detector.max_interval_ms */
+    char probe[16];                          /* services[i].probe: "heartbeat" (default) or "micro" */
+    uint32_t probe_interval_ms;              /* services[i].probe_interval_ms (micro only): ping this
+                                                often; 0 = detector.default_interval_ms */
 };
 
 /* The effective configuration. Created by config_load, destroyed by
@@ -142,6 +157,12 @@ int config_set(struct supervisor_config *c, const char *key, const char *value, 
  * every use of *out. out->policy.rng_seed is left for the caller. Cannot fail. */
 void config_observer(const struct supervisor_config *c, struct service_config *services_buf,
                      struct observer_config *out);
+
+/* The probe named `text` ("heartbeat", "micro"): 0 and *out (when not
+ * NULL), or -1. */
+int config_probe_parse(const char *text, enum config_probe *out);
+/* Whether `s` is probed with NATS micro pings (probe: micro). */
+bool config_service_micro(const struct supervisor_service *s);
 
 /* Frees `c` and everything it owns. NULL is a no-op. */
 void config_destroy(struct supervisor_config *c);

@@ -29,6 +29,7 @@
 #include "fleet/clock.h"
 #include "log.h"
 #include "maint_sync.h"
+#include "micro_probe.h"
 #include "observer.h"
 #include "persist.h"
 #include "service_api.h"
@@ -102,6 +103,7 @@ struct daemon {
     struct maint_sync maint;      /* operators' maintenance flags, reread while leading */
     struct admin_desk admin;      /* operators' signed commands (admin_exec.h) */
     struct exporter *http;        /* the HTTP surface; NULL when http.listen is "" */
+    struct micro_probe *micro;    /* probe: micro services' pings (micro_probe.h) */
 };
 
 static struct codec_clock clock_now(void)
@@ -182,6 +184,16 @@ static void on_core_action(void *ctx, const struct core_action *a)
     char attempt[16], why[160];
 
     snprintf(attempt, sizeof(attempt), "%u", (unsigned)a->attempt);
+    if (micro_probe_has(d->micro, a->service->name)) {
+        /* Nothing obeys a Control there (the core escalates such decisions
+         * instead, service_config.no_agent): a refusal, so it is escalated. */
+        micro_probe_withheld(d->micro);
+        log_kv(LOG_ERROR, "control not sent: the service is probed with NATS micro and has no agent",
+               "action", health_action_name(a->kind), "service", a->service->name, "instance", a->instance->name,
+               NULL);
+        ingest_ack(d->queue, a->action_id, CORE_ACK_REFUSED, "no agent (probe: micro)", d->clk.mono_ms);
+        return;
+    }
     if (!may_act(d)) {
         /* The lease lapsed since this was decided: not sent, and not a
          * refusal either; the core times it out, and by then follows the
@@ -204,7 +216,8 @@ static void on_core_escalate(void *ctx, const struct core_escalation *e)
     struct daemon *d = ctx;
 
     log_kv(LOG_ERROR, "escalation", "service", e->service->name, "instance", e->instance ? e->instance->name : "",
-           "reason", e->reason ? e->reason : "", NULL);
+           "reason", e->reason ? e->reason : "", "hook", d->cfg->on_escalate[0] != '\0' ? "on_escalate" : "none",
+           NULL);
     if (d->cfg->on_escalate[0] != '\0')
         hook_run(d->hooks, d->cfg->on_escalate, e, d->cfg->supervisor_id, d->clk.mono_ms);
 }
@@ -371,6 +384,9 @@ static void reload(struct daemon *d)
     warn_if_changed("nats.url", d->cfg->nats_url, fresh->nats_url);
     warn_if_changed("nats.prefix", d->cfg->prefix, fresh->prefix);
     snprintf(fresh->supervisor_id, sizeof(fresh->supervisor_id), "%s", d->cfg->supervisor_id);
+    if (micro_probe_configure(d->micro, fresh, d->clk.mono_ms) != 0)
+        log_kv(LOG_ERROR, "config reload: out of memory taking the new micro-probed services; keeping the old ones",
+               NULL);
     if (admin_gate_set_operators(d->admin.gate, fresh->operators, fresh->n_operators) != 0)
         log_kv(LOG_ERROR, "config reload: out of memory taking the new operators; keeping the old ones", NULL);
     config_destroy(d->cfg);
@@ -396,6 +412,7 @@ static void fill_stats(struct daemon *d, struct service_api_stats *st, char *las
     admin_gate_counters(d->admin.gate, &st->admin);
     if (d->proofs != NULL)
         proofcheck_counters(d->proofs, &st->proofs);
+    micro_probe_counters(d->micro, &st->micro);
     st->queries = d->queries;
     ingest_last_refusal(d->queue, HB_OK, last, n);
     st->last_refusal = last;
@@ -660,6 +677,7 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     d->clk = clock_now();
     observer_tick(d->obs, d->clk.mono_ms);
     restore_conflicts(d);
+    micro_probe_tick(d->micro, d->clk.mono_ms);
     hook_tick(d->hooks, d->clk.mono_ms);
     for (size_t k = 0; k < batch->n_req; k++)
         answer(d, &batch->req[k]);
@@ -675,6 +693,7 @@ static void process(struct daemon *d, struct ingest_batch *batch)
         feed_publish_due(d->feed, &d->clk);
     emf_tick(&d->emf, d->obs, d->publishing, d->clk.mono_ms, d->clk.unix_ms);
     log_refusals(d);
+    micro_probe_log(d->micro, d->clk.mono_ms);
     write_health(d);
     publish_http(d);
 }
@@ -702,6 +721,8 @@ static int poll_timeout(const struct daemon *d)
         next = emf_schedule_next(&d->emf);
     if (exporter_next_due(d->http) < next)
         next = exporter_next_due(d->http);
+    if (micro_probe_next_due(d->micro) < next)
+        next = micro_probe_next_due(d->micro);
     wait = next - fleet_mono_ms();
     if (wait < 0)
         return 0;
@@ -779,8 +800,13 @@ static int open_bus(struct daemon *d)
     (void)fleet_subject(status_subject, sizeof(status_subject), FLEET_SUBJECT_STATUS, d->cfg->prefix, NULL, NULL);
     if (bus_subscribe(d->bus, subject, NULL, on_heartbeat, d, err, sizeof(err)) != 0 ||
         bus_subscribe(d->bus, status_subject, NULL, on_status_heard, d, err, sizeof(err)) != 0 ||
-        service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0) {
+        service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0 ||
+        micro_probe_create(d->bus, d->queue, &d->micro, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, "cannot subscribe", "error", err, NULL);
+        return -1;
+    }
+    if (micro_probe_configure(d->micro, d->cfg, fleet_mono_ms()) != 0) {
+        log_kv(LOG_ERROR, "cannot set up the micro probes: out of memory", NULL);
         return -1;
     }
     return 0;
@@ -942,6 +968,7 @@ out_close_bus:
     leadership_destroy(d.lead);
     store_close(d.store);
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
+    micro_probe_destroy(d.micro);
     free(d.reloads);
     observer_destroy(d.obs);
     actuator_destroy(d.actuator);

@@ -155,6 +155,7 @@ struct view_parts {
     struct metrics_service *services;
     struct metrics_instance *instances;
     struct metrics_labelled refused[REFUSED_MAX], sent[ACTUATOR_ACTIONS], acks[ACKS_MAX];
+    struct metrics_labelled micro_refused[MICRO_REFUSAL_COUNT];
     struct metrics_admin admin[ADMIN_MAX];
     char action_names[ACTUATOR_ACTIONS][16];
 };
@@ -252,6 +253,14 @@ static void fill_counters(const struct service_api_stats *st, struct metrics_vie
         }
     v->admin = p->admin;
     v->n_admin = n;
+    n = 0;
+    for (int r = MICRO_OK + 1; r < MICRO_REFUSAL_COUNT; r++)
+        p->micro_refused[n++] = (struct metrics_labelled){ micro_refusal_name((enum micro_refusal)r), st->micro.refused[r] };
+    v->micro_refused = p->micro_refused;
+    v->n_micro_refused = n;
+    v->micro_pings = st->micro.pings;
+    v->micro_accepted = st->micro.accepted;
+    v->escalated_no_agent = st->observer.no_agent;
     v->leader = st->leader;
     v->term = st->term;
 }

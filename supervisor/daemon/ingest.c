@@ -131,6 +131,31 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
     return pr == PROOF_BAD_KEY ? HB_REFUSE_KEY : pr == PROOF_BAD ? HB_REFUSE_PROOF : HB_OK;
 }
 
+/* Appends `hb` for the owner, within max_queued. Returns 0, or -1 when the
+ * queue is full (or memory ran out): nothing was queued. */
+static int enqueue(struct ingest *q, const struct hb_input *hb)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->pending.n_hb == q->pending.cap_hb) {
+        size_t cap = q->pending.cap_hb ? q->pending.cap_hb * 2 : 1024;
+        struct hb_input *grown;
+
+        if (cap > q->max_queued)
+            cap = q->max_queued;
+        grown = cap > q->pending.cap_hb ? realloc(q->pending.hb, cap * sizeof(*grown)) : NULL;
+        if (grown == NULL) {
+            pthread_mutex_unlock(&q->lock);
+            return -1;
+        }
+        q->pending.hb = grown;
+        q->pending.cap_hb = cap;
+    }
+    q->pending.hb[q->pending.n_hb++] = *hb;
+    wake_owner(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
@@ -144,26 +169,16 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
         return r;
     }
     hb.arrival_ms = arrival_ms;
-    pthread_mutex_lock(&q->lock);
-    if (q->pending.n_hb == q->pending.cap_hb) {
-        size_t cap = q->pending.cap_hb ? q->pending.cap_hb * 2 : 1024;
-        struct hb_input *grown;
-
-        if (cap > q->max_queued)
-            cap = q->max_queued;
-        grown = cap > q->pending.cap_hb ? realloc(q->pending.hb, cap * sizeof(*grown)) : NULL;
-        if (grown == NULL) {
-            pthread_mutex_unlock(&q->lock);
-            refuse(q, HB_REFUSE_OVERLOAD, subject);
-            return HB_REFUSE_OVERLOAD;
-        }
-        q->pending.hb = grown;
-        q->pending.cap_hb = cap;
+    if (enqueue(q, &hb) != 0) {
+        refuse(q, HB_REFUSE_OVERLOAD, subject);
+        return HB_REFUSE_OVERLOAD;
     }
-    q->pending.hb[q->pending.n_hb++] = hb;
-    wake_owner(q);
-    pthread_mutex_unlock(&q->lock);
     return HB_OK;
+}
+
+int ingest_fact(struct ingest *q, const struct hb_input *hb)
+{
+    return enqueue(q, hb);
 }
 
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,

@@ -106,6 +106,11 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
 /* Producers (any thread). */
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms);
+/* A liveness fact judged elsewhere (micro_probe.c: an answer to a micro
+ * ping), queued for the owner exactly as a decoded heartbeat, within the
+ * same bound. Not counted as received on the heartbeat subject. Returns 0,
+ * or -1 when the queue is full (nothing queued; the caller counts it). */
+int ingest_fact(struct ingest *q, const struct hb_input *hb);
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
                     int64_t arrival_ms);
 void ingest_link(struct ingest *q, bool up, const char *server_id, int64_t at_ms);

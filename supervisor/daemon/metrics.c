@@ -183,6 +183,15 @@ int metrics_write(const struct metrics_view *v, char **out, size_t *len)
         label_value(f, v->admin[k].result);
         fprintf(f, "} %" PRIu64 "\n", v->admin[k].value);
     }
+    family(f, "fleet_micro_pings_total", "counter", "$SRV.PING.<name> requests sent to probe: micro services.");
+    fprintf(f, "fleet_micro_pings_total %" PRIu64 "\n", v->micro_pings);
+    family(f, "fleet_micro_answers_accepted_total", "counter", "Micro ping answers taken as an instance's liveness.");
+    fprintf(f, "fleet_micro_answers_accepted_total %" PRIu64 "\n", v->micro_accepted);
+    labelled_counter(f, "fleet_micro_answers_refused_total", "reason", "Micro ping answers refused, per reason.",
+                     v->micro_refused, v->n_micro_refused);
+    family(f, "fleet_escalations_no_agent_total", "counter",
+           "Restarts and fences of probe: micro instances escalated (on_escalate) instead of sent.");
+    fprintf(f, "fleet_escalations_no_agent_total %" PRIu64 "\n", v->escalated_no_agent);
     detection(f, v->detection);
     supervisor(f, v);
     process(f, &v->process);

@@ -77,6 +77,11 @@ struct metrics_view {
     size_t n_control_acks;
     const struct metrics_admin *admin;
     size_t n_admin;
+    uint64_t micro_pings;                     /* probe: micro (micro_probe.h) */
+    uint64_t micro_accepted;
+    const struct metrics_labelled *micro_refused; /* label: reason */
+    size_t n_micro_refused;
+    uint64_t escalated_no_agent;              /* restarts/fences escalated, not sent: no agent */
     const struct metrics_histogram *detection;
     enum observer_state observer;
     bool leader;

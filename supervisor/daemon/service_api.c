@@ -171,6 +171,26 @@ static json_t *heartbeat_data(const struct service_api_stats *st)
                      "self_preservation_expired", (json_int_t)st->observer.self_preservation_expired);
 }
 
+/* probe: micro (micro_probe.h): pings, answers, every refusal per reason,
+ * and the restarts/fences escalated instead of sent (no agent). */
+static json_t *micro_data(const struct service_api_stats *st)
+{
+    const struct micro_probe_counters *m = &st->micro;
+    json_t *refused = json_object();
+
+    for (int r = MICRO_OK + 1; r < MICRO_REFUSAL_COUNT; r++)
+        json_object_set_new(refused, micro_refusal_name((enum micro_refusal)r), json_integer((json_int_t)m->refused[r]));
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I}",
+                     "pings", (json_int_t)m->pings,
+                     "ping_failed", (json_int_t)m->ping_failed,
+                     "answers", (json_int_t)m->answers,
+                     "accepted", (json_int_t)m->accepted,
+                     "no_responders", (json_int_t)m->no_responders,
+                     "refused", refused,
+                     "escalated_no_agent", (json_int_t)st->observer.no_agent,
+                     "controls_withheld", (json_int_t)m->controls_withheld);
+}
+
 /* The admin endpoint's figures: commands done, dropped (queue full) and
  * refused per rule. */
 static void admin_stats(json_t *e, const struct service_api_stats *st)
@@ -203,6 +223,7 @@ static json_t *stats_endpoints(const struct service_api_stats *st)
     json_object_set_new(hb, "processing_time", json_integer(0));
     json_object_set_new(hb, "average_processing_time", json_integer(0));
     json_object_set_new(hb, "data", heartbeat_data(st));
+    json_object_set_new(json_object_get(hb, "data"), "micro", micro_data(st));
     for (size_t k = 1; k < json_array_size(list); k++) {
         json_t *e = json_array_get(list, k);
 

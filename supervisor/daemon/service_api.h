@@ -17,6 +17,7 @@
 #include "bus.h"
 #include "feed.h"
 #include "ingest.h"
+#include "micro_probe.h"
 #include "observer.h"
 
 #define SERVICE_API_NAME "fleet-supervisor"
@@ -43,6 +44,7 @@ struct service_api_stats {
     struct actuator_counters control; /* Controls sent and their answers */
     struct admin_counters admin;      /* operators' commands done and refused */
     struct proofcheck_counters proofs; /* heartbeat proofs checked (zeros without a key) */
+    struct micro_probe_counters micro; /* probe: micro pings and their answers */
     uint64_t queries;           /* status + service queries answered */
     const char *last_refusal;   /* "" when none */
     enum observer_state state;

@@ -375,6 +375,35 @@ static void test_error_bad_log_level(void **state)
                  NULL);
 }
 
+/* services[i].probe: heartbeat by default, micro for NATS micro services
+ * (no agent: the core's no_agent), with its own ping interval. */
+static void test_probe_keys(void **state)
+{
+    struct supervisor_config *c = load_ok("services:\n  - name: a\n  - name: b\n    probe: micro\n"
+                                          "  - name: c\n    probe: micro\n    probe_interval_ms: 250\n");
+    struct service_config buf[3];
+    struct observer_config oc;
+
+    (void)state;
+    assert_string_equal(c->services[0].probe, "heartbeat");
+    assert_false(config_service_micro(&c->services[0]));
+    assert_true(config_service_micro(&c->services[1]));
+    assert_int_equal(c->services[1].probe_interval_ms, 0);
+    assert_int_equal(c->services[2].probe_interval_ms, 250);
+    config_observer(c, buf, &oc);
+    assert_false(buf[0].no_agent);
+    assert_true(buf[1].no_agent);
+    assert_true(buf[2].no_agent);
+    config_destroy(c);
+    expect_error("services:\n  - name: a\n    probe: ping\n",
+                 "services[0].probe: \"ping\" is not a probe: use heartbeat (the service sends heartbeats) or micro",
+                 NULL);
+    expect_error("services:\n  - name: a\n    probe_interval_ms: 500\n",
+                 "services[0].probe_interval_ms: is set but services[0].probe is heartbeat", NULL);
+    expect_error("services:\n  - name: a\n    probe: micro\n    probe_interval_ms: 10\n",
+                 "services[0].probe_interval_ms: 10 is below 50 ms", NULL);
+}
+
 static void test_error_missing_file(void **state)
 {
     struct supervisor_config sentinel, *c = &sentinel;
@@ -736,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_dependency_cycle, clear_env),
         cmocka_unit_test_setup(test_error_phi_order, clear_env),
         cmocka_unit_test_setup(test_error_bad_log_level, clear_env),
+        cmocka_unit_test_setup(test_probe_keys, clear_env),
         cmocka_unit_test_setup(test_error_missing_file, clear_env),
         cmocka_unit_test_setup(test_error_small_buffer, clear_env),
         cmocka_unit_test_setup(test_env_overrides_file, clear_env),
