@@ -143,7 +143,7 @@ int leadership_raise_term(struct leadership *ld, uint64_t seen)
 {
     uint64_t term;
 
-    if (ld->reported != LEASE_LEADER || seen < ld->term || seen >= LEASE_TERM_MAX)
+    if (ld->reported != LEASE_LEADER || seen <= ld->term || seen >= LEASE_TERM_MAX)
         return ld->floor_failed ? -1 : 0;
     term = seen + 1;
     if (store_raise_term_floor(ld->store, term) != 0) {

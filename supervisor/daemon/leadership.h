@@ -40,8 +40,14 @@ uint64_t leadership_term(const struct leadership *ld);
  * warm-up, state read again). */
 uint64_t leadership_generation(const struct leadership *ld);
 
-/* While leading: an instance reports obeying `seen` >= our term (possible
+/* While leading: an instance reports obeying `seen` > our term (possible
  * only when the floor was lost too): the term becomes seen + 1, floor first.
+ * `seen` equal to our term is an instance obeying us: our term was chosen
+ * above every term heard when we established it, so only an instance
+ * silent then and obeying an older leader of the same number (floor lost
+ * too) could report it otherwise, and that one refuses our control as not
+ * above what it accepted (counted, retried, escalated: never a wrong act).
+ * Raising on equality would raise the term at every obeyed control.
  * Returns 1 when raised, 0 when nothing was needed, -1 when the floor could
  * not be written (leadership_may_act is then false until it can). */
 int leadership_raise_term(struct leadership *ld, uint64_t seen);

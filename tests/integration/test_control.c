@@ -208,6 +208,13 @@ static void mass_silence_means_self_preservation_and_no_restarts(void **state)
     }
 }
 
+/* A serving heartbeat that reports an obeyed term. */
+static bool obeys_a_term(const struct feedwatch_heartbeat *hb, const void *arg)
+{
+    (void)arg;
+    return fleetfx_serving(hb, NULL) && hb->term_seen != 0;
+}
+
 /* One crash in twenty is no mass silence: it is restarted, and the
  * simulated instance obeys through libfleet (a new incarnation, healthy). */
 static void a_simulated_instance_obeys_a_signed_restart(void **state)
@@ -240,6 +247,19 @@ static void a_simulated_instance_obeys_a_signed_restart(void **state)
         assert_true(after.incarnation != before.incarnation);
     }
     assert_int_equal(feedwatch_observer_states_seen(f->fx.watch) & (1u << OBS_SELF_PRESERVATION), 0);
+    /* It now obeys the leader's own term: no reason to raise the term (it
+     * was raised at every obeyed control once, churning the fencing token). */
+    {
+        char *out;
+
+        fleetfx_wait_heartbeat(&f->fx, "svc-4", "svc-4-1", obeys_a_term, NULL);
+        fleetfx_wait_heartbeat(&f->fx, "svc-4", "svc-4-1", fleetfx_serving, NULL);
+        fleetfx_wait_heartbeat(&f->fx, "svc-4", "svc-4-1", fleetfx_serving, NULL);
+        out = proc_output(&f->supervisor);
+        assert_non_null(out);
+        assert_null(strstr(out, "term raised above one an instance obeys"));
+        free(out);
+    }
 }
 
 int main(void)
