@@ -11,18 +11,24 @@
 #include "fleet/control.h"
 #include "fleet/subjects.h"
 
+#include "hb_ring.h"
 #include "log.h"
 
 struct ingest {
     pthread_mutex_t lock;
     int efd;
-    bool signalled;        /* eventfd written since the last take */
-    size_t max_queued;
+    atomic_bool signalled; /* eventfd written since the last take */
+    /* Heartbeats: decoded straight into the ring, which the owner reads in
+     * place. Producers serialize on produce_lock (there is one in practice,
+     * the heartbeat subscription's delivery thread: the lock is never
+     * contended), which the owner never takes. */
+    pthread_mutex_t produce_lock;
+    struct hb_ring ring;
     size_t max_heartbeat_bytes;
     struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
     char prefix[FLEET_PREFIX_MAX + 1];
-    /* Pending work, owned under `lock`. */
+    /* Pending work other than heartbeats, owned under `lock`. */
     struct ingest_batch pending;
     /* Counters: atomics, so producers need not take the lock to count. */
     atomic_uint_fast64_t received;
@@ -45,14 +51,21 @@ int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_by
         goto out_free_queue;
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         goto out_close_fd;
+    if (pthread_mutex_init(&q->produce_lock, NULL) != 0)
+        goto out_destroy_lock;
+    if (hb_ring_init(&q->ring, max_queued) != 0)
+        goto out_destroy_produce_lock;
     snprintf(q->prefix, sizeof(q->prefix), "%s", prefix);
     q->prefix_len = strlen(q->prefix);
-    q->max_queued = max_queued;
     q->max_heartbeat_bytes = max_heartbeat_bytes;
     q->proofs = proofs;
     *out = q;
     return 0;
 
+out_destroy_produce_lock:
+    pthread_mutex_destroy(&q->produce_lock);
+out_destroy_lock:
+    pthread_mutex_destroy(&q->lock);
 out_close_fd:
     close(q->efd);
 out_free_queue:
@@ -71,7 +84,6 @@ static void admin_clear(struct ingest_batch *batch)
 void ingest_batch_free(struct ingest_batch *batch)
 {
     admin_clear(batch);
-    free(batch->hb);
     free(batch->req);
     free(batch->ack);
     free(batch->admin);
@@ -83,6 +95,8 @@ void ingest_destroy(struct ingest *q)
     if (q == NULL)
         return;
     ingest_batch_free(&q->pending);
+    hb_ring_fini(&q->ring);
+    pthread_mutex_destroy(&q->produce_lock);
     pthread_mutex_destroy(&q->lock);
     close(q->efd);
     free(q);
@@ -93,14 +107,16 @@ int ingest_fd(const struct ingest *q)
     return q->efd;
 }
 
-/* Called with the lock held. */
+/* Any thread, after its work is where the owner looks (the pending batch,
+ * or a committed ring slot): the exchange orders that before the test of
+ * `signalled`, which ingest_take clears before it looks (see there), so
+ * either the owner sees the work or it is woken again. */
 static void wake_owner(struct ingest *q)
 {
     uint64_t one = 1;
 
-    if (q->signalled)
+    if (atomic_exchange(&q->signalled, true))
         return;
-    q->signalled = true;
     if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         log_kv(LOG_ERROR, "cannot wake the main loop", "error", strerror(errno), NULL);
 }
@@ -134,35 +150,28 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
-    struct hb_input hb;
+    struct hb_input scratch, *slot;
     enum hb_refusal r;
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
-    r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms, &hb);
+    pthread_mutex_lock(&q->produce_lock);
+    slot = hb_ring_slot(&q->ring);
+    /* A full ring still decodes into scratch: a heartbeat that is wrong is
+     * refused for what is wrong with it, not as overload. */
+    r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms,
+                      slot != NULL ? slot : &scratch);
+    if (r == HB_OK && slot == NULL)
+        r = HB_REFUSE_OVERLOAD;
+    if (r == HB_OK) {
+        slot->arrival_ms = arrival_ms;
+        hb_ring_push(&q->ring);
+    }
+    pthread_mutex_unlock(&q->produce_lock);
     if (r != HB_OK) {
         refuse(q, r, subject);
         return r;
     }
-    hb.arrival_ms = arrival_ms;
-    pthread_mutex_lock(&q->lock);
-    if (q->pending.n_hb == q->pending.cap_hb) {
-        size_t cap = q->pending.cap_hb ? q->pending.cap_hb * 2 : 1024;
-        struct hb_input *grown;
-
-        if (cap > q->max_queued)
-            cap = q->max_queued;
-        grown = cap > q->pending.cap_hb ? realloc(q->pending.hb, cap * sizeof(*grown)) : NULL;
-        if (grown == NULL) {
-            pthread_mutex_unlock(&q->lock);
-            refuse(q, HB_REFUSE_OVERLOAD, subject);
-            return HB_REFUSE_OVERLOAD;
-        }
-        q->pending.hb = grown;
-        q->pending.cap_hb = cap;
-    }
-    q->pending.hb[q->pending.n_hb++] = hb;
     wake_owner(q);
-    pthread_mutex_unlock(&q->lock);
     return HB_OK;
 }
 
@@ -288,9 +297,10 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     struct ingest_batch spare = *batch;
     uint64_t drained;
 
+    hb_ring_release(&q->ring, batch->hb_held);
     /* Double buffering: the caller's processed arrays become the next
      * pending ones, so steady state allocates nothing. */
-    spare.n_hb = 0;
+    spare.n_hb = spare.hb_done = spare.hb_held = 0;
     spare.n_req = 0;
     spare.n_link = 0;
     spare.n_ack = 0;
@@ -298,10 +308,26 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     pthread_mutex_lock(&q->lock);
     *batch = q->pending;
     q->pending = spare;
-    q->signalled = false;
+    atomic_store(&q->signalled, false);
     if (read(q->efd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
         log_kv(LOG_ERROR, "cannot clear the wake-up fd", "error", strerror(errno), NULL);
     pthread_mutex_unlock(&q->lock);
+    /* Cleared before looking: a heartbeat committed after this look finds
+     * `signalled` false and wakes the owner again (wake_owner). */
+    atomic_thread_fence(memory_order_seq_cst);
+    batch->n_hb = hb_ring_committed(&q->ring);
+}
+
+size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const struct hb_input **run)
+{
+    size_t n;
+
+    hb_ring_release(&q->ring, batch->hb_held);
+    batch->hb_held = 0;
+    n = hb_ring_run(&q->ring, batch->n_hb - batch->hb_done, run);
+    batch->hb_done += n;
+    batch->hb_held = n;
+    return n;
 }
 
 void ingest_counters(struct ingest *q, struct ingest_counters *out)

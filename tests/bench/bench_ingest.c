@@ -96,7 +96,7 @@ struct bench_opts {
     uint64_t rounds;
     uint64_t publishers;
     const char *supervisor; /* path; NULL = fleet-supervisor from $FLEET_BIN_DIR */
-    const char *perf_out;   /* perf record output of the first supervisor phase, or NULL */
+    const char *perf_out;   /* perf record output of round 1's B (C: with ".proof"), or NULL */
 };
 
 /* One run of one side. */
@@ -144,8 +144,8 @@ static void usage(FILE *f)
             "usage: bench_ingest [--messages M] [--services S] [--instances-per-service N]\n"
             "                    [--publishers P] [--rounds R] [--supervisor PATH] [--perf FILE]\n"
             "  defaults: 2000000 messages, 20 services x 500 instances, 3 publisher processes,\n"
-            "  2 rounds (A B A' C each); --perf records the first supervisor phase with\n"
-            "  `perf record -g` into FILE\n");
+            "  2 rounds (A B A' C each); --perf records the first round's supervisor phases\n"
+            "  with `perf record -g` into FILE (unauthenticated) and FILE.proof\n");
 }
 
 /* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
@@ -467,8 +467,12 @@ static int run_supervisor(struct bench *bn, int round, bool proven, bool profile
         free(out);
         goto out_kill_supervisor;
     }
-    if (profile)
-        perf = perf_start(sup.pid, bn->opt.perf_out);
+    if (profile) {
+        char out[600];
+
+        snprintf(out, sizeof(out), "%s%s", bn->opt.perf_out, proven ? ".proof" : "");
+        perf = perf_start(sup.pid, out);
+    }
     if (pthread_create(&poll_thread, NULL, bench_poll_stats, &poll) != 0) {
         fprintf(stderr, "bench_ingest: cannot start the stats poller\n");
         goto out_stop_perf;
@@ -680,7 +684,7 @@ static int run_round(struct bench *bn, size_t k, struct phase_result res[SIDE_CO
     if (run_bare(bn, false, &res[SIDE_BARE][k]) != 0 ||
         run_supervisor(bn, (int)k + 1, false, profile, &res[SIDE_SUPERVISOR][k]) != 0 ||
         run_bare(bn, true, &res[SIDE_BARE_PROVEN][k]) != 0 ||
-        run_supervisor(bn, (int)k + 1, true, false, &res[SIDE_SUPERVISOR_PROVEN][k]) != 0)
+        run_supervisor(bn, (int)k + 1, true, profile, &res[SIDE_SUPERVISOR_PROVEN][k]) != 0)
         return -1;
     printf("round %zu:", k + 1);
     for (int s = 0; s < SIDE_COUNT; s++)
