@@ -6,13 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fleet/clock.h"
 #include "fleet/control.h"
 #include "fleet/subjects.h"
 
 #include "hb_ring.h"
 #include "log.h"
+
+/* A full ring makes the delivery thread wait for room, rechecking every
+ * ROOM_POLL_NS, while the owner has taken a batch or given back ring slots
+ * within OWNER_ALIVE_MS:
+ * the backlog then waits in nats.c's pending buffer (bounded, its drops
+ * counted as slow-consumer drops) instead of being refused here. With an
+ * owner that took nothing that long (stalled, or stopped at shutdown) the
+ * heartbeat is refused as overload at once, as it always was. */
+#define OWNER_ALIVE_MS 500
+#define ROOM_POLL_NS 200000
 
 struct ingest {
     pthread_mutex_t lock;
@@ -24,6 +36,7 @@ struct ingest {
      * contended), which the owner never takes. */
     pthread_mutex_t produce_lock;
     struct hb_ring ring;
+    atomic_int_fast64_t last_take_ms; /* monotonic time the owner last took or gave back slots */
     size_t max_heartbeat_bytes;
     struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
@@ -55,6 +68,7 @@ int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_by
         goto out_destroy_lock;
     if (hb_ring_init(&q->ring, max_queued) != 0)
         goto out_destroy_produce_lock;
+    atomic_init(&q->last_take_ms, fleet_mono_ms());
     snprintf(q->prefix, sizeof(q->prefix), "%s", prefix);
     q->prefix_len = strlen(q->prefix);
     q->max_heartbeat_bytes = max_heartbeat_bytes;
@@ -147,6 +161,22 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
     return pr == PROOF_BAD_KEY ? HB_REFUSE_KEY : pr == PROOF_BAD ? HB_REFUSE_PROOF : HB_OK;
 }
 
+/* A slot for the next heartbeat; with the ring full, waits for room while
+ * the owner is alive (see OWNER_ALIVE_MS). NULL: no room. Called under
+ * produce_lock. */
+static struct hb_input *slot_for_heartbeat(struct ingest *q)
+{
+    const struct timespec pause = { .tv_nsec = ROOM_POLL_NS };
+    struct hb_input *slot = hb_ring_slot(&q->ring);
+
+    while (slot == NULL &&
+           fleet_mono_ms() - atomic_load_explicit(&q->last_take_ms, memory_order_relaxed) <= OWNER_ALIVE_MS) {
+        nanosleep(&pause, NULL);
+        slot = hb_ring_slot(&q->ring);
+    }
+    return slot;
+}
+
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
@@ -155,7 +185,7 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
     pthread_mutex_lock(&q->produce_lock);
-    slot = hb_ring_slot(&q->ring);
+    slot = slot_for_heartbeat(q);
     /* A full ring still decodes into scratch: a heartbeat that is wrong is
      * refused for what is wrong with it, not as overload. */
     r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms,
@@ -298,6 +328,7 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     uint64_t drained;
 
     hb_ring_release(&q->ring, batch->hb_held);
+    atomic_store_explicit(&q->last_take_ms, fleet_mono_ms(), memory_order_relaxed);
     /* Double buffering: the caller's processed arrays become the next
      * pending ones, so steady state allocates nothing. */
     spare.n_hb = spare.hb_done = spare.hb_held = 0;
@@ -323,6 +354,8 @@ size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const str
     size_t n;
 
     hb_ring_release(&q->ring, batch->hb_held);
+    if (batch->hb_held > 0)
+        atomic_store_explicit(&q->last_take_ms, fleet_mono_ms(), memory_order_relaxed);
     batch->hb_held = 0;
     n = hb_ring_run(&q->ring, batch->n_hb - batch->hb_done, run);
     batch->hb_done += n;

@@ -83,7 +83,8 @@ struct ingest_counters {
 struct ingest;
 
 /* Creates the queue. `max_queued` caps heartbeats waiting for the owner; past
- * it they are refused as overload (counted). `prefix` is the subject prefix.
+ * it the heartbeat's thread waits for room while the owner keeps taking, and
+ * they are refused as overload (counted) when it does not. `prefix` is the subject prefix.
  * `proofs` (borrowed, may be NULL: nothing is proven, as for a supervisor
  * without a key) checks heartbeat proofs before they are queued; a wrong
  * proof is refused (HB_REFUSE_PROOF). Returns 0 and *out, or -1 (*out
