@@ -23,7 +23,7 @@
  * counted as slow-consumer drops) instead of being refused here. With an
  * owner that took nothing that long (stalled, or stopped at shutdown) the
  * heartbeat is refused as overload at once, as it always was. */
-#define OWNER_ALIVE_MS 500
+#define OWNER_ALIVE_MS 2000
 #define ROOM_POLL_NS 200000
 
 struct ingest {

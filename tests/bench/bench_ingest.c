@@ -35,8 +35,10 @@
  * the publishers are told to start until the last heartbeat is taken,
  * divided by the heartbeats taken.
  *
- * A B A' C alternate for --rounds rounds; the table shows every run and the
- * verdicts use the median of each side (targets: the supervisor's CPU per
+ * A B A' C alternate for --rounds rounds (with --compare PATH, another
+ * fleet-supervisor binary, say the one before a change, runs after each
+ * supervisor side on the same load: A B B0 A' C C0); the table shows every
+ * run, refusals per reason, and the verdicts use the median of each side (targets: the supervisor's CPU per
  * heartbeat <= 1.5 x the bare subscriber's on the same load, zero drops).
  * Drops: for A, messages published but not received plus nats.c
  * pending-limit drops; for B, those not accepted (refusals, stale and nats.c
@@ -96,6 +98,7 @@ struct bench_opts {
     uint64_t rounds;
     uint64_t publishers;
     const char *supervisor; /* path; NULL = fleet-supervisor from $FLEET_BIN_DIR */
+    const char *compare;    /* another fleet-supervisor, run beside it (before/after), or NULL */
     const char *perf_out;   /* perf record output of round 1's B (C: with ".proof"), or NULL */
 };
 
@@ -108,6 +111,7 @@ struct phase_result {
     uint64_t delivered;     /* A: received; B: accepted */
     uint64_t received;      /* messages handed to the subscriber callback */
     uint64_t stale, refused;
+    char refused_by[160];   /* B, C: refusals per reason */
     int64_t client_dropped; /* nats.c pending-limit drops */
     int64_t server_slow;    /* growth of the server's slow_consumers */
     double rate;            /* delivered heartbeats per second */
@@ -142,10 +146,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_ingest [--messages M] [--services S] [--instances-per-service N]\n"
-            "                    [--publishers P] [--rounds R] [--supervisor PATH] [--perf FILE]\n"
+            "                    [--publishers P] [--rounds R] [--supervisor PATH] [--compare PATH]\n"
+            "                    [--perf FILE]\n"
             "  defaults: 2000000 messages, 20 services x 500 instances, 3 publisher processes,\n"
             "  2 rounds (A B A' C each); --perf records the first round's supervisor phases\n"
-            "  with `perf record -g` into FILE (unauthenticated) and FILE.proof\n");
+            "  with `perf record -g` into FILE (unauthenticated) and FILE.proof; --compare\n"
+            "  runs another fleet-supervisor binary (say, before a change) after each\n"
+            "  supervisor side, on the same load, judged the same way\n");
 }
 
 /* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
@@ -158,6 +165,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         BENCH_FLAG_NUM("--publishers", 1, MAX_PUBLISHERS, &o->publishers),
         BENCH_FLAG_NUM("--rounds", 1, MAX_ROUNDS, &o->rounds),
         BENCH_FLAG_STR("--supervisor", &o->supervisor),
+        BENCH_FLAG_STR("--compare", &o->compare),
         BENCH_FLAG_STR("--perf", &o->perf_out),
     };
 
@@ -436,11 +444,12 @@ static void perf_stop(pid_t perf)
 
 
 /* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
-static int run_supervisor(struct bench *bn, int round, bool proven, bool profile, struct phase_result *r)
+static int run_supervisor(struct bench *bn, const char *path, int round, bool proven, bool profile,
+                          struct phase_result *r)
 {
     const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
     char config[300], id[32];
-    char *argv[] = { bn->supervisor_path, "--config", config, "--id", id, NULL };
+    char *argv[] = { (char *)path, "--config", config, "--id", id, NULL };
     struct bench_poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs };
     struct proc sup = { 0 };
     int64_t slow0, slow1, cpu0 = -1, cpu1 = -1;
@@ -452,7 +461,7 @@ static int run_supervisor(struct bench *bn, int round, bool proven, bool profile
     r->supervisor = true;
     r->proven = proven;
     snprintf(config, sizeof(config), "%s/supervisor.yaml", bn->server.dir);
-    snprintf(id, sizeof(id), "bench-r%d%s", round, proven ? "p" : "");
+    snprintf(id, sizeof(id), "bench-r%d%s%s", round, proven ? "p" : "", path == bn->supervisor_path ? "" : "c");
     if (write_supervisor_config(bn, proven, config) != 0)
         return -1;
     if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
@@ -500,6 +509,7 @@ out_kill_supervisor:
     r->delivered = poll.last.accepted;
     r->stale = poll.last.stale;
     r->refused = poll.last.refused;
+    snprintf(r->refused_by, sizeof(r->refused_by), "%s", poll.last.refused_by);
     r->client_dropped = (int64_t)poll.last.sc_dropped;
     r->n_proven = poll.last.proven;
     r->complete = r->delivered == load->n_msgs;
@@ -516,11 +526,28 @@ out_kill_supervisor:
 
 /* ---- report ---- */
 
-/* The four sides of a round, in the order they run. */
-enum side { SIDE_BARE, SIDE_SUPERVISOR, SIDE_BARE_PROVEN, SIDE_SUPERVISOR_PROVEN, SIDE_COUNT };
+/* The sides of a round, in the order they run; the --compare ones only
+ * with that flag. Each supervisor side is judged against the bare side of
+ * its load. */
+enum side {
+    SIDE_BARE, SIDE_SUPERVISOR, SIDE_COMPARE,
+    SIDE_BARE_PROVEN, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN,
+    SIDE_COUNT
+};
 
-static const char *const side_name[SIDE_COUNT] = { "bare nats.c", "fleet-supervisor", "bare (proven load)",
-                                                   "supervisor+proof" };
+static const char *const side_name[SIDE_COUNT] = {
+    "bare nats.c", "fleet-supervisor", "--compare", "bare (proven load)", "supervisor+proof", "--compare+proof",
+};
+
+static bool side_proven(int s)
+{
+    return s >= SIDE_BARE_PROVEN;
+}
+
+static bool side_runs(const struct bench *bn, int s)
+{
+    return (s != SIDE_COMPARE && s != SIDE_COMPARE_PROVEN) || bn->opt.compare != NULL;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -548,10 +575,10 @@ static uint64_t drops_of(const struct phase_result *r, uint64_t published)
 static void print_row(int round, enum side side, const struct phase_result *r, uint64_t published)
 {
     printf("%5d  %-18s %11.0f %10" PRIu64 " %6" PRIu64 " %11.0f %7.3f  stale=%" PRIu64 " refused=%" PRIu64
-           " nats_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
+           "%s%s%s nats_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
            round, side_name[side], r->rate, r->delivered, drops_of(r, published), r->publish_rate,
-           r->cpu_ns_per_hb / 1000.0, r->stale, r->refused, r->client_dropped, r->server_slow,
-           r->complete ? "" : "  INCOMPLETE");
+           r->cpu_ns_per_hb / 1000.0, r->stale, r->refused, r->refused_by[0] ? " (" : "", r->refused_by,
+           r->refused_by[0] ? ")" : "", r->client_dropped, r->server_slow, r->complete ? "" : "  INCOMPLETE");
 }
 
 /* Prints the table and the verdicts. `res[s][k]` is side s in round k. */
@@ -560,6 +587,7 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
     double rate[SIDE_COUNT], cpu[SIDE_COUNT];
     uint64_t drops[SIDE_COUNT] = { 0 };
     int64_t slow = 0;
+    bool drops_met;
 
     printf("\n%" PRIu64 " publisher processes; cpu = user + system of the whole subscribing process\n"
            "(/proc/PID/stat, every thread) from the publishers' start to the last heartbeat taken, per "
@@ -567,11 +595,14 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
     printf("round  subscriber         rate (hb/s)  delivered  drops   publish/s  cpu us/hb\n");
     for (size_t k = 0; k < rounds; k++)
         for (int s = 0; s < SIDE_COUNT; s++)
-            print_row((int)k + 1, (enum side)s, &res[s][k],
-                      s >= SIDE_BARE_PROVEN ? bn->proven_load.n_msgs : bn->load.n_msgs);
+            if (side_runs(bn, s))
+                print_row((int)k + 1, (enum side)s, &res[s][k],
+                          side_proven(s) ? bn->proven_load.n_msgs : bn->load.n_msgs);
     for (int s = 0; s < SIDE_COUNT; s++) {
-        uint64_t published = s >= SIDE_BARE_PROVEN ? bn->proven_load.n_msgs : bn->load.n_msgs;
+        uint64_t published = side_proven(s) ? bn->proven_load.n_msgs : bn->load.n_msgs;
 
+        if (!side_runs(bn, s))
+            continue;
         rate[s] = median_of(res[s], rounds, offsetof(struct phase_result, rate));
         cpu[s] = median_of(res[s], rounds, offsetof(struct phase_result, cpu_ns_per_hb));
         for (size_t k = 0; k < rounds; k++) {
@@ -581,18 +612,32 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
     }
     printf("\nmedian of %zu rounds        rate (hb/s)  cpu us/hb  supervisor/bare: rate  cpu (target <= %.1f)\n",
            rounds, CPU_RATIO_TARGET);
-    for (int s = SIDE_BARE; s < SIDE_COUNT; s += 2) {
-        double rate_ratio = rate[s] > 0 ? rate[s + 1] / rate[s] : 0;
-        double cpu_ratio = cpu[s] > 0 ? cpu[s + 1] / cpu[s] : 0;
+    drops_met = slow == 0;
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        int bare = side_proven(s) ? SIDE_BARE_PROVEN : SIDE_BARE;
+        double rate_ratio = rate[bare] > 0 ? rate[s] / rate[bare] : 0;
+        double cpu_ratio = cpu[bare] > 0 ? cpu[s] / cpu[bare] : 0;
 
-        printf("%-26s %11.0f %10.3f\n", side_name[s], rate[s], cpu[s] / 1000.0);
-        printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s\n", side_name[s + 1], rate[s + 1], cpu[s + 1] / 1000.0,
-               rate_ratio, cpu_ratio, cpu_ratio > 0 && cpu_ratio <= CPU_RATIO_TARGET ? "met" : "NOT met");
+        if (!side_runs(bn, s))
+            continue;
+        if (s == bare) {
+            printf("%-26s %11.0f %10.3f\n", side_name[s], rate[s], cpu[s] / 1000.0);
+            continue;
+        }
+        printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s\n", side_name[s], rate[s], cpu[s] / 1000.0, rate_ratio,
+               cpu_ratio, cpu_ratio > 0 && cpu_ratio <= CPU_RATIO_TARGET ? "met" : "NOT met");
     }
-    printf("drops: bare %" PRIu64 ", supervisor %" PRIu64 ", bare (proven load) %" PRIu64 ", supervisor+proof %"
-           PRIu64 "; server slow_consumers +%" PRId64 " (target 0: %s)\n",
-           drops[SIDE_BARE], drops[SIDE_SUPERVISOR], drops[SIDE_BARE_PROVEN], drops[SIDE_SUPERVISOR_PROVEN], slow,
-           drops[SIDE_SUPERVISOR] == 0 && drops[SIDE_SUPERVISOR_PROVEN] == 0 && slow == 0 ? "met" : "NOT met");
+    printf("drops:");
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        if (!side_runs(bn, s))
+            continue;
+        printf(" %s %" PRIu64 ",", side_name[s], drops[s]);
+        drops_met = drops_met && (drops[s] == 0 || s == SIDE_BARE || s == SIDE_BARE_PROVEN);
+    }
+    printf(" server slow_consumers +%" PRId64 " (target 0 for every supervisor: %s)\n", slow,
+           drops_met ? "met" : "NOT met");
+    if (bn->opt.compare != NULL)
+        printf("--compare = %s\n", bn->opt.compare);
 }
 
 /* ---- main ---- */
@@ -676,20 +721,30 @@ static void bench_close(struct bench *bn)
     nats_Close();
 }
 
-/* Runs round k: A B A' C. Returns 0 or -1. */
+/* Runs round k: A B [B'] A' C [C'], in side order. Returns 0 or -1. */
 static int run_round(struct bench *bn, size_t k, struct phase_result res[SIDE_COUNT][MAX_ROUNDS])
 {
     bool profile = k == 0 && bn->opt.perf_out != NULL;
 
-    if (run_bare(bn, false, &res[SIDE_BARE][k]) != 0 ||
-        run_supervisor(bn, (int)k + 1, false, profile, &res[SIDE_SUPERVISOR][k]) != 0 ||
-        run_bare(bn, true, &res[SIDE_BARE_PROVEN][k]) != 0 ||
-        run_supervisor(bn, (int)k + 1, true, profile, &res[SIDE_SUPERVISOR_PROVEN][k]) != 0)
-        return -1;
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        int rc;
+
+        if (!side_runs(bn, s))
+            continue;
+        if (s == SIDE_BARE || s == SIDE_BARE_PROVEN)
+            rc = run_bare(bn, side_proven(s), &res[s][k]);
+        else if (s == SIDE_COMPARE || s == SIDE_COMPARE_PROVEN)
+            rc = run_supervisor(bn, bn->opt.compare, (int)k + 1, side_proven(s), false, &res[s][k]);
+        else
+            rc = run_supervisor(bn, bn->supervisor_path, (int)k + 1, side_proven(s), profile, &res[s][k]);
+        if (rc != 0)
+            return -1;
+    }
     printf("round %zu:", k + 1);
     for (int s = 0; s < SIDE_COUNT; s++)
-        printf("%s %s %.0f hb/s %.3f us/hb%s", s ? "," : "", side_name[s], res[s][k].rate,
-               res[s][k].cpu_ns_per_hb / 1000.0, res[s][k].complete ? "" : " (incomplete)");
+        if (side_runs(bn, s))
+            printf("%s %s %.0f hb/s %.3f us/hb%s", s ? "," : "", side_name[s], res[s][k].rate,
+                   res[s][k].cpu_ns_per_hb / 1000.0, res[s][k].complete ? "" : " (incomplete)");
     printf("\n");
     fflush(stdout);
     return 0;

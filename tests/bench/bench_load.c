@@ -300,8 +300,14 @@ int bench_supervisor_stats(natsConnection *nc, const char *id, struct bench_stat
             .proven = (uint64_t)json_integer_value(
                 json_object_get(json_object_get(data, "proofs"), "proven")),
         };
-        json_object_foreach(refused, key, v)
+        json_object_foreach(refused, key, v) {
+            size_t used = strlen(out->refused_by);
+
             out->refused += (uint64_t)json_integer_value(v);
+            if (json_integer_value(v) > 0)
+                snprintf(out->refused_by + used, sizeof(out->refused_by) - used, "%s%s=%" JSON_INTEGER_FORMAT,
+                         used ? "," : "", key, json_integer_value(v));
+        }
         rc = 0;
     }
     json_decref(doc);

@@ -62,6 +62,7 @@ int bench_varz_int(int port, const char *key, int64_t *out);
 /* The heartbeat endpoint's counters of $SRV.STATS. */
 struct bench_stats_sample {
     uint64_t received, accepted, stale, refused, sc_dropped, proven;
+    char refused_by[160];    /* "reason=count,..." of the refusals above zero ("" for none) */
 };
 
 /* Asks the supervisor `id` for $SRV.STATS and reads the heartbeat endpoint.
