@@ -945,6 +945,7 @@ out_close_bus:
     /* After bus_close no callback runs, so what they fed can go. */
     leadership_destroy(d.lead);
     store_close(d.store);
+    ingest_owner_gone(d.queue);
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
     free(d.reloads);
     observer_destroy(d.obs);

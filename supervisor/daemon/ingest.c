@@ -21,8 +21,9 @@
  * within OWNER_ALIVE_MS:
  * the backlog then waits in nats.c's pending buffer (bounded, its drops
  * counted as slow-consumer drops) instead of being refused here. With an
- * owner that took nothing that long (stalled, or stopped at shutdown) the
- * heartbeat is refused as overload at once, as it always was. */
+ * owner that took nothing that long (stalled), or one that said it is gone
+ * (ingest_owner_gone, at shutdown), the heartbeat is refused as overload at
+ * once, as it always was. */
 #define OWNER_ALIVE_MS 2000
 #define ROOM_POLL_NS 200000
 
@@ -37,6 +38,7 @@ struct ingest {
     pthread_mutex_t produce_lock;
     struct hb_ring ring;
     atomic_int_fast64_t last_take_ms; /* monotonic time the owner last took or gave back slots */
+    atomic_bool owner_gone;           /* ingest_owner_gone: a full ring refuses at once */
     size_t max_heartbeat_bytes;
     struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
@@ -169,7 +171,7 @@ static struct hb_input *slot_for_heartbeat(struct ingest *q)
     const struct timespec pause = { .tv_nsec = ROOM_POLL_NS };
     struct hb_input *slot = hb_ring_slot(&q->ring);
 
-    while (slot == NULL &&
+    while (slot == NULL && !atomic_load_explicit(&q->owner_gone, memory_order_relaxed) &&
            fleet_mono_ms() - atomic_load_explicit(&q->last_take_ms, memory_order_relaxed) <= OWNER_ALIVE_MS) {
         nanosleep(&pause, NULL);
         slot = hb_ring_slot(&q->ring);
@@ -361,6 +363,12 @@ size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const str
     batch->hb_done += n;
     batch->hb_held = n;
     return n;
+}
+
+void ingest_owner_gone(struct ingest *q)
+{
+    if (q != NULL)
+        atomic_store(&q->owner_gone, true);
 }
 
 void ingest_counters(struct ingest *q, struct ingest_counters *out)

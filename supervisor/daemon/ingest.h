@@ -133,6 +133,10 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch);
  * or take (which give its slots back to the producer). */
 size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const struct hb_input **run);
 void ingest_batch_free(struct ingest_batch *batch);
+/* Owner: it takes nothing more (shutdown). From now on a heartbeat that finds
+ * the ring full is refused at once instead of waiting for room, so no
+ * callback outlasts the bus's drain by waiting. Any thread; NULL is a no-op. */
+void ingest_owner_gone(struct ingest *q);
 
 /* Snapshot of the counters (any thread). */
 void ingest_counters(struct ingest *q, struct ingest_counters *out);

@@ -1,7 +1,8 @@
 /* The heartbeat hand-over of supervisor/daemon/ingest.h with its ring full:
  * a wrong heartbeat is still refused for what is wrong with it, a right one
- * is refused as overload (counted) when the owner takes nothing, and waits
- * for room while the owner keeps taking, losing nothing and keeping order. */
+ * is refused as overload (counted) when the owner takes nothing or is gone,
+ * and waits for room while the owner keeps taking, losing nothing and
+ * keeping order. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +84,26 @@ static void test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_
     ingest_destroy(q);
 }
 
+static void test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting(void **state)
+{
+    struct ingest_batch batch = { 0 };
+    struct ingest_counters c;
+    struct ingest *q;
+    uint64_t next = 1;
+
+    (void)state;
+    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
+    for (uint64_t s = 1; s <= MAX_QUEUED; s++)
+        assert_int_equal(send_seq(q, s), HB_OK);
+    ingest_owner_gone(q);
+    assert_int_equal(send_seq(q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
+    ingest_counters(q, &c);
+    assert_int_equal(c.refused[HB_REFUSE_OVERLOAD], 1);
+    assert_int_equal(take_expect(q, &batch, &next), MAX_QUEUED); /* what was queued is still there */
+    ingest_batch_free(&batch);
+    ingest_destroy(q);
+}
+
 struct sender {
     struct ingest *q;
     uint64_t n;
@@ -126,6 +147,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload),
         cmocka_unit_test(test_a_full_queue_waits_for_an_owner_that_keeps_taking),
+        cmocka_unit_test(test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
