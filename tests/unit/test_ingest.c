@@ -59,6 +59,17 @@ static size_t take_expect(struct ingest *q, struct ingest_batch *batch, uint64_t
     return total;
 }
 
+/* A queue holding MAX_QUEUED heartbeats, seq 1..MAX_QUEUED. */
+static struct ingest *full_queue(void)
+{
+    struct ingest *q;
+
+    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
+    for (uint64_t s = 1; s <= MAX_QUEUED; s++)
+        assert_int_equal(send_seq(q, s), HB_OK);
+    return q;
+}
+
 static void test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload(void **state)
 {
     struct ingest_batch batch = { 0 };
@@ -67,9 +78,7 @@ static void test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_
     uint64_t next = 1;
 
     (void)state;
-    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
-    for (uint64_t s = 1; s <= MAX_QUEUED; s++)
-        assert_int_equal(send_seq(q, s), HB_OK);
+    q = full_queue();
     assert_int_equal(ingest_heartbeat(q, "fleet.v1.hb.svc.inst-0", "\xff\xff", 2, 1000), HB_REFUSE_DECODE);
     /* Nobody takes: after the owner's grace the right one is overload. */
     assert_int_equal(send_seq(q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
@@ -92,9 +101,7 @@ static void test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting(voi
     uint64_t next = 1;
 
     (void)state;
-    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
-    for (uint64_t s = 1; s <= MAX_QUEUED; s++)
-        assert_int_equal(send_seq(q, s), HB_OK);
+    q = full_queue();
     ingest_owner_gone(q);
     assert_int_equal(send_seq(q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
     ingest_counters(q, &c);
