@@ -38,8 +38,10 @@
  * A B A' C alternate for --rounds rounds (with --compare PATH, another
  * fleet-supervisor binary, say the one before a change, runs after each
  * supervisor side on the same load: A B B0 A' C C0); the table shows every
- * run, refusals per reason, and the verdicts use the median of each side (targets: the supervisor's CPU per
- * heartbeat <= 1.5 x the bare subscriber's on the same load, zero drops).
+ * run, refusals per reason, and the verdicts use the median of each side
+ * (targets: the supervisor's CPU per heartbeat <= 1.5 x the bare
+ * subscriber's on the same load, zero drops; DESIGN.md §11: rate >= 0.8 x
+ * bare, authenticated >= 200 k heartbeats/s).
  * Drops: for A, messages published but not received plus nats.c
  * pending-limit drops; for B, those not accepted (refusals, stale and nats.c
  * drops shown separately); for both, the server's slow_consumers counter
@@ -84,6 +86,8 @@
 /* Per-connection bytes the server may queue for a reader (default 64 MiB). */
 #define SERVER_MAX_PENDING "1073741824"
 #define CPU_RATIO_TARGET 1.5    /* supervisor CPU/hb over the bare subscriber's (issue 13 §3) */
+#define RATE_RATIO_TARGET 0.8   /* supervisor rate over the bare subscriber's (DESIGN.md §11) */
+#define PROVEN_TARGET 200000.0  /* authenticated heartbeats/s (DESIGN.md §11) */
 #define WORKER_SETUP_MS 10000   /* a worker connects or subscribes within this */
 
 /* Commands to the workers (bench_worker.h). */
@@ -627,6 +631,9 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
         printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s\n", side_name[s], rate[s], cpu[s] / 1000.0, rate_ratio,
                cpu_ratio, cpu_ratio > 0 && cpu_ratio <= CPU_RATIO_TARGET ? "met" : "NOT met");
     }
+    printf("DESIGN.md §11: supervisor rate >= %.1f x bare: %s; authenticated >= %.0f hb/s: %s\n", RATE_RATIO_TARGET,
+           rate[SIDE_SUPERVISOR] >= RATE_RATIO_TARGET * rate[SIDE_BARE] ? "met" : "NOT met", PROVEN_TARGET,
+           rate[SIDE_SUPERVISOR_PROVEN] >= PROVEN_TARGET ? "met" : "NOT met");
     printf("drops:");
     for (int s = 0; s < SIDE_COUNT; s++) {
         if (!side_runs(bn, s))
