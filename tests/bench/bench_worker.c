@@ -123,6 +123,9 @@ void bench_worker_stop(struct bench_worker *w)
 
     if (w->pid <= 0)
         return;
+    /* Said, not only closed: workers forked later hold copies of this pipe's
+     * write end, so its closing alone is no end of file. */
+    (void)bench_worker_reply(w->cmd_fd, &(char){ BENCH_WORKER_QUIT }, 1);
     close(w->cmd_fd);
     close(w->reply_fd);
     while (waitpid(w->pid, &st, WNOHANG) == 0) {

@@ -37,8 +37,8 @@ int bench_worker_send(struct bench_worker *w, char cmd);
 /* In the parent: reads one reply of `n` bytes within `timeout_ms`.
  * Returns 0, or -1 (timeout, the worker died, short reply). */
 int bench_worker_read(struct bench_worker *w, void *reply, size_t n, int timeout_ms);
-/* Ends the worker: closes its command pipe, waits up to 5 s, then SIGKILLs
- * that pid. Safe on a zeroed or stopped worker. */
+/* Ends the worker: sends BENCH_WORKER_QUIT, closes its pipes, waits up to
+ * 5 s, then SIGKILLs that pid. Safe on a zeroed or stopped worker. */
 void bench_worker_stop(struct bench_worker *w);
 
 #endif
