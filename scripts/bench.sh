@@ -34,7 +34,7 @@ export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
 
 echo
-echo "== 1. heartbeat ingest (targets: supervisor >= 0.8 x bare; every heartbeat proven >= 200k hb/s; zero drops)"
+echo "== 1. heartbeat ingest from 3 publisher processes (targets: supervisor CPU per heartbeat <= 1.5 x the bare subscriber's, with and without proofs; zero drops; §9)"
 "$bench/bench_ingest" "$@"
 
 echo

@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,11 +170,47 @@ static enum hb_refusal take_proof(const Fleet__V1__Heartbeat *hb, struct codec_h
     return HB_OK;
 }
 
+/* A heartbeat is unpacked into a bump arena on the decoding thread's stack,
+ * not into one malloc per field: what does not fit (a heartbeat far bigger
+ * than any sender makes) falls back to the heap, and only then is there
+ * anything to free. */
+#define UNPACK_ARENA_BYTES 8192
+
+struct unpack_arena {
+    ProtobufCAllocator allocator;     /* allocator_data points back here */
+    size_t used;
+    size_t on_heap;                   /* allocations that did not fit */
+    _Alignas(16) unsigned char buf[UNPACK_ARENA_BYTES];
+};
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    struct unpack_arena *a = ctx;
+    size_t at = (a->used + 15) & ~(size_t)15;
+
+    if (at <= sizeof(a->buf) && size <= sizeof(a->buf) - at) {
+        a->used = at + size;
+        return a->buf + at;
+    }
+    a->on_heap++;
+    return malloc(size);
+}
+
+static void arena_free(void *ctx, void *p)
+{
+    struct unpack_arena *a = ctx;
+    uintptr_t at = (uintptr_t)p, start = (uintptr_t)a->buf;
+
+    if (at < start || at >= start + sizeof(a->buf))
+        free(p);
+}
+
 enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, const void *data,
                                        size_t len, size_t max_len, struct hb_input *out,
                                        struct codec_hb_proof *proof)
 {
     const char *tail = fleet_subject_tail(subject, prefix_len, FLEET_SUBJECT_HB);
+    struct unpack_arena arena;
     Fleet__V1__Heartbeat *hb;
     enum hb_refusal r;
 
@@ -184,7 +221,9 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
     r = parse_subject_tail(tail, out);
     if (r != HB_OK)
         return r;
-    hb = fleet__v1__heartbeat__unpack(NULL, len, data);
+    arena.allocator = (ProtobufCAllocator){ .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+    arena.used = arena.on_heap = 0;
+    hb = fleet__v1__heartbeat__unpack(&arena.allocator, len, data);
     if (hb == NULL)
         return HB_REFUSE_DECODE;
     if (strcmp(hb->service, out->service) != 0 || strcmp(hb->instance, out->instance) != 0) {
@@ -217,7 +256,8 @@ enum hb_refusal codec_heartbeat_decode(const char *subject, size_t prefix_len, c
     r = HB_OK;
 
 out_free_hb:
-    fleet__v1__heartbeat__free_unpacked(hb, NULL);
+    if (arena.on_heap > 0)
+        fleet__v1__heartbeat__free_unpacked(hb, &arena.allocator);
     return r;
 }
 

@@ -650,6 +650,8 @@ static void publish_http(struct daemon *d)
 
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
+    const struct hb_input *run;
+
     /* Leadership first: its requests can block (each bounded), and what
      * arrived meanwhile must be in the batch judged after them, or a slow
      * JetStream would look like silence from everyone. */
@@ -665,13 +667,15 @@ static void process(struct daemon *d, struct ingest_batch *batch)
     for (size_t k = 0; k < batch->n_ack; k++)
         observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].outcome, batch->ack[k].error,
                                batch->ack[k].at_ms);
-    for (size_t k = 0; k < batch->n_hb; k++) {
-        if (observer_heartbeat(d->obs, &batch->hb[k]) == HB_NO_MEMORY)
-            log_kv(LOG_ERROR, "cannot track a new instance: out of memory", "service",
-                   batch->hb[k].service, "instance", batch->hb[k].instance, NULL);
-        if ((k + 1) % HEARTBEAT_SLICE == 0 && d->publishing) {
-            d->clk = clock_now();
-            feed_publish_due(d->feed, &d->clk);
+    for (size_t n, k = 0; (n = ingest_heartbeats(d->queue, batch, &run)) > 0;) {
+        for (size_t j = 0; j < n; j++, k++) {
+            if (observer_heartbeat(d->obs, &run[j]) == HB_NO_MEMORY)
+                log_kv(LOG_ERROR, "cannot track a new instance: out of memory", "service", run[j].service,
+                       "instance", run[j].instance, NULL);
+            if ((k + 1) % HEARTBEAT_SLICE == 0 && d->publishing) {
+                d->clk = clock_now();
+                feed_publish_due(d->feed, &d->clk);
+            }
         }
     }
     d->clk = clock_now();
@@ -967,6 +971,7 @@ out_close_bus:
     /* After bus_close no callback runs, so what they fed can go. */
     leadership_destroy(d.lead);
     store_close(d.store);
+    ingest_owner_gone(d.queue);
     bus_close(d.bus, DRAIN_TIMEOUT_MS);
     micro_probe_destroy(d.micro);
     free(d.reloads);

@@ -6,23 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fleet/clock.h"
 #include "fleet/control.h"
 #include "fleet/subjects.h"
 
+#include "hb_ring.h"
 #include "log.h"
+
+/* A full ring makes the delivery thread wait for room, rechecking every
+ * ROOM_POLL_NS, while the owner has taken a batch or given back ring slots
+ * within OWNER_ALIVE_MS:
+ * the backlog then waits in nats.c's pending buffer (bounded, its drops
+ * counted as slow-consumer drops) instead of being refused here. With an
+ * owner that took nothing that long (stalled), or one that said it is gone
+ * (ingest_owner_gone, at shutdown), the heartbeat is refused as overload at
+ * once, as it always was. */
+#define OWNER_ALIVE_MS 2000
+#define ROOM_POLL_NS 200000
 
 struct ingest {
     pthread_mutex_t lock;
     int efd;
-    bool signalled;        /* eventfd written since the last take */
-    size_t max_queued;
+    atomic_bool signalled; /* eventfd written since the last take */
+    /* Heartbeats: decoded straight into the ring, which the owner reads in
+     * place. Producers serialize on produce_lock (there is one in practice,
+     * the heartbeat subscription's delivery thread: the lock is never
+     * contended), which the owner never takes. */
+    pthread_mutex_t produce_lock;
+    struct hb_ring ring;
+    atomic_int_fast64_t last_take_ms; /* monotonic time the owner last took or gave back slots */
+    atomic_bool owner_gone;           /* ingest_owner_gone: a full ring refuses at once */
     size_t max_heartbeat_bytes;
     struct proofcheck *proofs;  /* borrowed; NULL: nothing is proven */
     size_t prefix_len;
     char prefix[FLEET_PREFIX_MAX + 1];
-    /* Pending work, owned under `lock`. */
+    /* Pending work other than heartbeats, owned under `lock`. */
     struct ingest_batch pending;
     /* Counters: atomics, so producers need not take the lock to count. */
     atomic_uint_fast64_t received;
@@ -45,14 +66,22 @@ int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_by
         goto out_free_queue;
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         goto out_close_fd;
+    if (pthread_mutex_init(&q->produce_lock, NULL) != 0)
+        goto out_destroy_lock;
+    if (hb_ring_init(&q->ring, max_queued) != 0)
+        goto out_destroy_produce_lock;
+    atomic_init(&q->last_take_ms, fleet_mono_ms());
     snprintf(q->prefix, sizeof(q->prefix), "%s", prefix);
     q->prefix_len = strlen(q->prefix);
-    q->max_queued = max_queued;
     q->max_heartbeat_bytes = max_heartbeat_bytes;
     q->proofs = proofs;
     *out = q;
     return 0;
 
+out_destroy_produce_lock:
+    pthread_mutex_destroy(&q->produce_lock);
+out_destroy_lock:
+    pthread_mutex_destroy(&q->lock);
 out_close_fd:
     close(q->efd);
 out_free_queue:
@@ -71,7 +100,6 @@ static void admin_clear(struct ingest_batch *batch)
 void ingest_batch_free(struct ingest_batch *batch)
 {
     admin_clear(batch);
-    free(batch->hb);
     free(batch->req);
     free(batch->ack);
     free(batch->admin);
@@ -83,6 +111,8 @@ void ingest_destroy(struct ingest *q)
     if (q == NULL)
         return;
     ingest_batch_free(&q->pending);
+    hb_ring_fini(&q->ring);
+    pthread_mutex_destroy(&q->produce_lock);
     pthread_mutex_destroy(&q->lock);
     close(q->efd);
     free(q);
@@ -93,14 +123,16 @@ int ingest_fd(const struct ingest *q)
     return q->efd;
 }
 
-/* Called with the lock held. */
+/* Any thread, after its work is where the owner looks (the pending batch,
+ * or a committed ring slot): the exchange orders that before the test of
+ * `signalled`, which ingest_take clears before it looks (see there), so
+ * either the owner sees the work or it is woken again. */
 static void wake_owner(struct ingest *q)
 {
     uint64_t one = 1;
 
-    if (q->signalled)
+    if (atomic_exchange(&q->signalled, true))
         return;
-    q->signalled = true;
     if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         log_kv(LOG_ERROR, "cannot wake the main loop", "error", strerror(errno), NULL);
 }
@@ -131,54 +163,65 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
     return pr == PROOF_BAD_KEY ? HB_REFUSE_KEY : pr == PROOF_BAD ? HB_REFUSE_PROOF : HB_OK;
 }
 
-/* Appends `hb` for the owner, within max_queued. Returns 0, or -1 when the
- * queue is full (or memory ran out): nothing was queued. */
-static int enqueue(struct ingest *q, const struct hb_input *hb)
+/* A slot for the next heartbeat; with the ring full, waits for room while
+ * the owner is alive (see OWNER_ALIVE_MS). NULL: no room. Called under
+ * produce_lock. */
+static struct hb_input *slot_for_heartbeat(struct ingest *q)
 {
-    pthread_mutex_lock(&q->lock);
-    if (q->pending.n_hb == q->pending.cap_hb) {
-        size_t cap = q->pending.cap_hb ? q->pending.cap_hb * 2 : 1024;
-        struct hb_input *grown;
+    const struct timespec pause = { .tv_nsec = ROOM_POLL_NS };
+    struct hb_input *slot = hb_ring_slot(&q->ring);
 
-        if (cap > q->max_queued)
-            cap = q->max_queued;
-        grown = cap > q->pending.cap_hb ? realloc(q->pending.hb, cap * sizeof(*grown)) : NULL;
-        if (grown == NULL) {
-            pthread_mutex_unlock(&q->lock);
-            return -1;
-        }
-        q->pending.hb = grown;
-        q->pending.cap_hb = cap;
+    while (slot == NULL && !atomic_load_explicit(&q->owner_gone, memory_order_relaxed) &&
+           fleet_mono_ms() - atomic_load_explicit(&q->last_take_ms, memory_order_relaxed) <= OWNER_ALIVE_MS) {
+        nanosleep(&pause, NULL);
+        slot = hb_ring_slot(&q->ring);
     }
-    q->pending.hb[q->pending.n_hb++] = *hb;
-    wake_owner(q);
-    pthread_mutex_unlock(&q->lock);
-    return 0;
+    return slot;
 }
 
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms)
 {
-    struct hb_input hb;
+    struct hb_input scratch, *slot;
     enum hb_refusal r;
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
-    r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms, &hb);
+    pthread_mutex_lock(&q->produce_lock);
+    slot = slot_for_heartbeat(q);
+    /* A full ring still decodes into scratch: a heartbeat that is wrong is
+     * refused for what is wrong with it, not as overload. */
+    r = ingest_decode(q->proofs, q->prefix_len, q->max_heartbeat_bytes, subject, data, len, arrival_ms,
+                      slot != NULL ? slot : &scratch);
+    if (r == HB_OK && slot == NULL)
+        r = HB_REFUSE_OVERLOAD;
+    if (r == HB_OK) {
+        slot->arrival_ms = arrival_ms;
+        hb_ring_push(&q->ring);
+    }
+    pthread_mutex_unlock(&q->produce_lock);
     if (r != HB_OK) {
         refuse(q, r, subject);
         return r;
     }
-    hb.arrival_ms = arrival_ms;
-    if (enqueue(q, &hb) != 0) {
-        refuse(q, HB_REFUSE_OVERLOAD, subject);
-        return HB_REFUSE_OVERLOAD;
-    }
+    wake_owner(q);
     return HB_OK;
 }
 
 int ingest_fact(struct ingest *q, const struct hb_input *hb)
 {
-    return enqueue(q, hb);
+    struct hb_input *slot;
+
+    pthread_mutex_lock(&q->produce_lock);
+    slot = hb_ring_slot(&q->ring);   /* no wait: a full ring is overload, counted by the caller */
+    if (slot != NULL) {
+        *slot = *hb;
+        hb_ring_push(&q->ring);
+    }
+    pthread_mutex_unlock(&q->produce_lock);
+    if (slot == NULL)
+        return -1;
+    wake_owner(q);
+    return 0;
 }
 
 void ingest_request(struct ingest *q, int kind, const char *reply, const void *payload, size_t len,
@@ -303,9 +346,11 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     struct ingest_batch spare = *batch;
     uint64_t drained;
 
+    hb_ring_release(&q->ring, batch->hb_held);
+    atomic_store_explicit(&q->last_take_ms, fleet_mono_ms(), memory_order_relaxed);
     /* Double buffering: the caller's processed arrays become the next
      * pending ones, so steady state allocates nothing. */
-    spare.n_hb = 0;
+    spare.n_hb = spare.hb_done = spare.hb_held = 0;
     spare.n_req = 0;
     spare.n_link = 0;
     spare.n_ack = 0;
@@ -313,10 +358,34 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     pthread_mutex_lock(&q->lock);
     *batch = q->pending;
     q->pending = spare;
-    q->signalled = false;
+    atomic_store(&q->signalled, false);
     if (read(q->efd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
         log_kv(LOG_ERROR, "cannot clear the wake-up fd", "error", strerror(errno), NULL);
     pthread_mutex_unlock(&q->lock);
+    /* Cleared before looking: a heartbeat committed after this look finds
+     * `signalled` false and wakes the owner again (wake_owner). */
+    atomic_thread_fence(memory_order_seq_cst);
+    batch->n_hb = hb_ring_committed(&q->ring);
+}
+
+size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const struct hb_input **run)
+{
+    size_t n;
+
+    hb_ring_release(&q->ring, batch->hb_held);
+    if (batch->hb_held > 0)
+        atomic_store_explicit(&q->last_take_ms, fleet_mono_ms(), memory_order_relaxed);
+    batch->hb_held = 0;
+    n = hb_ring_run(&q->ring, batch->n_hb - batch->hb_done, run);
+    batch->hb_done += n;
+    batch->hb_held = n;
+    return n;
+}
+
+void ingest_owner_gone(struct ingest *q)
+{
+    if (q != NULL)
+        atomic_store(&q->owner_gone, true);
 }
 
 void ingest_counters(struct ingest *q, struct ingest_counters *out)

@@ -55,9 +55,11 @@ struct ingest_link {
 };
 
 struct ingest_batch {
-    struct hb_input *hb;
+    /* Heartbeats stay in the queue's ring and are read in place through
+     * ingest_heartbeats: n_hb were waiting at the take. */
     size_t n_hb;
-    size_t cap_hb;
+    size_t hb_done;      /* handed out by ingest_heartbeats so far */
+    size_t hb_held;      /* the last run, released by the next call or take */
     struct ingest_request *req;
     size_t n_req;
     size_t cap_req;
@@ -81,7 +83,8 @@ struct ingest_counters {
 struct ingest;
 
 /* Creates the queue. `max_queued` caps heartbeats waiting for the owner; past
- * it they are refused as overload (counted). `prefix` is the subject prefix.
+ * it the heartbeat's thread waits for room while the owner keeps taking, and
+ * they are refused as overload (counted) when it does not. `prefix` is the subject prefix.
  * `proofs` (borrowed, may be NULL: nothing is proven, as for a supervisor
  * without a key) checks heartbeat proofs before they are queued; a wrong
  * proof is refused (HB_REFUSE_PROOF). Returns 0 and *out, or -1 (*out
@@ -103,7 +106,8 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
                               const char *subject, const void *data, size_t len, int64_t now_ms,
                               struct hb_input *out);
 
-/* Producers (any thread). */
+/* Producers (any thread; heartbeats from several threads are serialized, and
+ * keep each thread's order). */
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms);
 /* A liveness fact judged elsewhere (micro_probe.c: an answer to a micro
@@ -125,9 +129,19 @@ int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, cons
 
 /* Owner: swaps the pending work into `batch` (which must have come from a
  * previous take or be zeroed) and clears the eventfd. The batch's arrays are
- * reused between calls; free them with ingest_batch_free. */
+ * reused between calls; free them with ingest_batch_free. Heartbeats of the
+ * previous take not read by then stay queued for this one. */
 void ingest_take(struct ingest *q, struct ingest_batch *batch);
+/* Owner: the next run of the heartbeats of the last take, in arrival order,
+ * read in place: *run points at its first; returns its length, 0 when the
+ * take's heartbeats are all handed out. A run is valid until the next call
+ * or take (which give its slots back to the producer). */
+size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const struct hb_input **run);
 void ingest_batch_free(struct ingest_batch *batch);
+/* Owner: it takes nothing more (shutdown). From now on a heartbeat that finds
+ * the ring full is refused at once instead of waiting for room, so no
+ * callback outlasts the bus's drain by waiting. Any thread; NULL is a no-op. */
+void ingest_owner_gone(struct ingest *q);
 
 /* Snapshot of the counters (any thread). */
 void ingest_counters(struct ingest *q, struct ingest_counters *out);

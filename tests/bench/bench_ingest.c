@@ -1,66 +1,76 @@
 /* bench_ingest: heartbeat ingest of fleet-supervisor against a bare nats.c
- * subscriber, same load, same run (DESIGN.md §11: the supervisor reaches
- * >= 0.8 of the bare rate, with zero drops).
+ * subscriber, same load, same run, from several publisher processes
+ * (DESIGN.md §11; issue 13 §3 "Ingest ceiling").
  *
  * One nats-server on loopback (generous max_pending and write_deadline so the
  * server itself never cuts a slow reader; its monitoring port tells whether it
  * did anyway). The load is --messages heartbeats for services x instances
- * (seq rising per instance), encoded before any timing starts and published
- * as fast as one nats.c connection can.
+ * (seq rising per instance), encoded before any timing starts. It is sent by
+ * --publishers forked processes, each on its own nats.c connection, each
+ * with a slice of the instances (so every instance's seq still rises on one
+ * connection), all told to start by one byte on their command pipes and
+ * answering on their reply pipes when their slice is flushed.
  *
- *   A (bare): an async subscription in this process, with the same pending
- *     limits as the supervisor's bus, that unpacks and frees each Heartbeat.
- *     rate = received / (last arrival - first arrival), timed in the callback.
+ *   A (bare): a forked process with one async nats.c subscription, the same
+ *     pending limits as the supervisor's bus, that unpacks (protobuf-c) and
+ *     frees each Heartbeat, nothing more. rate = received / (last arrival -
+ *     first arrival), timed in its callback.
  *   B (supervisor): a fresh fleet-supervisor child with every service in its
  *     config, no signing key (nothing to prove to). $SRV.STATS is polled
  *     every POLL_MS from a second connection; rate = (accepted at the end -
  *     accepted at the first sample showing any) / (time between those two
  *     samples), which excludes the start-up batch the first sample already
  *     contains.
- *   C (supervisor, proven): the same supervisor with a signing key, fed a
+ *   A' (bare, proven load) and C (supervisor, proven): the same two, fed a
  *     second load in which every instance has its own incarnation key and
- *     every heartbeat carries a proof to that supervisor key (fleet.proto,
- *     fields 16-17): the cost of authenticated ingest, key agreements for
- *     every instance included. Every accepted heartbeat must have been
- *     proven ($SRV.STATS proofs.proven), or the run is not a measurement.
+ *     every heartbeat carries a proof to the supervisor's key (fleet.proto,
+ *     fields 16-17). The bare side decodes these bigger heartbeats without
+ *     checking the proof (it has no key); the supervisor checks every one,
+ *     key agreements for every instance included. Every accepted heartbeat
+ *     must have been proven ($SRV.STATS proofs.proven), or the run is not a
+ *     measurement.
  *
- * A, B and C alternate for --rounds rounds (A B C A B C ...); the table
- * shows every run and the verdicts use the median of each side
- * (DESIGN.md §11: B >= 0.8 x A; C >= 200 k heartbeats/s). Drops: for A, messages
- * published but not received plus nats.c pending-limit drops; for B, those
- * not accepted (refusals, stale and nats.c drops shown separately); for both,
- * the server's slow_consumers counter must not move.
+ * CPU per heartbeat, the same way for both sides: user + system time of the
+ * whole subscribing process (/proc/PID/stat), every thread, from the moment
+ * the publishers are told to start until the last heartbeat is taken,
+ * divided by the heartbeats taken.
  *
- * CPU per heartbeat is shown for context, not comparable across sides: the
- * bare figure is its callback thread, the supervisor's its whole process.
+ * A B A' C alternate for --rounds rounds (with --compare PATH, another
+ * fleet-supervisor binary, say the one before a change, runs after each
+ * supervisor side on the same load: A B B0 A' C C0); the table shows every
+ * run, refusals per reason, and the verdicts use the median of each side
+ * (targets: the supervisor's CPU per heartbeat <= 1.5 x the bare
+ * subscriber's on the same load, zero drops; DESIGN.md §11: rate >= 0.8 x
+ * bare, authenticated >= 200 k heartbeats/s).
+ * Drops: for A, messages published but not received plus nats.c
+ * pending-limit drops; for B, those not accepted (refusals, stale and nats.c
+ * drops shown separately); for both, the server's slow_consumers counter
+ * must not move.
  *
  * Targets are reported, never asserted. Exit status: 0 when every phase ran
  * (even short of a target), 1 when the bench could not measure (setup, a
  * phase that stalled, a corrupt delivery), 2 on bad arguments. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <nats/nats.h>
 #include <sodium.h>
 
 #include "bench_load.h"
 #include "bench_util.h"
+#include "bench_worker.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
 #include "fleet/v1/fleet.pb-c.h"
@@ -69,38 +79,56 @@
 #include "service_api.h"
 
 #define MAX_ROUNDS 9
+#define MAX_PUBLISHERS 16
 /* Same pending limits as the supervisor's bus (supervisor/daemon/bus.c). */
 #define SUB_PENDING_MSGS (4 * 1024 * 1024)
 #define SUB_PENDING_BYTES (1024 * 1024 * 1024)
 /* Per-connection bytes the server may queue for a reader (default 64 MiB). */
 #define SERVER_MAX_PENDING "1073741824"
+#define CPU_RATIO_TARGET 1.5    /* supervisor CPU/hb over the bare subscriber's (issue 13 §3) */
+#define RATE_RATIO_TARGET 0.8   /* supervisor rate over the bare subscriber's (DESIGN.md §11) */
 #define PROVEN_TARGET 200000.0  /* authenticated heartbeats/s (DESIGN.md §11) */
+#define WORKER_SETUP_MS 10000   /* a worker connects or subscribes within this */
+
+/* Commands to the workers (bench_worker.h). */
+#define CMD_CONNECT 'c'         /* publishers: connect now, before any timing */
+#define CMD_PLAIN 'p'           /* publish / take the plain load */
+#define CMD_PROVEN 'P'          /* publish / take the proven load */
 
 struct bench_opts {
     uint64_t messages;
     uint64_t services;
     uint64_t per_service;
     uint64_t rounds;
+    uint64_t publishers;
     const char *supervisor; /* path; NULL = fleet-supervisor from $FLEET_BIN_DIR */
-    const char *perf_out;   /* perf record output of the first supervisor phase, or NULL */
+    const char *compare;    /* another fleet-supervisor, run beside it (before/after), or NULL */
+    const char *perf_out;   /* perf record output of round 1's B (C: with ".proof"), or NULL */
 };
-
-/* Every heartbeat of the run, encoded once. */
 
 /* One run of one side. */
 struct phase_result {
     bool supervisor;
-    bool proven;            /* C: the supervisor with a key, the proven load */
+    bool proven;            /* the proven load (A' or C) */
     uint64_t n_proven;      /* C: proofs.proven at the end */
     bool complete;          /* everything expected arrived before a stall */
     uint64_t delivered;     /* A: received; B: accepted */
     uint64_t received;      /* messages handed to the subscriber callback */
     uint64_t stale, refused;
+    char refused_by[160];   /* B, C: refusals per reason */
     int64_t client_dropped; /* nats.c pending-limit drops */
     int64_t server_slow;    /* growth of the server's slow_consumers */
     double rate;            /* delivered heartbeats per second */
-    double publish_rate;
-    double cpu_ns_per_hb;   /* A: callback thread; B: whole supervisor process */
+    double publish_rate;    /* all publishers: heartbeats / the slowest one's time */
+    double cpu_ns_per_hb;   /* the whole subscribing process */
+};
+
+/* What the workers share, copied into each by fork. */
+struct worker_env {
+    const char *url;
+    const struct bench_load *plain, *proven;
+    size_t slice, n_slices;     /* publishers: which instances */
+    natsConnection *nc;         /* publishers: opened on CMD_CONNECT */
 };
 
 struct bench {
@@ -108,10 +136,12 @@ struct bench {
     struct natsd server;
     int monitor_port;
     struct bench_load load;
-    struct bench_load proven_load; /* for C */
+    struct bench_load proven_load; /* for A' and C */
     fleet_keypair *key;      /* C's supervisor key (its seed in key_path) */
     char key_path[300];
-    natsConnection *pub;  /* publisher */
+    struct worker_env env;
+    struct bench_worker pub[MAX_PUBLISHERS];
+    struct bench_worker bare;
     natsConnection *ctl;  /* $SRV requests */
     char supervisor_path[512];
 };
@@ -120,9 +150,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_ingest [--messages M] [--services S] [--instances-per-service N]\n"
-            "                    [--rounds R] [--supervisor PATH] [--perf FILE]\n"
-            "  defaults: 2000000 messages, 20 services x 500 instances, 2 rounds (A B C A B C);\n"
-            "  --perf records the first supervisor phase with `perf record -g` into FILE\n");
+            "                    [--publishers P] [--rounds R] [--supervisor PATH] [--compare PATH]\n"
+            "                    [--perf FILE]\n"
+            "  defaults: 2000000 messages, 20 services x 500 instances, 3 publisher processes,\n"
+            "  2 rounds (A B A' C each); --perf records the first round's supervisor phases\n"
+            "  with `perf record -g` into FILE (unauthenticated) and FILE.proof; --compare\n"
+            "  runs another fleet-supervisor binary (say, before a change) after each\n"
+            "  supervisor side, on the same load, judged the same way\n");
 }
 
 /* Fills *o: the defaults, then argv. Returns bench_flags_parse's answer. */
@@ -132,12 +166,15 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         BENCH_FLAG_NUM("--messages", 1, 50000000, &o->messages),
         BENCH_FLAG_NUM("--services", 1, 1000, &o->services),
         BENCH_FLAG_NUM("--instances-per-service", 1, 10000, &o->per_service),
+        BENCH_FLAG_NUM("--publishers", 1, MAX_PUBLISHERS, &o->publishers),
         BENCH_FLAG_NUM("--rounds", 1, MAX_ROUNDS, &o->rounds),
         BENCH_FLAG_STR("--supervisor", &o->supervisor),
+        BENCH_FLAG_STR("--compare", &o->compare),
         BENCH_FLAG_STR("--perf", &o->perf_out),
     };
 
-    *o = (struct bench_opts){ .messages = 2000000, .services = 20, .per_service = 500, .rounds = 2 };
+    *o = (struct bench_opts){ .messages = 2000000, .services = 20, .per_service = 500, .rounds = 2,
+                              .publishers = 3 };
     return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
 
@@ -146,9 +183,68 @@ static int64_t now_ms(void)
     return bench_now_ns() / 1000000;
 }
 
+/* ---- the publisher processes ---- */
 
+/* A publisher's answer to CMD_PLAIN / CMD_PROVEN (and, ok only, CMD_CONNECT). */
+struct pub_reply {
+    int32_t ok;              /* 1: every heartbeat of the slice published and flushed */
+    uint64_t sent;
+    int64_t elapsed_ns;
+};
 
-/* ---- phase A: the bare subscriber ---- */
+/* In a publisher process: connects once, then publishes its slice per command. */
+static int publisher_serve(void *ctx, char cmd, int reply_fd)
+{
+    struct worker_env *e = ctx;
+    struct pub_reply r = { 0 };
+    const struct bench_load *l = cmd == CMD_PROVEN ? e->proven : e->plain;
+    size_t sent = 0;
+    double rate = 0;
+    int64_t t0;
+
+    if (cmd == CMD_CONNECT) {
+        natsStatus s = nats_Open(-1);
+
+        if (s == NATS_OK)
+            s = natsConnection_ConnectTo(&e->nc, e->url);
+        if (s != NATS_OK)
+            fprintf(stderr, "bench_ingest: publisher %zu: %s\n", e->slice, natsStatus_GetText(s));
+        r.ok = s == NATS_OK;
+        return bench_worker_reply(reply_fd, &r, sizeof(r));
+    }
+    t0 = bench_now_ns();
+    if (e->nc != NULL && bench_load_publish_slice(e->nc, l, e->slice, e->n_slices, &sent, &rate) == 0)
+        r = (struct pub_reply){ .ok = 1, .sent = sent, .elapsed_ns = bench_now_ns() - t0 };
+    return bench_worker_reply(reply_fd, &r, sizeof(r));
+}
+
+/* Tells every publisher to send its slice of `proven`'s load, all at once,
+ * and waits for them. Writes the aggregate rate. Returns 0 or -1. */
+static int publish_all(struct bench *bn, bool proven, double *rate)
+{
+    int64_t slowest = 0;
+    uint64_t sent = 0;
+    int rc = 0;
+
+    for (size_t k = 0; k < bn->opt.publishers; k++)
+        if (bench_worker_send(&bn->pub[k], proven ? CMD_PROVEN : CMD_PLAIN) != 0)
+            return -1;
+    for (size_t k = 0; k < bn->opt.publishers; k++) {
+        struct pub_reply r;
+
+        if (bench_worker_read(&bn->pub[k], &r, sizeof(r), BENCH_PHASE_LIMIT_MS) != 0 || !r.ok) {
+            rc = -1;
+            continue;
+        }
+        sent += r.sent;
+        slowest = r.elapsed_ns > slowest ? r.elapsed_ns : slowest;
+    }
+    if (rc == 0)
+        *rate = slowest > 0 ? (double)sent * 1e9 / (double)slowest : 0;
+    return rc;
+}
+
+/* ---- phase A: the bare subscriber, in its own process ---- */
 
 struct bare {
     uint64_t target;                 /* messages expected */
@@ -156,16 +252,18 @@ struct bare {
     atomic_uint_fast64_t bad;        /* payloads that did not unpack */
     atomic_uint_fast64_t seq_sum;
     atomic_int_fast64_t first_ns, last_ns;   /* arrival times */
-    atomic_int_fast64_t cpu_first_ns, cpu_last_ns; /* delivery thread CPU time */
 };
 
-static int64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+/* The bare process's answers: `ok` alone once subscribed, then the result
+ * as soon as the last heartbeat arrived (or a stall), before it tears its
+ * subscription down, then `ok` again once it has. */
+struct bare_reply {
+    int32_t ok;
+    uint64_t received, bad;
+    int32_t seq_sum_ok;
+    int64_t dropped;         /* natsSubscription_GetDropped */
+    int64_t first_ns, last_ns;
+};
 
 /* nats.c delivery thread (one per subscription): unpack, look, free. */
 static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -188,42 +286,37 @@ static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     natsMsg_Destroy(msg);
     t = bench_now_ns();
     n = atomic_fetch_add_explicit(&b->received, 1, memory_order_relaxed) + 1;
-    if (n == 1) {
+    if (n == 1)
         atomic_store_explicit(&b->first_ns, t, memory_order_relaxed);
-        atomic_store_explicit(&b->cpu_first_ns, thread_cpu_ns(), memory_order_relaxed);
-    }
     atomic_store_explicit(&b->last_ns, t, memory_order_release);
-    if (n == b->target)
-        atomic_store_explicit(&b->cpu_last_ns, thread_cpu_ns(), memory_order_relaxed);
 }
 
-/* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
-static int run_bare(struct bench *bn, struct phase_result *r)
+/* In the bare process: subscribe, say so, take one load, answer, tear down. */
+static int bare_serve(void *ctx, char cmd, int reply_fd)
 {
-    struct bare b = { .target = bn->load.n_msgs };
+    struct worker_env *e = ctx;
+    const struct bench_load *l = cmd == CMD_PROVEN ? e->proven : e->plain;
+    struct bare b = { .target = l->n_msgs };
+    struct bare_reply r = { 0 };
     natsSubscription *sub = NULL;
     natsConnection *nc = NULL;
-    int64_t slow0, slow1, start, last_change;
+    int64_t start, last_change;
     uint64_t seen = 0;
-    natsStatus s;
-    int rc = -1;
+    natsStatus s = nats_Open(-1); /* once; later calls are no-ops */
 
-    memset(r, 0, sizeof(*r));
-    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
-        return -1;
-    s = natsConnection_ConnectTo(&nc, bn->server.url);
+    if (s == NATS_OK)
+        s = natsConnection_ConnectTo(&nc, e->url);
     if (s == NATS_OK)
         s = natsConnection_Subscribe(&sub, nc, "fleet.v1.hb.>", bare_on_msg, &b);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(sub, SUB_PENDING_MSGS, SUB_PENDING_BYTES);
     if (s == NATS_OK)
         s = natsConnection_Flush(nc);
-    if (s != NATS_OK) {
+    if (s != NATS_OK)
         fprintf(stderr, "bench_ingest: bare subscriber: %s\n", natsStatus_GetText(s));
-        goto out_destroy_connection;
-    }
-    if (bench_load_publish(bn->pub, &bn->load, &r->publish_rate) != 0)
-        goto out_unsubscribe;
+    r.ok = s == NATS_OK;
+    if (bench_worker_reply(reply_fd, &r, sizeof(r)) != 0 || !r.ok)
+        goto out_destroy;
     start = last_change = now_ms();
     for (;;) {
         uint64_t n = atomic_load_explicit(&b.received, memory_order_acquire);
@@ -237,31 +330,64 @@ static int run_bare(struct bench *bn, struct phase_result *r)
         }
         if (t - last_change > BENCH_STALL_MS || t - start > BENCH_PHASE_LIMIT_MS)
             break;
-        bench_sleep_ms(10);
+        bench_sleep_ms(1);
     }
-    natsSubscription_GetDropped(sub, &r->client_dropped);
-    rc = 0;
-out_unsubscribe:
+    natsSubscription_GetDropped(sub, &r.dropped);
+    r.received = atomic_load(&b.received);
+    r.bad = atomic_load(&b.bad);
+    r.seq_sum_ok = r.received == b.target && atomic_load(&b.seq_sum) == l->seq_sum;
+    r.first_ns = atomic_load(&b.first_ns);
+    r.last_ns = atomic_load(&b.last_ns);
+    if (bench_worker_reply(reply_fd, &r, sizeof(r)) != 0)
+        goto out_destroy;
     natsSubscription_Unsubscribe(sub); /* no callback runs after this returns... */
     natsSubscription_Destroy(sub);
-out_destroy_connection:
+    sub = NULL;
     natsConnection_Destroy(nc);        /* ...nor after the connection is gone */
-    if (rc != 0)
+    nc = NULL;
+    r = (struct bare_reply){ .ok = 1 };
+    return bench_worker_reply(reply_fd, &r, sizeof(r));
+
+out_destroy:
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    return r.ok ? -1 : 0;
+}
+
+/* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
+static int run_bare(struct bench *bn, bool proven, struct phase_result *r)
+{
+    const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
+    struct bare_reply ready, got, closed;
+    int64_t slow0, slow1, cpu0, cpu1;
+
+    memset(r, 0, sizeof(*r));
+    r->proven = proven;
+    if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
+        return -1;
+    if (bench_worker_send(&bn->bare, proven ? CMD_PROVEN : CMD_PLAIN) != 0 ||
+        bench_worker_read(&bn->bare, &ready, sizeof(ready), WORKER_SETUP_MS) != 0 || !ready.ok)
+        return -1;
+    cpu0 = bench_process_cpu_ns(bn->bare.pid);
+    if (publish_all(bn, proven, &r->publish_rate) != 0 ||
+        bench_worker_read(&bn->bare, &got, sizeof(got), BENCH_PHASE_LIMIT_MS + BENCH_STALL_MS) != 0)
+        return -1;
+    cpu1 = bench_process_cpu_ns(bn->bare.pid);
+    if (bench_worker_read(&bn->bare, &closed, sizeof(closed), WORKER_SETUP_MS) != 0)
         return -1;
     if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow1) != 0)
         return -1;
     r->server_slow = slow1 - slow0;
-    r->received = r->delivered = atomic_load(&b.received);
-    r->complete = r->received == b.target;
-    if (r->received > 1)
-        r->rate = (double)r->received * 1e9 /
-                  (double)(atomic_load(&b.last_ns) - atomic_load(&b.first_ns));
-    if (r->complete)
-        r->cpu_ns_per_hb = (double)(atomic_load(&b.cpu_last_ns) - atomic_load(&b.cpu_first_ns)) /
-                           (double)r->received;
-    if (atomic_load(&b.bad) != 0 || (r->complete && atomic_load(&b.seq_sum) != bn->load.seq_sum)) {
+    r->client_dropped = got.dropped;
+    r->received = r->delivered = got.received;
+    r->complete = got.received == load->n_msgs;
+    if (got.received > 1 && got.last_ns > got.first_ns)
+        r->rate = (double)got.received * 1e9 / (double)(got.last_ns - got.first_ns);
+    if (cpu0 >= 0 && cpu1 >= cpu0 && got.received > 0)
+        r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)got.received;
+    if (got.bad != 0 || (r->complete && !got.seq_sum_ok)) {
         fprintf(stderr, "bench_ingest: bare subscriber got %" PRIu64 " undecodable or corrupt "
-                        "heartbeats\n", (uint64_t)atomic_load(&b.bad));
+                        "heartbeats\n", got.bad);
         return -1;
     }
     return 0;
@@ -322,11 +448,12 @@ static void perf_stop(pid_t perf)
 
 
 /* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
-static int run_supervisor(struct bench *bn, int round, bool proven, bool profile, struct phase_result *r)
+static int run_supervisor(struct bench *bn, const char *path, int round, bool proven, bool profile,
+                          struct phase_result *r)
 {
     const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
     char config[300], id[32];
-    char *argv[] = { bn->supervisor_path, "--config", config, "--id", id, NULL };
+    char *argv[] = { (char *)path, "--config", config, "--id", id, NULL };
     struct bench_poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs };
     struct proc sup = { 0 };
     int64_t slow0, slow1, cpu0 = -1, cpu1 = -1;
@@ -338,7 +465,7 @@ static int run_supervisor(struct bench *bn, int round, bool proven, bool profile
     r->supervisor = true;
     r->proven = proven;
     snprintf(config, sizeof(config), "%s/supervisor.yaml", bn->server.dir);
-    snprintf(id, sizeof(id), "bench-r%d%s", round, proven ? "p" : "");
+    snprintf(id, sizeof(id), "bench-r%d%s%s", round, proven ? "p" : "", path == bn->supervisor_path ? "" : "c");
     if (write_supervisor_config(bn, proven, config) != 0)
         return -1;
     if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
@@ -353,14 +480,18 @@ static int run_supervisor(struct bench *bn, int round, bool proven, bool profile
         free(out);
         goto out_kill_supervisor;
     }
-    if (profile)
-        perf = perf_start(sup.pid, bn->opt.perf_out);
-    cpu0 = bench_process_cpu_ns(sup.pid);
+    if (profile) {
+        char out[600];
+
+        snprintf(out, sizeof(out), "%s%s", bn->opt.perf_out, proven ? ".proof" : "");
+        perf = perf_start(sup.pid, out);
+    }
     if (pthread_create(&poll_thread, NULL, bench_poll_stats, &poll) != 0) {
         fprintf(stderr, "bench_ingest: cannot start the stats poller\n");
         goto out_stop_perf;
     }
-    rc = bench_load_publish(bn->pub, load, &r->publish_rate);
+    cpu0 = bench_process_cpu_ns(sup.pid);
+    rc = publish_all(bn, proven, &r->publish_rate);
     pthread_join(poll_thread, NULL);
     cpu1 = bench_process_cpu_ns(sup.pid);
 out_stop_perf:
@@ -382,10 +513,11 @@ out_kill_supervisor:
     r->delivered = poll.last.accepted;
     r->stale = poll.last.stale;
     r->refused = poll.last.refused;
+    snprintf(r->refused_by, sizeof(r->refused_by), "%s", poll.last.refused_by);
     r->client_dropped = (int64_t)poll.last.sc_dropped;
     r->n_proven = poll.last.proven;
     r->complete = r->delivered == load->n_msgs;
-    if (proven && r->n_proven != r->delivered) {
+    if (proven && r->n_proven < r->delivered) {
         fprintf(stderr, "bench_ingest: %" PRIu64 " heartbeats accepted but %" PRIu64 " proven: "
                         "the proven load was not checked\n", r->delivered, r->n_proven);
         return -1;
@@ -398,6 +530,29 @@ out_kill_supervisor:
 
 /* ---- report ---- */
 
+/* The sides of a round, in the order they run; the --compare ones only
+ * with that flag. Each supervisor side is judged against the bare side of
+ * its load. */
+enum side {
+    SIDE_BARE, SIDE_SUPERVISOR, SIDE_COMPARE,
+    SIDE_BARE_PROVEN, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN,
+    SIDE_COUNT
+};
+
+static const char *const side_name[SIDE_COUNT] = {
+    "bare nats.c", "fleet-supervisor", "--compare", "bare (proven load)", "supervisor+proof", "--compare+proof",
+};
+
+static bool side_proven(int s)
+{
+    return s >= SIDE_BARE_PROVEN;
+}
+
+static bool side_runs(const struct bench *bn, int s)
+{
+    return (s != SIDE_COMPARE && s != SIDE_COMPARE_PROVEN) || bn->opt.compare != NULL;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -405,67 +560,91 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, size_t n)
+/* Median of the figure at byte `offset` of each round's result (a double). */
+static double median_of(const struct phase_result *r, size_t rounds, size_t offset)
 {
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double v[MAX_ROUNDS];
+
+    for (size_t k = 0; k < rounds; k++)
+        memcpy(&v[k], (const char *)&r[k] + offset, sizeof(v[k]));
+    qsort(v, rounds, sizeof(*v), cmp_double);
+    return rounds % 2 ? v[rounds / 2] : (v[rounds / 2 - 1] + v[rounds / 2]) / 2;
 }
 
-static void print_row(int round, const struct phase_result *r, uint64_t published)
+static uint64_t drops_of(const struct phase_result *r, uint64_t published)
 {
-    uint64_t drops = published - r->delivered;
-
-    printf("%5d  %-16s %12.0f %10" PRIu64 " %7" PRIu64 " %12.0f %8.0f  stale=%" PRIu64
-           " refused=%" PRIu64 " client_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
-           round, !r->supervisor ? "bare nats.c" : r->proven ? "supervisor+proof" : "fleet-supervisor",
-           r->rate, r->delivered, drops,
-           r->publish_rate, r->cpu_ns_per_hb, r->stale, r->refused, r->client_dropped,
-           r->server_slow, r->complete ? "" : "  INCOMPLETE");
+    return published - r->delivered + (r->supervisor ? 0 : (uint64_t)r->client_dropped);
 }
 
-/* Prints the table and the verdicts. Returns the drops seen on any side. */
-static uint64_t report(const struct bench *bn, const struct phase_result *a,
-                       const struct phase_result *b, const struct phase_result *c, size_t rounds)
+static void print_row(int round, enum side side, const struct phase_result *r, uint64_t published)
 {
-    double ra[MAX_ROUNDS], rb[MAX_ROUNDS], rc[MAX_ROUNDS], ma, mb, mc, best_a = 0, best_b = 0, ratio;
-    uint64_t drops_a = 0, drops_b = 0, drops_c = 0;
+    printf("%5d  %-18s %11.0f %10" PRIu64 " %6" PRIu64 " %11.0f %7.3f  stale=%" PRIu64 " refused=%" PRIu64
+           "%s%s%s nats_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
+           round, side_name[side], r->rate, r->delivered, drops_of(r, published), r->publish_rate,
+           r->cpu_ns_per_hb / 1000.0, r->stale, r->refused, r->refused_by[0] ? " (" : "", r->refused_by,
+           r->refused_by[0] ? ")" : "", r->client_dropped, r->server_slow, r->complete ? "" : "  INCOMPLETE");
+}
+
+/* Prints the table and the verdicts. `res[s][k]` is side s in round k. */
+static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][MAX_ROUNDS], size_t rounds)
+{
+    double rate[SIDE_COUNT], cpu[SIDE_COUNT];
+    uint64_t drops[SIDE_COUNT] = { 0 };
     int64_t slow = 0;
+    bool drops_met;
 
-    printf("\ncpu ns/hb: bare = its delivery-callback thread only (nats.c reader and GC threads\n"
-           "not counted); supervisor = the whole process, every thread\n");
-    printf("round  subscriber       rate (hb/s)  delivered   drops  publish/s  cpu ns/hb\n");
-    for (size_t k = 0; k < rounds; k++) {
-        print_row((int)k + 1, &a[k], bn->load.n_msgs);
-        print_row((int)k + 1, &b[k], bn->load.n_msgs);
-        print_row((int)k + 1, &c[k], bn->proven_load.n_msgs);
+    printf("\n%" PRIu64 " publisher processes; cpu = user + system of the whole subscribing process\n"
+           "(/proc/PID/stat, every thread) from the publishers' start to the last heartbeat taken, per "
+           "heartbeat\n", bn->opt.publishers);
+    printf("round  subscriber         rate (hb/s)  delivered  drops   publish/s  cpu us/hb\n");
+    for (size_t k = 0; k < rounds; k++)
+        for (int s = 0; s < SIDE_COUNT; s++)
+            if (side_runs(bn, s))
+                print_row((int)k + 1, (enum side)s, &res[s][k],
+                          side_proven(s) ? bn->proven_load.n_msgs : bn->load.n_msgs);
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        uint64_t published = side_proven(s) ? bn->proven_load.n_msgs : bn->load.n_msgs;
+
+        if (!side_runs(bn, s))
+            continue;
+        rate[s] = median_of(res[s], rounds, offsetof(struct phase_result, rate));
+        cpu[s] = median_of(res[s], rounds, offsetof(struct phase_result, cpu_ns_per_hb));
+        for (size_t k = 0; k < rounds; k++) {
+            drops[s] += drops_of(&res[s][k], published);
+            slow += res[s][k].server_slow;
+        }
     }
-    for (size_t k = 0; k < rounds; k++) {
-        ra[k] = a[k].rate;
-        rb[k] = b[k].rate;
-        rc[k] = c[k].rate;
-        best_a = a[k].rate > best_a ? a[k].rate : best_a;
-        best_b = b[k].rate > best_b ? b[k].rate : best_b;
-        drops_a += bn->load.n_msgs - a[k].delivered + (uint64_t)a[k].client_dropped;
-        drops_b += bn->load.n_msgs - b[k].delivered;
-        drops_c += bn->proven_load.n_msgs - c[k].delivered;
-        slow += a[k].server_slow + b[k].server_slow + c[k].server_slow;
+    printf("\nmedian of %zu rounds        rate (hb/s)  cpu us/hb  supervisor/bare: rate  cpu (target <= %.1f)\n",
+           rounds, CPU_RATIO_TARGET);
+    drops_met = slow == 0;
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        int bare = side_proven(s) ? SIDE_BARE_PROVEN : SIDE_BARE;
+        double rate_ratio = rate[bare] > 0 ? rate[s] / rate[bare] : 0;
+        double cpu_ratio = cpu[bare] > 0 ? cpu[s] / cpu[bare] : 0;
+
+        if (!side_runs(bn, s))
+            continue;
+        if (s == bare) {
+            printf("%-26s %11.0f %10.3f\n", side_name[s], rate[s], cpu[s] / 1000.0);
+            continue;
+        }
+        printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s\n", side_name[s], rate[s], cpu[s] / 1000.0, rate_ratio,
+               cpu_ratio, cpu_ratio > 0 && cpu_ratio <= CPU_RATIO_TARGET ? "met" : "NOT met");
     }
-    ma = median(ra, rounds);
-    mb = median(rb, rounds);
-    mc = median(rc, rounds);
-    ratio = ma > 0 ? mb / ma : 0;
-    printf("\nmedian of %zu rounds: bare %.0f hb/s, supervisor %.0f hb/s, ratio %.3f "
-           "(best-of: %.3f)\n",
-           rounds, ma, mb, ratio, best_a > 0 ? best_b / best_a : 0);
-    printf("target ratio >= 0.80 (unauthenticated): %s\n", ratio >= 0.8 ? "met" : "NOT met");
-    printf("authenticated (every heartbeat proven): median %.0f hb/s, %.3f x bare, %.3f x "
-           "unauthenticated\n", mc, ma > 0 ? mc / ma : 0, mb > 0 ? mc / mb : 0);
-    printf("target >= %.0f hb/s (authenticated): %s\n", PROVEN_TARGET,
-           mc >= PROVEN_TARGET ? "met" : "NOT met");
-    printf("drops: bare %" PRIu64 ", supervisor %" PRIu64 ", proven %" PRIu64
-           "; server slow_consumers +%" PRId64 " (target 0: %s)\n",
-           drops_a, drops_b, drops_c, slow, drops_b == 0 && drops_c == 0 && slow == 0 ? "met" : "NOT met");
-    return drops_a + drops_b + drops_c;
+    printf("DESIGN.md §11: supervisor rate >= %.1f x bare: %s; authenticated >= %.0f hb/s: %s\n", RATE_RATIO_TARGET,
+           rate[SIDE_SUPERVISOR] >= RATE_RATIO_TARGET * rate[SIDE_BARE] ? "met" : "NOT met", PROVEN_TARGET,
+           rate[SIDE_SUPERVISOR_PROVEN] >= PROVEN_TARGET ? "met" : "NOT met");
+    printf("drops:");
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        if (!side_runs(bn, s))
+            continue;
+        printf(" %s %" PRIu64 ",", side_name[s], drops[s]);
+        drops_met = drops_met && (drops[s] == 0 || s == SIDE_BARE || s == SIDE_BARE_PROVEN);
+    }
+    printf(" server slow_consumers +%" PRId64 " (target 0 for every supervisor: %s)\n", slow,
+           drops_met ? "met" : "NOT met");
+    if (bn->opt.compare != NULL)
+        printf("--compare = %s\n", bn->opt.compare);
 }
 
 /* ---- main ---- */
@@ -488,6 +667,8 @@ static int write_seed(const fleet_keypair *kp, const char *path)
     return rc;
 }
 
+/* Starts the server and the worker processes (before this process opens
+ * nats.c: see bench_worker.h), then opens nats.c and the $SRV connection. */
 static int bench_open(struct bench *bn)
 {
     natsStatus s;
@@ -498,10 +679,6 @@ static int bench_open(struct bench *bn)
                                sizeof(bn->supervisor_path)) != 0) {
         fprintf(stderr, "bench_ingest: fleet-supervisor not found: set FLEET_BIN_DIR or pass "
                         "--supervisor PATH\n");
-        return -1;
-    }
-    if (fleet_keypair_generate(&bn->key) != FLEET_OK) {
-        fprintf(stderr, "bench_ingest: supervisor key: %s\n", fleet_last_error());
         return -1;
     }
     bn->monitor_port = natsd_free_port();
@@ -515,12 +692,26 @@ static int bench_open(struct bench *bn)
     snprintf(bn->key_path, sizeof(bn->key_path), "%s/supervisor.nk", bn->server.dir);
     if (write_seed(bn->key, bn->key_path) != 0)
         return -1;
-    s = natsConnection_ConnectTo(&bn->pub, bn->server.url);
-    if (s == NATS_OK)
-        s = natsConnection_ConnectTo(&bn->ctl, bn->server.url);
+    bn->env = (struct worker_env){ .url = bn->server.url, .plain = &bn->load, .proven = &bn->proven_load,
+                                   .n_slices = bn->opt.publishers };
+    if (bench_worker_start(&bn->bare, bare_serve, &bn->env) != 0)
+        return -1;
+    for (size_t k = 0; k < bn->opt.publishers; k++) {
+        struct pub_reply r;
+
+        bn->env.slice = k;
+        if (bench_worker_start(&bn->pub[k], publisher_serve, &bn->env) != 0 ||
+            bench_worker_send(&bn->pub[k], CMD_CONNECT) != 0 ||
+            bench_worker_read(&bn->pub[k], &r, sizeof(r), WORKER_SETUP_MS) != 0 || !r.ok)
+            return -1;
+    }
+    if (nats_Open(-1) != NATS_OK) {
+        fprintf(stderr, "bench_ingest: nats_Open failed\n");
+        return -1;
+    }
+    s = natsConnection_ConnectTo(&bn->ctl, bn->server.url);
     if (s != NATS_OK) {
-        fprintf(stderr, "bench_ingest: cannot connect to %s: %s\n", bn->server.url,
-                natsStatus_GetText(s));
+        fprintf(stderr, "bench_ingest: cannot connect to %s: %s\n", bn->server.url, natsStatus_GetText(s));
         return -1;
     }
     return 0;
@@ -530,51 +721,77 @@ static int bench_open(struct bench *bn)
 static void bench_close(struct bench *bn)
 {
     natsConnection_Destroy(bn->ctl);
-    natsConnection_Destroy(bn->pub);
+    for (size_t k = 0; k < bn->opt.publishers; k++)
+        bench_worker_stop(&bn->pub[k]);
+    bench_worker_stop(&bn->bare);
     natsd_stop(&bn->server, false);
-    fleet_keypair_destroy(bn->key);
+    nats_Close();
+}
+
+/* Runs round k: A B [B'] A' C [C'], in side order. Returns 0 or -1. */
+static int run_round(struct bench *bn, size_t k, struct phase_result res[SIDE_COUNT][MAX_ROUNDS])
+{
+    bool profile = k == 0 && bn->opt.perf_out != NULL;
+
+    for (int s = 0; s < SIDE_COUNT; s++) {
+        int rc;
+
+        if (!side_runs(bn, s))
+            continue;
+        if (s == SIDE_BARE || s == SIDE_BARE_PROVEN)
+            rc = run_bare(bn, side_proven(s), &res[s][k]);
+        else if (s == SIDE_COMPARE || s == SIDE_COMPARE_PROVEN)
+            rc = run_supervisor(bn, bn->opt.compare, (int)k + 1, side_proven(s), false, &res[s][k]);
+        else
+            rc = run_supervisor(bn, bn->supervisor_path, (int)k + 1, side_proven(s), profile, &res[s][k]);
+        if (rc != 0)
+            return -1;
+    }
+    printf("round %zu:", k + 1);
+    for (int s = 0; s < SIDE_COUNT; s++)
+        if (side_runs(bn, s))
+            printf("%s %s %.0f hb/s %.3f us/hb%s", s ? "," : "", side_name[s], res[s][k].rate,
+                   res[s][k].cpu_ns_per_hb / 1000.0, res[s][k].complete ? "" : " (incomplete)");
+    printf("\n");
+    fflush(stdout);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct phase_result a[MAX_ROUNDS], b[MAX_ROUNDS], c[MAX_ROUNDS];
+    static struct phase_result res[SIDE_COUNT][MAX_ROUNDS];
     struct bench bn = { 0 };
     int args = parse_args(argc, argv, &bn.opt), rc = 1;
 
     if (args != BENCH_RUN)
         return args;
     signal(SIGPIPE, SIG_IGN);
-    if (bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, NULL, &bn.load) != 0)
+    if (fleet_keypair_generate(&bn.key) != FLEET_OK) {
+        fprintf(stderr, "bench_ingest: supervisor key: %s\n", fleet_last_error());
         return 1;
-    if (nats_Open(-1) != NATS_OK) {
-        fprintf(stderr, "bench_ingest: nats_Open failed\n");
+    }
+    if (bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, NULL, &bn.load) != 0 ||
+        bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, bn.key, &bn.proven_load) != 0)
         goto out_free_load;
-    }
-    if (bench_open(&bn) != 0 || bench_load_build(bn.opt.messages, bn.opt.services, bn.opt.per_service, bn.key,
-                                                       &bn.proven_load) != 0)
+    if (bench_open(&bn) != 0)
         goto out_close_bench;
-    printf("bench_ingest: %zu heartbeats (%zu..%zu B) over %zu instances (%" PRIu64 " services x %"
-           PRIu64 "), %" PRIu64 " rounds A B C, server %s (max_pending %s, monitor :%d)\n",
+    printf("bench_ingest: %zu heartbeats (%zu..%zu B) over %zu instances (%" PRIu64 " services x %" PRIu64
+           "), %" PRIu64 " publisher processes, %" PRIu64 " rounds A B A' C, server %s (max_pending %s, "
+           "monitor :%d)\n",
            bn.load.n_msgs, bn.load.min_len, bn.proven_load.max_len, bn.load.n_instances, bn.opt.services,
-           bn.opt.per_service, bn.opt.rounds, bn.server.url, SERVER_MAX_PENDING, bn.monitor_port);
+           bn.opt.per_service, bn.opt.publishers, bn.opt.rounds, bn.server.url, SERVER_MAX_PENDING,
+           bn.monitor_port);
     fflush(stdout);
-    for (size_t k = 0; k < bn.opt.rounds; k++) {
-        if (run_bare(&bn, &a[k]) != 0 ||
-            run_supervisor(&bn, (int)k + 1, false, k == 0 && bn.opt.perf_out != NULL, &b[k]) != 0 ||
-            run_supervisor(&bn, (int)k + 1, true, false, &c[k]) != 0)
+    for (size_t k = 0; k < bn.opt.rounds; k++)
+        if (run_round(&bn, k, res) != 0)
             goto out_close_bench;
-        printf("round %zu: bare %.0f hb/s%s, supervisor %.0f hb/s%s, proven %.0f hb/s%s\n", k + 1,
-               a[k].rate, a[k].complete ? "" : " (incomplete)", b[k].rate,
-               b[k].complete ? "" : " (incomplete)", c[k].rate, c[k].complete ? "" : " (incomplete)");
-        fflush(stdout);
-    }
-    report(&bn, a, b, c, (size_t)bn.opt.rounds);
+    report(&bn, res, (size_t)bn.opt.rounds);
     rc = 0;
 out_close_bench:
     bench_close(&bn);
-    nats_Close();
 out_free_load:
     bench_load_fini(&bn.proven_load);
     bench_load_fini(&bn.load);
+    fleet_keypair_destroy(bn.key);
     return rc;
 }

@@ -176,24 +176,42 @@ out_no_memory:
     return -1;
 }
 
-/* Publishes the whole load and waits until the server has processed it
- * (flush = PING/PONG). Writes the publish rate into *rate. Returns 0 or -1. */
-int bench_load_publish(natsConnection *nc, const struct bench_load *l, double *rate)
+/* Publishes slice `k` of `n` of the load (the heartbeats of every instance i
+ * with i % n == k, in order) and waits until the server has processed them
+ * (flush = PING/PONG). Writes how many it sent into *sent and their publish
+ * rate into *rate. Returns 0 or -1. */
+int bench_load_publish_slice(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t *sent,
+                             double *rate)
 {
     int64_t t0 = bench_now_ns();
     natsStatus s = NATS_OK;
+    size_t count = 0;
 
-    for (size_t j = 0; j < l->n_msgs && s == NATS_OK; j++)
-        s = natsConnection_Publish(nc, l->subject[j % l->n_instances], l->arena + l->offset[j],
+    for (size_t j = 0; j < l->n_msgs && s == NATS_OK; j++) {
+        size_t i = j % l->n_instances;
+
+        if (i % n != k)
+            continue;
+        s = natsConnection_Publish(nc, l->subject[i], l->arena + l->offset[j],
                                    (int)(l->offset[j + 1] - l->offset[j]));
+        count++;
+    }
     if (s == NATS_OK)
         s = natsConnection_FlushTimeout(nc, BENCH_PHASE_LIMIT_MS);
     if (s != NATS_OK) {
         fprintf(stderr, "bench: publishing failed: %s\n", natsStatus_GetText(s));
         return -1;
     }
-    *rate = (double)l->n_msgs * 1e9 / (double)(bench_now_ns() - t0);
+    *sent = count;
+    *rate = (double)count * 1e9 / (double)(bench_now_ns() - t0);
     return 0;
+}
+
+int bench_load_publish(natsConnection *nc, const struct bench_load *l, double *rate)
+{
+    size_t sent;
+
+    return bench_load_publish_slice(nc, l, 0, 1, &sent, rate);
 }
 
 /* ---- the server's own view ---- */
@@ -282,8 +300,14 @@ int bench_supervisor_stats(natsConnection *nc, const char *id, struct bench_stat
             .proven = (uint64_t)json_integer_value(
                 json_object_get(json_object_get(data, "proofs"), "proven")),
         };
-        json_object_foreach(refused, key, v)
+        json_object_foreach(refused, key, v) {
+            size_t used = strlen(out->refused_by);
+
             out->refused += (uint64_t)json_integer_value(v);
+            if (json_integer_value(v) > 0)
+                snprintf(out->refused_by + used, sizeof(out->refused_by) - used, "%s%s=%" JSON_INTEGER_FORMAT,
+                         used ? "," : "", key, json_integer_value(v));
+        }
         rc = 0;
     }
     json_decref(doc);

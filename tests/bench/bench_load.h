@@ -48,6 +48,12 @@ void bench_load_fini(struct bench_load *l);
 /* Publishes the whole load and waits until the server has processed it
  * (flush = PING/PONG). Writes the publish rate into *rate. Returns 0 or -1. */
 int bench_load_publish(natsConnection *nc, const struct bench_load *l, double *rate);
+/* Publishes slice `k` of `n` (0 <= k < n): the heartbeats of every instance
+ * i with i % n == k, in order, so n publishers together send the whole load
+ * with every instance's seq rising on one connection. Flushes, writes how
+ * many it sent into *sent and their publish rate into *rate. Returns 0 or -1. */
+int bench_load_publish_slice(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t *sent,
+                             double *rate);
 
 /* Reads integer `key` of the server's /varz over plain HTTP/1.0 on loopback.
  * Returns 0 and *out, or -1 with a message. */
@@ -56,6 +62,7 @@ int bench_varz_int(int port, const char *key, int64_t *out);
 /* The heartbeat endpoint's counters of $SRV.STATS. */
 struct bench_stats_sample {
     uint64_t received, accepted, stale, refused, sc_dropped, proven;
+    char refused_by[160];    /* "reason=count,..." of the refusals above zero ("" for none) */
 };
 
 /* Asks the supervisor `id` for $SRV.STATS and reads the heartbeat endpoint.
