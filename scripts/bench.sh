@@ -11,12 +11,17 @@
 #      too (--cluster, ~5 minutes)
 #   6. HTTP: request latency of every endpoint, idle and under full ingest,
 #      and what serving HTTP costs ingest (bench_http)
+#   7. restart race: a SIGKILLed child back up under runsv, s6-supervise,
+#      fleet-agent alone and fleet-agent + fleet-supervisor, against a bare
+#      fork/exec loop, and their idle RSS (bench_restart, ~6 minutes; needs
+#      runit and s6: scripts/deps.sh --bench)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
 #   BENCH_CONTROL_ARGS="--duration-s 60 --crash-runs 50" overrides bench_control's
 #   defaults (see bench_control --help); BENCH_FAILOVER_ARGS="--runs 10
-#   --lease-ttl-ms 5000" likewise for bench_failover.
+#   --lease-ttl-ms 5000" likewise for bench_failover; BENCH_RESTART_ARGS="--rounds 1" for
+#   bench_restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,7 +31,7 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control bench_failover bench_http >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_restart >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -84,3 +89,9 @@ echo
 echo "== 6. HTTP under full ingest (targets: /healthz, /readyz p99 <= 10 ms; /metrics, /api/status,"
 echo "      /api/events first byte p99 <= 50 ms; no heartbeat dropped)"
 "$bench/bench_http"
+
+echo
+echo "== 7. restart race (targets: fleet-agent + supervisor p50 <= 2.5 ms, p99 <= 4 ms; fleet-agent"
+echo "      alone restarts a first death at once; fleet-agent idle RSS <= 4 MB)"
+read -r -a restart_args <<<"${BENCH_RESTART_ARGS:-}"
+"$bench/bench_restart" "${restart_args[@]}"
