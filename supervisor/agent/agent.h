@@ -163,26 +163,33 @@ void exec_check_fini(struct exec_check *ec);
 
 /* ---- localrestart.c ---------------------------------------------------- */
 
-/* When a FleetStatus was last seen (monotonic ms), written by the status
- * subscription's callback, read by the main loop. */
+/* When a FleetStatus was last seen (monotonic ms; PRESENCE_NEVER: none
+ * since the agent started), written by the status subscription's callback,
+ * read by the main loop. */
+#define PRESENCE_NEVER INT64_MIN
+
 struct presence {
     pthread_mutex_t lock;
     int64_t last_ms;
 };
 
-void presence_init(struct presence *p, int64_t now_ms);
+void presence_init(struct presence *p);
 void presence_fini(struct presence *p);
 void presence_seen(struct presence *p, int64_t now_ms);
 int64_t presence_last(struct presence *p);
+/* From when (monotonic ms) the supervisor counts as absent: the last
+ * FleetStatus + `timeout_ms`, or INT64_MIN when none was ever heard. */
+int64_t presence_absent_at(struct presence *p, int64_t timeout_ms);
 
-/* Local restart spacing: 1 s, 2 s, 4 s ... 60 s, ±20 % jitter; a life of
- * 60 s or more resets it. */
+/* Local restart spacing (localrestart.c): the first death of a series at
+ * once, then 1 s, 2 s, 4 s ... 60 s, ±20 % jitter; a life of 1 s or more
+ * ends the series. */
 struct backoff {
-    unsigned deaths;             /* consecutive short lives */
+    unsigned deaths;             /* deaths in the current series */
 };
 
 /* A child that lived `lived_ms` died: the delay before the next local
- * start. */
+ * start (0: at once). */
 int64_t backoff_next_ms(struct backoff *b, int64_t lived_ms);
 
 /* ---- run.c: the state machine (main thread only) ---------------------- */

@@ -163,7 +163,7 @@ static int agent_setup(struct agent_rt *rt)
         agent_log(AGENT_ERROR, "cannot create the mailbox", json_pack("{s:s}", "error", strerror(e)));
         return 1;
     }
-    presence_init(&rt->presence, fleet_mono_ms());
+    presence_init(&rt->presence);
     if (nats_connect(&rt->opts, &rt->nc) != FLEET_OK)
         return 1;
     agent_init(&rt->agent, &rt->opts, rt->mb, &rt->presence);

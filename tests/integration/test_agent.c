@@ -435,8 +435,9 @@ static void test_exit_reported_at_once(void **state)
     assert_int_equal(dead.exit_signal, SIGKILL);
     assert_int_equal(dead.exit_code, 0);
     assert_int_equal(dead.incarnation, serving.incarnation);
-    /* No supervisor seen yet, but the 30 s default has not passed: down. */
-    assert_true(wait_hb(&r, exited, NULL, 1500, &dead));
+    /* No supervisor heard since start-up: the first death restarts at
+     * once, not after the 30 s default timeout. */
+    assert_true(wait_hb(&r, new_incarnation, &dead.incarnation, 1500, &serving));
     agent_finish(&r);
 }
 
@@ -730,23 +731,30 @@ static void test_http_check(void **state)
 }
 
 /* (h) nobody publishes fleet.v1.status: a dead child is restarted locally
- * after the supervisor timeout, with a new incarnation. */
+ * with a new incarnation, the first death at once (like runsv and s6, no
+ * supervisor timeout to wait out after start-up), the next one after a
+ * short life only after the backoff's 1 s (-20 %). */
 static void test_local_restart_without_supervisor(void **state)
 {
     static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 0.3; exit 3", NULL };
     struct agent_run r;
-    struct got_hb first = { 0 }, dead = { 0 }, again = { 0 };
+    struct got_hb first = { 0 }, dead = { 0 }, again = { 0 }, dead2 = { 0 }, third = { 0 };
 
     (void)state;
-    agent_start(&r, "h-1", (const char *const[]){ "--supervisor-timeout-ms", "500", NULL }, short_lived);
+    agent_start(&r, "h-1", (const char *const[]){ "--supervisor-timeout-ms", "30000", NULL }, short_lived);
     assert_true(next_hb(&r, 5000, &first));
     assert_true(wait_hb(&r, exited, NULL, 3000, &dead));
     assert_int_equal(dead.exit_code, 3);
     assert_int_equal(dead.incarnation, first.incarnation);
-    /* Backoff 1 s ± 20 %, and at least the timeout. */
-    assert_true(wait_hb(&r, new_incarnation, &first.incarnation, 4000, &again));
-    assert_in_range(again.received_ms - dead.received_ms, 700, 2500);
+    /* At once: well inside the old 1 s +- 20 % and the 30 s timeout. */
+    assert_true(wait_hb(&r, new_incarnation, &first.incarnation, 2000, &again));
+    assert_true(again.received_ms - dead.received_ms < 700);
     assert_int_not_equal(again.pid, dead.pid);
+    /* Its second short life: backed off. */
+    assert_true(wait_hb(&r, exited, NULL, 3000, &dead2));
+    assert_int_equal(dead2.incarnation, again.incarnation);
+    assert_true(wait_hb(&r, new_incarnation, &again.incarnation, 4000, &third));
+    assert_in_range(third.received_ms - dead2.received_ms, 700, 3000);
     agent_finish(&r);
 }
 
@@ -764,7 +772,9 @@ static void *status_publisher(void *arg)
 /* With a supervisor present, a dead child waits for its RESTART. */
 static void test_supervisor_present_keeps_down(void **state)
 {
-    static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 0.2; exit 4", NULL };
+    /* Lives long enough for the agent to hear the publisher first: a death
+     * before any FleetStatus is heard is restarted locally at once. */
+    static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 1; exit 4", NULL };
     atomic_bool stop = false;
     struct agent_run r;
     struct got_hb dead = { 0 }, later = { 0 };
