@@ -75,7 +75,8 @@ int child_signal_group(pid_t pgid, int sig);
  * and orphans re-parented to it as subreaper: what a service that forks and
  * setsid()s leaves outside its process group), except the processes in
  * keep[0..n_keep) and their subtrees; *signalled (may be NULL) counts them.
- * Reads /proc. Returns 0 or an errno. */
+ * Reads /proc: the kernel's children lists of our own descendants (a scan
+ * of every process only where the kernel keeps none). Returns 0 or an errno. */
 int child_signal_tree(int sig, const pid_t *keep, size_t n_keep, size_t *signalled);
 
 /* Reaps every exited child without blocking, and reports children that

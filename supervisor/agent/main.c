@@ -69,6 +69,7 @@ static fleet_status nats_connect(const struct agent_opts *o, natsConnection **ou
     char name[2 * FLEET_NAME_MAX + 16];
     fleet_conn_opts co = {
         .url = o->url, .creds = o->creds, .name = name, .retry_first_connect = true,
+        .send_asap = true,      /* an EXITED heartbeat leaves from the thread that saw the death */
     };
     fleet_status s;
 

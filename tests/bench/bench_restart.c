@@ -24,6 +24,10 @@
  * contender always follows the same one. Before measuring, one unmeasured
  * kill per contender proves each path works (and lets the supervisor settle).
  *
+ * For the supervised path the bench also listens on the instance's heartbeat
+ * and control subjects, so its kills are split into hand-offs as seen on
+ * the wire: kill -> EXITED heartbeat, -> signed RESTART, -> the new child.
+ *
  * Output: p50/p99/max per contender (and p50 per round), the targets of the
  * supervised path, and the idle VmRSS of runsv, s6-supervise, both
  * fleet-agents and fleet-supervisor. Exits 1 only when it could not measure
@@ -43,7 +47,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <nats/nats.h>
+
 #include "bench_util.h"
+#include "fleet/subjects.h"
+#include "fleet/v1/fleet.pb-c.h"
 #include "natsd.h"
 #include "proc.h"
 #include "restart_stamp.h"
@@ -84,6 +94,14 @@ struct contender {
     struct bench_series *round;  /* [rounds] */
 };
 
+/* What the bench hears of the supervised instance (nats.c's thread writes,
+ * the main thread reads). */
+struct wire {
+    pthread_mutex_t lock;
+    int64_t exited_ns;           /* latest EXITED heartbeat's arrival */
+    int64_t control_ns;          /* latest Control's arrival */
+};
+
 struct bench_opts {
     uint64_t rounds, kills, up_ms, timeout_ms;
     bool strict;
@@ -98,6 +116,10 @@ struct bench {
     struct natsd server;
     struct proc supervisor;
     struct contender c[C_COUNT];
+    natsConnection *nc;
+    natsSubscription *hb_sub, *ctl_sub;
+    struct wire wire;
+    struct bench_series to_exited, to_control, to_child; /* the supervised path's hand-offs */
 };
 
 static void usage(FILE *out)
@@ -190,6 +212,91 @@ static int wait_stamp(struct contender *c, pid_t old, int64_t timeout_ms)
         c->child_since_ns = st.ns;
         return 0;
     }
+}
+
+/* ---- the supervised path on the wire ---- */
+
+static void on_hb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct wire *w = closure;
+    int64_t now = bench_now_ns();
+    Fleet__V1__Heartbeat *hb = fleet__v1__heartbeat__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
+                                                           (const uint8_t *)natsMsg_GetData(msg));
+
+    (void)nc;
+    (void)sub;
+    if (hb != NULL && hb->state == FLEET__V1__SERVING_STATE__SERVING_STATE_EXITED) {
+        pthread_mutex_lock(&w->lock);
+        if (w->exited_ns == 0)
+            w->exited_ns = now;      /* the first EXITED after the kill */
+        pthread_mutex_unlock(&w->lock);
+    }
+    fleet__v1__heartbeat__free_unpacked(hb, NULL);
+    natsMsg_Destroy(msg);
+}
+
+static void on_control(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct wire *w = closure;
+    int64_t now = bench_now_ns();
+
+    (void)nc;
+    (void)sub;
+    pthread_mutex_lock(&w->lock);
+    if (w->control_ns == 0)
+        w->control_ns = now;
+    pthread_mutex_unlock(&w->lock);
+    natsMsg_Destroy(msg);
+}
+
+static int wire_listen(struct bench *b)
+{
+    char hb[FLEET_SUBJECT_MAX], ctl[FLEET_SUBJECT_MAX];
+    natsStatus s;
+
+    pthread_mutex_init(&b->wire.lock, NULL);
+    (void)fleet_subject(hb, sizeof(hb), FLEET_SUBJECT_HB, "fleet", SUPERVISED_SERVICE, SUPERVISED_INSTANCE);
+    (void)fleet_subject(ctl, sizeof(ctl), FLEET_SUBJECT_CTL, "fleet", SUPERVISED_SERVICE, SUPERVISED_INSTANCE);
+    s = natsConnection_ConnectTo(&b->nc, b->server.url);
+    if (s == NATS_OK)
+        s = natsConnection_Subscribe(&b->hb_sub, b->nc, hb, on_hb, &b->wire);
+    if (s == NATS_OK)
+        s = natsConnection_Subscribe(&b->ctl_sub, b->nc, ctl, on_control, &b->wire);
+    if (s == NATS_OK)
+        s = natsConnection_Flush(b->nc);
+    if (s != NATS_OK)
+        fprintf(stderr, "bench_restart: cannot listen on %s and %s: %s\n", hb, ctl, natsStatus_GetText(s));
+    return s == NATS_OK ? 0 : -1;
+}
+
+static void wire_reset(struct wire *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->exited_ns = w->control_ns = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* After a supervised kill: the hand-offs, when both were heard in order. */
+static void wire_split(struct bench *b, int64_t kill_ns, int64_t child_ns)
+{
+    int64_t exited, control;
+
+    /* The Control's arrival races the stamp's read by a hair: wait for it
+     * briefly (it was sent before the child started). */
+    for (int k = 0; k < 100; k++) {
+        pthread_mutex_lock(&b->wire.lock);
+        exited = b->wire.exited_ns;
+        control = b->wire.control_ns;
+        pthread_mutex_unlock(&b->wire.lock);
+        if (exited != 0 && control != 0)
+            break;
+        bench_sleep_ms(1);
+    }
+    if (exited < kill_ns || control < exited)
+        return;
+    bench_series_add(&b->to_exited, exited - kill_ns);
+    bench_series_add(&b->to_control, control - exited);
+    bench_series_add(&b->to_child, child_ns - control);
 }
 
 /* ---- contenders ---- */
@@ -381,6 +488,8 @@ static int kill_one(struct bench *b, struct contender *c, int64_t timeout_ms, in
 
     while (bench_now_ns() - c->child_since_ns <= up_ns)
         bench_sleep_ms((up_ns - (bench_now_ns() - c->child_since_ns)) / 1000000 + 1);
+    if (c->kind == C_AGENT_SUP)
+        wire_reset(&b->wire);
     kill_ns = bench_now_ns();
     if (kill(old, SIGKILL) != 0) {
         fprintf(stderr, "bench_restart: %s: kill(%d): %s\n", contender_name[c->kind], (int)old, strerror(errno));
@@ -409,6 +518,8 @@ static int run_race(struct bench *b)
 
                 if (kill_one(b, c, (int64_t)b->opt.timeout_ms, &lat) != 0)
                     return -1;
+                if (c->kind == C_AGENT_SUP)
+                    wire_split(b, c->child_since_ns - lat, c->child_since_ns);
                 bench_series_add(&c->all, lat);
                 bench_series_add(&c->round[r], lat);
             }
@@ -448,6 +559,10 @@ static bool report(struct bench *b)
         else
             bench_series_row(&t, contender_name[k], &c->all, NULL, 0);
     }
+    printf("the supervised path's hand-offs, as heard on the wire by the bench:\n");
+    bench_series_row(&t, "  kill -> EXITED heartbeat", &b->to_exited, NULL, 0);
+    bench_series_row(&t, "  EXITED -> signed RESTART", &b->to_control, NULL, 0);
+    bench_series_row(&t, "  RESTART -> child's first instr.", &b->to_child, NULL, 0);
     printf("p50 per round (ms):\n");
     for (int k = 0; k < C_COUNT; k++) {
         printf("  %-28s", contender_name[k]);
@@ -504,6 +619,10 @@ int main(int argc, char **argv)
             if (bench_series_init(&b.c[k].round[r], b.opt.kills, "bench_restart") != 0)
                 return 1;
     }
+    if (bench_series_init(&b.to_exited, b.opt.rounds * b.opt.kills, "bench_restart") != 0 ||
+        bench_series_init(&b.to_control, b.opt.rounds * b.opt.kills, "bench_restart") != 0 ||
+        bench_series_init(&b.to_child, b.opt.rounds * b.opt.kills, "bench_restart") != 0)
+        return 1;
     snprintf(b.child_path, sizeof(b.child_path), "%s", RESTART_CHILD_PATH); /* CMake's */
     snprintf(b.dir, sizeof(b.dir), "/tmp/bench-restart-XXXXXX");
     if (mkdtemp(b.dir) == NULL) {
@@ -515,7 +634,7 @@ int main(int argc, char **argv)
     if (contender_start(&b, &b.c[C_BARE]) != 0 || natsd_start(&b.server, true) != 0)
         goto out;
     snprintf(b.url_env, sizeof(b.url_env), "NATS_URL=%s", b.server.url);
-    if (start_supervisor(&b) != 0)
+    if (start_supervisor(&b) != 0 || wire_listen(&b) != 0)
         goto out;
     for (int k = C_BARE + 1; k < C_COUNT; k++)
         if (contender_start(&b, &b.c[k]) != 0)
@@ -550,7 +669,11 @@ out:
         (void)proc_wait(&b.supervisor, STOP_WAIT_MS);
     }
     proc_kill(&b.supervisor);
+    natsSubscription_Destroy(b.hb_sub);
+    natsSubscription_Destroy(b.ctl_sub);
+    natsConnection_Destroy(b.nc);
     natsd_stop(&b.server, false);
+    nats_Close();
     remove_tree(b.dir);
     for (int k = 0; k < C_COUNT; k++) {
         for (uint64_t r = 0; b.c[k].round != NULL && r < b.opt.rounds; r++)
@@ -558,6 +681,9 @@ out:
         free(b.c[k].round);
         bench_series_free(&b.c[k].all);
     }
+    bench_series_free(&b.to_exited);
+    bench_series_free(&b.to_control);
+    bench_series_free(&b.to_child);
     if (!measured)
         return 1;
     return b.opt.strict && !met ? 3 : 0;
