@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "fleet/clock.h"
@@ -125,12 +126,35 @@ void mailbox_drain_fd(struct mailbox *mb);
 bool mailbox_take_command(struct mailbox *mb, struct agent_command *out);
 bool mailbox_take_http(struct mailbox *mb, struct check_result *out);
 
+/* ---- curlapi.c: libcurl, loaded for an HTTP check only ----------------- */
+
+struct curl_api {
+    void *lib;                   /* NULL: not loaded */
+    CURLcode (*global_init)(long flags);
+    void (*global_cleanup)(void);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *curl);
+    void (*easy_reset)(CURL *curl);
+    CURLcode (*easy_perform)(CURL *curl);
+    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+    CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode code);
+};
+
+/* Loads libcurl and runs curl_global_init (main thread, before any other
+ * thread uses it). Returns 0 and fills *api, or -1 with why in err (*api
+ * untouched). Undo with curl_api_unload (a zeroed api: no-op). */
+int curl_api_load(struct curl_api *api, char *err, size_t errlen);
+void curl_api_unload(struct curl_api *api);
+
 /* ---- checks.c ---------------------------------------------------------- */
 
 /* HTTP check: a thread that GETs `url` every `period_ms` (timeout the same)
- * while a child life is set, and posts each result. */
+ * while a child life is set, and posts each result, through `curl` (loaded;
+ * it must outlive the check). */
 struct http_check;
-int http_check_start(const char *url, uint32_t period_ms, struct mailbox *mb, struct http_check **out);
+int http_check_start(const struct curl_api *curl, const char *url, uint32_t period_ms, struct mailbox *mb,
+                     struct http_check **out);
 /* Which child life to check (0: none, the thread idles). */
 void http_check_set_gen(struct http_check *hc, uint64_t gen);
 void http_check_stop(struct http_check *hc);    /* joins; NULL no-op */

@@ -392,6 +392,22 @@ static pid_t grandchild_pid(const char *path, int timeout_ms)
 static const char *const sleeper[] = { "/bin/sh", "-c", "sleep 1000", NULL };
 
 /* (a) heartbeats carry the child's pid, STARTING then SERVING. */
+/* Whether process `pid` maps a file whose path holds `needle`. */
+static bool maps_has(pid_t pid, const char *needle)
+{
+    char path[64], line[512];
+    bool found = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 static void test_heartbeats_for_child(void **state)
 {
     struct agent_run r;
@@ -414,6 +430,8 @@ static void test_heartbeats_for_child(void **state)
     for (int64_t deadline = proc_now_ms() + 2000; fd_count(serving.pid) != 3 && proc_now_ms() < deadline;)
         usleep(20000);
     assert_int_equal(fd_count(serving.pid), 3);
+    /* No HTTP check, no libcurl (nor its TLS, Kerberos, LDAP...) in memory. */
+    assert_false(maps_has(r.p.pid, "libcurl"));
     agent_finish(&r);
 }
 
@@ -711,6 +729,7 @@ static void test_http_check(void **state)
     assert_true(got.has_check);
     assert_string_equal(got.check_name, "http");
     assert_true(got.check_ok);
+    assert_true(maps_has(r.p.pid, "libcurl")); /* loaded for the check */
 
     http_srv_set(&srv, 503);
     wait_state(&r, FLEET_STATE_DEGRADED, 3000, &got);
