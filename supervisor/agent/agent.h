@@ -217,6 +217,14 @@ struct backoff {
  * start (0: at once). */
 int64_t backoff_next_ms(struct backoff *b, int64_t lived_ms);
 
+/* ---- memtrim.c ---------------------------------------------------------- */
+
+/* Unmaps every page of a private read-only file mapping that is still the
+ * file's own contents (library code and data touched at start-up: they map
+ * again from the page cache when used), and returns free heap pages.
+ * Returns the KiB unmapped. Call once set-up is done. */
+size_t memtrim_startup_pages(void);
+
 /* ---- run.c: the state machine (main thread only) ---------------------- */
 
 enum agent_phase {

@@ -294,6 +294,9 @@ int main(int argc, char **argv)
     }
     rc = agent_setup(&rt);
     if (rc == 0) {
+        size_t kib = memtrim_startup_pages();
+
+        agent_log(AGENT_DEBUG, "start-up pages unmapped", json_pack("{s:I}", "kib", (json_int_t)kib));
         agent_loop(&rt);
         rc = rt.agent.done ? rt.agent.exit_code : 1;
         agent_log(AGENT_INFO, "agent exiting", json_pack("{s:i}", "exit_code", rc));
