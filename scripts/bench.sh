@@ -11,7 +11,7 @@
 #      too (--cluster, ~5 minutes)
 #   6. HTTP: request latency of every endpoint, idle and under full ingest,
 #      and what serving HTTP costs ingest (bench_http)
-#   7. restart race: a SIGKILLed child back up under runsv, s6-supervise,
+#   8. restart race (BENCHMARKS.md §8): a SIGKILLed child back up under runsv, s6-supervise,
 #      fleet-agent alone and fleet-agent + fleet-supervisor, against a bare
 #      fork/exec loop, and their idle RSS (bench_restart, ~6 minutes; needs
 #      runit and s6: scripts/deps.sh --bench)
@@ -91,7 +91,7 @@ echo "      /api/events first byte p99 <= 50 ms; no heartbeat dropped)"
 "$bench/bench_http"
 
 echo
-echo "== 7. restart race (targets: fleet-agent + supervisor p50 <= 2.5 ms, p99 <= 4 ms; fleet-agent"
+echo "== 8. restart race (targets: fleet-agent + supervisor p50 <= 2.5 ms, p99 <= 4 ms; fleet-agent"
 echo "      alone restarts a first death at once; fleet-agent idle RSS <= 4 MB)"
 read -r -a restart_args <<<"${BENCH_RESTART_ARGS:-}"
 "$bench/bench_restart" "${restart_args[@]}"
