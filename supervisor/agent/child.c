@@ -3,12 +3,12 @@
  * Spawning is vfork(2) and exec, not fork: no copy of the agent's page
  * tables, and the parent resumes exactly when the exec is done (or failed),
  * so the new child runs as early as the kernel allows. Between vfork and
- * exec the child shares the agent's memory and runs only
- * async-signal-safe calls on its own stack frame, writing nothing shared
- * but `failed` (the exec's errno): the agent is multi-threaded (nats.c, the
- * HTTP check) and another thread may hold malloc's or stdio's lock. Every
- * signal is blocked across the vfork, so no handler can run on the shared
- * stack before the child has reset every disposition to the default. */
+ * exec the child shares the agent's memory and runs only async-signal-safe
+ * calls, writing nothing in memory: the agent is multi-threaded (nats.c,
+ * the HTTP check) and another thread may hold malloc's or stdio's lock.
+ * Every signal is blocked across the vfork, so no handler can run on the
+ * shared stack before the child has reset every disposition to the
+ * default. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -44,12 +44,13 @@ static void cloexec_from_3(void)
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* In the vforked child: never returns. Leaves the exec's errno in *failed
- * when it cannot exec (the parent reads it once the child has _exit'ed). */
-static void exec_child(const char *path, char *const argv[], int in, int out, int err, volatile int *failed)
+/* In the vforked child: never returns. Reports an errno on `errfd` (which
+ * closes on a successful exec, so the parent reads EOF). */
+static void exec_child(const char *path, char *const argv[], int in, int out, int err, int errfd)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };
     sigset_t none;
+    int e;
 
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -67,38 +68,60 @@ static void exec_child(const char *path, char *const argv[], int in, int out, in
     cloexec_from_3();
     execve(path, argv, environ);
 out_report:
-    *failed = errno != 0 ? errno : ENOEXEC;
+    e = errno;
+    while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
+        ;
     _exit(127);
 }
 
 int child_spawn(const char *path, char *const argv[], int in, int out, int err, pid_t *pid)
 {
-    volatile int failed = 0;
+    int errpipe[2];
+    int child_errno = 0;
     sigset_t all, old;
+    ssize_t n;
     pid_t p;
     int e;
 
+    /* The errno comes back through a pipe, not shared memory: sanitizers
+     * (TSan) turn vfork into fork, and this works under both. With a real
+     * vfork the read below never waits: the child has exec'd or exited. */
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        return errno;
     sigfillset(&all);
     e = pthread_sigmask(SIG_SETMASK, &all, &old);
     if (e != 0)
-        return e;
+        goto out_close_pipe;
     p = vfork();
     if (p == 0)
-        exec_child(path, argv, in, out, err, &failed);
+        exec_child(path, argv, in, out, err, errpipe[1]);
     e = errno;
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (p < 0)
-        return e;
-    /* Here the child has exec'd or _exit'ed. */
-    if (failed != 0) {
+        goto out_close_pipe;
+    close(errpipe[1]);
+    /* Also from here (a fork, under a sanitizer), so no signal to the group
+     * can precede the child's own setpgid. EACCES once it has exec'd:
+     * harmless, it did it itself. */
+    (void)setpgid(p, p);
+    do
+        n = read(errpipe[0], &child_errno, sizeof(child_errno));
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof(child_errno)) {
         /* exec failed: reap it here, it was never anything the caller
          * knew about. */
         while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
             ;
-        return failed;
+        return child_errno != 0 ? child_errno : ENOEXEC;
     }
     *pid = p;
     return 0;
+
+out_close_pipe:
+    close(errpipe[0]);
+    close(errpipe[1]);
+    return e;
 }
 
 int child_signal_group(pid_t pgid, int sig)

@@ -777,6 +777,63 @@ static void test_local_restart_without_supervisor(void **state)
     agent_finish(&r);
 }
 
+/* (h3) a command that can no longer be executed (its file is gone since
+ * the agent checked it at start): each restart attempt is an exit with
+ * code 127 (a shell's), the exec's error is logged, and the attempts are
+ * spaced by the backoff, never a busy loop. */
+static bool exited_127(const struct got_hb *hb, const void *arg)
+{
+    (void)arg;
+    return hb->state == FLEET_STATE_EXITED && hb->exit_code == 127;
+}
+
+static void test_exec_failure_reported(void **state)
+{
+    char dir[] = "/tmp/fleet-agent-gone-XXXXXX", prog[64], *cp[4];
+    const char *child[3];
+    struct agent_run r;
+    struct got_hb serving = { 0 }, failed = { 0 };
+    uint64_t incarnations = 0, last = 0;
+    int64_t until;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(prog, sizeof(prog), "%s/sleep", dir);
+    cp[0] = "/bin/cp";
+    cp[1] = "/bin/sleep";
+    cp[2] = prog;
+    cp[3] = NULL;
+    assert_int_equal(proc_run(cp, 5000, NULL, NULL), 0);
+    child[0] = prog;
+    child[1] = "1000";
+    child[2] = NULL;
+    agent_start(&r, "h-3", NULL, child);
+    wait_state(&r, FLEET_STATE_SERVING, 5000, &serving);
+    assert_int_equal(unlink(prog), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(kill((pid_t)serving.pid, SIGKILL), 0);
+    assert_true(wait_hb(&r, exited_127, NULL, 3000, &failed));
+    assert_true(proc_wait_output(&r.p, "No such file or directory", 2000));
+    /* At once, then 1 s, then 2 s (each +-20 %): at most three failed
+     * attempts in 2.5 s of watching, however fast exec fails. */
+    last = failed.incarnation;
+    incarnations = 1;
+    until = proc_now_ms() + 2500;
+    while (proc_now_ms() < until) {
+        struct got_hb hb = { 0 };
+
+        if (!next_hb(&r, 200, &hb))
+            continue;
+        assert_int_equal(hb.state, FLEET_STATE_EXITED);
+        if (hb.incarnation != last) {
+            incarnations++;
+            last = hb.incarnation;
+        }
+    }
+    assert_true(incarnations <= 3);
+    agent_finish(&r);
+}
+
 static void *status_publisher(void *arg)
 {
     atomic_bool *stop = arg;
@@ -861,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_tree_swept),
         cmocka_unit_test(test_http_check),
         cmocka_unit_test(test_local_restart_without_supervisor),
+        cmocka_unit_test(test_exec_failure_reported),
         cmocka_unit_test(test_supervisor_present_keeps_down),
     };
 
