@@ -12,7 +12,8 @@
  *   agent       fleet-agent alone (its own prefix: no supervisor is heard),
  *               restarting the child locally
  *   agent+sup   fleet-agent under a real fleet-supervisor holding a signing
- *               key, on a real nats-server with JetStream (its lease): kill -> EXITED heartbeat ->
+ *               key, on a real nats-server with JetStream (its lease and
+ *               the RESTART's durable write): kill -> EXITED heartbeat ->
  *               signed RESTART -> the agent starts the child
  * The child (restart_child.c) stamps CLOCK_MONOTONIC as its first
  * instruction and writes the stamp to the contender's FIFO.
@@ -45,9 +46,8 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
 #include <pthread.h>
+#include <unistd.h>
 
 #include <nats/nats.h>
 
