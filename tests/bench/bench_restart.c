@@ -104,6 +104,7 @@ struct wire {
 
 struct bench_opts {
     uint64_t rounds, kills, up_ms, timeout_ms;
+    uint64_t fleet_services, fleet_per_service; /* fleet-sim's load on the supervisor; 0: none */
     bool strict;
 };
 
@@ -115,6 +116,7 @@ struct bench {
     char pub[128];               /* the supervisor's public key */
     struct natsd server;
     struct proc supervisor;
+    struct proc sim;             /* fleet-sim, with --fleet-services */
     struct contender c[C_COUNT];
     natsConnection *nc;
     natsSubscription *hb_sub, *ctl_sub;
@@ -126,12 +128,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bench_restart [--rounds N] [--kills N] [--up-ms MS] [--timeout-ms MS] [--strict]\n"
+            "                     [--fleet-services N --fleet-per-service M]\n"
             "  SIGKILL a child up longer than --up-ms (default 2000), time until its replacement's\n"
             "  first instruction; --rounds (default 3) x --kills (default 50) per contender:\n"
             "  bare fork/exec loop, runsv, s6-supervise + readiness, fleet-agent alone,\n"
             "  fleet-agent + fleet-supervisor (signed RESTART). --timeout-ms (default 10000):\n"
             "  longest wait for one restart. --strict: exit 3 when the supervised path misses\n"
-            "  p50 <= %.1f ms or p99 <= %.1f ms.\n",
+            "  p50 <= %.1f ms or p99 <= %.1f ms. --fleet-services N: the supervisor also\n"
+            "  tracks fleet-sim's N x M instances (svc-<i>, 1 s interval) throughout.\n",
             TARGET_P50_MS, TARGET_P99_MS);
 }
 
@@ -375,10 +379,23 @@ static int start_agent(struct bench *b, struct contender *c)
     return proc_start(&c->proc, argv, envp);
 }
 
+/* fleet-sim: the supervisor's background load, every instance at 1 s. */
+static int start_sim(struct bench *b)
+{
+    char services[24], per[24];
+    char *argv[] = { "fleet-sim", "--services", services, "--instances-per-service", per, NULL };
+    char *envp[] = { b->url_env, NULL };
+
+    snprintf(services, sizeof(services), "%" PRIu64, b->opt.fleet_services);
+    snprintf(per, sizeof(per), "%" PRIu64, b->opt.fleet_per_service);
+    return proc_start(&b->sim, argv, envp);
+}
+
 static int start_supervisor(struct bench *b)
 {
-    char seed[PATH_LEN], config_path[PATH_LEN], config[2048];
+    char seed[PATH_LEN], config_path[PATH_LEN], config[16384];
     char *keygen[] = { "fleetctl", "keygen", "--out", seed, NULL };
+    size_t used;
     char *argv[] = { "fleet-supervisor", "--config", config_path, NULL };
     char *out = NULL;
     int st;
@@ -392,20 +409,28 @@ static int start_supervisor(struct bench *b)
         return -1;
     }
     free(out);
-    snprintf(config, sizeof(config),
-             "nats:\n  url: %s\n"
-             "control:\n  signing_key_file: %s\n"
-             "policy:\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n  stable_after_ms: %d\n"
-             "services:\n  - name: " SUPERVISED_SERVICE "\n    desired: 1\n    crashloop_max: 16\n"
-             "    crashloop_window_s: 1\n",
-             b->server.url, seed, SUPERVISED_STABLE_MS);
+    used = (size_t)snprintf(config, sizeof(config),
+                            "nats:\n  url: %s\n"
+                            "control:\n  signing_key_file: %s\n"
+                            "policy:\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n  stable_after_ms: %d\n"
+                            "services:\n  - name: " SUPERVISED_SERVICE "\n    desired: 1\n    crashloop_max: 16\n"
+                            "    crashloop_window_s: 1\n",
+                            b->server.url, seed, SUPERVISED_STABLE_MS);
+    /* fleet-sim's services, so its heartbeats are tracked, not refused */
+    for (uint64_t k = 0; k < b->opt.fleet_services && used < sizeof(config); k++)
+        used += (size_t)snprintf(config + used, sizeof(config) - used, "  - name: svc-%" PRIu64 "\n    desired: %" PRIu64 "\n",
+                                 k, b->opt.fleet_per_service);
+    if (used >= sizeof(config)) {
+        fprintf(stderr, "bench_restart: the supervisor's config does not fit %zu bytes\n", sizeof(config));
+        return -1;
+    }
     if (write_text(config_path, config) != 0 || proc_start(&b->supervisor, argv, NULL) != 0)
         return -1;
     if (!proc_wait_output(&b->supervisor, "fleet-supervisor started", START_WAIT_MS)) {
         fprintf(stderr, "bench_restart: fleet-supervisor did not start within %d ms\n", START_WAIT_MS);
         return -1;
     }
-    return 0;
+    return b->opt.fleet_services > 0 ? start_sim(b) : 0;
 }
 
 static int contender_start(struct bench *b, struct contender *c)
@@ -548,8 +573,12 @@ static bool report(struct bench *b)
     bool met;
 
     printf("restart race: SIGKILL a child up > %" PRIu64 " ms -> its replacement's first instruction, "
-           "%" PRIu64 " rounds x %" PRIu64 " kills per contender, turns rotating\n",
+           "%" PRIu64 " rounds x %" PRIu64 " kills per contender, turns rotating",
            b->opt.up_ms, b->opt.rounds, b->opt.kills);
+    if (b->opt.fleet_services > 0)
+        printf("; the supervisor also tracks %" PRIu64 " fleet-sim instances at 1 s",
+               b->opt.fleet_services * b->opt.fleet_per_service);
+    printf("\n");
     bench_table_header(&t);
     for (int k = 0; k < C_COUNT; k++) {
         struct contender *c = &b->c[k];
@@ -595,12 +624,16 @@ static void report_rss(struct bench *b)
 
 int main(int argc, char **argv)
 {
-    static struct bench b = { .opt = { .rounds = 3, .kills = 50, .up_ms = 2000, .timeout_ms = 10000 } };
+    static struct bench b = {
+        .opt = { .rounds = 3, .kills = 50, .up_ms = 2000, .timeout_ms = 10000, .fleet_per_service = 100 },
+    };
     const struct bench_flag flags[] = {
         BENCH_FLAG_NUM("--rounds", 1, 100, &b.opt.rounds),
         BENCH_FLAG_NUM("--kills", 1, 100000, &b.opt.kills),
         BENCH_FLAG_NUM("--up-ms", 0, 600000, &b.opt.up_ms),
         BENCH_FLAG_NUM("--timeout-ms", 1, 600000, &b.opt.timeout_ms),
+        BENCH_FLAG_NUM("--fleet-services", 0, 200, &b.opt.fleet_services),
+        BENCH_FLAG_NUM("--fleet-per-service", 1, 10000, &b.opt.fleet_per_service),
         BENCH_FLAG_ON("--strict", &b.opt.strict),
     };
     int rc = bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
@@ -664,6 +697,11 @@ out:
     }
     for (int k = C_COUNT - 1; k >= 0; k--)
         contender_stop(&b.c[k]);
+    if (b.sim.pid > 0) {
+        (void)proc_signal(&b.sim, SIGTERM);
+        (void)proc_wait(&b.sim, STOP_WAIT_MS);
+    }
+    proc_kill(&b.sim);
     if (b.supervisor.pid > 0) {
         (void)proc_signal(&b.supervisor, SIGTERM);
         (void)proc_wait(&b.supervisor, STOP_WAIT_MS);
