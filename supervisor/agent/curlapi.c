@@ -12,15 +12,22 @@
 
 #include "agent.h"
 
+_Static_assert(sizeof(void *) == sizeof(CURL *(*)(void)), "a dlsym'd address fits a function pointer");
+
 /* libcurl's ABI, the same for 7.16 .. 8.x: the soname, not the -dev link. */
 #define LIBCURL_SONAME "libcurl.so.4"
 
-/* Resolves `name` into the function pointer at `slot` (POSIX's idiom for a
- * dlsym'd function). Returns 0 or -1. */
-static int resolve(void *lib, const char *name, void **slot)
+/* Resolves `name` into the function pointer at `slot` (its bytes copied:
+ * no object pointer is converted to a function pointer, and no store goes
+ * through a mismatched lvalue). Returns 0 or -1 (slot untouched). */
+static int resolve(void *lib, const char *name, void *slot)
 {
-    *slot = dlsym(lib, name);
-    return *slot != NULL ? 0 : -1;
+    void *sym = dlsym(lib, name);
+
+    if (sym == NULL)
+        return -1;
+    memcpy(slot, &sym, sizeof(sym));
+    return 0;
 }
 
 int curl_api_load(struct curl_api *api, char *err, size_t errlen)
@@ -29,17 +36,17 @@ int curl_api_load(struct curl_api *api, char *err, size_t errlen)
     const char *missing = NULL;
     struct {
         const char *name;
-        void **slot;
+        void *slot;              /* a function pointer of c, sizeof(void *) wide */
     } syms[] = {
-        { "curl_global_init", (void **)&c.global_init },
-        { "curl_global_cleanup", (void **)&c.global_cleanup },
-        { "curl_easy_init", (void **)&c.easy_init },
-        { "curl_easy_cleanup", (void **)&c.easy_cleanup },
-        { "curl_easy_reset", (void **)&c.easy_reset },
-        { "curl_easy_perform", (void **)&c.easy_perform },
-        { "curl_easy_setopt", (void **)&c.easy_setopt },
-        { "curl_easy_getinfo", (void **)&c.easy_getinfo },
-        { "curl_easy_strerror", (void **)&c.easy_strerror },
+        { "curl_global_init", &c.global_init },
+        { "curl_global_cleanup", &c.global_cleanup },
+        { "curl_easy_init", &c.easy_init },
+        { "curl_easy_cleanup", &c.easy_cleanup },
+        { "curl_easy_reset", &c.easy_reset },
+        { "curl_easy_perform", &c.easy_perform },
+        { "curl_easy_setopt", &c.easy_setopt },
+        { "curl_easy_getinfo", &c.easy_getinfo },
+        { "curl_easy_strerror", &c.easy_strerror },
     };
 
     c.lib = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
