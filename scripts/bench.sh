@@ -13,12 +13,17 @@
 #      and what serving HTTP costs ingest (bench_http)
 #   7. detection on replayed traces: steady, jittery and pausy senders, the
 #      detector against a tuned fixed timeout and "3 missed" (bench_detect)
+#   8. restart race (BENCHMARKS.md §8): a SIGKILLed child back up under runsv, s6-supervise,
+#      fleet-agent alone and fleet-agent + fleet-supervisor, against a bare
+#      fork/exec loop, and their idle RSS (bench_restart, ~6 minutes; needs
+#      runit and s6: scripts/deps.sh --bench)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
 #   BENCH_CONTROL_ARGS="--duration-s 60 --crash-runs 50" overrides bench_control's
 #   defaults (see bench_control --help); BENCH_FAILOVER_ARGS="--runs 10
-#   --lease-ttl-ms 5000" likewise for bench_failover.
+#   --lease-ttl-ms 5000" likewise for bench_failover; BENCH_RESTART_ARGS="--rounds 1" for
+#   bench_restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,7 +33,8 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_detect >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_detect bench_restart \
+  >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -94,3 +100,7 @@ for seed in 13 1 2; do
   "$bench/bench_detect" --seed "$seed"
 done
 "$bench/bench_detect" --instances 900 --deaths 300 --seed 7
+echo "== 8. restart race (targets: fleet-agent + supervisor p50 <= 2.5 ms, p99 <= 4 ms; fleet-agent"
+echo "      alone restarts a first death at once; fleet-agent idle RSS <= 4 MB)"
+read -r -a restart_args <<<"${BENCH_RESTART_ARGS:-}"
+"$bench/bench_restart" "${restart_args[@]}"

@@ -10,7 +10,7 @@ packages=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(libcmocka-dev nodejs npm clang libclang-rt-14-dev valgrind prometheus chromium) ;;
-    --bench) packages+=(valgrind) ;;
+    --bench) packages+=(valgrind runit s6) ;;
     --container) packages+=(podman runc debootstrap jq) ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
   esac

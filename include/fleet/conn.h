@@ -69,6 +69,11 @@ typedef struct fleet_conn_opts {
     int64_t timeout_ms;       /* connect timeout per attempt; 0: nats.c's default (2 s) */
     int64_t reconnect_buf_bytes; /* publishes buffered while reconnecting; 0: nats.c's (8 MiB) */
     bool no_echo;             /* our own publishes are not delivered to our subscriptions */
+    bool send_asap;           /* a publish is written to the socket by the publishing thread,
+                                 not later by nats.c's flusher thread: one hand-off less for
+                                 a sender that publishes little and must be prompt (fleet-agent's
+                                 EXITED heartbeat); false for high-rate publishers, which gain
+                                 from the flusher's batching */
     fleet_conn_event_fn on_connected;    /* each may be NULL; ctx is passed to all */
     fleet_conn_event_fn on_disconnected;
     fleet_conn_event_fn on_reconnected;

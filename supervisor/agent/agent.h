@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "fleet/clock.h"
@@ -75,7 +76,8 @@ int child_signal_group(pid_t pgid, int sig);
  * and orphans re-parented to it as subreaper: what a service that forks and
  * setsid()s leaves outside its process group), except the processes in
  * keep[0..n_keep) and their subtrees; *signalled (may be NULL) counts them.
- * Reads /proc. Returns 0 or an errno. */
+ * Reads /proc: the kernel's children lists of our own descendants (a scan
+ * of every process only where the kernel keeps none). Returns 0 or an errno. */
 int child_signal_tree(int sig, const pid_t *keep, size_t n_keep, size_t *signalled);
 
 /* Reaps every exited child without blocking, and reports children that
@@ -124,12 +126,35 @@ void mailbox_drain_fd(struct mailbox *mb);
 bool mailbox_take_command(struct mailbox *mb, struct agent_command *out);
 bool mailbox_take_http(struct mailbox *mb, struct check_result *out);
 
+/* ---- curlapi.c: libcurl, loaded for an HTTP check only ----------------- */
+
+struct curl_api {
+    void *lib;                   /* NULL: not loaded */
+    CURLcode (*global_init)(long flags);
+    void (*global_cleanup)(void);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *curl);
+    void (*easy_reset)(CURL *curl);
+    CURLcode (*easy_perform)(CURL *curl);
+    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+    CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode code);
+};
+
+/* Loads libcurl and runs curl_global_init (main thread, before any other
+ * thread uses it). Returns 0 and fills *api, or -1 with why in err (*api
+ * untouched). Undo with curl_api_unload (a zeroed api: no-op). */
+int curl_api_load(struct curl_api *api, char *err, size_t errlen);
+void curl_api_unload(struct curl_api *api);
+
 /* ---- checks.c ---------------------------------------------------------- */
 
 /* HTTP check: a thread that GETs `url` every `period_ms` (timeout the same)
- * while a child life is set, and posts each result. */
+ * while a child life is set, and posts each result, through `curl` (loaded;
+ * it must outlive the check). */
 struct http_check;
-int http_check_start(const char *url, uint32_t period_ms, struct mailbox *mb, struct http_check **out);
+int http_check_start(const struct curl_api *curl, const char *url, uint32_t period_ms, struct mailbox *mb,
+                     struct http_check **out);
 /* Which child life to check (0: none, the thread idles). */
 void http_check_set_gen(struct http_check *hc, uint64_t gen);
 void http_check_stop(struct http_check *hc);    /* joins; NULL no-op */
@@ -163,27 +188,42 @@ void exec_check_fini(struct exec_check *ec);
 
 /* ---- localrestart.c ---------------------------------------------------- */
 
-/* When a FleetStatus was last seen (monotonic ms), written by the status
- * subscription's callback, read by the main loop. */
+/* When a FleetStatus was last seen (monotonic ms; PRESENCE_NEVER: none
+ * since the agent started), written by the status subscription's callback,
+ * read by the main loop. */
+#define PRESENCE_NEVER INT64_MIN
+
 struct presence {
     pthread_mutex_t lock;
     int64_t last_ms;
 };
 
-void presence_init(struct presence *p, int64_t now_ms);
+void presence_init(struct presence *p);
 void presence_fini(struct presence *p);
 void presence_seen(struct presence *p, int64_t now_ms);
 int64_t presence_last(struct presence *p);
+/* From when (monotonic ms) the supervisor counts as absent: the last
+ * FleetStatus + `timeout_ms`, or INT64_MIN when none was ever heard. */
+int64_t presence_absent_at(struct presence *p, int64_t timeout_ms);
 
-/* Local restart spacing: 1 s, 2 s, 4 s ... 60 s, ±20 % jitter; a life of
- * 60 s or more resets it. */
+/* Local restart spacing (localrestart.c): the first death of a series at
+ * once, then 1 s, 2 s, 4 s ... 60 s, ±20 % jitter; a life of 1 s or more
+ * ends the series. */
 struct backoff {
-    unsigned deaths;             /* consecutive short lives */
+    unsigned deaths;             /* deaths in the current series */
 };
 
 /* A child that lived `lived_ms` died: the delay before the next local
- * start. */
+ * start (0: at once). */
 int64_t backoff_next_ms(struct backoff *b, int64_t lived_ms);
+
+/* ---- memtrim.c ---------------------------------------------------------- */
+
+/* Unmaps every page of a private read-only file mapping that is still the
+ * file's own contents (library code and data touched at start-up: they map
+ * again from the page cache when used), and returns free heap pages.
+ * Returns the KiB unmapped. Call once set-up is done. */
+size_t memtrim_startup_pages(void);
 
 /* ---- run.c: the state machine (main thread only) ---------------------- */
 

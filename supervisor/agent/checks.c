@@ -1,4 +1,5 @@
-/* Health checks of the child: HTTP (libcurl easy API, on a thread of its
+/* Health checks of the child: HTTP (libcurl easy API through curlapi.c's
+ * table, on a thread of its
  * own because a GET blocks up to its timeout) and exec ("/bin/sh -c CMD",
  * a child process driven by the main loop, whose reaper must see it).
  * A check passes on HTTP 2xx/3xx or exit status 0; each must finish within
@@ -14,8 +15,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "agent.h"
 
@@ -33,6 +32,7 @@ static void set_detail(struct check_result *r, const char *fmt, ...)
 /* ---- HTTP -------------------------------------------------------------- */
 
 struct http_check {
+    const struct curl_api *api;
     char *url;
     uint32_t period_ms;
     struct mailbox *mb;
@@ -53,23 +53,24 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 /* One GET; fills `r->ok` and `r->detail`. */
 static void http_once(struct http_check *hc, CURL *curl, struct check_result *r)
 {
+    const struct curl_api *api = hc->api;
     char err[CURL_ERROR_SIZE] = "";
     long code = 0;
     CURLcode rc;
 
-    curl_easy_setopt(curl, CURLOPT_URL, hc->url);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)hc->period_ms);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);   /* threads: no SIGALRM for DNS timeouts */
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, err);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "fleet-agent");
-    rc = curl_easy_perform(curl);
+    api->easy_setopt(curl, CURLOPT_URL, hc->url);
+    api->easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)hc->period_ms);
+    api->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);   /* threads: no SIGALRM for DNS timeouts */
+    api->easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+    api->easy_setopt(curl, CURLOPT_ERRORBUFFER, err);
+    api->easy_setopt(curl, CURLOPT_USERAGENT, "fleet-agent");
+    rc = api->easy_perform(curl);
     if (rc != CURLE_OK) {
         r->ok = false;
-        set_detail(r, "GET %s: %s", hc->url, err[0] != '\0' ? err : curl_easy_strerror(rc));
+        set_detail(r, "GET %s: %s", hc->url, err[0] != '\0' ? err : api->easy_strerror(rc));
         return;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     r->ok = code >= 200 && code < 400;
     set_detail(r, "GET %s: %ld", hc->url, code);
 }
@@ -77,7 +78,7 @@ static void http_once(struct http_check *hc, CURL *curl, struct check_result *r)
 static void *http_main(void *arg)
 {
     struct http_check *hc = arg;
-    CURL *curl = curl_easy_init();
+    CURL *curl = hc->api->easy_init();
     struct timespec due;
 
     clock_gettime(CLOCK_MONOTONIC, &due);
@@ -101,7 +102,7 @@ static void *http_main(void *arg)
         if (curl == NULL) {
             set_detail(&r, "GET %s: curl_easy_init failed", hc->url);
         } else {
-            curl_easy_reset(curl);
+            hc->api->easy_reset(curl);
             http_once(hc, curl, &r);
         }
         mailbox_post_http(hc->mb, &r);
@@ -109,11 +110,13 @@ static void *http_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &due);   /* the next period starts when this one ended */
     }
     pthread_mutex_unlock(&hc->lock);
-    curl_easy_cleanup(curl);
+    if (curl != NULL)
+        hc->api->easy_cleanup(curl);
     return NULL;
 }
 
-int http_check_start(const char *url, uint32_t period_ms, struct mailbox *mb, struct http_check **out)
+int http_check_start(const struct curl_api *curl, const char *url, uint32_t period_ms, struct mailbox *mb,
+                     struct http_check **out)
 {
     struct http_check *hc = calloc(1, sizeof(*hc));
     pthread_condattr_t attr;
@@ -122,6 +125,7 @@ int http_check_start(const char *url, uint32_t period_ms, struct mailbox *mb, st
 
     if (hc == NULL)
         return ENOMEM;
+    hc->api = curl;
     hc->period_ms = period_ms;
     hc->mb = mb;
     hc->url = strdup(url);

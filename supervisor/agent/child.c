@@ -1,8 +1,14 @@
 /* Child processes: spawn with a clean slate, signal a group, reap all.
  *
- * Between fork and exec the child runs only async-signal-safe calls: the
- * agent is multi-threaded (nats.c, the HTTP check) and another thread may
- * have held malloc's or stdio's lock at the fork. */
+ * Spawning is vfork(2) and exec, not fork: no copy of the agent's page
+ * tables, and the parent resumes exactly when the exec is done (or failed),
+ * so the new child runs as early as the kernel allows. Between vfork and
+ * exec the child shares the agent's memory and runs only async-signal-safe
+ * calls, writing nothing in memory: the agent is multi-threaded (nats.c,
+ * the HTTP check) and another thread may hold malloc's or stdio's lock.
+ * Every signal is blocked across the vfork, so no handler can run on the
+ * shared stack before the child has reset every disposition to the
+ * default. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -38,7 +44,7 @@ static void cloexec_from_3(void)
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* In the forked child: never returns. Reports an errno on `errfd` (which
+/* In the vforked child: never returns. Reports an errno on `errfd` (which
  * closes on a successful exec, so the parent reads EOF). */
 static void exec_child(const char *path, char *const argv[], int in, int out, int err, int errfd)
 {
@@ -49,7 +55,8 @@ static void exec_child(const char *path, char *const argv[], int in, int out, in
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The agent ignores SIGPIPE and blocks the signals it reads from its
-     * signalfd; both would survive exec. */
+     * signalfd; both would survive exec. Dispositions first, while every
+     * signal is still blocked; then the empty mask the program expects. */
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             (void)sigaction(sig, &dfl, NULL);
@@ -71,40 +78,50 @@ int child_spawn(const char *path, char *const argv[], int in, int out, int err, 
 {
     int errpipe[2];
     int child_errno = 0;
+    sigset_t all, old;
     ssize_t n;
     pid_t p;
+    int e;
 
+    /* The errno comes back through a pipe, not shared memory: sanitizers
+     * (TSan) turn vfork into fork, and this works under both. With a real
+     * vfork the read below never waits: the child has exec'd or exited. */
     if (pipe2(errpipe, O_CLOEXEC) != 0)
         return errno;
-    p = fork();
-    if (p < 0) {
-        int e = errno;
-
-        close(errpipe[0]);
-        close(errpipe[1]);
-        return e;
-    }
-    if (p == 0) {
-        close(errpipe[0]);
+    sigfillset(&all);
+    e = pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (e != 0)
+        goto out_close_pipe;
+    p = vfork();
+    if (p == 0)
         exec_child(path, argv, in, out, err, errpipe[1]);
-    }
+    e = errno;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (p < 0)
+        goto out_close_pipe;
     close(errpipe[1]);
-    /* Also from here, so no signal to the group can precede the child's own
-     * setpgid. EACCES once it has exec'd: harmless, it did it itself. */
+    /* Also from here (a fork, under a sanitizer), so no signal to the group
+     * can precede the child's own setpgid. EACCES once it has exec'd:
+     * harmless, it did it itself. */
     (void)setpgid(p, p);
     do
         n = read(errpipe[0], &child_errno, sizeof(child_errno));
     while (n < 0 && errno == EINTR);
     close(errpipe[0]);
     if (n == (ssize_t)sizeof(child_errno)) {
-        /* exec failed: the child is _exit'ing; reap it here, it was never
-         * anything the caller knew about. */
+        /* exec failed: reap it here, it was never anything the caller
+         * knew about. */
         while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
             ;
         return child_errno != 0 ? child_errno : ENOEXEC;
     }
     *pid = p;
     return 0;
+
+out_close_pipe:
+    close(errpipe[0]);
+    close(errpipe[1]);
+    return e;
 }
 
 int child_signal_group(pid_t pgid, int sig)
@@ -187,13 +204,114 @@ static bool kept(pid_t pid, const pid_t *keep, size_t n_keep)
     return false;
 }
 
+/* A growing list of pids. */
+struct pid_vec {
+    pid_t *v;
+    size_t n, cap;
+};
+
+static int pid_vec_push(struct pid_vec *q, pid_t pid)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 16;
+        pid_t *v = realloc(q->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return ENOMEM;
+        q->v = v;
+        q->cap = cap;
+    }
+    q->v[q->n++] = pid;
+    return 0;
+}
+
+/* Appends the children of every thread of `pid` to `out`, from the
+ * kernel's /proc/<pid>/task/<tid>/children lists (a child is listed under
+ * the thread that forked it, an adopted orphan under one of ours). Returns
+ * 0 or an errno. A process gone meanwhile has no children. */
+static int children_of(pid_t pid, struct pid_vec *out)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *d;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : errno;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char file[sizeof(path) + sizeof(e->d_name) + 16];
+        FILE *f;
+        long child;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(file, sizeof(file), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        f = fopen(file, "re");
+        if (f == NULL) {
+            if (errno != ENOENT)
+                rc = errno;    /* ENOENT: that thread ended meanwhile */
+            continue;
+        }
+        while (rc == 0 && fscanf(f, "%ld", &child) == 1)
+            rc = pid_vec_push(out, (pid_t)child);
+        fclose(f);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* child_signal_tree's walk over the kernel's children lists: only our own
+ * descendants are read. Returns 0, ENOSYS (no lists: use the full scan) or
+ * an errno. */
+static int signal_descendants(int sig, const pid_t *keep, size_t n_keep, size_t *count)
+{
+    struct pid_vec q = { 0 };
+    char own[64];
+    size_t head = 0;
+    int e;
+
+    snprintf(own, sizeof(own), "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    if (access(own, R_OK) != 0)
+        return ENOSYS;          /* the kernel keeps no children lists (CONFIG_PROC_CHILDREN) */
+    e = pid_vec_push(&q, getpid());
+
+    /* Breadth first from ourselves; a kept process is skipped with its
+     * subtree. Each process is queued once: its parent is dequeued once. */
+    while (e == 0 && head < q.n) {
+        size_t from = q.n;
+
+        e = children_of(q.v[head++], &q);
+        for (size_t k = from; e == 0 && k < q.n;) {
+            if (kept(q.v[k], keep, n_keep)) {
+                q.v[k] = q.v[--q.n];
+                continue;
+            }
+            if (kill(q.v[k], sig) == 0)
+                (*count)++;
+            k++;
+        }
+    }
+    free(q.v);
+    return e;
+}
+
 int child_signal_tree(int sig, const pid_t *keep, size_t n_keep, size_t *signalled)
 {
     struct proc_list l = { 0 };
     pid_t *queue;
     size_t head = 0, tail = 0, count = 0;
-    int e = list_processes(&l);
+    int e = signal_descendants(sig, keep, n_keep, &count);
 
+    if (e != ENOSYS) {
+        if (e == 0 && signalled != NULL)
+            *signalled = count;
+        return e;
+    }
+    /* No children lists: every process's parent, from a scan of /proc. */
+    count = 0;
+    e = list_processes(&l);
     if (e != 0)
         return e;
     queue = malloc((l.n + 1) * sizeof(*queue));

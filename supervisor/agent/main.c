@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <nats/nats.h>
 
 #include "agent.h"
@@ -36,7 +35,7 @@ struct agent_rt {
     fleet_hb *hb;
     fleet_obey *obey;
     struct http_check *http;
-    bool curl_up;
+    struct curl_api curl;        /* loaded only for --http-check */
     struct agent agent;
 };
 
@@ -69,6 +68,7 @@ static fleet_status nats_connect(const struct agent_opts *o, natsConnection **ou
     char name[2 * FLEET_NAME_MAX + 16];
     fleet_conn_opts co = {
         .url = o->url, .creds = o->creds, .name = name, .retry_first_connect = true,
+        .send_asap = true,      /* an EXITED heartbeat leaves from the thread that saw the death */
     };
     fleet_status s;
 
@@ -152,18 +152,19 @@ static int agent_setup(struct agent_rt *rt)
         agent_log(AGENT_WARN, "not a subreaper: orphans go to init",
                   json_pack("{s:s}", "error", strerror(errno)));
     if (rt->opts.http_check != NULL) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            agent_log(AGENT_ERROR, "cannot initialise libcurl", NULL);
+        char why[256];
+
+        if (curl_api_load(&rt->curl, why, sizeof(why)) != 0) {
+            agent_log(AGENT_ERROR, "cannot initialise libcurl", json_pack("{s:s}", "error", why));
             return 1;
         }
-        rt->curl_up = true;
     }
     e = mailbox_create(&rt->mb);
     if (e != 0) {
         agent_log(AGENT_ERROR, "cannot create the mailbox", json_pack("{s:s}", "error", strerror(e)));
         return 1;
     }
-    presence_init(&rt->presence, fleet_mono_ms());
+    presence_init(&rt->presence);
     if (nats_connect(&rt->opts, &rt->nc) != FLEET_OK)
         return 1;
     agent_init(&rt->agent, &rt->opts, rt->mb, &rt->presence);
@@ -171,7 +172,7 @@ static int agent_setup(struct agent_rt *rt)
     if (hb_setup(rt) != FLEET_OK || control_setup(rt) != FLEET_OK)
         return 1;
     if (rt->opts.http_check != NULL) {
-        e = http_check_start(rt->opts.http_check, rt->opts.check_period_ms, rt->mb, &rt->http);
+        e = http_check_start(&rt->curl, rt->opts.http_check, rt->opts.check_period_ms, rt->mb, &rt->http);
         if (e != 0) {
             agent_log(AGENT_ERROR, "cannot start the HTTP check", json_pack("{s:s}", "error", strerror(e)));
             return 1;
@@ -275,8 +276,7 @@ static void agent_teardown(struct agent_rt *rt)
     if (rt->mb != NULL)
         presence_fini(&rt->presence);
     mailbox_destroy(rt->mb);
-    if (rt->curl_up)
-        curl_global_cleanup();
+    curl_api_unload(&rt->curl);
     if (rt->sigfd >= 0)
         close(rt->sigfd);
     agent_opts_fini(&rt->opts);
@@ -294,6 +294,9 @@ int main(int argc, char **argv)
     }
     rc = agent_setup(&rt);
     if (rc == 0) {
+        size_t kib = memtrim_startup_pages();
+
+        agent_log(AGENT_DEBUG, "start-up pages unmapped", json_pack("{s:I}", "kib", (json_int_t)kib));
         agent_loop(&rt);
         rc = rt.agent.done ? rt.agent.exit_code : 1;
         agent_log(AGENT_INFO, "agent exiting", json_pack("{s:i}", "exit_code", rc));

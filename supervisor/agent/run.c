@@ -10,8 +10,9 @@
  *
  * A dead child stays down while a supervisor is present (a FleetStatus seen
  * within --supervisor-timeout-ms): the supervisor decides, with a signed
- * RESTART. Without one the agent restarts it itself, spaced by struct
- * backoff. */
+ * RESTART. Without one (none heard since the agent started, or none for the
+ * timeout) the agent restarts it itself: a first death at once, then spaced
+ * by struct backoff. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -386,7 +387,7 @@ int64_t agent_on_tick(struct agent *a, int64_t now_ms)
         }
     }
     if (a->phase == PHASE_DOWN && a->restart_at_ms != 0 && !a->fenced && !a->shutting_down) {
-        int64_t absent_at = presence_last(a->presence) + a->opts->supervisor_timeout_ms;
+        int64_t absent_at = presence_absent_at(a->presence, a->opts->supervisor_timeout_ms);
         int64_t at = a->restart_at_ms > absent_at ? a->restart_at_ms : absent_at;
 
         if (now_ms >= at) {

@@ -143,6 +143,12 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     fleet_conn_opts co = {
         .url = opts->url, .creds = opts->creds != NULL ? opts->creds : "", .name = opts->name,
         .retry_first_connect = true, .reconnect_buf_bytes = BUS_RECONNECT_BUF_BYTES, .no_echo = true,
+        /* A signed RESTART leaves when the owner thread publishes it, not
+         * after nats.c's flusher has yielded its millisecond: the decision ->
+         * actuator path's last wait. Everything the supervisor publishes is
+         * low-rate (control, feed, events, replies; nothing per heartbeat),
+         * so the flusher's batching buys nothing here. */
+        .send_asap = true,
         .on_connected = on_connected, .on_disconnected = on_disconnected,
         .on_reconnected = on_reconnected, .on_closed = on_closed,
     };

@@ -111,6 +111,8 @@ static natsStatus set_options(natsOptions *no, const fleet_conn_opts *o, char **
                                                                                        : o->reconnect_buf_bytes));
     if (s == NATS_OK && o->no_echo)
         s = natsOptions_SetNoEcho(no, true);
+    if (s == NATS_OK && o->send_asap)
+        s = natsOptions_SetSendAsap(no, true);
     if (s == NATS_OK && o->on_disconnected != NULL)
         s = natsOptions_SetDisconnectedCB(no, o->on_disconnected, o->ctx);
     if (s == NATS_OK && o->on_reconnected != NULL)

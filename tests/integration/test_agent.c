@@ -392,6 +392,22 @@ static pid_t grandchild_pid(const char *path, int timeout_ms)
 static const char *const sleeper[] = { "/bin/sh", "-c", "sleep 1000", NULL };
 
 /* (a) heartbeats carry the child's pid, STARTING then SERVING. */
+/* Whether process `pid` maps a file whose path holds `needle`. */
+static bool maps_has(pid_t pid, const char *needle)
+{
+    char path[64], line[512];
+    bool found = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 static void test_heartbeats_for_child(void **state)
 {
     struct agent_run r;
@@ -414,6 +430,8 @@ static void test_heartbeats_for_child(void **state)
     for (int64_t deadline = proc_now_ms() + 2000; fd_count(serving.pid) != 3 && proc_now_ms() < deadline;)
         usleep(20000);
     assert_int_equal(fd_count(serving.pid), 3);
+    /* No HTTP check, no libcurl (nor its TLS, Kerberos, LDAP...) in memory. */
+    assert_false(maps_has(r.p.pid, "libcurl"));
     agent_finish(&r);
 }
 
@@ -435,8 +453,9 @@ static void test_exit_reported_at_once(void **state)
     assert_int_equal(dead.exit_signal, SIGKILL);
     assert_int_equal(dead.exit_code, 0);
     assert_int_equal(dead.incarnation, serving.incarnation);
-    /* No supervisor seen yet, but the 30 s default has not passed: down. */
-    assert_true(wait_hb(&r, exited, NULL, 1500, &dead));
+    /* No supervisor heard since start-up: the first death restarts at
+     * once, not after the 30 s default timeout. */
+    assert_true(wait_hb(&r, new_incarnation, &dead.incarnation, 1500, &serving));
     agent_finish(&r);
 }
 
@@ -710,6 +729,7 @@ static void test_http_check(void **state)
     assert_true(got.has_check);
     assert_string_equal(got.check_name, "http");
     assert_true(got.check_ok);
+    assert_true(maps_has(r.p.pid, "libcurl")); /* loaded for the check */
 
     http_srv_set(&srv, 503);
     wait_state(&r, FLEET_STATE_DEGRADED, 3000, &got);
@@ -730,23 +750,87 @@ static void test_http_check(void **state)
 }
 
 /* (h) nobody publishes fleet.v1.status: a dead child is restarted locally
- * after the supervisor timeout, with a new incarnation. */
+ * with a new incarnation, the first death at once (like runsv and s6, no
+ * supervisor timeout to wait out after start-up), the next one after a
+ * short life only after the backoff's 1 s (-20 %). */
 static void test_local_restart_without_supervisor(void **state)
 {
     static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 0.3; exit 3", NULL };
     struct agent_run r;
-    struct got_hb first = { 0 }, dead = { 0 }, again = { 0 };
+    struct got_hb first = { 0 }, dead = { 0 }, again = { 0 }, dead2 = { 0 }, third = { 0 };
 
     (void)state;
-    agent_start(&r, "h-1", (const char *const[]){ "--supervisor-timeout-ms", "500", NULL }, short_lived);
+    agent_start(&r, "h-1", (const char *const[]){ "--supervisor-timeout-ms", "30000", NULL }, short_lived);
     assert_true(next_hb(&r, 5000, &first));
     assert_true(wait_hb(&r, exited, NULL, 3000, &dead));
     assert_int_equal(dead.exit_code, 3);
     assert_int_equal(dead.incarnation, first.incarnation);
-    /* Backoff 1 s ± 20 %, and at least the timeout. */
-    assert_true(wait_hb(&r, new_incarnation, &first.incarnation, 4000, &again));
-    assert_in_range(again.received_ms - dead.received_ms, 700, 2500);
+    /* At once: well inside the old 1 s +- 20 % and the 30 s timeout. */
+    assert_true(wait_hb(&r, new_incarnation, &first.incarnation, 2000, &again));
+    assert_true(again.received_ms - dead.received_ms < 700);
     assert_int_not_equal(again.pid, dead.pid);
+    /* Its second short life: backed off. */
+    assert_true(wait_hb(&r, exited, NULL, 3000, &dead2));
+    assert_int_equal(dead2.incarnation, again.incarnation);
+    assert_true(wait_hb(&r, new_incarnation, &again.incarnation, 4000, &third));
+    assert_in_range(third.received_ms - dead2.received_ms, 700, 3000);
+    agent_finish(&r);
+}
+
+/* (h3) a command that can no longer be executed (its file is gone since
+ * the agent checked it at start): each restart attempt is an exit with
+ * code 127 (a shell's), the exec's error is logged, and the attempts are
+ * spaced by the backoff, never a busy loop. */
+static bool exited_127(const struct got_hb *hb, const void *arg)
+{
+    (void)arg;
+    return hb->state == FLEET_STATE_EXITED && hb->exit_code == 127;
+}
+
+static void test_exec_failure_reported(void **state)
+{
+    char dir[] = "/tmp/fleet-agent-gone-XXXXXX", prog[64], *cp[4];
+    const char *child[3];
+    struct agent_run r;
+    struct got_hb serving = { 0 }, failed = { 0 };
+    uint64_t incarnations = 0, last = 0;
+    int64_t until;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(prog, sizeof(prog), "%s/sleep", dir);
+    cp[0] = "/bin/cp";
+    cp[1] = "/bin/sleep";
+    cp[2] = prog;
+    cp[3] = NULL;
+    assert_int_equal(proc_run(cp, 5000, NULL, NULL), 0);
+    child[0] = prog;
+    child[1] = "1000";
+    child[2] = NULL;
+    agent_start(&r, "h-3", NULL, child);
+    wait_state(&r, FLEET_STATE_SERVING, 5000, &serving);
+    assert_int_equal(unlink(prog), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(kill((pid_t)serving.pid, SIGKILL), 0);
+    assert_true(wait_hb(&r, exited_127, NULL, 3000, &failed));
+    assert_true(proc_wait_output(&r.p, "No such file or directory", 2000));
+    /* At once, then 1 s, then 2 s (each +-20 %): at most three failed
+     * attempts in 2.5 s of watching, however fast exec fails. */
+    last = failed.incarnation;
+    incarnations = 1;
+    until = proc_now_ms() + 2500;
+    while (proc_now_ms() < until) {
+        struct got_hb hb = { 0 };
+
+        if (!next_hb(&r, 200, &hb))
+            continue;
+        assert_int_equal(hb.state, FLEET_STATE_EXITED);
+        if (hb.incarnation != last) {
+            incarnations++;
+            last = hb.incarnation;
+        }
+    }
+    assert_true(incarnations <= 3);
     agent_finish(&r);
 }
 
@@ -764,7 +848,9 @@ static void *status_publisher(void *arg)
 /* With a supervisor present, a dead child waits for its RESTART. */
 static void test_supervisor_present_keeps_down(void **state)
 {
-    static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 0.2; exit 4", NULL };
+    /* Lives long enough for the agent to hear the publisher first: a death
+     * before any FleetStatus is heard is restarted locally at once. */
+    static const char *const short_lived[] = { "/bin/sh", "-c", "sleep 1; exit 4", NULL };
     atomic_bool stop = false;
     struct agent_run r;
     struct got_hb dead = { 0 }, later = { 0 };
@@ -832,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_tree_swept),
         cmocka_unit_test(test_http_check),
         cmocka_unit_test(test_local_restart_without_supervisor),
+        cmocka_unit_test(test_exec_failure_reported),
         cmocka_unit_test(test_supervisor_present_keeps_down),
     };
 
