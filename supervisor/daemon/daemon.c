@@ -48,7 +48,7 @@
 /* The loop wakes at least this often, well under the default stall_ms. */
 #define MAX_POLL_MS 500
 /* After a batch of heartbeats the loop lets the next one gather this long
- * before taking it (signals still end the wait at once). Without it, when
+ * before taking it (signals and exit reports still end the wait at once). Without it, when
  * the delivery thread is the slower side, every heartbeat is a batch of
  * one: a wake-up, a lease look, a tick and a clock read each, which on two
  * cores costs more than the heartbeat itself. 1 ms is nothing next to the
@@ -759,6 +759,10 @@ static int run_loop(struct daemon *d)
         { .fd = d->sigfd, .events = POLLIN },
         { .fd = ingest_fd(d->queue), .events = POLLIN },
     };
+    struct pollfd gather[2] = {
+        { .fd = d->sigfd, .events = POLLIN },
+        { .fd = ingest_urgent_fd(d->queue), .events = POLLIN },
+    };
     bool running = true;
 
     while (running) {
@@ -770,7 +774,9 @@ static int run_loop(struct daemon *d)
         if (fds[0].revents & POLLIN)
             running = handle_signals(d);
         process(d, &batch);
-        if (running && batch.n_hb > 0 && poll(fds, 1, COALESCE_MS) > 0 && (fds[0].revents & POLLIN))
+        /* Let the next heartbeats gather; a signal or an exit report
+         * (ingest_urgent_fd) ends the wait at once. */
+        if (running && batch.n_hb > 0 && poll(gather, 2, COALESCE_MS) > 0 && (gather[0].revents & POLLIN))
             running = handle_signals(d);
     }
     /* Drain: publish what is pending now; bus_close then drains the

@@ -31,6 +31,7 @@ struct ingest {
     pthread_mutex_t lock;
     int efd;
     atomic_bool signalled; /* eventfd written since the last take */
+    int ufd;               /* eventfd: an exit report is waiting (ingest_urgent_fd) */
     /* Heartbeats: decoded straight into the ring, which the owner reads in
      * place. Producers serialize on produce_lock (there is one in practice,
      * the heartbeat subscription's delivery thread: the lock is never
@@ -64,8 +65,11 @@ int ingest_create(const char *prefix, size_t max_queued, size_t max_heartbeat_by
     q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (q->efd < 0)
         goto out_free_queue;
-    if (pthread_mutex_init(&q->lock, NULL) != 0)
+    q->ufd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->ufd < 0)
         goto out_close_fd;
+    if (pthread_mutex_init(&q->lock, NULL) != 0)
+        goto out_close_urgent_fd;
     if (pthread_mutex_init(&q->produce_lock, NULL) != 0)
         goto out_destroy_lock;
     if (hb_ring_init(&q->ring, max_queued) != 0)
@@ -82,6 +86,8 @@ out_destroy_produce_lock:
     pthread_mutex_destroy(&q->produce_lock);
 out_destroy_lock:
     pthread_mutex_destroy(&q->lock);
+out_close_urgent_fd:
+    close(q->ufd);
 out_close_fd:
     close(q->efd);
 out_free_queue:
@@ -114,6 +120,7 @@ void ingest_destroy(struct ingest *q)
     hb_ring_fini(&q->ring);
     pthread_mutex_destroy(&q->produce_lock);
     pthread_mutex_destroy(&q->lock);
+    close(q->ufd);
     close(q->efd);
     free(q);
 }
@@ -121,6 +128,11 @@ void ingest_destroy(struct ingest *q)
 int ingest_fd(const struct ingest *q)
 {
     return q->efd;
+}
+
+int ingest_urgent_fd(const struct ingest *q)
+{
+    return q->ufd;
 }
 
 /* Any thread, after its work is where the owner looks (the pending batch,
@@ -184,6 +196,7 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
 {
     struct hb_input scratch, *slot;
     enum hb_refusal r;
+    bool urgent = false;
 
     atomic_fetch_add_explicit(&q->received, 1, memory_order_relaxed);
     pthread_mutex_lock(&q->produce_lock);
@@ -196,6 +209,8 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
         r = HB_REFUSE_OVERLOAD;
     if (r == HB_OK) {
         slot->arrival_ms = arrival_ms;
+        /* Read before the push: the slot is the owner's once pushed. */
+        urgent = slot->has_exit || slot->state == SERVING_STOPPING;
         hb_ring_push(&q->ring);
     }
     pthread_mutex_unlock(&q->produce_lock);
@@ -204,6 +219,12 @@ enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const vo
         return r;
     }
     wake_owner(q);
+    if (urgent) {
+        uint64_t one = 1;
+
+        if (write(q->ufd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            log_kv(LOG_ERROR, "cannot wake the main loop", "error", strerror(errno), NULL);
+    }
     return HB_OK;
 }
 
@@ -360,6 +381,8 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     q->pending = spare;
     atomic_store(&q->signalled, false);
     if (read(q->efd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
+        log_kv(LOG_ERROR, "cannot clear the wake-up fd", "error", strerror(errno), NULL);
+    if (read(q->ufd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
         log_kv(LOG_ERROR, "cannot clear the wake-up fd", "error", strerror(errno), NULL);
     pthread_mutex_unlock(&q->lock);
     /* Cleared before looking: a heartbeat committed after this look finds

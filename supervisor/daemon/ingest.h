@@ -95,6 +95,11 @@ void ingest_destroy(struct ingest *q);
 
 /* The fd the owner polls for POLLIN. */
 int ingest_fd(const struct ingest *q);
+/* An fd that turns readable when a heartbeat carrying an exit report (or a
+ * STOPPING state) was queued, cleared by ingest_take: the owner polls it
+ * while it lets heartbeats gather, so a death is never made to wait for
+ * the gathering (DESIGN.md §5: an exit report is immediate). */
+int ingest_urgent_fd(const struct ingest *q);
 
 /* Decodes the heartbeat `data` that arrived on `subject` and checks its
  * proof with `proofs` (may be NULL: nothing is proven) at monotonic

@@ -3,7 +3,9 @@
  * is refused as overload (counted) when the owner takes nothing or is gone,
  * and waits for room while the owner keeps taking, losing nothing and
  * keeping order. */
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,12 +151,55 @@ static void test_a_full_queue_waits_for_an_owner_that_keeps_taking(void **state)
     ingest_destroy(s.q);
 }
 
+static bool readable(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* An exit report wakes the owner's gathering wait (ingest_urgent_fd); an
+ * ordinary heartbeat does not; a take clears it. */
+static void test_an_exit_report_is_urgent(void **state)
+{
+    Fleet__V1__Heartbeat hb = FLEET__V1__HEARTBEAT__INIT;
+    Fleet__V1__ExitInfo exit_report = FLEET__V1__EXIT_INFO__INIT;
+    struct ingest_batch batch = { 0 };
+    uint8_t buf[256];
+    struct ingest *q;
+    uint64_t next = 1;
+
+    (void)state;
+    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
+    assert_int_equal(send_seq(q, 1), HB_OK);
+    assert_true(readable(ingest_fd(q)));
+    assert_false(readable(ingest_urgent_fd(q)));
+    hb.service = "svc";
+    hb.instance = "inst-0";
+    hb.version = "1.0.0";
+    hb.incarnation = 7;
+    hb.seq = 2;
+    hb.interval_ms = 1000;
+    hb.state = FLEET__V1__SERVING_STATE__SERVING_STATE_EXITED;
+    exit_report.code = 1;
+    hb.exit = &exit_report;
+    assert_true(fleet__v1__heartbeat__get_packed_size(&hb) <= sizeof(buf));
+    assert_int_equal(ingest_heartbeat(q, "fleet.v1.hb.svc.inst-0", buf, fleet__v1__heartbeat__pack(&hb, buf), 1000),
+                     HB_OK);
+    assert_true(readable(ingest_urgent_fd(q)));
+    assert_int_equal(take_expect(q, &batch, &next), 2);
+    assert_false(readable(ingest_urgent_fd(q)));
+    ingest_batch_free(&batch);
+    ingest_destroy(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload),
         cmocka_unit_test(test_a_full_queue_waits_for_an_owner_that_keeps_taking),
         cmocka_unit_test(test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting),
+        cmocka_unit_test(test_an_exit_report_is_urgent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
