@@ -918,7 +918,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     fo = (struct feed_options){
         .prefix = cfg->prefix, .supervisor_id = cfg->supervisor_id,
         .status_interval_ms = cfg->status_interval_ms, .max_feed_bytes = cfg->max_feed_bytes,
-        .min_gap_ms = FEED_MIN_GAP_MS,
+        .min_gap_ms = FEED_MIN_GAP_MS, .refresh_ms = cfg->status_refresh_ms,
     };
     if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
         goto out_close_bus;
