@@ -185,11 +185,14 @@ void feed_publish_due(struct feed *f, const struct codec_clock *clk)
     if (!periodic && !coalesced && !(f->detail_changed && detail_due))
         return;
     /* Detail first, then the summary that counts it: a reader of both sees
-     * the instance lists no older than the FleetStatus that follows. */
+     * the instance lists no older than the FleetStatus that follows. The
+     * refresh goes before the change pass: what it published is no longer
+     * dirty (at start every service goes once, not twice). */
+    if (periodic || coalesced)
+        refresh_step(f, clk);
     if (detail_due && (f->detail_changed || periodic))
         publish_dirty(f, clk);
     if (periodic || coalesced) {
-        refresh_step(f, clk);
         publish_fleet(f, clk);
         f->changed = false;
         f->last_status_ms = now;

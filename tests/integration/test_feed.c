@@ -1,0 +1,340 @@
+/* Integration: the feed grows with what changed (issue 13 §3), and a
+ * subscriber that joins late still builds the whole picture.
+ *
+ * A real nats-server, fleet-supervisor (status every 200 ms, per-service
+ * refresh once an hour, so only changes publish detail), fleet-sim sending
+ * 6 services x 4 instances and one libfleet sender in this process ("solo",
+ * whose state the test changes). Once the fleet is HEALTHY a subscriber
+ * joins: it subscribes to <prefix>.v1.status.* and .events.*, then builds
+ * its picture from query.status (the services) and query.service (each
+ * one's instances). It must list every instance; while nothing changes, no
+ * ServiceStatus reaches it but for services that had an event; when solo
+ * turns DEGRADED, solo's ServiceStatus (and only what changed) brings the
+ * joiner's picture up to date. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <nats/nats.h>
+
+#include "fleet/heartbeat.h"
+#include "fleet/subjects.h"
+#include "fleet/v1/fleet.pb-c.h"
+#include "natsd.h"
+#include "proc.h"
+
+#define SIM_SERVICES 6
+#define SIM_PER_SERVICE 4
+#define SERVICES (SIM_SERVICES + 1) /* + solo */
+#define INSTANCES (SIM_SERVICES * SIM_PER_SERVICE + 1)
+#define INTERVAL_MS 200
+#define WAIT_MS 20000
+#define QUERY_MS 5000
+#define STEADY_STATUSES 10 /* FleetStatus messages the quiet window lasts */
+
+/* What the late joiner knows: the latest ServiceStatus per service (from
+ * its queries, then from the feed), and what reached it on the feed. Its
+ * lock guards everything below it (nats.c delivers on its own thread). */
+struct joiner {
+    pthread_mutex_t mu;
+    Fleet__V1__ServiceStatus *svc[SERVICES];
+    size_t n_svc;
+    int fed[SERVICES];      /* ServiceStatus messages per service since the count was reset */
+    int evented[SERVICES];  /* Events per service since the count was reset */
+    int fed_unknown;        /* ServiceStatus of a service not in the picture */
+    int statuses;           /* FleetStatus messages since the count was reset */
+    char fleet_subject[FLEET_SUBJECT_MAX];
+};
+
+static int slot(struct joiner *j, const char *name)
+{
+    for (size_t k = 0; k < j->n_svc; k++)
+        if (strcmp(j->svc[k]->name, name) == 0)
+            return (int)k;
+    return -1;
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct joiner *j = closure;
+    const char *subject = natsMsg_GetSubject(msg);
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+
+    (void)nc;
+    (void)sub;
+    pthread_mutex_lock(&j->mu);
+    if (strcmp(subject, j->fleet_subject) == 0) {
+        j->statuses++;
+    } else if (strstr(subject, ".v1.events.") != NULL) {
+        Fleet__V1__Event *ev = fleet__v1__event__unpack(NULL, len, data);
+        int k = ev != NULL ? slot(j, ev->service) : -1;
+
+        if (k >= 0)
+            j->evented[k]++;
+        fleet__v1__event__free_unpacked(ev, NULL);
+    } else {
+        Fleet__V1__ServiceStatus *st = fleet__v1__service_status__unpack(NULL, len, data);
+        int k = st != NULL ? slot(j, st->name) : -1;
+
+        if (k >= 0) {
+            j->fed[k]++;
+            fleet__v1__service_status__free_unpacked(j->svc[k], NULL);
+            j->svc[k] = st;
+        } else {
+            j->fed_unknown++;
+            fleet__v1__service_status__free_unpacked(st, NULL);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    natsMsg_Destroy(msg);
+}
+
+static Fleet__V1__FleetStatus *query_status(natsConnection *nc)
+{
+    char subject[FLEET_SUBJECT_MAX];
+    Fleet__V1__FleetStatus *fs;
+    natsMsg *reply = NULL;
+
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, FLEET_DEFAULT_PREFIX, NULL, NULL);
+    if (natsConnection_Request(&reply, nc, subject, NULL, 0, QUERY_MS) != NATS_OK)
+        return NULL;
+    fs = fleet__v1__fleet_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
+                                         (const uint8_t *)natsMsg_GetData(reply));
+    natsMsg_Destroy(reply);
+    return fs;
+}
+
+static Fleet__V1__ServiceStatus *query_service(natsConnection *nc, const char *name)
+{
+    char subject[FLEET_SUBJECT_MAX];
+    Fleet__V1__ServiceStatus *st;
+    natsMsg *reply = NULL;
+
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_SERVICE, FLEET_DEFAULT_PREFIX, NULL, NULL);
+    if (natsConnection_Request(&reply, nc, subject, name, (int)strlen(name), QUERY_MS) != NATS_OK)
+        return NULL;
+    st = fleet__v1__service_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
+                                           (const uint8_t *)natsMsg_GetData(reply));
+    natsMsg_Destroy(reply);
+    return st;
+}
+
+struct healthy_arg {
+    natsConnection *nc;
+};
+
+static bool fleet_healthy(void *arg)
+{
+    struct healthy_arg *a = arg;
+    Fleet__V1__FleetStatus *fs = query_status(a->nc);
+    bool ok = fs != NULL && fs->instances_healthy == INSTANCES;
+
+    fleet__v1__fleet_status__free_unpacked(fs, NULL);
+    return ok;
+}
+
+/* Health of `instance` in the joiner's picture of `service` (0 = absent). */
+static int picture_health(struct joiner *j, const char *service, const char *instance)
+{
+    int health = 0, k;
+
+    pthread_mutex_lock(&j->mu);
+    k = slot(j, service);
+    for (size_t i = 0; k >= 0 && i < j->svc[k]->n_instances; i++)
+        if (strcmp(j->svc[k]->instances[i]->instance, instance) == 0)
+            health = (int)j->svc[k]->instances[i]->health;
+    pthread_mutex_unlock(&j->mu);
+    return health;
+}
+
+static size_t picture_instances(struct joiner *j, int health)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&j->mu);
+    for (size_t k = 0; k < j->n_svc; k++)
+        for (size_t i = 0; i < j->svc[k]->n_instances; i++)
+            n += health == 0 || (int)j->svc[k]->instances[i]->health == health;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+static int statuses_seen(struct joiner *j)
+{
+    int n;
+
+    pthread_mutex_lock(&j->mu);
+    n = j->statuses;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+struct degraded_arg {
+    struct joiner *j;
+};
+
+static bool solo_degraded(void *arg)
+{
+    struct degraded_arg *a = arg;
+
+    return picture_health(a->j, "solo", "solo-1") == FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEGRADED;
+}
+
+static bool enough_statuses(void *arg)
+{
+    return statuses_seen(arg) >= STEADY_STATUSES;
+}
+
+static void write_config(const char *path, const char *url)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fprintf(f, "nats:\n  url: %s\nsupervisor:\n  status_interval_ms: %d\n  status_refresh_ms: 3600000\n"
+               "detector:\n  default_interval_ms: %d\n  link_grace_ms: 1000\nservices:\n",
+            url, INTERVAL_MS, INTERVAL_MS);
+    for (int s = 1; s <= SIM_SERVICES; s++)
+        fprintf(f, "  - name: svc-%d\n    desired: %d\n", s, SIM_PER_SERVICE);
+    fprintf(f, "  - name: solo\n    desired: 1\n");
+    assert_int_equal(fclose(f), 0);
+}
+
+static fleet_hb *start_solo(const char *url)
+{
+    fleet_hb_opts *o = NULL;
+    fleet_hb *hb = NULL;
+
+    assert_int_equal(fleet_hb_opts_create(&o), FLEET_OK);
+    assert_int_equal(fleet_hb_opts_set_url(o, url), FLEET_OK);
+    assert_int_equal(fleet_hb_opts_set_service(o, "solo"), FLEET_OK);
+    assert_int_equal(fleet_hb_opts_set_instance(o, "solo-1"), FLEET_OK);
+    assert_int_equal(fleet_hb_opts_set_interval_ms(o, INTERVAL_MS), FLEET_OK);
+    assert_int_equal(fleet_hb_create(o, &hb), FLEET_OK);
+    fleet_hb_opts_destroy(o);
+    assert_int_equal(fleet_hb_set_state(hb, FLEET_STATE_SERVING), FLEET_OK);
+    return hb;
+}
+
+/* The joiner's queries: every service of query.status, each one's detail. */
+static void join(struct joiner *j, natsConnection *nc)
+{
+    Fleet__V1__FleetStatus *fs = query_status(nc);
+
+    assert_non_null(fs);
+    assert_int_equal(fs->n_services, SERVICES);
+    pthread_mutex_lock(&j->mu);
+    for (size_t k = 0; k < fs->n_services; k++) {
+        Fleet__V1__ServiceStatus *st = query_service(nc, fs->services[k]->name);
+
+        assert_non_null(st);
+        assert_string_equal(st->name, fs->services[k]->name);
+        j->svc[j->n_svc++] = st;
+    }
+    pthread_mutex_unlock(&j->mu);
+    fleet__v1__fleet_status__free_unpacked(fs, NULL);
+}
+
+static void test_late_joiner_builds_the_picture_and_detail_follows_change(void **state)
+{
+    struct natsd_client c = { 0 };
+    struct joiner j = { 0 };
+    char config[sizeof(c.d.dir) + 32], subject[FLEET_SUBJECT_MAX], per[16], services[16], interval[16];
+    char *sup_argv[] = { "fleet-supervisor", "--config", config, NULL };
+    char *sim_argv[] = { "fleet-sim", "--server", c.d.url, "--services", services, "--instances-per-service", per,
+                         "--interval-ms", interval, NULL };
+    struct proc sup = { 0 }, sim = { 0 };
+    natsSubscription *subs[3] = { 0 };
+    struct healthy_arg ha;
+    struct degraded_arg da = { &j };
+    fleet_hb *solo;
+
+    (void)state;
+    assert_int_equal(natsd_client_start(&c, false), 0);
+    assert_true(snprintf(config, sizeof(config), "%s/supervisor.yaml", c.d.dir) < (int)sizeof(config));
+    snprintf(services, sizeof(services), "%d", SIM_SERVICES);
+    snprintf(per, sizeof(per), "%d", SIM_PER_SERVICE);
+    snprintf(interval, sizeof(interval), "%d", INTERVAL_MS);
+    write_config(config, c.d.url);
+    assert_int_equal(proc_start(&sup, sup_argv, NULL), 0);
+    assert_true(proc_wait_output(&sup, "fleet-supervisor started", WAIT_MS));
+    assert_int_equal(proc_start(&sim, sim_argv, NULL), 0);
+    solo = start_solo(c.d.url);
+    ha.nc = c.nc;
+    assert_true(proc_wait_until(fleet_healthy, &ha, WAIT_MS, 100));
+
+    /* The feed flows (the supervisor publishes once its lease says it may:
+     * at first every service's detail goes out once), then the joiner comes
+     * late: subscriptions first, so nothing between its queries and the
+     * feed is lost, then the queries. */
+    assert_int_equal(pthread_mutex_init(&j.mu, NULL), 0);
+    (void)fleet_subject(j.fleet_subject, sizeof(j.fleet_subject), FLEET_SUBJECT_STATUS, FLEET_DEFAULT_PREFIX, NULL,
+                        NULL);
+    assert_int_equal(natsConnection_Subscribe(&subs[0], c.nc, j.fleet_subject, on_msg, &j), NATS_OK);
+    assert_true(proc_wait_until(enough_statuses, &j, WAIT_MS, 20));
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS_SERVICE, FLEET_DEFAULT_PREFIX, "*", NULL);
+    assert_int_equal(natsConnection_Subscribe(&subs[1], c.nc, subject, on_msg, &j), NATS_OK);
+    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, FLEET_DEFAULT_PREFIX, NULL, NULL);
+    assert_int_equal(natsConnection_Subscribe(&subs[2], c.nc, subject, on_msg, &j), NATS_OK);
+    assert_int_equal(natsConnection_Flush(c.nc), NATS_OK);
+    join(&j, c.nc);
+    assert_int_equal(picture_instances(&j, 0), INSTANCES);
+    assert_int_equal(picture_instances(&j, FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY), INSTANCES);
+
+    /* Quiet: STEADY_STATUSES FleetStatus go by (2 s), and no service's
+     * detail is published unless it had an event meanwhile. */
+    pthread_mutex_lock(&j.mu);
+    j.statuses = 0;
+    memset(j.fed, 0, sizeof(j.fed));
+    memset(j.evented, 0, sizeof(j.evented));
+    pthread_mutex_unlock(&j.mu);
+    assert_true(proc_wait_until(enough_statuses, &j, WAIT_MS, 20));
+    pthread_mutex_lock(&j.mu);
+    for (size_t k = 0; k < j.n_svc; k++)
+        if (j.fed[k] != 0 && j.evented[k] == 0)
+            fail_msg("%s: %d ServiceStatus in a quiet window without an event", j.svc[k]->name, j.fed[k]);
+    assert_int_equal(j.fed_unknown, 0);
+    pthread_mutex_unlock(&j.mu);
+
+    /* A change: solo's detail comes on the feed; the picture follows. */
+    assert_int_equal(fleet_hb_set_state(solo, FLEET_STATE_DEGRADED), FLEET_OK);
+    assert_true(proc_wait_until(solo_degraded, &da, WAIT_MS, 20));
+    assert_int_equal(picture_instances(&j, 0), INSTANCES);
+    {
+        Fleet__V1__ServiceStatus *st = query_service(c.nc, "solo");
+
+        assert_non_null(st);
+        assert_int_equal(st->n_instances, 1);
+        assert_int_equal(st->instances[0]->health, FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEGRADED);
+        fleet__v1__service_status__free_unpacked(st, NULL);
+    }
+
+    for (int k = 0; k < 3; k++)
+        natsSubscription_Destroy(subs[k]);
+    fleet_hb_destroy(solo);
+    proc_kill(&sim);
+    assert_int_equal(proc_signal(&sup, SIGTERM), 0);
+    assert_true(proc_wait(&sup, 10000) >= 0);
+    assert_true(proc_output_clean(&sup));
+    proc_kill(&sup);
+    for (size_t k = 0; k < j.n_svc; k++)
+        fleet__v1__service_status__free_unpacked(j.svc[k], NULL);
+    pthread_mutex_destroy(&j.mu);
+    natsd_client_stop(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_late_joiner_builds_the_picture_and_detail_follows_change),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
