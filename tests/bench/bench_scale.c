@@ -40,6 +40,7 @@
 #include "bench_util.h"
 #include "fleet/subjects.h"
 #include "fleet/v1/fleet.pb-c.h"
+#include "feedquery.h"
 #include "natsd.h"
 #include "proc.h"
 
@@ -161,21 +162,6 @@ static int write_config(const struct bench_opts *o, const char *path, const char
     return fclose(f) == 0 ? 0 : -1;
 }
 
-static Fleet__V1__FleetStatus *query_status(natsConnection *nc)
-{
-    char subject[FLEET_SUBJECT_MAX];
-    Fleet__V1__FleetStatus *fs;
-    natsMsg *reply = NULL;
-
-    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, FLEET_DEFAULT_PREFIX, NULL, NULL);
-    if (natsConnection_Request(&reply, nc, subject, NULL, 0, QUERY_TIMEOUT_MS) != NATS_OK)
-        return NULL;
-    fs = fleet__v1__fleet_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
-                                         (const uint8_t *)natsMsg_GetData(reply));
-    natsMsg_Destroy(reply);
-    return fs;
-}
-
 /* Waits until query.status says `n` instances HEALTHY (or the supervisor
  * exits, or STEADY_LIMIT_MS). */
 static bool wait_steady(natsConnection *nc, struct proc *sup, uint64_t n)
@@ -184,7 +170,7 @@ static bool wait_steady(natsConnection *nc, struct proc *sup, uint64_t n)
     uint32_t healthy = 0;
 
     while (proc_now_ms() < deadline && proc_wait(sup, 0) < 0) {
-        Fleet__V1__FleetStatus *fs = query_status(nc);
+        Fleet__V1__FleetStatus *fs = feedquery_status(nc, QUERY_TIMEOUT_MS);
 
         if (fs != NULL) {
             healthy = fs->instances_healthy;
@@ -203,30 +189,20 @@ static bool wait_steady(natsConnection *nc, struct proc *sup, uint64_t n)
  * query.service. Returns the instances listed, or 0 on a failed query. */
 static uint64_t late_joiner(natsConnection *nc)
 {
-    Fleet__V1__FleetStatus *fs = query_status(nc);
-    char subject[FLEET_SUBJECT_MAX];
+    Fleet__V1__FleetStatus *fs = feedquery_status(nc, QUERY_TIMEOUT_MS);
     uint64_t listed = 0;
 
     if (fs == NULL)
         return 0;
-    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_SERVICE, FLEET_DEFAULT_PREFIX, NULL, NULL);
     for (size_t k = 0; k < fs->n_services; k++) {
-        const char *name = fs->services[k]->name;
-        Fleet__V1__ServiceStatus *st;
-        natsMsg *reply = NULL;
+        Fleet__V1__ServiceStatus *st = feedquery_service(nc, fs->services[k]->name, QUERY_TIMEOUT_MS);
 
-        if (natsConnection_Request(&reply, nc, subject, name, (int)strlen(name),
-                                   QUERY_TIMEOUT_MS) != NATS_OK) {
+        if (st == NULL) {
             listed = 0;
             break;
         }
-        st = fleet__v1__service_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
-                                               (const uint8_t *)natsMsg_GetData(reply));
-        natsMsg_Destroy(reply);
-        if (st != NULL) {
-            listed += st->n_instances;
-            fleet__v1__service_status__free_unpacked(st, NULL);
-        }
+        listed += st->n_instances;
+        fleet__v1__service_status__free_unpacked(st, NULL);
     }
     fleet__v1__fleet_status__free_unpacked(fs, NULL);
     return listed;

@@ -27,6 +27,7 @@
 #include "fleet/heartbeat.h"
 #include "fleet/subjects.h"
 #include "fleet/v1/fleet.pb-c.h"
+#include "feedquery.h"
 #include "natsd.h"
 #include "proc.h"
 
@@ -97,36 +98,6 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     natsMsg_Destroy(msg);
 }
 
-static Fleet__V1__FleetStatus *query_status(natsConnection *nc)
-{
-    char subject[FLEET_SUBJECT_MAX];
-    Fleet__V1__FleetStatus *fs;
-    natsMsg *reply = NULL;
-
-    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_STATUS, FLEET_DEFAULT_PREFIX, NULL, NULL);
-    if (natsConnection_Request(&reply, nc, subject, NULL, 0, QUERY_MS) != NATS_OK)
-        return NULL;
-    fs = fleet__v1__fleet_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
-                                         (const uint8_t *)natsMsg_GetData(reply));
-    natsMsg_Destroy(reply);
-    return fs;
-}
-
-static Fleet__V1__ServiceStatus *query_service(natsConnection *nc, const char *name)
-{
-    char subject[FLEET_SUBJECT_MAX];
-    Fleet__V1__ServiceStatus *st;
-    natsMsg *reply = NULL;
-
-    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_QUERY_SERVICE, FLEET_DEFAULT_PREFIX, NULL, NULL);
-    if (natsConnection_Request(&reply, nc, subject, name, (int)strlen(name), QUERY_MS) != NATS_OK)
-        return NULL;
-    st = fleet__v1__service_status__unpack(NULL, (size_t)natsMsg_GetDataLength(reply),
-                                           (const uint8_t *)natsMsg_GetData(reply));
-    natsMsg_Destroy(reply);
-    return st;
-}
-
 struct healthy_arg {
     natsConnection *nc;
 };
@@ -134,7 +105,7 @@ struct healthy_arg {
 static bool fleet_healthy(void *arg)
 {
     struct healthy_arg *a = arg;
-    Fleet__V1__FleetStatus *fs = query_status(a->nc);
+    Fleet__V1__FleetStatus *fs = feedquery_status(a->nc, QUERY_MS);
     bool ok = fs != NULL && fs->instances_healthy == INSTANCES;
 
     fleet__v1__fleet_status__free_unpacked(fs, NULL);
@@ -226,13 +197,13 @@ static fleet_hb *start_solo(const char *url)
 /* The joiner's queries: every service of query.status, each one's detail. */
 static void join(struct joiner *j, natsConnection *nc)
 {
-    Fleet__V1__FleetStatus *fs = query_status(nc);
+    Fleet__V1__FleetStatus *fs = feedquery_status(nc, QUERY_MS);
 
     assert_non_null(fs);
     assert_int_equal(fs->n_services, SERVICES);
     pthread_mutex_lock(&j->mu);
     for (size_t k = 0; k < fs->n_services; k++) {
-        Fleet__V1__ServiceStatus *st = query_service(nc, fs->services[k]->name);
+        Fleet__V1__ServiceStatus *st = feedquery_service(nc, fs->services[k]->name, QUERY_MS);
 
         assert_non_null(st);
         assert_string_equal(st->name, fs->services[k]->name);
@@ -308,7 +279,7 @@ static void test_late_joiner_builds_the_picture_and_detail_follows_change(void *
     assert_true(proc_wait_until(solo_degraded, &da, WAIT_MS, 20));
     assert_int_equal(picture_instances(&j, 0), INSTANCES);
     {
-        Fleet__V1__ServiceStatus *st = query_service(c.nc, "solo");
+        Fleet__V1__ServiceStatus *st = feedquery_service(c.nc, "solo", QUERY_MS);
 
         assert_non_null(st);
         assert_int_equal(st->n_instances, 1);
