@@ -11,6 +11,9 @@
 #      too (--cluster, ~5 minutes)
 #   6. HTTP: request latency of every endpoint, idle and under full ingest,
 #      and what serving HTTP costs ingest (bench_http)
+#   11. cost at scale: supervisor RSS, CPU and feed bytes/s of a steady fleet
+#      at 1k, 10k and 100k instances, against the every-service-every-interval
+#      feed in the same run (bench_scale, ~6 minutes)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
@@ -26,7 +29,7 @@ heartbeats=200000
 echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
-  bench_ingest bench_memory bench_core bench_control bench_failover bench_http >/dev/null
+  bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_scale >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -84,3 +87,7 @@ echo
 echo "== 6. HTTP under full ingest (targets: /healthz, /readyz p99 <= 10 ms; /metrics, /api/status,"
 echo "      /api/events first byte p99 <= 50 ms; no heartbeat dropped)"
 "$bench/bench_http"
+
+echo
+echo "== 11. cost at scale (target at 100k steady instances: feed <= 200 KB/s, supervisor <= 5 % of a core)"
+"$bench/bench_scale"

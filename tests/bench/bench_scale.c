@@ -11,7 +11,8 @@
  * <prefix>.v1.status.* (the default prefix). Once query.status says every instance HEALTHY and
  * --settle-s more have passed, a window of --window-s: feed bytes and
  * messages per second, the supervisor's CPU (utime + stime from
- * /proc/PID/stat over the window, % of one core) and its VmRSS at the end.
+ * /proc/PID/stat over the window, % of one core), its context switches
+ * per second and its VmRSS at the end (--http: it serves HTTP too).
  * Then a late joiner's check: query.status lists the services,
  * query.service each, and the instance lists must add up to the fleet.
  *
@@ -55,7 +56,7 @@ static const uint64_t sizes[SIZES] = { 1000, 10000, 100000 };
 
 struct bench_opts {
     uint64_t largest, services, interval_ms, status_interval_ms, settle_s, window_s;
-    bool no_baseline, strict;
+    bool no_baseline, strict, http;
     const char *supervisor, *baseline_supervisor;
 };
 
@@ -69,6 +70,7 @@ struct feed_count {
 struct run_result {
     uint64_t instances;
     double fleet_bps, service_bps, fleet_mps, service_mps, cpu_pct, rss_mb;
+    double switches_ps;        /* context switches per second (voluntary + not) */
     uint64_t joiner_instances; /* what a late joiner's queries listed */
     bool measured;
 };
@@ -80,9 +82,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_scale [--largest N] [--services S] [--interval-ms MS] [--status-interval-ms MS]\n"
                "                   [--settle-s S] [--window-s S] [--supervisor PATH]\n"
-               "                   [--baseline-supervisor PATH] [--no-baseline] [--strict]\n"
+               "                   [--baseline-supervisor PATH] [--no-baseline] [--strict] [--http]\n"
                "  defaults: sizes 1000, 10000, 100000 (those <= --largest, default 100000) over 200\n"
-               "  services, heartbeats every 5000 ms, status every 1000 ms, settle 10 s, window 20 s\n");
+               "  services, heartbeats every 5000 ms, status every 1000 ms, settle 10 s, window 20 s;\n"
+               "  --http: the supervisor serves HTTP too (its board and /metrics, nobody asking)\n");
 }
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
@@ -98,6 +101,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         BENCH_FLAG_STR("--baseline-supervisor", &o->baseline_supervisor),
         BENCH_FLAG_ON("--no-baseline", &o->no_baseline),
         BENCH_FLAG_ON("--strict", &o->strict),
+        BENCH_FLAG_ON("--http", &o->http),
     };
 
     *o = (struct bench_opts){ .largest = 100000, .services = 200, .interval_ms = 5000,
@@ -122,11 +126,13 @@ static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-/* VmRSS of `pid` in bytes, or -1. */
-static int64_t process_rss(pid_t pid)
+/* Integer field `key` ("VmRSS", "voluntary_ctxt_switches") of
+ * /proc/<pid>/status, or -1. */
+static int64_t process_status_field(pid_t pid, const char *key)
 {
     char path[64], line[256];
-    int64_t kb = -1;
+    size_t klen = strlen(key);
+    int64_t v = -1;
     FILE *f;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -134,10 +140,19 @@ static int64_t process_rss(pid_t pid)
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %" SCNd64, &kb) == 1)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':' && sscanf(line + klen + 1, "%" SCNd64, &v) == 1)
             break;
     fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
+    return v;
+}
+
+/* Context switches of `pid`, voluntary and not, or -1. */
+static int64_t process_switches(pid_t pid)
+{
+    int64_t a = process_status_field(pid, "voluntary_ctxt_switches");
+    int64_t b = process_status_field(pid, "nonvoluntary_ctxt_switches");
+
+    return a < 0 || b < 0 ? -1 : a + b;
 }
 
 /* The supervisor's config; `refresh_ms` 0 leaves status_refresh_ms out
@@ -222,11 +237,12 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     const struct bench_opts *o = e->o;
     uint64_t per_service = instances / o->services;
     char config[sizeof(e->server->dir) + 32], n_services[24], per[24], interval[24];
-    char *sup_argv[] = { (char *)supervisor, "--config", config, "--id", "bench-scale", NULL };
+    char listen[32];
+    char *sup_argv[] = { (char *)supervisor, "--config", config, "--id", "bench-scale", "--http", listen, NULL };
     char *sim_argv[] = { "fleet-sim", "--server", e->server->url, "--services", n_services,
                          "--instances-per-service", per, "--interval-ms", interval, NULL };
     uint64_t fb0, fm0, sb0, sm0;
-    int64_t cpu0, cpu1, t0, t1, rss;
+    int64_t cpu0, cpu1, sw0, sw1, t0, t1, rss;
     struct proc sup = { 0 }, sim = { 0 };
     int rc = -1;
 
@@ -234,6 +250,10 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     r->instances = per_service * o->services;
     if (snprintf(config, sizeof(config), "%s/supervisor.yaml", e->server->dir) >= (int)sizeof(config))
         return -1;
+    if (o->http)
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", natsd_free_port());
+    else
+        sup_argv[5] = NULL;
     snprintf(n_services, sizeof(n_services), "%" PRIu64, o->services);
     snprintf(per, sizeof(per), "%" PRIu64, per_service);
     snprintf(interval, sizeof(interval), "%" PRIu64, o->interval_ms);
@@ -256,12 +276,14 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     sb0 = atomic_load(&e->count->service_bytes);
     sm0 = atomic_load(&e->count->service_msgs);
     cpu0 = bench_process_cpu_ns(sup.pid);
+    sw0 = process_switches(sup.pid);
     t0 = bench_now_ns();
     bench_sleep_ms((int64_t)o->window_s * 1000);
     cpu1 = bench_process_cpu_ns(sup.pid);
+    sw1 = process_switches(sup.pid);
     t1 = bench_now_ns();
-    rss = process_rss(sup.pid);
-    if (cpu0 < 0 || cpu1 < 0 || rss < 0) {
+    rss = process_status_field(sup.pid, "VmRSS");
+    if (cpu0 < 0 || cpu1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0) {
         fprintf(stderr, "bench_scale: cannot read /proc of fleet-supervisor %d\n", (int)sup.pid);
         goto out_stop;
     }
@@ -273,7 +295,8 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
         r->service_bps = (double)(atomic_load(&e->count->service_bytes) - sb0) / secs;
         r->service_mps = (double)(atomic_load(&e->count->service_msgs) - sm0) / secs;
         r->cpu_pct = (double)(cpu1 - cpu0) * 100.0 / (double)(t1 - t0);
-        r->rss_mb = (double)rss / 1e6;
+        r->rss_mb = (double)rss * 1024 / 1e6;
+        r->switches_ps = (double)(sw1 - sw0) / secs;
     }
     r->joiner_instances = late_joiner(e->nc);
     r->measured = r->fleet_mps > 0;
@@ -291,22 +314,24 @@ out_stop:
 
 static void report(const struct bench_opts *o, struct run_result res[SIZES][VARIANT_COUNT], bool *missed)
 {
-    printf("\n%-9s %9s %9s %8s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
-           "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
+    printf("\n%-9s %9s %9s %8s %10s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
+           "switch/s", "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
     for (int s = 0; s < SIZES; s++) {
         for (int v = 0; v < VARIANT_COUNT; v++) {
             const struct run_result *r = &res[s][v];
 
             if (!r->measured)
                 continue;
-            printf("%-9s %9" PRIu64 " %9.1f %8.2f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64 "\n",
-                   variant_names[v], r->instances, r->rss_mb, r->cpu_pct, (r->fleet_bps + r->service_bps) / 1e3,
+            printf("%-9s %9" PRIu64 " %9.1f %8.2f %10.0f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64 "\n",
+                   variant_names[v], r->instances, r->rss_mb, r->cpu_pct, r->switches_ps,
+                   (r->fleet_bps + r->service_bps) / 1e3,
                    r->fleet_bps / 1e3, r->service_bps / 1e3, r->service_mps, r->joiner_instances, r->instances);
         }
     }
-    printf("(feed = status + detail: payload bytes on fleet.v1.status and fleet.v1.status.>; CPU = utime +\n"
-           " stime of fleet-supervisor over the %" PRIu64 " s window, %% of one core; heartbeats every %" PRIu64
-           " ms, status every %" PRIu64 " ms)\n", o->window_s, o->interval_ms, o->status_interval_ms);
+    printf("(feed = status + detail: payload bytes on fleet.v1.status and fleet.v1.status.*; CPU = utime +\n"
+           " stime of fleet-supervisor over the %" PRIu64 " s window, %% of one core; switch/s = its context\n"
+           " switches; heartbeats every %" PRIu64 " ms, status every %" PRIu64 " ms%s)\n", o->window_s,
+           o->interval_ms, o->status_interval_ms, o->http ? ", HTTP on" : "");
     for (int s = 0; s < SIZES; s++) {
         const struct run_result *r = &res[s][VARIANT_FEED];
         double feed = r->fleet_bps + r->service_bps;
