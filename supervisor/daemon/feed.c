@@ -9,6 +9,10 @@
 
 #include "log.h"
 
+/* A gap of more than this many status intervals between two
+ * feed_publish_due calls means the feed was not ours to publish. */
+#define PUBLISH_GAP_INTERVALS 3
+
 struct feed {
     struct bus *bus;
     struct observer *obs;
@@ -25,6 +29,7 @@ struct feed {
     int64_t last_status_ms;
     int64_t last_detail_ms;  /* the last pass over dirty services */
     int64_t last_refresh_ms; /* when refresh_credit was last topped up */
+    int64_t last_call_ms;    /* the last feed_publish_due: a gap means we were not publishing */
     uint64_t refresh_credit; /* service-ms earned towards the next refreshes (see refresh_step) */
     size_t refresh_cursor;   /* registry index of the next service to refresh */
     struct feed_counters counters;
@@ -50,6 +55,7 @@ int feed_create(struct bus *bus, struct observer *obs, const struct feed_options
     f->last_status_ms = INT64_MIN / 2;
     f->last_detail_ms = INT64_MIN / 2;
     f->last_refresh_ms = INT64_MIN / 2;
+    f->last_call_ms = INT64_MIN / 2;
     *out = f;
     return 0;
 }
@@ -182,6 +188,11 @@ void feed_publish_due(struct feed *f, const struct codec_clock *clk)
     bool coalesced = f->changed && now >= f->last_status_ms + f->min_gap_ms;
     bool detail_due = now >= f->last_detail_ms + f->status_interval_ms;
 
+    /* Back from not publishing (start, standby, a stalled loop): whoever
+     * listens may have missed detail, so the next refresh is a full round. */
+    if (now - f->last_call_ms > PUBLISH_GAP_INTERVALS * (int64_t)f->status_interval_ms)
+        f->last_refresh_ms = INT64_MIN / 2;
+    f->last_call_ms = now;
     if (!periodic && !coalesced && !(f->detail_changed && detail_due))
         return;
     /* Detail first, then the summary that counts it: a reader of both sees

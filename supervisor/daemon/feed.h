@@ -9,7 +9,8 @@
  *   status interval (the first change after a quiet interval goes at once);
  * - on a slow refresh: every service once per refresh_ms, staggered (n /
  *   refresh_ms services per ms, round-robin), and every service at once
- *   when publishing starts (start, takeover).
+ *   when publishing starts or resumes after more than 3 status intervals
+ *   without (start, takeover, a stalled loop).
  * The cost of a status interval is one walk of the services plus the
  * instances of the services it publishes; never a walk of every instance.
  *

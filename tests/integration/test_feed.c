@@ -10,7 +10,8 @@
  * one's instances). It must list every instance; while nothing changes, no
  * ServiceStatus reaches it but for services that had an event; when solo
  * turns DEGRADED, solo's ServiceStatus (and only what changed) brings the
- * joiner's picture up to date. */
+ * joiner's picture up to date. With a short refresh, every steady
+ * service's detail comes again at the refresh rate, not faster. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -164,14 +165,14 @@ static bool enough_statuses(void *arg)
     return statuses_seen(arg) >= STEADY_STATUSES;
 }
 
-static void write_config(const char *path, const char *url)
+static void write_config(const char *path, const char *url, int refresh_ms)
 {
     FILE *f = fopen(path, "w");
 
     assert_non_null(f);
-    fprintf(f, "nats:\n  url: %s\nsupervisor:\n  status_interval_ms: %d\n  status_refresh_ms: 3600000\n"
+    fprintf(f, "nats:\n  url: %s\nsupervisor:\n  status_interval_ms: %d\n  status_refresh_ms: %d\n"
                "detector:\n  default_interval_ms: %d\n  link_grace_ms: 1000\nservices:\n",
-            url, INTERVAL_MS, INTERVAL_MS);
+            url, INTERVAL_MS, refresh_ms, INTERVAL_MS);
     for (int s = 1; s <= SIM_SERVICES; s++)
         fprintf(f, "  - name: svc-%d\n    desired: %d\n", s, SIM_PER_SERVICE);
     fprintf(f, "  - name: solo\n    desired: 1\n");
@@ -213,98 +214,167 @@ static void join(struct joiner *j, natsConnection *nc)
     fleet__v1__fleet_status__free_unpacked(fs, NULL);
 }
 
-static void test_late_joiner_builds_the_picture_and_detail_follows_change(void **state)
-{
-    struct natsd_client c = { 0 };
-    struct joiner j = { 0 };
-    char config[sizeof(c.d.dir) + 32], subject[FLEET_SUBJECT_MAX], per[16], services[16], interval[16];
-    char *sup_argv[] = { "fleet-supervisor", "--config", config, NULL };
-    char *sim_argv[] = { "fleet-sim", "--server", c.d.url, "--services", services, "--instances-per-service", per,
-                         "--interval-ms", interval, NULL };
-    struct proc sup = { 0 }, sim = { 0 };
-    natsSubscription *subs[3] = { 0 };
-    struct healthy_arg ha;
-    struct degraded_arg da = { &j };
+/* The cast: server, supervisor (refresh every `refresh_ms`), fleet-sim,
+ * solo, and the joiner subscribed once the feed flows. */
+struct scene {
+    struct natsd_client c;
+    struct proc sup, sim;
     fleet_hb *solo;
+    struct joiner j;
+    natsSubscription *subs[3];
+    char config[sizeof(((struct natsd *)0)->dir) + 32];
+};
 
-    (void)state;
-    assert_int_equal(natsd_client_start(&c, false), 0);
-    assert_true(snprintf(config, sizeof(config), "%s/supervisor.yaml", c.d.dir) < (int)sizeof(config));
+static void scene_start(struct scene *sc, int refresh_ms)
+{
+    char subject[FLEET_SUBJECT_MAX], per[16], services[16], interval[16];
+    char *sup_argv[] = { "fleet-supervisor", "--config", sc->config, NULL };
+    char *sim_argv[] = { "fleet-sim", "--server", sc->c.d.url, "--services", services, "--instances-per-service", per,
+                         "--interval-ms", interval, NULL };
+    struct healthy_arg ha;
+
+    assert_int_equal(natsd_client_start(&sc->c, false), 0);
+    assert_true(snprintf(sc->config, sizeof(sc->config), "%s/supervisor.yaml", sc->c.d.dir) < (int)sizeof(sc->config));
     snprintf(services, sizeof(services), "%d", SIM_SERVICES);
     snprintf(per, sizeof(per), "%d", SIM_PER_SERVICE);
     snprintf(interval, sizeof(interval), "%d", INTERVAL_MS);
-    write_config(config, c.d.url);
-    assert_int_equal(proc_start(&sup, sup_argv, NULL), 0);
-    assert_true(proc_wait_output(&sup, "fleet-supervisor started", WAIT_MS));
-    assert_int_equal(proc_start(&sim, sim_argv, NULL), 0);
-    solo = start_solo(c.d.url);
-    ha.nc = c.nc;
+    write_config(sc->config, sc->c.d.url, refresh_ms);
+    assert_int_equal(proc_start(&sc->sup, sup_argv, NULL), 0);
+    assert_true(proc_wait_output(&sc->sup, "fleet-supervisor started", WAIT_MS));
+    assert_int_equal(proc_start(&sc->sim, sim_argv, NULL), 0);
+    sc->solo = start_solo(sc->c.d.url);
+    ha.nc = sc->c.nc;
     assert_true(proc_wait_until(fleet_healthy, &ha, WAIT_MS, 100));
 
     /* The feed flows (the supervisor publishes once its lease says it may:
      * at first every service's detail goes out once), then the joiner comes
      * late: subscriptions first, so nothing between its queries and the
      * feed is lost, then the queries. */
-    assert_int_equal(pthread_mutex_init(&j.mu, NULL), 0);
-    (void)fleet_subject(j.fleet_subject, sizeof(j.fleet_subject), FLEET_SUBJECT_STATUS, FLEET_DEFAULT_PREFIX, NULL,
-                        NULL);
-    assert_int_equal(natsConnection_Subscribe(&subs[0], c.nc, j.fleet_subject, on_msg, &j), NATS_OK);
-    assert_true(proc_wait_until(enough_statuses, &j, WAIT_MS, 20));
+    assert_int_equal(pthread_mutex_init(&sc->j.mu, NULL), 0);
+    (void)fleet_subject(sc->j.fleet_subject, sizeof(sc->j.fleet_subject), FLEET_SUBJECT_STATUS, FLEET_DEFAULT_PREFIX,
+                        NULL, NULL);
+    assert_int_equal(natsConnection_Subscribe(&sc->subs[0], sc->c.nc, sc->j.fleet_subject, on_msg, &sc->j), NATS_OK);
+    assert_true(proc_wait_until(enough_statuses, &sc->j, WAIT_MS, 20));
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_STATUS_SERVICE, FLEET_DEFAULT_PREFIX, "*", NULL);
-    assert_int_equal(natsConnection_Subscribe(&subs[1], c.nc, subject, on_msg, &j), NATS_OK);
+    assert_int_equal(natsConnection_Subscribe(&sc->subs[1], sc->c.nc, subject, on_msg, &sc->j), NATS_OK);
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, FLEET_DEFAULT_PREFIX, NULL, NULL);
-    assert_int_equal(natsConnection_Subscribe(&subs[2], c.nc, subject, on_msg, &j), NATS_OK);
-    assert_int_equal(natsConnection_Flush(c.nc), NATS_OK);
-    join(&j, c.nc);
-    assert_int_equal(picture_instances(&j, 0), INSTANCES);
-    assert_int_equal(picture_instances(&j, FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY), INSTANCES);
+    assert_int_equal(natsConnection_Subscribe(&sc->subs[2], sc->c.nc, subject, on_msg, &sc->j), NATS_OK);
+    assert_int_equal(natsConnection_Flush(sc->c.nc), NATS_OK);
+    join(&sc->j, sc->c.nc);
+    assert_int_equal(picture_instances(&sc->j, 0), INSTANCES);
+    assert_int_equal(picture_instances(&sc->j, FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY), INSTANCES);
+}
+
+/* Zeroes the joiner's counts: a window starts. */
+static void counts_reset(struct joiner *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->statuses = 0;
+    memset(j->fed, 0, sizeof(j->fed));
+    memset(j->evented, 0, sizeof(j->evented));
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void scene_stop(struct scene *sc)
+{
+    for (int k = 0; k < 3; k++)
+        natsSubscription_Destroy(sc->subs[k]);
+    fleet_hb_destroy(sc->solo);
+    proc_kill(&sc->sim);
+    assert_int_equal(proc_signal(&sc->sup, SIGTERM), 0);
+    assert_true(proc_wait(&sc->sup, 10000) >= 0);
+    assert_true(proc_output_clean(&sc->sup));
+    proc_kill(&sc->sup);
+    for (size_t k = 0; k < sc->j.n_svc; k++)
+        fleet__v1__service_status__free_unpacked(sc->j.svc[k], NULL);
+    pthread_mutex_destroy(&sc->j.mu);
+    natsd_client_stop(&sc->c);
+}
+
+static void test_late_joiner_builds_the_picture_and_detail_follows_change(void **state)
+{
+    struct scene sc = { 0 };
+    struct degraded_arg da = { &sc.j };
+
+    (void)state;
+    scene_start(&sc, 3600000); /* no refresh within the test: what comes is change */
 
     /* Quiet: STEADY_STATUSES FleetStatus go by (2 s), and no service's
      * detail is published unless it had an event meanwhile. */
-    pthread_mutex_lock(&j.mu);
-    j.statuses = 0;
-    memset(j.fed, 0, sizeof(j.fed));
-    memset(j.evented, 0, sizeof(j.evented));
-    pthread_mutex_unlock(&j.mu);
-    assert_true(proc_wait_until(enough_statuses, &j, WAIT_MS, 20));
-    pthread_mutex_lock(&j.mu);
-    for (size_t k = 0; k < j.n_svc; k++)
-        if (j.fed[k] != 0 && j.evented[k] == 0)
-            fail_msg("%s: %d ServiceStatus in a quiet window without an event", j.svc[k]->name, j.fed[k]);
-    assert_int_equal(j.fed_unknown, 0);
-    pthread_mutex_unlock(&j.mu);
+    counts_reset(&sc.j);
+    assert_true(proc_wait_until(enough_statuses, &sc.j, WAIT_MS, 20));
+    pthread_mutex_lock(&sc.j.mu);
+    for (size_t k = 0; k < sc.j.n_svc; k++)
+        if (sc.j.fed[k] != 0 && sc.j.evented[k] == 0)
+            fail_msg("%s: %d ServiceStatus in a quiet window without an event", sc.j.svc[k]->name, sc.j.fed[k]);
+    assert_int_equal(sc.j.fed_unknown, 0);
+    pthread_mutex_unlock(&sc.j.mu);
 
     /* A change: solo's detail comes on the feed; the picture follows. */
-    assert_int_equal(fleet_hb_set_state(solo, FLEET_STATE_DEGRADED), FLEET_OK);
+    assert_int_equal(fleet_hb_set_state(sc.solo, FLEET_STATE_DEGRADED), FLEET_OK);
     assert_true(proc_wait_until(solo_degraded, &da, WAIT_MS, 20));
-    assert_int_equal(picture_instances(&j, 0), INSTANCES);
+    assert_int_equal(picture_instances(&sc.j, 0), INSTANCES);
     {
-        Fleet__V1__ServiceStatus *st = feedquery_service(c.nc, "solo", QUERY_MS);
+        Fleet__V1__ServiceStatus *st = feedquery_service(sc.c.nc, "solo", QUERY_MS);
 
         assert_non_null(st);
         assert_int_equal(st->n_instances, 1);
         assert_int_equal(st->instances[0]->health, FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEGRADED);
         fleet__v1__service_status__free_unpacked(st, NULL);
     }
+    scene_stop(&sc);
+}
 
-    for (int k = 0; k < 3; k++)
-        natsSubscription_Destroy(subs[k]);
-    fleet_hb_destroy(solo);
-    proc_kill(&sim);
-    assert_int_equal(proc_signal(&sup, SIGTERM), 0);
-    assert_true(proc_wait(&sup, 10000) >= 0);
-    assert_true(proc_output_clean(&sup));
-    proc_kill(&sup);
-    for (size_t k = 0; k < j.n_svc; k++)
-        fleet__v1__service_status__free_unpacked(j.svc[k], NULL);
-    pthread_mutex_destroy(&j.mu);
-    natsd_client_stop(&c);
+struct refreshed_arg {
+    struct joiner *j;
+    int times;
+};
+
+static bool all_refreshed(void *arg)
+{
+    struct refreshed_arg *a = arg;
+    bool all = true;
+
+    pthread_mutex_lock(&a->j->mu);
+    for (size_t k = 0; k < a->j->n_svc; k++)
+        all = all && a->j->fed[k] >= a->times;
+    pthread_mutex_unlock(&a->j->mu);
+    return all;
+}
+
+/* With nothing changing, every service's detail still comes once per
+ * status_refresh_ms, and no faster: a joiner that never queries catches up. */
+static void test_steady_services_are_refreshed_at_the_refresh_rate(void **state)
+{
+    enum { REFRESH_MS = SERVICES * INTERVAL_MS, TIMES = 3 }; /* one service per status interval */
+    struct scene sc = { 0 };
+    struct refreshed_arg ra = { &sc.j, TIMES };
+    int64_t t0, elapsed;
+    int total = 0;
+
+    (void)state;
+    scene_start(&sc, REFRESH_MS);
+    counts_reset(&sc.j);
+    t0 = proc_now_ms();
+    assert_true(proc_wait_until(all_refreshed, &ra, WAIT_MS, 20));
+    elapsed = proc_now_ms() - t0;
+    pthread_mutex_lock(&sc.j.mu);
+    for (size_t k = 0; k < sc.j.n_svc; k++)
+        total += sc.j.evented[k] == 0 ? sc.j.fed[k] : 0;
+    pthread_mutex_unlock(&sc.j.mu);
+    /* The refresh allows SERVICES per REFRESH_MS (plus a round of slack for
+     * the window's edges); every service every interval would be 7 x that. */
+    if (total > SERVICES * (int)(elapsed / REFRESH_MS + 2))
+        fail_msg("%d refreshes in %lld ms: more than %d services per %d ms", total, (long long)elapsed, SERVICES,
+                 REFRESH_MS);
+    scene_stop(&sc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_joiner_builds_the_picture_and_detail_follows_change),
+        cmocka_unit_test(test_steady_services_are_refreshed_at_the_refresh_rate),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
