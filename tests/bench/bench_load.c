@@ -325,14 +325,14 @@ void *bench_poll_stats(void *arg)
 }
 
 /* User + system CPU of process `pid` in ns, or -1. */
-int64_t bench_process_cpu_ns(pid_t pid)
+/* utime + stime in ns of the /proc stat file at `path`, or -1. */
+static int64_t stat_cpu_ns(const char *path)
 {
-    char path[64], buf[1024], *p;
+    char buf[1024], *p;
     unsigned long utime, stime;
     size_t n;
     FILE *f;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -344,6 +344,22 @@ int64_t bench_process_cpu_ns(pid_t pid)
         sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+int64_t bench_process_cpu_ns(pid_t pid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    return stat_cpu_ns(path);
+}
+
+int64_t bench_thread_cpu_ns(pid_t pid, pid_t tid)
+{
+    char path[96];
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    return stat_cpu_ns(path);
 }
 
 /* Asks $SRV.PING of supervisor `id` until it answers or BENCH_START_LIMIT_MS pass. */

@@ -11,8 +11,10 @@
  * <prefix>.v1.status.* (the default prefix). Once query.status says every instance HEALTHY and
  * --settle-s more have passed, a window of --window-s: feed bytes and
  * messages per second, the supervisor's CPU (utime + stime from
- * /proc/PID/stat over the window, % of one core), its context switches
- * per second and its VmRSS at the end (--http: it serves HTTP too).
+ * /proc/PID/stat over the window, % of one core; and of its main thread,
+ * the owner thread that runs the core and builds the feed), the context
+ * switches per second of all its threads and its VmRSS at the end (--http:
+ * it serves HTTP too).
  * Then a late joiner's check: query.status lists the services,
  * query.service each, and the instance lists must add up to the fleet.
  *
@@ -27,6 +29,7 @@
  * Exit status: 0 when every run measured and every late joiner saw the
  * whole fleet, 1 otherwise, 2 on bad arguments. Targets are reported, not
  * asserted, unless --strict (then a missed target at 100 k exits 3). */
+#include <dirent.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -70,7 +73,8 @@ struct feed_count {
 struct run_result {
     uint64_t instances;
     double fleet_bps, service_bps, fleet_mps, service_mps, cpu_pct, rss_mb;
-    double switches_ps;        /* context switches per second (voluntary + not) */
+    double switches_ps;        /* context switches per second, every thread (voluntary + not) */
+    double owner_pct;          /* of cpu_pct, the main thread's: the core, the feed, queries */
     uint64_t joiner_instances; /* what a late joiner's queries listed */
     bool measured;
 };
@@ -126,16 +130,16 @@ static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-/* Integer field `key` ("VmRSS", "voluntary_ctxt_switches") of
- * /proc/<pid>/status, or -1. */
-static int64_t process_status_field(pid_t pid, const char *key)
+/* Integer field `key` ("VmRSS", "voluntary_ctxt_switches") of the /proc
+ * status file of thread `tid` of `pid` (tid == pid: the process), or -1. */
+static int64_t thread_status_field(pid_t pid, pid_t tid, const char *key)
 {
-    char path[64], line[256];
+    char path[96], line[256];
     size_t klen = strlen(key);
     int64_t v = -1;
     FILE *f;
 
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
     f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -146,13 +150,31 @@ static int64_t process_status_field(pid_t pid, const char *key)
     return v;
 }
 
-/* Context switches of `pid`, voluntary and not, or -1. */
+/* Context switches of every thread of `pid`, voluntary and not, or -1. */
 static int64_t process_switches(pid_t pid)
 {
-    int64_t a = process_status_field(pid, "voluntary_ctxt_switches");
-    int64_t b = process_status_field(pid, "nonvoluntary_ctxt_switches");
+    char dir[64];
+    struct dirent *e;
+    int64_t sum = 0;
+    DIR *d;
 
-    return a < 0 || b < 0 ? -1 : a + b;
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        int64_t a, b;
+
+        if (tid <= 0)
+            continue;
+        a = thread_status_field(pid, tid, "voluntary_ctxt_switches");
+        b = thread_status_field(pid, tid, "nonvoluntary_ctxt_switches");
+        if (a >= 0 && b >= 0)
+            sum += a + b; /* a thread that just ended is left out */
+    }
+    closedir(d);
+    return sum;
 }
 
 /* The supervisor's config; `refresh_ms` 0 leaves status_refresh_ms out
@@ -242,7 +264,7 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     char *sim_argv[] = { "fleet-sim", "--server", e->server->url, "--services", n_services,
                          "--instances-per-service", per, "--interval-ms", interval, NULL };
     uint64_t fb0, fm0, sb0, sm0;
-    int64_t cpu0, cpu1, sw0, sw1, t0, t1, rss;
+    int64_t cpu0, cpu1, own0, own1, sw0, sw1, t0, t1, rss;
     struct proc sup = { 0 }, sim = { 0 };
     int rc = -1;
 
@@ -276,14 +298,16 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     sb0 = atomic_load(&e->count->service_bytes);
     sm0 = atomic_load(&e->count->service_msgs);
     cpu0 = bench_process_cpu_ns(sup.pid);
+    own0 = bench_thread_cpu_ns(sup.pid, sup.pid);
     sw0 = process_switches(sup.pid);
     t0 = bench_now_ns();
     bench_sleep_ms((int64_t)o->window_s * 1000);
     cpu1 = bench_process_cpu_ns(sup.pid);
+    own1 = bench_thread_cpu_ns(sup.pid, sup.pid);
     sw1 = process_switches(sup.pid);
     t1 = bench_now_ns();
-    rss = process_status_field(sup.pid, "VmRSS");
-    if (cpu0 < 0 || cpu1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0) {
+    rss = thread_status_field(sup.pid, sup.pid, "VmRSS");
+    if (cpu0 < 0 || cpu1 < 0 || own0 < 0 || own1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0) {
         fprintf(stderr, "bench_scale: cannot read /proc of fleet-supervisor %d\n", (int)sup.pid);
         goto out_stop;
     }
@@ -297,6 +321,7 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
         r->cpu_pct = (double)(cpu1 - cpu0) * 100.0 / (double)(t1 - t0);
         r->rss_mb = (double)rss * 1024 / 1e6;
         r->switches_ps = (double)(sw1 - sw0) / secs;
+        r->owner_pct = (double)(own1 - own0) * 100.0 / (double)(t1 - t0);
     }
     r->joiner_instances = late_joiner(e->nc);
     r->measured = r->fleet_mps > 0;
@@ -314,23 +339,24 @@ out_stop:
 
 static void report(const struct bench_opts *o, struct run_result res[SIZES][VARIANT_COUNT], bool *missed)
 {
-    printf("\n%-9s %9s %9s %8s %10s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
-           "switch/s", "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
+    printf("\n%-9s %9s %9s %8s %8s %10s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
+           "owner %", "switch/s", "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
     for (int s = 0; s < SIZES; s++) {
         for (int v = 0; v < VARIANT_COUNT; v++) {
             const struct run_result *r = &res[s][v];
 
             if (!r->measured)
                 continue;
-            printf("%-9s %9" PRIu64 " %9.1f %8.2f %10.0f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64 "\n",
-                   variant_names[v], r->instances, r->rss_mb, r->cpu_pct, r->switches_ps,
+            printf("%-9s %9" PRIu64 " %9.1f %8.2f %8.2f %10.0f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64
+                   "\n", variant_names[v], r->instances, r->rss_mb, r->cpu_pct, r->owner_pct, r->switches_ps,
                    (r->fleet_bps + r->service_bps) / 1e3,
                    r->fleet_bps / 1e3, r->service_bps / 1e3, r->service_mps, r->joiner_instances, r->instances);
         }
     }
     printf("(feed = status + detail: payload bytes on fleet.v1.status and fleet.v1.status.*; CPU = utime +\n"
-           " stime of fleet-supervisor over the %" PRIu64 " s window, %% of one core; switch/s = its context\n"
-           " switches; heartbeats every %" PRIu64 " ms, status every %" PRIu64 " ms%s)\n", o->window_s,
+           " stime of fleet-supervisor over the %" PRIu64 " s window, %% of one core; owner = its main thread\n"
+           " (core, feed, queries; the rest is nats.c's threads and ingest decoding); switch/s = context\n"
+           " switches of all its threads; heartbeats every %" PRIu64 " ms, status every %" PRIu64 " ms%s)\n", o->window_s,
            o->interval_ms, o->status_interval_ms, o->http ? ", HTTP on" : "");
     for (int s = 0; s < SIZES; s++) {
         const struct run_result *r = &res[s][VARIANT_FEED];
