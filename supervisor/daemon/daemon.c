@@ -686,7 +686,8 @@ static void process(struct daemon *d, struct ingest_batch *batch)
 static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
-    int64_t due = feed_next_due(d->feed);
+    /* Not publishing (a standby), the feed's deadline stays in the past. */
+    int64_t due = d->publishing ? feed_next_due(d->feed) : INT64_MAX;
     int64_t hooks_due = hook_next_due(d->hooks);
     int64_t wait;
 

@@ -325,41 +325,14 @@ void *bench_poll_stats(void *arg)
 }
 
 /* User + system CPU of process `pid` in ns, or -1. */
-/* utime + stime in ns of the /proc stat file at `path`, or -1. */
-static int64_t stat_cpu_ns(const char *path)
-{
-    char buf[1024], *p;
-    unsigned long utime, stime;
-    size_t n;
-    FILE *f;
-
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
-}
-
 int64_t bench_process_cpu_ns(pid_t pid)
 {
-    char path[64];
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    return stat_cpu_ns(path);
+    return proc_cpu_ns(pid, 0);
 }
 
 int64_t bench_thread_cpu_ns(pid_t pid, pid_t tid)
 {
-    char path[96];
-
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    return stat_cpu_ns(path);
+    return proc_cpu_ns(pid, tid);
 }
 
 /* Asks $SRV.PING of supervisor `id` until it answers or BENCH_START_LIMIT_MS pass. */

@@ -11,7 +11,8 @@
  * ServiceStatus reaches it but for services that had an event; when solo
  * turns DEGRADED, solo's ServiceStatus (and only what changed) brings the
  * joiner's picture up to date. With a short refresh, every steady
- * service's detail comes again at the refresh rate, not faster. */
+ * service's detail comes again at the refresh rate, not faster. And a
+ * standby, which publishes nothing, sleeps between its deadlines. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "fleet/subjects.h"
 #include "fleet/v1/fleet.pb-c.h"
 #include "feedquery.h"
+#include "fleetfx.h"
 #include "natsd.h"
 #include "proc.h"
 
@@ -370,11 +372,39 @@ static void test_steady_services_are_refreshed_at_the_refresh_rate(void **state)
     scene_stop(&sc);
 }
 
+/* A standby does not publish; it must sleep until its next deadline like
+ * the leader, not spin on the feed's (a standby once took a whole core). */
+static void a_standby_sleeps_between_deadlines(void **state)
+{
+    enum { WINDOW_MS = 3000, MAX_PCT = 20 }; /* idle: well under 1 %; spinning: a core, or what load leaves */
+    struct fleetfx_ha *h = *state;
+    const char *cfg = fleetfx_config(&h->fx, "idle", "  backoff_initial_ms: 200\n", "state:\n  lease_ttl_ms: 2000\n",
+                                     "  - name: web\n    desired: 1\n");
+    int64_t cpu0, cpu1, t0, t1;
+    double pct;
+
+    fleetfx_supervisor(&h->fx, &h->sup[0], cfg);
+    assert_true(proc_wait_output(&h->sup[0], "\"msg\":\"leading\"", WAIT_MS));
+    fleetfx_supervisor(&h->fx, &h->sup[1], cfg);
+    assert_true(proc_wait_output(&h->sup[1], "standby", WAIT_MS));
+    cpu0 = proc_cpu_ns(h->sup[1].pid, 0);
+    t0 = proc_now_ms();
+    nats_Sleep(WINDOW_MS);
+    cpu1 = proc_cpu_ns(h->sup[1].pid, 0);
+    t1 = proc_now_ms();
+    assert_true(cpu0 >= 0 && cpu1 >= cpu0);
+    pct = (double)(cpu1 - cpu0) / 1e4 / (double)(t1 - t0);
+    if (pct > MAX_PCT)
+        fail_msg("the standby used %.1f %% of a core over %lld ms", pct, (long long)(t1 - t0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_joiner_builds_the_picture_and_detail_follows_change),
         cmocka_unit_test(test_steady_services_are_refreshed_at_the_refresh_rate),
+        cmocka_unit_test_setup_teardown(a_standby_sleeps_between_deadlines, fleetfx_ha_setup_js,
+                                        fleetfx_ha_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
