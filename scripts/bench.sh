@@ -17,6 +17,9 @@
 #      fleet-agent alone and fleet-agent + fleet-supervisor, against a bare
 #      fork/exec loop, and their idle RSS (bench_restart, ~6 minutes; needs
 #      runit and s6: scripts/deps.sh --bench)
+#   11. cost at scale: supervisor RSS, CPU and feed bytes/s of a steady fleet
+#      at 1k, 10k and 100k instances, against the every-service-every-interval
+#      feed in the same run (bench_scale, ~6 minutes)
 # Builds Release into build-bench/. Figures are printed, targets reported, never
 # asserted: the script fails only when a benchmark could not measure.
 # Usage: scripts/bench.sh [extra bench_ingest flags, e.g. --rounds 3 --perf FILE]
@@ -34,7 +37,7 @@ echo "== build (Release) into $build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fleet-supervisor fleet-agent fleet-sim \
   bench_ingest bench_memory bench_core bench_control bench_failover bench_http bench_detect bench_restart \
-  >/dev/null
+  bench_scale >/dev/null
 bench="$build/tests/bench"
 export FLEET_BIN_DIR="$build/supervisor"
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(nats-server --version)"
@@ -100,7 +103,13 @@ for seed in 13 1 2; do
   "$bench/bench_detect" --seed "$seed"
 done
 "$bench/bench_detect" --instances 900 --deaths 300 --seed 7
+
+echo
 echo "== 8. restart race (targets: fleet-agent + supervisor p50 <= 2.5 ms, p99 <= 4 ms; fleet-agent"
 echo "      alone restarts a first death at once; fleet-agent idle RSS <= 4 MB)"
 read -r -a restart_args <<<"${BENCH_RESTART_ARGS:-}"
 "$bench/bench_restart" "${restart_args[@]}"
+
+echo
+echo "== 11. cost at scale (target at 100k steady instances: feed <= 200 KB/s, supervisor <= 5 % of a core)"
+"$bench/bench_scale"

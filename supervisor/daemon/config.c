@@ -269,6 +269,7 @@ static const struct key_def config_keys[] = {
     UINT_KEY(CFG, SEC_SUPERVISOR, "status_interval_ms", status_interval_ms, 100, 60000, "1000",
              "FLEET_STATUS_INTERVAL_MS"),
     UINT_KEY(CFG, SEC_SUPERVISOR, "max_feed_bytes", max_feed_bytes, 4096, 1048576, "262144", NULL),
+    UINT_KEY(CFG, SEC_SUPERVISOR, "status_refresh_ms", status_refresh_ms, 100, 3600000, "60000", NULL),
     UINT_KEY(CFG, SEC_SUPERVISOR, "max_heartbeat_bytes", max_heartbeat_bytes, 256, 1048576, "65536",
              NULL),
     TEXT_KEY(CFG, SEC_SUPERVISOR, "log_level", log_level, check_log_level, "info", "FLEET_LOG_LEVEL"),

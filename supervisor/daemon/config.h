@@ -96,6 +96,7 @@ struct supervisor_config {
                                        env FLEET_SUPERVISOR_ID */
     uint32_t status_interval_ms;    /* supervisor.status_interval_ms; env FLEET_STATUS_INTERVAL_MS */
     uint32_t max_feed_bytes;        /* supervisor.max_feed_bytes */
+    uint32_t status_refresh_ms;     /* supervisor.status_refresh_ms: each ServiceStatus again at least this often */
     uint32_t max_heartbeat_bytes;   /* supervisor.max_heartbeat_bytes: bigger heartbeats are refused */
     char log_level[8];              /* supervisor.log_level (log_level_parse); env FLEET_LOG_LEVEL */
     struct detector_params detector;/* detector.phi_suspect, .phi_dead, .min_std_dev_ms,

@@ -709,7 +709,8 @@ static void process(struct daemon *d, struct ingest_batch *batch)
 static int poll_timeout(const struct daemon *d)
 {
     int64_t next = observer_next_deadline(d->obs);
-    int64_t due = feed_next_due(d->feed);
+    /* Not publishing (a standby), the feed's deadline stays in the past. */
+    int64_t due = d->publishing ? feed_next_due(d->feed) : INT64_MAX;
     int64_t hooks_due = hook_next_due(d->hooks);
     int64_t wait;
 
@@ -954,7 +955,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     fo = (struct feed_options){
         .prefix = cfg->prefix, .supervisor_id = cfg->supervisor_id,
         .status_interval_ms = cfg->status_interval_ms, .max_feed_bytes = cfg->max_feed_bytes,
-        .min_gap_ms = FEED_MIN_GAP_MS,
+        .min_gap_ms = FEED_MIN_GAP_MS, .refresh_ms = cfg->status_refresh_ms,
     };
     if (feed_create(d.bus, d.obs, &fo, &d.feed) != 0)
         goto out_close_bus;

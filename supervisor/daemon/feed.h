@@ -1,7 +1,18 @@
 /* The fleet-availability feed: FleetStatus on <prefix>.v1.status every
- * status interval and on change, ServiceStatus on <prefix>.v1.status.<service>,
- * Event on <prefix>.v1.events.<service>, one feed_seq rising across statuses
+ * status interval and on change (coalesced to one per min_gap), Event on
+ * <prefix>.v1.events.<service> at once, one feed_seq rising across statuses
  * and events, and the answers to status queries.
+ *
+ * ServiceStatus (every instance) on <prefix>.v1.status.<service> grows with
+ * what changed, not with the fleet (issue 13, README "The feed"):
+ * - on change: the services marked dirty, in one pass at most once per
+ *   status interval (the first change after a quiet interval goes at once);
+ * - on a slow refresh: every service once per refresh_ms, staggered (n /
+ *   refresh_ms services per ms, round-robin), and every service at once
+ *   when publishing starts or resumes after more than 3 status intervals
+ *   without (start, takeover, a stalled loop).
+ * The cost of a status interval is one walk of the services plus the
+ * instances of the services it publishes; never a walk of every instance.
  *
  * Owner thread only. Borrows the bus and the observer (both outlive it). */
 #ifndef FLEET_FEED_H
@@ -20,6 +31,7 @@ struct feed_options {
     uint32_t status_interval_ms;
     uint32_t max_feed_bytes;
     uint32_t min_gap_ms;  /* change-driven statuses are coalesced to at most one per gap */
+    uint32_t refresh_ms;  /* every ServiceStatus again at least this often; 0 = status_interval_ms */
 };
 
 struct feed_counters {

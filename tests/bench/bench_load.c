@@ -351,23 +351,12 @@ void *bench_poll_stats(void *arg)
 /* User + system CPU of process `pid` in ns, or -1. */
 int64_t bench_process_cpu_ns(pid_t pid)
 {
-    char path[64], buf[1024], *p;
-    unsigned long utime, stime;
-    size_t n;
-    FILE *f;
+    return proc_cpu_ns(pid, 0);
+}
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-        return -1;
-    return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+int64_t bench_thread_cpu_ns(pid_t pid, pid_t tid)
+{
+    return proc_cpu_ns(pid, tid);
 }
 
 /* Asks $SRV.PING of supervisor `id` until it answers or BENCH_START_LIMIT_MS pass. */

@@ -97,6 +97,8 @@ double bench_poller_rate(const struct bench_poller *p);
 
 /* User + system CPU of process `pid` in ns, or -1. */
 int64_t bench_process_cpu_ns(pid_t pid);
+/* The same for one thread `tid` of it (tid == pid: its main thread). */
+int64_t bench_thread_cpu_ns(pid_t pid, pid_t tid);
 
 /* Asks $SRV.PING of supervisor `id` until it answers, `p` exits or
  * BENCH_START_LIMIT_MS pass. */

@@ -19,6 +19,30 @@ int64_t proc_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t proc_cpu_ns(pid_t pid, pid_t tid)
+{
+    char path[96], buf[1024], *p;
+    unsigned long utime, stime;
+    size_t n;
+    FILE *f;
+
+    if (tid == 0)
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
 int proc_find_program(const char *name, char *out, size_t n)
 {
     static const char *const subdirs[] = { "", "/daemon", "/ctl", "/sim", "/agent" };

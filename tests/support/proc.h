@@ -53,6 +53,9 @@ int proc_find_program(const char *name, char *out, size_t n);
 
 /* Monotonic milliseconds. */
 int64_t proc_now_ms(void);
+/* User + system CPU time in ns of process `pid` (tid 0), or of its thread
+ * `tid` (tid == pid: the main thread), from /proc; -1 when unreadable. */
+int64_t proc_cpu_ns(pid_t pid, pid_t tid);
 
 /* Polls `cond(arg)` every `step_ms` until it is true or `timeout_ms` passed. */
 bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms);

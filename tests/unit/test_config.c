@@ -120,6 +120,7 @@ static void assert_defaults(const struct supervisor_config *c)
     assert_string_equal(c->supervisor_id, "");
     assert_int_equal(c->status_interval_ms, 1000);
     assert_int_equal(c->max_feed_bytes, 262144);
+    assert_int_equal(c->status_refresh_ms, 60000);
     assert_int_equal(c->max_heartbeat_bytes, 65536);
     assert_string_equal(c->log_level, "info");
     /* The key table's detector defaults are the core's. */
