@@ -21,14 +21,18 @@
  *     accepted at the first sample showing any) / (time between those two
  *     samples), which excludes the start-up batch the first sample already
  *     contains.
- *   A' (bare, proven load) and C (supervisor, proven): the same two, fed a
+ *   A' (bare, proven load), A+ (bare, proof checked) and C (supervisor,
+ *     proven): the same, fed a
  *     second load in which every instance has its own incarnation key and
  *     every heartbeat carries a proof to the supervisor's key (fleet.proto,
  *     fields 16-17). The bare side decodes these bigger heartbeats without
  *     checking the proof (it has no key); the supervisor checks every one,
  *     key agreements for every instance included. Every accepted heartbeat
  *     must have been proven ($SRV.STATS proofs.proven), or the run is not a
- *     measurement.
+ *     measurement. A+ is the bare process doing the supervisor's own check
+ *     (ingest_decode with a proofcheck on the supervisor's key, its default
+ *     cache and ration) and nothing else: the floor any consumer that trusts
+ *     only proven heartbeats pays, so C / A+ is what the supervisor adds.
  *
  * CPU per heartbeat, the same way for both sides: user + system time of the
  * whole subscribing process (/proc/PID/stat), every thread, from the moment
@@ -73,9 +77,12 @@
 #include "bench_worker.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
+#include "fleet/subjects.h"
 #include "fleet/v1/fleet.pb-c.h"
+#include "ingest.h"
 #include "natsd.h"
 #include "proc.h"
+#include "proofcheck.h"
 #include "service_api.h"
 
 #define MAX_ROUNDS 9
@@ -94,6 +101,11 @@
 #define CMD_CONNECT 'c'         /* publishers: connect now, before any timing */
 #define CMD_PLAIN 'p'           /* publish / take the plain load */
 #define CMD_PROVEN 'P'          /* publish / take the proven load */
+#define CMD_CHECKED 'K'         /* bare: take the proven load and check every proof */
+/* The supervisor's defaults (config.c limits.proven_keys_cached,
+ * key_agreements_per_s), so the checked bare side checks as it does. */
+#define CHECK_KEYS_CACHED 262144
+#define CHECK_AGREEMENTS_PER_S 20000
 
 struct bench_opts {
     uint64_t messages;
@@ -127,6 +139,7 @@ struct phase_result {
 struct worker_env {
     const char *url;
     const struct bench_load *plain, *proven;
+    const char *key_path;       /* bare, CMD_CHECKED: the supervisor's seed */
     size_t slice, n_slices;     /* publishers: which instances */
     natsConnection *nc;         /* publishers: opened on CMD_CONNECT */
 };
@@ -249,7 +262,8 @@ static int publish_all(struct bench *bn, bool proven, double *rate)
 struct bare {
     uint64_t target;                 /* messages expected */
     atomic_uint_fast64_t received;
-    atomic_uint_fast64_t bad;        /* payloads that did not unpack */
+    atomic_uint_fast64_t bad;        /* payloads that did not unpack (or, checked, were not proven) */
+    struct proofcheck *proofs;       /* CMD_CHECKED: check as the supervisor does; else NULL */
     atomic_uint_fast64_t seq_sum;
     atomic_int_fast64_t first_ns, last_ns;   /* arrival times */
 };
@@ -275,6 +289,17 @@ static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
     (void)nc;
     (void)sub;
+    if (b->proofs != NULL) {
+        struct hb_input in;
+
+        if (ingest_decode(b->proofs, strlen(FLEET_DEFAULT_PREFIX), SIZE_MAX, natsMsg_GetSubject(msg),
+                          natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), now_ms(), &in) == HB_OK &&
+            in.proven)
+            atomic_fetch_add_explicit(&b->seq_sum, in.seq, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&b->bad, 1, memory_order_relaxed);
+        goto out_count;
+    }
     hb = fleet__v1__heartbeat__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
                                       (const uint8_t *)natsMsg_GetData(msg));
     if (hb != NULL) {
@@ -283,6 +308,7 @@ static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     } else {
         atomic_fetch_add_explicit(&b->bad, 1, memory_order_relaxed);
     }
+out_count:
     natsMsg_Destroy(msg);
     t = bench_now_ns();
     n = atomic_fetch_add_explicit(&b->received, 1, memory_order_relaxed) + 1;
@@ -295,7 +321,7 @@ static void bare_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 static int bare_serve(void *ctx, char cmd, int reply_fd)
 {
     struct worker_env *e = ctx;
-    const struct bench_load *l = cmd == CMD_PROVEN ? e->proven : e->plain;
+    const struct bench_load *l = cmd == CMD_PLAIN ? e->plain : e->proven;
     struct bare b = { .target = l->n_msgs };
     struct bare_reply r = { 0 };
     natsSubscription *sub = NULL;
@@ -304,6 +330,15 @@ static int bare_serve(void *ctx, char cmd, int reply_fd)
     uint64_t seen = 0;
     natsStatus s = nats_Open(-1); /* once; later calls are no-ops */
 
+    if (cmd == CMD_CHECKED) {
+        fleet_keypair *kp = NULL;
+
+        if (fleet_keypair_from_seed_file(e->key_path, &kp) != FLEET_OK ||
+            proofcheck_create(kp, CHECK_KEYS_CACHED, CHECK_AGREEMENTS_PER_S, &b.proofs) != 0) {
+            fprintf(stderr, "bench_ingest: bare subscriber: cannot check proofs with %s\n", e->key_path);
+            s = NATS_ERR;
+        }
+    }
     if (s == NATS_OK)
         s = natsConnection_ConnectTo(&nc, e->url);
     if (s == NATS_OK)
@@ -345,18 +380,22 @@ static int bare_serve(void *ctx, char cmd, int reply_fd)
     sub = NULL;
     natsConnection_Destroy(nc);        /* ...nor after the connection is gone */
     nc = NULL;
+    proofcheck_destroy(b.proofs);
     r = (struct bare_reply){ .ok = 1 };
     return bench_worker_reply(reply_fd, &r, sizeof(r));
 
 out_destroy:
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(nc);
+    proofcheck_destroy(b.proofs);
     return r.ok ? -1 : 0;
 }
 
-/* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
-static int run_bare(struct bench *bn, bool proven, struct phase_result *r)
+/* Runs the bare side with command `cmd` (CMD_PLAIN, CMD_PROVEN, CMD_CHECKED).
+ * Returns 0 with *r filled (complete or not), or -1 when it could not run. */
+static int run_bare(struct bench *bn, char cmd, struct phase_result *r)
 {
+    bool proven = cmd != CMD_PLAIN;
     const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
     struct bare_reply ready, got, closed;
     int64_t slow0, slow1, cpu0, cpu1;
@@ -365,7 +404,7 @@ static int run_bare(struct bench *bn, bool proven, struct phase_result *r)
     r->proven = proven;
     if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
         return -1;
-    if (bench_worker_send(&bn->bare, proven ? CMD_PROVEN : CMD_PLAIN) != 0 ||
+    if (bench_worker_send(&bn->bare, cmd) != 0 ||
         bench_worker_read(&bn->bare, &ready, sizeof(ready), WORKER_SETUP_MS) != 0 || !ready.ok)
         return -1;
     cpu0 = bench_process_cpu_ns(bn->bare.pid);
@@ -386,7 +425,7 @@ static int run_bare(struct bench *bn, bool proven, struct phase_result *r)
     if (cpu0 >= 0 && cpu1 >= cpu0 && got.received > 0)
         r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)got.received;
     if (got.bad != 0 || (r->complete && !got.seq_sum_ok)) {
-        fprintf(stderr, "bench_ingest: bare subscriber got %" PRIu64 " undecodable or corrupt "
+        fprintf(stderr, "bench_ingest: bare subscriber got %" PRIu64 " undecodable, unproven or corrupt "
                         "heartbeats\n", got.bad);
         return -1;
     }
@@ -535,13 +574,19 @@ out_kill_supervisor:
  * its load. */
 enum side {
     SIDE_BARE, SIDE_SUPERVISOR, SIDE_COMPARE,
-    SIDE_BARE_PROVEN, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN,
+    SIDE_BARE_PROVEN, SIDE_BARE_CHECKED, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN,
     SIDE_COUNT
 };
 
 static const char *const side_name[SIDE_COUNT] = {
-    "bare nats.c", "fleet-supervisor", "--compare", "bare (proven load)", "supervisor+proof", "--compare+proof",
+    "bare nats.c", "fleet-supervisor", "--compare", "bare (proven load)", "bare+proof check", "supervisor+proof",
+    "--compare+proof",
 };
+
+static bool side_bare(int s)
+{
+    return s == SIDE_BARE || s == SIDE_BARE_PROVEN || s == SIDE_BARE_CHECKED;
+}
 
 static bool side_proven(int s)
 {
@@ -624,12 +669,15 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
 
         if (!side_runs(bn, s))
             continue;
-        if (s == bare) {
+        if (side_bare(s)) {
             printf("%-26s %11.0f %10.3f\n", side_name[s], rate[s], cpu[s] / 1000.0);
             continue;
         }
-        printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s\n", side_name[s], rate[s], cpu[s] / 1000.0, rate_ratio,
+        printf("%-26s %11.0f %10.3f  %21.3f  %5.3f: %s", side_name[s], rate[s], cpu[s] / 1000.0, rate_ratio,
                cpu_ratio, cpu_ratio > 0 && cpu_ratio <= CPU_RATIO_TARGET ? "met" : "NOT met");
+        if (side_proven(s) && cpu[SIDE_BARE_CHECKED] > 0)
+            printf("; over bare+proof check %.3f", cpu[s] / cpu[SIDE_BARE_CHECKED]);
+        printf("\n");
     }
     printf("DESIGN.md §11: supervisor rate >= %.1f x bare: %s; authenticated >= %.0f hb/s: %s\n", RATE_RATIO_TARGET,
            rate[SIDE_SUPERVISOR] >= RATE_RATIO_TARGET * rate[SIDE_BARE] ? "met" : "NOT met", PROVEN_TARGET,
@@ -639,7 +687,7 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
         if (!side_runs(bn, s))
             continue;
         printf(" %s %" PRIu64 ",", side_name[s], drops[s]);
-        drops_met = drops_met && (drops[s] == 0 || s == SIDE_BARE || s == SIDE_BARE_PROVEN);
+        drops_met = drops_met && (drops[s] == 0 || side_bare(s));
     }
     printf(" server slow_consumers +%" PRId64 " (target 0 for every supervisor: %s)\n", slow,
            drops_met ? "met" : "NOT met");
@@ -693,7 +741,7 @@ static int bench_open(struct bench *bn)
     if (write_seed(bn->key, bn->key_path) != 0)
         return -1;
     bn->env = (struct worker_env){ .url = bn->server.url, .plain = &bn->load, .proven = &bn->proven_load,
-                                   .n_slices = bn->opt.publishers };
+                                   .key_path = bn->key_path, .n_slices = bn->opt.publishers };
     if (bench_worker_start(&bn->bare, bare_serve, &bn->env) != 0)
         return -1;
     for (size_t k = 0; k < bn->opt.publishers; k++) {
@@ -738,8 +786,9 @@ static int run_round(struct bench *bn, size_t k, struct phase_result res[SIDE_CO
 
         if (!side_runs(bn, s))
             continue;
-        if (s == SIDE_BARE || s == SIDE_BARE_PROVEN)
-            rc = run_bare(bn, side_proven(s), &res[s][k]);
+        if (side_bare(s))
+            rc = run_bare(bn, s == SIDE_BARE ? CMD_PLAIN : s == SIDE_BARE_PROVEN ? CMD_PROVEN : CMD_CHECKED,
+                          &res[s][k]);
         else if (s == SIDE_COMPARE || s == SIDE_COMPARE_PROVEN)
             rc = run_supervisor(bn, bn->opt.compare, (int)k + 1, side_proven(s), false, &res[s][k]);
         else
