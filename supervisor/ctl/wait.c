@@ -111,7 +111,8 @@ static int take_flag(void *arg, const char *flag, const char *value)
         g->version = value;
     } else if (strcmp(flag, "--healthy") == 0) {
         rc = parse_count(flag, value, 1, &n);
-        g->healthy = (uint32_t)n;
+        if (rc == CTL_EXIT_OK)   /* n is written only on success */
+            g->healthy = (uint32_t)n;
     } else if (strcmp(flag, "--max-failures") == 0) {
         rc = parse_count(flag, value, 0, &g->max_failures);
     } else if (strcmp(flag, "--min-healthy-time") == 0) {
