@@ -100,7 +100,7 @@ static int parse_dur(const char *flag, const char *value, bool positive, int64_t
 static int take_flag(void *arg, const char *flag, const char *value)
 {
     struct gate_opts *g = arg;
-    int64_t n;
+    int64_t n = 0;
     int rc = CTL_EXIT_OK;
 
     if (strcmp(flag, "--all") == 0) {
