@@ -45,26 +45,22 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <nats/nats.h>
 
 #include "bench_util.h"
-#include "fleet/conn.h"
 #include "fleet/nkey.h"
 #include "fleet/subjects.h"
-#include "fleet/v1/fleet.pb-c.h"
 #include "natsd.h"
 #include "proc.h"
+#include "soak_verdict.h"
+#include "soak_watch.h"
 
-#define SOAK_PREFIX FLEET_DEFAULT_PREFIX
 #define PATH_MAX_LEN 320
 #define START_WAIT_MS 15000      /* a program's start line */
 #define STEADY_WAIT_MS 60000     /* first sight of the whole fleet healthy */
 #define SETTLE_WAIT_MS 30000     /* at the end: every instance healthy, observer NORMAL */
 #define STOP_WAIT_MS 10000
 #define SAMPLE_MS 1000           /* RSS and progress sampling */
-#define AUDIT_IDLE_MS 3000       /* the audit read ends after this long without a message */
-#define MAX_CRASHES 16
 /* How long nats-server stays down: longer than the detector's hard ceiling
  * of silence (5 intervals of 1 s), so every instance looks dead by silence
  * alone when the supervisor is back, as after a real server restart. */
@@ -73,285 +69,11 @@
 #define RSS_GROWTH_MAX 1.2
 #define RSS_SLACK_KB_DEFAULT 2048
 
-enum {
-    H_HEALTHY = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_HEALTHY,
-    H_SUSPECT = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_SUSPECT,
-    H_DEAD = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_DEAD,
-    H_RESTARTING = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_RESTARTING,
-    H_FENCED = FLEET__V1__INSTANCE_HEALTH__INSTANCE_HEALTH_FENCED,
-    A_NONE = FLEET__V1__ACTION__ACTION_UNSPECIFIED,
-    A_RESTART = FLEET__V1__ACTION__ACTION_RESTART,
-    A_FENCE = FLEET__V1__ACTION__ACTION_FENCE,
-    OBS_NORMAL = FLEET__V1__OBSERVER_STATE__OBSERVER_STATE_NORMAL,
-};
-
 struct soak_opts {
     uint64_t duration_s, services, per_service, interval_ms, jitter, restart_at_s, down_ms, crashes, rss_slack_kb;
     bool no_rss_check;
+    const char *sim_arg;      /* one more fleet-sim argument the verdict is not told of, or NULL */
 };
-
-/* ---- the recorder: events, controls and statuses as they arrive ---- */
-
-struct soak_event {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];
-    int from, to, action;
-    int64_t unix_ms;
-    char reason[FLEET_KEPT_REASON_MAX + 1];
-};
-
-struct soak_control {
-    char service[FLEET_NAME_MAX + 1];
-    char instance[FLEET_NAME_MAX + 1];
-    int action;
-    int64_t unix_ms;          /* receive time, wall clock */
-};
-
-/* A growing array of `size`-byte records. */
-struct soak_list {
-    void *v;
-    size_t n, cap, size;
-};
-
-struct recorder {
-    natsConnection *nc;
-    natsSubscription *sub[3];
-    pthread_mutex_t lock;     /* guards everything below */
-    struct soak_list events;  /* struct soak_event, live */
-    struct soak_list controls; /* struct soak_control */
-    int observer;             /* of the latest FleetStatus */
-    uint32_t healthy, expected;
-    uint64_t statuses;
-    uint64_t lost;            /* undecodable, or no memory to keep it */
-    unsigned disconnects, reconnects;
-};
-
-/* Returns a pointer to a new zeroed record at the end of `l`, or NULL when
- * out of memory (l unchanged). */
-static void *list_push(struct soak_list *l)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 256;
-        void *grown = realloc(l->v, cap * l->size);
-
-        if (grown == NULL)
-            return NULL;
-        l->v = grown;
-        l->cap = cap;
-    }
-    memset((char *)l->v + l->n * l->size, 0, l->size);
-    return (char *)l->v + l->n++ * l->size;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void copy_name(char *dst, size_t n, const char *src)
-{
-    snprintf(dst, n, "%s", src != NULL ? src : "");
-}
-
-/* Decodes an Event into *out. Returns 0, or -1 (not an Event). */
-static int decode_event(const void *data, size_t len, struct soak_event *out)
-{
-    Fleet__V1__Event *ev = fleet__v1__event__unpack(NULL, len, data);
-
-    if (ev == NULL)
-        return -1;
-    copy_name(out->service, sizeof(out->service), ev->service);
-    copy_name(out->instance, sizeof(out->instance), ev->instance);
-    copy_name(out->reason, sizeof(out->reason), ev->reason);
-    out->from = (int)ev->from;
-    out->to = (int)ev->to;
-    out->action = (int)ev->action;
-    out->unix_ms = ev->unix_ms;
-    fleet__v1__event__free_unpacked(ev, NULL);
-    return 0;
-}
-
-static void rec_event(struct recorder *r, natsMsg *msg)
-{
-    struct soak_event ev, *slot;
-    bool ok = decode_event(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &ev) == 0;
-
-    pthread_mutex_lock(&r->lock);
-    if (ok && (slot = list_push(&r->events)) != NULL)
-        *slot = ev;
-    else
-        r->lost++;
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* A Control as the supervisor sends it: an Envelope holding a Control. */
-static void rec_control(struct recorder *r, natsMsg *msg)
-{
-    Fleet__V1__Envelope *env = fleet__v1__envelope__unpack(NULL, (size_t)natsMsg_GetDataLength(msg),
-                                                           (const uint8_t *)natsMsg_GetData(msg));
-    Fleet__V1__Control *c = env != NULL ? fleet__v1__control__unpack(NULL, env->payload.len, env->payload.data)
-                                        : NULL;
-    struct soak_control *slot;
-
-    pthread_mutex_lock(&r->lock);
-    if (c != NULL && (slot = list_push(&r->controls)) != NULL) {
-        copy_name(slot->service, sizeof(slot->service), c->service);
-        copy_name(slot->instance, sizeof(slot->instance), c->instance);
-        slot->action = (int)c->action;
-        slot->unix_ms = wall_ms();
-    } else {
-        r->lost++;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (c != NULL)
-        fleet__v1__control__free_unpacked(c, NULL);
-    if (env != NULL)
-        fleet__v1__envelope__free_unpacked(env, NULL);
-}
-
-static void rec_status(struct recorder *r, natsMsg *msg)
-{
-    Fleet__V1__FleetStatus *fs = fleet__v1__fleet_status__unpack(
-        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-
-    pthread_mutex_lock(&r->lock);
-    if (fs != NULL) {
-        r->observer = (int)fs->observer;
-        r->healthy = fs->instances_healthy;
-        r->expected = fs->instances_expected;
-        r->statuses++;
-    } else {
-        r->lost++;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (fs != NULL)
-        fleet__v1__fleet_status__free_unpacked(fs, NULL);
-}
-
-/* nats.c delivery threads; `closure` says which subscription. */
-static void on_event_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    rec_event(closure, msg);
-    natsMsg_Destroy(msg);
-}
-
-static void on_control_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    rec_control(closure, msg);
-    natsMsg_Destroy(msg);
-}
-
-static void on_status_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    rec_status(closure, msg);
-    natsMsg_Destroy(msg);
-}
-
-static void on_disconnected(natsConnection *nc, void *ctx)
-{
-    struct recorder *r = ctx;
-
-    (void)nc;
-    pthread_mutex_lock(&r->lock);
-    r->disconnects++;
-    pthread_mutex_unlock(&r->lock);
-}
-
-static void on_reconnected(natsConnection *nc, void *ctx)
-{
-    struct recorder *r = ctx;
-
-    (void)nc;
-    pthread_mutex_lock(&r->lock);
-    r->reconnects++;
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* Connects (reconnecting for ever, like every fleet program) and
- * subscribes. Returns 0, or -1 with a message; release with rec_stop
- * either way. */
-static int rec_start(struct recorder *r, const char *url)
-{
-    fleet_conn_opts co = { .url = url, .creds = "", .name = "bench_soak", .on_disconnected = on_disconnected,
-                           .on_reconnected = on_reconnected, .ctx = r };
-    char subject[3][FLEET_SUBJECT_MAX];
-    natsMsgHandler handler[3] = { on_event_msg, on_control_msg, on_status_msg };
-    natsStatus s = NATS_OK;
-
-    memset(r, 0, sizeof(*r));
-    r->events.size = sizeof(struct soak_event);
-    r->controls.size = sizeof(struct soak_control);
-    pthread_mutex_init(&r->lock, NULL);
-    if (fleet_conn_open(&co, &r->nc) != FLEET_OK) {
-        fprintf(stderr, "bench_soak: cannot connect to %s: %s\n", url, fleet_last_error());
-        return -1;
-    }
-    (void)fleet_subject(subject[0], sizeof(subject[0]), FLEET_SUBJECT_EVENTS_ALL, SOAK_PREFIX, NULL, NULL);
-    (void)fleet_subject(subject[1], sizeof(subject[1]), FLEET_SUBJECT_CTL, SOAK_PREFIX, "*", "*");
-    (void)fleet_subject(subject[2], sizeof(subject[2]), FLEET_SUBJECT_STATUS, SOAK_PREFIX, NULL, NULL);
-    for (int k = 0; k < 3 && s == NATS_OK; k++) {
-        s = natsConnection_Subscribe(&r->sub[k], r->nc, subject[k], handler[k], r);
-        /* A burst after the NATS restart must not be dropped as a slow consumer. */
-        if (s == NATS_OK)
-            s = natsSubscription_SetPendingLimits(r->sub[k], -1, -1);
-    }
-    if (s == NATS_OK)
-        s = natsConnection_Flush(r->nc);
-    if (s != NATS_OK) {
-        fprintf(stderr, "bench_soak: cannot subscribe: %s\n", natsStatus_GetText(s));
-        return -1;
-    }
-    return 0;
-}
-
-/* Closes the subscriptions and the connection. Callbacks may still be
- * running on nats.c's threads: free the records with rec_free only after
- * nats_CloseAndWait. */
-static void rec_stop(struct recorder *r)
-{
-    for (int k = 0; k < 3; k++)
-        natsSubscription_Destroy(r->sub[k]);
-    natsConnection_Destroy(r->nc);
-    r->nc = NULL;
-}
-
-static void rec_free(struct recorder *r)
-{
-    free(r->events.v);
-    free(r->controls.v);
-    pthread_mutex_destroy(&r->lock);
-}
-
-/* True when the latest FleetStatus shows the observer NORMAL and `total`
- * instances healthy, and it arrived after *seen statuses (pass 0 for any). */
-static bool rec_steady(struct recorder *r, uint32_t total, uint64_t after)
-{
-    bool ok;
-
-    pthread_mutex_lock(&r->lock);
-    ok = r->statuses > after && r->observer == OBS_NORMAL && r->healthy == total && r->expected == total;
-    pthread_mutex_unlock(&r->lock);
-    return ok;
-}
-
-static uint64_t rec_statuses(struct recorder *r)
-{
-    uint64_t n;
-
-    pthread_mutex_lock(&r->lock);
-    n = r->statuses;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
 
 /* ---- the supervisor's RSS ---- */
 
@@ -473,247 +195,6 @@ static bool stop_proc(struct proc *p, const char *what)
     return true;
 }
 
-/* ---- after the run: the audit stream, the logs ---- */
-
-/* Reads every Event of the audit stream into `out`. Returns 0, or -1 with a
- * message. */
-static int read_audit(natsConnection *nc, struct soak_list *out, uint64_t *stream_msgs)
-{
-    char subject[FLEET_SUBJECT_MAX];
-    jsSubOptions so;
-    jsStreamInfo *si = NULL;
-    natsSubscription *sub = NULL;
-    jsErrCode jerr = 0;
-    jsCtx *js = NULL;
-    natsStatus s;
-    int rc = -1;
-
-    (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_EVENTS_ALL, SOAK_PREFIX, NULL, NULL);
-    s = natsConnection_JetStream(&js, nc, NULL);
-    if (s == NATS_OK)
-        s = js_GetStreamInfo(&si, js, FLEET_DEFAULT_AUDIT_STREAM, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsSubOptions_Init(&so);
-        so.Stream = FLEET_DEFAULT_AUDIT_STREAM;
-        so.Ordered = true;
-        so.Config.DeliverPolicy = js_DeliverAll;
-        s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
-    }
-    if (s != NATS_OK) {
-        fprintf(stderr, "bench_soak: cannot read the audit stream %s: %s (%d)\n", FLEET_DEFAULT_AUDIT_STREAM,
-                natsStatus_GetText(s), (int)jerr);
-        goto out;
-    }
-    *stream_msgs = si->State.Msgs;
-    while (out->n < si->State.Msgs) {
-        natsMsg *msg = NULL;
-        struct soak_event *slot;
-
-        if (natsSubscription_NextMsg(&msg, sub, AUDIT_IDLE_MS) != NATS_OK)
-            break;
-        slot = list_push(out);
-        if (slot == NULL || decode_event(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), slot) != 0) {
-            natsMsg_Destroy(msg);
-            fprintf(stderr, "bench_soak: an audit message did not decode (or no memory)\n");
-            goto out;
-        }
-        natsMsg_Destroy(msg);
-    }
-    if (out->n != si->State.Msgs) {
-        fprintf(stderr, "bench_soak: read %zu of the audit stream's %" PRIu64 " events\n", out->n,
-                si->State.Msgs);
-        goto out;
-    }
-    rc = 0;
-out:
-    natsSubscription_Destroy(sub);
-    jsStreamInfo_Destroy(si);
-    jsCtx_Destroy(js);
-    return rc;
-}
-
-/* What the sim's log says: when each instance crashed (wall ms) and which
- * were restarted. */
-struct sim_story {
-    char crashed[MAX_CRASHES][FLEET_NAME_MAX + 1];
-    int64_t crashed_ms[MAX_CRASHES];
-    size_t n_crashed;
-    struct soak_list restarted;   /* struct soak_control: the instance and its time */
-    unsigned reconnects;
-};
-
-/* Calls fn(line, arg) for every JSON object line of `text`. */
-static void each_json_line(const char *text, void (*fn)(json_t *line, void *arg), void *arg)
-{
-    while (text != NULL && *text != '\0') {
-        size_t len = strcspn(text, "\n");
-        json_t *line = json_loadb(text, len, 0, NULL);
-
-        if (json_is_object(line))
-            fn(line, arg);
-        json_decref(line);
-        text += len + (text[len] == '\n');
-    }
-}
-
-static void sim_line(json_t *line, void *arg)
-{
-    struct sim_story *st = arg;
-    const char *event = json_string_value(json_object_get(line, "event"));
-    const char *instance = json_string_value(json_object_get(line, "instance"));
-    const char *fault = json_string_value(json_object_get(line, "fault"));
-    int64_t ts = (int64_t)json_integer_value(json_object_get(line, "ts_ms"));
-
-    if (event == NULL)
-        return;
-    if (strcmp(event, "nats_reconnected") == 0)
-        st->reconnects++;
-    if (instance == NULL)
-        return;
-    if (strcmp(event, "fault") == 0 && fault != NULL && strcmp(fault, "crash") == 0 && st->n_crashed < MAX_CRASHES) {
-        copy_name(st->crashed[st->n_crashed], sizeof(st->crashed[0]), instance);
-        st->crashed_ms[st->n_crashed++] = ts;
-    } else if (strcmp(event, "restarted") == 0) {
-        struct soak_control *slot = list_push(&st->restarted);
-
-        if (slot != NULL) {
-            copy_name(slot->instance, sizeof(slot->instance), instance);
-            slot->action = A_RESTART;
-            slot->unix_ms = ts;
-        }
-    }
-}
-
-/* The supervisor's trace: its observer transitions, leadership, NATS link
- * and JetStream lines, a run of one repeated line printed once with its
- * count. */
-struct trace {
-    char last[160];
-    unsigned repeats;
-};
-
-static void trace_flush(struct trace *tr)
-{
-    if (tr->repeats > 0)
-        printf("  ... and %u more of \"%s\"\n", tr->repeats, tr->last);
-    tr->repeats = 0;
-}
-
-static void supervisor_line(json_t *line, void *arg)
-{
-    static const char *const topics[] = { "observer state", "lead", "NATS", "nats", "JetStream", "lease", "connect" };
-    struct trace *tr = arg;
-    const char *msg = json_string_value(json_object_get(line, "msg"));
-    const char *ts = json_string_value(json_object_get(line, "ts"));
-    bool wanted = false;
-
-    for (size_t k = 0; msg != NULL && k < sizeof(topics) / sizeof(topics[0]); k++)
-        wanted |= strstr(msg, topics[k]) != NULL;
-    if (!wanted)
-        return;
-    if (strcmp(msg, "observer state changed") != 0 && strcmp(msg, tr->last) == 0) {
-        tr->repeats++;
-        return;
-    }
-    trace_flush(tr);
-    snprintf(tr->last, sizeof(tr->last), "%s", msg);
-    if (strcmp(msg, "observer state changed") == 0)
-        printf("  %s  observer %s -> %s (%s)\n", ts != NULL ? ts : "?",
-               json_string_value(json_object_get(line, "from")), json_string_value(json_object_get(line, "to")),
-               json_string_value(json_object_get(line, "reason")));
-    else
-        printf("  %s  %s\n", ts != NULL ? ts : "?", msg);
-}
-
-/* When `instance` crashed (wall ms), or INT64_MAX if it never did. */
-static int64_t crash_time(const struct sim_story *st, const char *instance)
-{
-    for (size_t k = 0; k < st->n_crashed; k++)
-        if (strcmp(st->crashed[k], instance) == 0)
-            return st->crashed_ms[k];
-    return INT64_MAX;
-}
-
-/* ---- the verdict ---- */
-
-struct tally {
-    uint64_t events, dead, suspect, restart_events, fence_events;
-    uint64_t false_dead, false_restart;
-    uint64_t controls, false_controls;
-    uint64_t sim_restarts, false_sim_restarts;
-    uint64_t crashes_caught;   /* crashes seen DEAD, then RESTART, then revived */
-};
-
-static void print_false(const char *what, const char *service, const char *instance, int to, int action,
-                        int64_t unix_ms, const char *reason)
-{
-    printf("  FALSE %s: %s/%s to=%d action=%d at %" PRId64 " (%s)\n", what, service, instance, to, action, unix_ms,
-           reason != NULL ? reason : "");
-}
-
-static void judge(const struct soak_list *events, const struct soak_list *controls, const struct sim_story *st,
-                  struct tally *t)
-{
-    const struct soak_event *ev = events->v;
-    const struct soak_control *c = controls->v, *r = st->restarted.v;
-
-    for (size_t k = 0; k < events->n; k++) {
-        const struct soak_event *e = &ev[k];
-        bool stopped = e->instance[0] != '\0' && e->unix_ms >= crash_time(st, e->instance);
-        bool restart = e->action == A_RESTART || e->to == H_RESTARTING;
-        bool fence = e->action == A_FENCE || e->to == H_FENCED;
-
-        t->events++;
-        t->dead += e->to == H_DEAD;
-        t->suspect += e->to == H_SUSPECT;
-        t->restart_events += restart;
-        t->fence_events += fence;
-        if (e->instance[0] == '\0')
-            continue;
-        if (e->to == H_DEAD && !stopped) {
-            t->false_dead++;
-            print_false("DEAD", e->service, e->instance, e->to, e->action, e->unix_ms, e->reason);
-        }
-        if ((restart && !stopped) || fence) {
-            t->false_restart++;
-            print_false(fence ? "FENCE" : "RESTART", e->service, e->instance, e->to, e->action, e->unix_ms,
-                        e->reason);
-        }
-    }
-    for (size_t k = 0; k < controls->n; k++) {
-        t->controls++;
-        if (c[k].action != A_RESTART || c[k].unix_ms < crash_time(st, c[k].instance)) {
-            t->false_controls++;
-            print_false("Control", c[k].service, c[k].instance, 0, c[k].action, c[k].unix_ms, "control subject");
-        }
-    }
-    for (size_t k = 0; k < st->restarted.n; k++) {
-        t->sim_restarts++;
-        if (r[k].unix_ms < crash_time(st, r[k].instance)) {
-            t->false_sim_restarts++;
-            print_false("restart carried out", "", r[k].instance, 0, A_RESTART, r[k].unix_ms, "fleet-sim log");
-        }
-    }
-    /* The control sample: each crash seen DEAD, then a RESTART, then revived. */
-    for (size_t i = 0; i < st->n_crashed; i++) {
-        bool dead = false, restart = false, revived = false;
-
-        for (size_t k = 0; k < events->n; k++) {
-            if (strcmp(ev[k].instance, st->crashed[i]) != 0 || ev[k].unix_ms < st->crashed_ms[i])
-                continue;
-            dead |= ev[k].to == H_DEAD;
-            restart |= dead && ev[k].action == A_RESTART;
-        }
-        for (size_t k = 0; k < st->restarted.n; k++)
-            revived |= strcmp(r[k].instance, st->crashed[i]) == 0 && r[k].unix_ms >= st->crashed_ms[i];
-        if (dead && restart && revived)
-            t->crashes_caught++;
-        else
-            printf("  MISSED crash of %s: dead %s, RESTART %s, revived %s\n", st->crashed[i], dead ? "yes" : "no",
-                   restart ? "yes" : "no", revived ? "yes" : "no");
-    }
-}
-
 /* ---- the run ---- */
 
 static void usage(FILE *f)
@@ -722,14 +203,17 @@ static void usage(FILE *f)
             "usage: bench_soak [--duration-s N] [--services S] [--instances-per-service M]\n"
             "                  [--interval-ms I] [--jitter PCT] [--nats-restart-at-s T]\n"
             "                  [--nats-down-ms D] [--crashes C] [--rss-slack-kb K] [--no-rss-check]\n"
+            "                  [--sim-arg ARG]\n"
             "  fleet-supervisor (signing key, restarts on) and fleet-sim, S x M instances\n"
             "  (default 100 x 10) at I ms (default 1000) +-PCT %% (default 30), for N s\n"
             "  (default 600) from the sim's start; nats-server stopped at T s (default N/2) and\n"
             "  started again D ms later (default %d);\n"
             "  C real crashes as the control sample (default 2; 0..%d). Fails on any false\n"
             "  DEAD or restart, a missed crash, or RSS end > start x %.1f + K KiB (default %d;\n"
-            "  --no-rss-check: report only, for sanitizer builds).\n",
-            NATS_DOWN_MS_DEFAULT, MAX_CRASHES, RSS_GROWTH_MAX, RSS_SLACK_KB_DEFAULT);
+            "  --no-rss-check: report only, for sanitizer builds). --sim-arg gives fleet-sim\n"
+            "  one more argument the verdict does not know of: --sim-arg --hang=svc-3-1@12\n"
+            "  must be reported as a false DEAD (the checker's own test).\n",
+            NATS_DOWN_MS_DEFAULT, SOAK_MAX_CRASHES, RSS_GROWTH_MAX, RSS_SLACK_KB_DEFAULT);
 }
 
 static int parse_args(int argc, char **argv, struct soak_opts *o)
@@ -742,14 +226,16 @@ static int parse_args(int argc, char **argv, struct soak_opts *o)
         BENCH_FLAG_NUM("--jitter", 0, 50, &o->jitter),
         BENCH_FLAG_NUM("--nats-restart-at-s", 0, 86400, &o->restart_at_s),
         BENCH_FLAG_NUM("--nats-down-ms", 0, 120000, &o->down_ms),
-        BENCH_FLAG_NUM("--crashes", 0, MAX_CRASHES, &o->crashes),
+        BENCH_FLAG_NUM("--crashes", 0, SOAK_MAX_CRASHES, &o->crashes),
         BENCH_FLAG_NUM("--rss-slack-kb", 0, 1 << 20, &o->rss_slack_kb),
         BENCH_FLAG_ON("--no-rss-check", &o->no_rss_check),
+        BENCH_FLAG_STR("--sim-arg", &o->sim_arg),
     };
     int args;
 
     *o = (struct soak_opts){ .duration_s = 600, .services = 100, .per_service = 10, .interval_ms = 1000,
-                             .jitter = 30, .down_ms = NATS_DOWN_MS_DEFAULT, .crashes = 2, .rss_slack_kb = RSS_SLACK_KB_DEFAULT };
+                             .jitter = 30, .down_ms = NATS_DOWN_MS_DEFAULT, .crashes = 2,
+                             .rss_slack_kb = RSS_SLACK_KB_DEFAULT };
     args = bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
     if (args != BENCH_RUN)
         return args;
@@ -790,7 +276,7 @@ static uint64_t crash_at_s(const struct soak_opts *o, uint64_t k)
     return crash_window(back_s + 10, o->duration_s - 8, k - before, o->crashes - before);
 }
 
-/* The sim's command line, into argv (room for 32 + 2 x crashes entries). */
+/* The sim's command line, into argv (room for 32 + 2 x SOAK_MAX_CRASHES entries). */
 static void sim_argv(const struct soak_opts *o, const char *url, const char *pub, char (*num)[32],
                      char (*crash)[FLEET_NAME_MAX + 24], char **argv)
 {
@@ -818,6 +304,8 @@ static void sim_argv(const struct soak_opts *o, const char *url, const char *pub
         argv[n++] = "--crash";
         argv[n++] = crash[k];
     }
+    if (o->sim_arg != NULL)
+        argv[n++] = (char *)o->sim_arg;
     argv[n] = NULL;
 }
 
@@ -847,7 +335,7 @@ struct nats_restart {
 
 /* Moves the restart along (times in ms since t0, the sim's start).
  * Returns 0, or -1 when the server does not come back. */
-static int restart_step(const struct soak_opts *o, struct natsd *server, struct recorder *rec,
+static int restart_step(const struct soak_opts *o, struct natsd *server, struct soak_recorder *rec,
                         struct nats_restart *nr, int64_t t0)
 {
     int64_t now = proc_now_ms() - t0;
@@ -862,7 +350,7 @@ static int restart_step(const struct soak_opts *o, struct natsd *server, struct 
             fprintf(stderr, "bench_soak: nats-server did not come back on port %d\n", server->port);
             return -1;
         }
-        nr->statuses_at_up = rec_statuses(rec);
+        nr->statuses_at_up = soak_rec_statuses(rec);
         nr->phase = 2;
         nr->up_ms = proc_now_ms() - t0;   /* accepting again */
         nr->down_ms = nr->up_ms - nr->stop_ms;
@@ -872,7 +360,7 @@ static int restart_step(const struct soak_opts *o, struct natsd *server, struct 
     return 0;
 }
 
-static void progress(struct recorder *rec, const struct rss *m, int64_t at_ms)
+static void progress(struct soak_recorder *rec, const struct rss *m, int64_t at_ms)
 {
     pthread_mutex_lock(&rec->lock);
     printf("  t=%4" PRId64 " s  rss %6ld KiB  healthy %u/%u  observer %d  events %zu  controls %zu\n",
@@ -883,7 +371,7 @@ static void progress(struct recorder *rec, const struct rss *m, int64_t at_ms)
 
 /* Runs from the sim's start (t0) to the end of the run: samples RSS,
  * restarts NATS at its time, watches the recovery. Returns 0 or -1. */
-static int soak(const struct soak_opts *o, struct natsd *server, struct recorder *rec, const struct proc *sup,
+static int soak(const struct soak_opts *o, struct natsd *server, struct soak_recorder *rec, const struct proc *sup,
                 int64_t t0, struct rss *m, struct nats_restart *nr)
 {
     const uint32_t total = (uint32_t)(o->services * o->per_service);
@@ -891,7 +379,7 @@ static int soak(const struct soak_opts *o, struct natsd *server, struct recorder
     const int64_t progress_every = o->duration_s >= 300 ? 30000 : 10000;
     int64_t next_progress = t0 + progress_every;
 
-    while (!rec_steady(rec, total, 0)) {
+    while (!soak_rec_steady(rec, total, 0)) {
         if (proc_now_ms() - t0 > STEADY_WAIT_MS) {
             fprintf(stderr, "bench_soak: the fleet was not all healthy with the observer NORMAL within %d ms\n",
                     STEADY_WAIT_MS);
@@ -909,7 +397,7 @@ static int soak(const struct soak_opts *o, struct natsd *server, struct recorder
 
         if (restart_step(o, server, rec, nr, t0) != 0)
             return -1;
-        if (nr->phase == 2 && nr->recovered_ms < 0 && rec_steady(rec, total, nr->statuses_at_up))
+        if (nr->phase == 2 && nr->recovered_ms < 0 && soak_rec_steady(rec, total, nr->statuses_at_up))
             nr->recovered_ms = now - t0 - nr->up_ms;
         rss_sample(m, sup->pid);
         if (now >= next_progress) {
@@ -927,22 +415,22 @@ static int soak(const struct soak_opts *o, struct natsd *server, struct recorder
 
 /* At the end: waits for every instance healthy (the last crash revived)
  * with the observer NORMAL. Returns whether it came. */
-static bool settle(struct recorder *rec, uint32_t total)
+static bool settle(struct soak_recorder *rec, uint32_t total)
 {
-    uint64_t after = rec_statuses(rec);
+    uint64_t after = soak_rec_statuses(rec);
     int64_t deadline = proc_now_ms() + SETTLE_WAIT_MS;
 
     while (proc_now_ms() < deadline) {
-        if (rec_steady(rec, total, after))
+        if (soak_rec_steady(rec, total, after))
             return true;
         bench_sleep_ms(50);
     }
     return false;
 }
 
-static void report(const struct soak_opts *o, const struct tally *t, const struct rss *m,
-                   const struct nats_restart *nr, const struct recorder *rec, uint64_t audit_msgs, size_t live_events,
-                   const struct sim_story *st, bool settled, bool rss_ok)
+static void report(const struct soak_opts *o, const struct soak_tally *t, const struct rss *m,
+                   const struct nats_restart *nr, const struct soak_recorder *rec, uint64_t audit_msgs,
+                   size_t live_events, const struct soak_story *st, bool settled, bool rss_ok)
 {
     printf("\n== soak report\n");
     printf("fleet: %" PRIu64 " instances (%" PRIu64 " services x %" PRIu64 ") at %" PRIu64 " ms +-%" PRIu64
@@ -984,16 +472,16 @@ int main(int argc, char **argv)
 {
     struct soak_opts o;
     struct natsd server = { 0 };
-    struct recorder rec;
+    struct soak_recorder rec;
     struct proc sup = { 0 }, sim = { 0 };
     struct rss m = { 0 };
     struct nats_restart nr = { .recovered_ms = -1 };
-    struct sim_story story = { .restarted = { .size = sizeof(struct soak_control) } };
+    struct soak_story story = { .restarted = { .size = sizeof(struct soak_control) } };
     struct soak_list audit = { .size = sizeof(struct soak_event) };
-    struct tally t = { 0 };
-    struct trace tr = { .last = "" };
+    struct soak_tally t = { 0 };
+    struct soak_trace tr = { .last = "" };
     char seed_path[PATH_MAX_LEN], config_path[PATH_MAX_LEN], pub[FLEET_NKEY_PUBLIC_LEN + 1];
-    char num[4][32], crash[MAX_CRASHES][FLEET_NAME_MAX + 24], *sim_args[32 + 2 * MAX_CRASHES];
+    char num[4][32], crash[SOAK_MAX_CRASHES][FLEET_NAME_MAX + 24], *sim_args[32 + 2 * SOAK_MAX_CRASHES];
     char *config = NULL, *sup_out = NULL, *sim_out = NULL;
     char *sup_args[] = { "fleet-supervisor", "--config", config_path, NULL };
     bool recording = false, settled = false, rss_ok, clean = true;
@@ -1013,7 +501,7 @@ int main(int argc, char **argv)
         write_file(config_path, config) != 0)
         goto out;
     recording = true;
-    if (rec_start(&rec, server.url) != 0 || start_waiting(&sup, sup_args, "fleet-supervisor started") != 0)
+    if (soak_rec_start(&rec, server.url) != 0 || start_waiting(&sup, sup_args, "fleet-supervisor started") != 0)
         goto out;
     sim_argv(&o, server.url, pub, num, crash, sim_args);
     printf("soak: %" PRIu64 " instances for %" PRIu64 " s, nats-server restart at %" PRIu64 " s, %" PRIu64
@@ -1023,6 +511,7 @@ int main(int argc, char **argv)
         printf(" %" PRIu64 " s", crash_at_s(&o, k));
     printf("\n");
     t0 = proc_now_ms();
+    story.start_ms = soak_wall_ms();
     if (start_waiting(&sim, sim_args, "\"start\"") != 0)
         goto out;
     if (soak(&o, &server, &rec, &sup, t0, &m, &nr) != 0)
@@ -1032,18 +521,18 @@ int main(int argc, char **argv)
     /* The supervisor first: the sim's own stop is not a fleet-wide death. */
     clean &= stop_proc(&sup, "fleet-supervisor");
     clean &= stop_proc(&sim, "fleet-sim");
-    if (read_audit(rec.nc, &audit, &audit_msgs) != 0)
+    if (soak_read_audit(rec.nc, &audit, &audit_msgs) != 0)
         goto out;
     sup_out = proc_output(&sup);
     sim_out = proc_output(&sim);
     clean &= proc_output_clean(&sup) && proc_output_clean(&sim);
-    each_json_line(sim_out, sim_line, &story);
+    soak_each_json_line(sim_out, soak_sim_line, &story);
     printf("\nsupervisor trace (observer, leadership, NATS link, JetStream):\n");
-    each_json_line(sup_out, supervisor_line, &tr);
-    trace_flush(&tr);
+    soak_each_json_line(sup_out, soak_supervisor_line, &tr);
+    soak_trace_flush(&tr);
     printf("\nfalse actions and missed crashes (none is the target):\n");
     pthread_mutex_lock(&rec.lock);
-    judge(&audit, &rec.controls, &story, &t);
+    soak_judge(&audit, &rec.controls, &story, &t);
     live_events = rec.events.n;
     pthread_mutex_unlock(&rec.lock);
     rss_ok = rss_flat(m.start_kb, m.end_kb, o.rss_slack_kb);
@@ -1065,11 +554,11 @@ out:
     proc_kill(&sup);
     proc_kill(&sim);
     if (recording)
-        rec_stop(&rec);
+        soak_rec_stop(&rec);
     natsd_stop(&server, false);
     nats_CloseAndWait(0);
     if (recording)
-        rec_free(&rec);
+        soak_rec_free(&rec);
     free(config);
     free(sup_out);
     free(sim_out);
