@@ -311,6 +311,7 @@ static void sim_argv(const struct soak_opts *o, const char *url, const char *pub
 
 struct rss {
     long start_kb, end_kb, max_kb;
+    long back_kb;             /* when the fleet was steady again after the NATS restart; 0 before */
     int64_t start_at_ms;      /* since the sim's start */
 };
 
@@ -400,6 +401,8 @@ static int soak(const struct soak_opts *o, struct natsd *server, struct soak_rec
         if (nr->phase == 2 && nr->recovered_ms < 0 && soak_rec_steady(rec, total, nr->statuses_at_up))
             nr->recovered_ms = now - t0 - nr->up_ms;
         rss_sample(m, sup->pid);
+        if (nr->recovered_ms >= 0 && m->back_kb == 0)
+            m->back_kb = m->end_kb;
         if (now >= next_progress) {
             progress(rec, m, now - t0);
             next_progress += progress_every;
@@ -444,6 +447,10 @@ static void report(const struct soak_opts *o, const struct soak_tally *t, const 
     printf("%-44s %10s\n", "figure", "value");
     printf("%-44s %10" PRIu64 "   (live subscription: %zu)\n", "events in the audit stream", audit_msgs, live_events);
     printf("%-44s %10" PRIu64 "\n", "SUSPECT events (no action on them)", t->suspect);
+    printf("  SUSPECT events by %" PRId64 " s of the run:", t->bucket_ms / 1000);
+    for (int b = 0; b < SOAK_BUCKETS && (int64_t)b * t->bucket_ms < (int64_t)o->duration_s * 1000; b++)
+        printf(" %" PRIu64, t->suspect_at[b]);
+    printf("\n");
     printf("%-44s %10" PRIu64 "   (%zu real crashes)\n", "DEAD events", t->dead, st->n_crashed);
     printf("%-44s %10" PRIu64 "\n", "restart events", t->restart_events);
     printf("%-44s %10" PRIu64 "\n", "fence events", t->fence_events);
@@ -463,6 +470,8 @@ static void report(const struct soak_opts *o, const struct soak_tally *t, const 
            (double)m->start_at_ms / 1000);
     printf("%-44s %10ld\n", "supervisor RSS end (KiB)", m->end_kb);
     printf("%-44s %10ld\n", "supervisor RSS max (KiB)", m->max_kb);
+    printf("%-44s %10ld   (end - that: %+ld KiB)\n", "supervisor RSS when back after the restart", m->back_kb,
+           m->end_kb - m->back_kb);
     printf("%-44s %+9.1f%%   bound end <= start x %.1f + %" PRIu64 " KiB: %s\n", "RSS end vs start",
            m->start_kb > 0 ? 100.0 * (double)(m->end_kb - m->start_kb) / (double)m->start_kb : 0.0, RSS_GROWTH_MAX,
            o->rss_slack_kb, rss_ok ? "flat" : (o->no_rss_check ? "GREW (not checked)" : "GREW"));
@@ -532,6 +541,7 @@ int main(int argc, char **argv)
     soak_trace_flush(&tr);
     printf("\nfalse actions and missed crashes (none is the target):\n");
     pthread_mutex_lock(&rec.lock);
+    t.bucket_ms = (int64_t)(o.duration_s * 1000 + SOAK_BUCKETS - 1) / SOAK_BUCKETS;
     soak_judge(&audit, &rec.controls, &story, &t);
     live_events = rec.events.n;
     pthread_mutex_unlock(&rec.lock);

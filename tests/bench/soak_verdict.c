@@ -116,6 +116,11 @@ void soak_judge(const struct soak_list *events, const struct soak_list *controls
         t->events++;
         t->dead += e->to == SOAK_DEAD;
         t->suspect += e->to == SOAK_SUSPECT;
+        if (e->to == SOAK_SUSPECT && t->bucket_ms > 0 && e->unix_ms >= st->start_ms) {
+            int64_t b = (e->unix_ms - st->start_ms) / t->bucket_ms;
+
+            t->suspect_at[b < SOAK_BUCKETS ? b : SOAK_BUCKETS - 1]++;
+        }
         t->restart_events += restart;
         t->fence_events += fence;
         if (e->instance[0] == '\0')

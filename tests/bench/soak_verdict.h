@@ -32,8 +32,13 @@ struct soak_trace {
     unsigned repeats;
 };
 
+/* Buckets of the SUSPECT histogram (when in the run the detector doubted). */
+#define SOAK_BUCKETS 20
+
 struct soak_tally {
     uint64_t events, dead, suspect, restart_events, fence_events;
+    int64_t bucket_ms;         /* set by the caller: width of a bucket, from the story's start_ms */
+    uint64_t suspect_at[SOAK_BUCKETS];
     uint64_t false_dead, false_restart;
     uint64_t controls, false_controls;
     uint64_t sim_restarts, false_sim_restarts;
