@@ -443,7 +443,8 @@ static void report(const struct soak_opts *o, const struct soak_tally *t, const 
            (double)nr->stop_ms / 1000, nr->down_ms, nr->recovered_ms >= 0 ? "after " : "NEVER");
     if (nr->recovered_ms >= 0)
         printf("%.1f s (every instance healthy, observer NORMAL)", (double)nr->recovered_ms / 1000);
-    printf("\nreconnects: sim %u, this recorder %u\n", st->reconnects, rec->reconnects);
+    printf("\nreconnects: sim %u, this recorder %u; messages the recorder could not decode or keep: %" PRIu64
+           "%s\n", st->reconnects, rec->reconnects, rec->lost, rec->lost ? " (FAILED: a false action may hide there)" : "");
     printf("%-44s %10s\n", "figure", "value");
     printf("%-44s %10" PRIu64 "   (live subscription: %zu)\n", "events in the audit stream", audit_msgs, live_events);
     printf("%-44s %10" PRIu64 "\n", "SUSPECT events (no action on them)", t->suspect);
@@ -540,18 +541,18 @@ int main(int argc, char **argv)
     soak_each_json_line(sup_out, soak_supervisor_line, &tr);
     soak_trace_flush(&tr);
     printf("\nfalse actions and missed crashes (none is the target):\n");
-    pthread_mutex_lock(&rec.lock);
+    pthread_mutex_lock(&rec.lock);    /* the recorder is still subscribed */
     t.bucket_ms = (int64_t)(o.duration_s * 1000 + SOAK_BUCKETS - 1) / SOAK_BUCKETS;
     soak_judge(&audit, &rec.controls, &story, &t);
     live_events = rec.events.n;
-    pthread_mutex_unlock(&rec.lock);
     rss_ok = rss_flat(m.start_kb, m.end_kb, o.rss_slack_kb);
     report(&o, &t, &m, &nr, &rec, audit_msgs, live_events, &story, settled, rss_ok);
     if (live_events > audit.n)
         printf("the audit stream holds fewer events than the live subscription saw: FAILED\n");
     rc = t.false_dead || t.false_restart || t.false_controls || t.false_sim_restarts ||
          t.crashes_caught != story.n_crashed || story.n_crashed != o.crashes || nr.recovered_ms < 0 || !settled ||
-         live_events > audit.n || (!rss_ok && !o.no_rss_check) || !clean;
+         live_events > audit.n || rec.lost > 0 || (!rss_ok && !o.no_rss_check) || !clean;
+    pthread_mutex_unlock(&rec.lock);
     printf("verdict: %s\n", rc == 0 ? "PASS" : "FAIL");
 out:
     if (rc != 0 && sup_out == NULL && sup.pid != 0) {
