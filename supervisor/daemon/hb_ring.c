@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct hb_block {
     struct hb_input slot[HB_RING_BLOCK];
@@ -10,6 +11,24 @@ struct hb_block {
      * it); read by the consumer only for a block it has wholly released. */
     struct hb_block *next;
 };
+
+/* Blocks are mapped, not malloc'd: a freed block goes back to the system
+ * at once. From the heap it would not: after the first free of a chunk this
+ * size glibc raises its mmap threshold and serves later ones from the heap,
+ * which keeps what a flood made it grow (a flood of made-up heartbeats
+ * filling the ring would leave the supervisor's RSS up by the whole bound). */
+static struct hb_block *block_alloc(void)
+{
+    void *b = mmap(NULL, sizeof(struct hb_block), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return b == MAP_FAILED ? NULL : b;
+}
+
+static void block_free(struct hb_block *b)
+{
+    if (b != NULL)
+        munmap(b, sizeof(*b));
+}
 
 /* A block for the producer: a spare, or a new one within max_blocks. NULL
  * when neither. */
@@ -23,7 +42,7 @@ static struct hb_block *block_get(struct hb_ring *r)
         r->spare = b->next;
         r->n_spare--;
     } else if (r->n_blocks < r->max_blocks) {
-        b = malloc(sizeof(*b));
+        b = block_alloc();
         if (b != NULL)
             r->n_blocks++;
     }
@@ -46,7 +65,7 @@ static void block_put(struct hb_ring *r, struct hb_block *b)
         r->n_blocks--;
     }
     pthread_mutex_unlock(&r->spare_lock);
-    free(b);
+    block_free(b);
 }
 
 int hb_ring_init(struct hb_ring *r, size_t max)
@@ -73,13 +92,13 @@ void hb_ring_fini(struct hb_ring *r)
     while (b != NULL) {
         struct hb_block *next = b->next;
 
-        free(b);
+        block_free(b);
         b = next;
     }
     for (b = r->spare; b != NULL;) {
         struct hb_block *next = b->next;
 
-        free(b);
+        block_free(b);
         b = next;
     }
     pthread_mutex_destroy(&r->spare_lock);
