@@ -193,7 +193,8 @@ int micro_probe_configure(struct micro_probe *p, const struct supervisor_config 
         fresh[n].next_ms = now_ms;
         n++;
     }
-    qsort(fresh, n, sizeof(*fresh), probed_order);
+    if (n > 1)   /* fresh is NULL when no service is probed: qsort wants an array */
+        qsort(fresh, n, sizeof(*fresh), probed_order);
     pthread_mutex_lock(&p->lock);
     for (size_t k = 0; k < n; k++) {
         const struct probed *was = probed_find(p, fresh[k].name);
