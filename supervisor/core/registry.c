@@ -1,5 +1,7 @@
 #include "registry.h"
 
+#include "deadline_heap.h"
+
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,9 +26,7 @@ struct registry {
     size_t n_services;
     size_t cap_services;
     size_t n_instances;
-    struct instance **heap;    /* min-heap on deadline_ms */
-    size_t heap_len;
-    size_t heap_cap;
+    struct deadline_heap deadlines;
 };
 
 /* FNV-1a; `seed` chains an instance's hash onto its service's. */
@@ -115,6 +115,7 @@ int registry_create(struct registry **out)
 
     if (r == NULL)
         return -1;
+    deadline_heap_init(&r->deadlines);
     if (table_init(&r->services_by_name, 64) != 0)
         goto out_free_registry;
     if (table_init(&r->instances_by_name, 256) != 0)
@@ -146,7 +147,7 @@ void registry_destroy(struct registry *r)
         free(r->services[i]);
     }
     free(r->services);
-    free(r->heap);
+    deadline_heap_free(&r->deadlines);
     free(r->services_by_name.slots);
     free(r->instances_by_name.slots);
     free(r);
@@ -280,102 +281,25 @@ size_t registry_instance_count(const struct registry *r)
     return r->n_instances;
 }
 
-/* ---- deadline heap ---- */
-
-static void heap_place(struct registry *r, size_t slot, struct instance *i)
-{
-    r->heap[slot] = i;
-    i->heap_slot = (uint32_t)slot;
-}
-
-static void heap_sift_up(struct registry *r, size_t slot)
-{
-    struct instance *i = r->heap[slot];
-
-    while (slot > 0) {
-        size_t parent = (slot - 1) / 2;
-
-        if (r->heap[parent]->deadline_ms <= i->deadline_ms)
-            break;
-        heap_place(r, slot, r->heap[parent]);
-        slot = parent;
-    }
-    heap_place(r, slot, i);
-}
-
-static void heap_sift_down(struct registry *r, size_t slot)
-{
-    struct instance *i = r->heap[slot];
-
-    for (;;) {
-        size_t child = 2 * slot + 1;
-
-        if (child >= r->heap_len)
-            break;
-        if (child + 1 < r->heap_len && r->heap[child + 1]->deadline_ms < r->heap[child]->deadline_ms)
-            child++;
-        if (i->deadline_ms <= r->heap[child]->deadline_ms)
-            break;
-        heap_place(r, slot, r->heap[child]);
-        slot = child;
-    }
-    heap_place(r, slot, i);
-}
-
-static void heap_remove(struct registry *r, struct instance *i)
-{
-    size_t slot = i->heap_slot;
-    struct instance *last = r->heap[--r->heap_len];
-
-    i->heap_slot = UINT32_MAX;
-    if (last == i)
-        return;
-    heap_place(r, slot, last);
-    heap_sift_up(r, slot);
-    heap_sift_down(r, last->heap_slot);
-}
+/* ---- deadlines ---- */
 
 void registry_schedule(struct registry *r, struct instance *i, int64_t deadline_ms)
 {
-    int64_t old = i->deadline_ms;
-
-    i->deadline_ms = deadline_ms;
-    if (i->heap_slot != UINT32_MAX) {
-        if (deadline_ms == NO_DEADLINE)
-            heap_remove(r, i);
-        else if (deadline_ms < old)
-            heap_sift_up(r, i->heap_slot);
-        else if (deadline_ms > old)
-            heap_sift_down(r, i->heap_slot);
-        return;
-    }
-    if (deadline_ms == NO_DEADLINE)
-        return;
-    if (r->heap_len == r->heap_cap) {
-        size_t cap = r->heap_cap ? r->heap_cap * 2 : 256;
-        struct instance **grown = realloc(r->heap, cap * sizeof(*grown));
-
-        if (grown == NULL) {
-            /* Cannot watch it: leave it unscheduled rather than corrupt the
-             * heap. It is judged again on its next heartbeat. */
-            i->deadline_ms = NO_DEADLINE;
-            return;
-        }
-        r->heap = grown;
-        r->heap_cap = cap;
-    }
-    heap_place(r, r->heap_len++, i);
-    heap_sift_up(r, i->heap_slot);
+    /* Cannot grow: it stays unscheduled (deadline_heap_set says so in
+     * i->deadline_ms) and is judged again on its next heartbeat. */
+    (void)deadline_heap_set(&r->deadlines, i, deadline_ms);
 }
 
 int64_t registry_next_deadline(const struct registry *r)
 {
-    return r->heap_len > 0 ? r->heap[0]->deadline_ms : NO_DEADLINE;
+    const struct deadline_entry *top = deadline_heap_top(&r->deadlines);
+
+    return top != NULL ? top->deadline_ms : NO_DEADLINE;
 }
 
 struct instance *registry_due(const struct registry *r, int64_t now_ms)
 {
-    if (r->heap_len > 0 && r->heap[0]->deadline_ms <= now_ms)
-        return r->heap[0];
-    return NULL;
+    const struct deadline_entry *top = deadline_heap_top(&r->deadlines);
+
+    return top != NULL && top->deadline_ms <= now_ms ? top->instance : NULL;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -593,6 +594,68 @@ static void test_heap_unschedule_random_subset(void **state)
     free(all);
 }
 
+/* Every scheduled instance holds a distinct slot below their count, and
+ * the earliest deadline is the brute-force minimum. */
+static void check_heap_against(const struct registry *r, struct instance **all, size_t n, unsigned char *seen)
+{
+    int64_t min = NO_DEADLINE;
+    size_t scheduled = 0;
+
+    for (size_t k = 0; k < n; k++)
+        if (all[k]->heap_slot != UINT32_MAX)
+            scheduled++;
+    memset(seen, 0, n);
+    for (size_t k = 0; k < n; k++) {
+        if (all[k]->heap_slot == UINT32_MAX) {
+            assert_int_equal(all[k]->deadline_ms, NO_DEADLINE);
+            continue;
+        }
+        assert_true(all[k]->heap_slot < scheduled);
+        assert_int_equal(seen[all[k]->heap_slot], 0);
+        seen[all[k]->heap_slot] = 1;
+        if (all[k]->deadline_ms < min)
+            min = all[k]->deadline_ms;
+    }
+    assert_int_equal(registry_next_deadline(r), min);
+}
+
+/* Random inserts, moves earlier and later, repeats and removals, as the
+ * observer mixes them, checked against brute force after each step; then
+ * everything left pops in order. Many equal keys on purpose (a small range). */
+static void test_heap_random_operations_match_brute_force(void **state)
+{
+    enum { N = 700, STEPS = 20000 };
+    struct registry *r = new_registry();
+    struct service *s = add_service(r, "s");
+    struct instance *all[N];
+    unsigned char *seen = malloc(N);
+    uint64_t rng = 0x5EEDULL;
+    size_t left = 0;
+
+    (void)state;
+    assert_non_null(seen);
+    for (size_t k = 0; k < N; k++)
+        all[k] = add_instance(r, s, instance_name((int)k));
+    for (int step = 0; step < STEPS; step++) {
+        struct instance *i = all[policy_rng_next(&rng) % N];
+        uint64_t roll = policy_rng_next(&rng) % 10;
+        int64_t at = (int64_t)(policy_rng_next(&rng) % 5000);
+
+        if (roll == 0)
+            registry_schedule(r, i, NO_DEADLINE);
+        else if (roll == 1 && i->deadline_ms != NO_DEADLINE)
+            registry_schedule(r, i, i->deadline_ms); /* the same again */
+        else
+            registry_schedule(r, i, at);
+        check_heap_against(r, all, N, seen);
+    }
+    for (size_t k = 0; k < N; k++)
+        left += all[k]->heap_slot != UINT32_MAX;
+    assert_int_equal(drain_in_order(r, NULL), left);
+    free(seen);
+    registry_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_heap_same_deadline_again_is_harmless),
         cmocka_unit_test(test_heap_remove_scheduled_instances),
         cmocka_unit_test(test_heap_unschedule_random_subset),
+        cmocka_unit_test(test_heap_random_operations_match_brute_force),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
