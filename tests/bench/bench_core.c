@@ -83,8 +83,8 @@ int main(int argc, char **argv)
     if (args != BENCH_RUN)
         return args;
     n = (size_t)opt.instances;
-    if (bench_observer_create(opt.services, (uint32_t)((n + opt.services - 1) / opt.services), &sink,
-                              0, &obs) != 0)
+    if (bench_observer_create(&(struct bench_observer_params){ .n_services = opt.services, .instances = n },
+                              &sink, 0, &obs) != 0)
         return 1;
     /* One template per instance; the loop only moves seq and arrival. */
     hb = malloc(n * sizeof(*hb));

@@ -142,11 +142,6 @@ static int64_t next_gap_ms(struct run *r, struct sender *s, int64_t at_ms)
     return (int64_t)llround(gap);
 }
 
-static void service_of(enum cohort c, char out[FLEET_NAME_MAX + 1])
-{
-    snprintf(out, FLEET_NAME_MAX + 1, "%s", cohort_name[c]);
-}
-
 /* Sender k: cohort k % 3; deaths go to the first `deaths` senders, which
  * spreads them evenly over the cohorts. */
 static int senders_init(struct run *r)
@@ -202,31 +197,6 @@ static void on_event(void *ctx, const struct core_event *ev)
         r->false_suspect[s->cohort]++;
 }
 
-static int observer_make(struct run *r, struct observer **out)
-{
-    struct service_config services[N_COHORTS];
-    struct observer_sink sink = { .ctx = r, .on_event = on_event };
-    struct observer_config cfg = {
-        .default_interval_ms = (uint32_t)r->o.interval_ms,
-        .forget_after_ms = 3600 * 1000,
-        .stall_ms = 3000,
-        .services = services,
-        .n_services = N_COHORTS,
-    };
-
-    memset(services, 0, sizeof(services));
-    for (int c = 0; c < N_COHORTS; c++) {
-        service_of((enum cohort)c, services[c].name);
-        services[c].desired = (uint32_t)((r->n + N_COHORTS - 1) / N_COHORTS);
-    }
-    detector_params_default(&cfg.detector);
-    if (observer_create(&cfg, &sink, 0, out) != 0) {
-        fprintf(stderr, "bench_detect: observer_create failed\n");
-        return -1;
-    }
-    return 0;
-}
-
 /* The sender due first (a linear scan: 180 senders, a few million beats). */
 static struct sender *earliest(struct run *r, int64_t end_ms)
 {
@@ -255,7 +225,7 @@ static int send_one(struct run *r, struct observer *obs, struct sender *s)
     hb.interval_ms = (uint32_t)r->o.interval_ms;
     hb.state = SERVING_SERVING;
     hb.checks_ok = true;
-    service_of(s->cohort, hb.service);
+    bench_service_name((size_t)s->cohort, hb.service);
     bench_instance_name(k, hb.instance);
     snprintf(hb.version, sizeof(hb.version), "1.0.0");
     if (observer_heartbeat(obs, &hb) != HB_ACCEPTED) {
@@ -387,6 +357,10 @@ static bool report(const struct run *r)
 int main(int argc, char **argv)
 {
     struct run r = { 0 };
+    /* One service per cohort (cohort c is svc-<c>); DEAD instances are
+     * forgotten after an hour of silence. */
+    struct bench_observer_params fleet = { .n_services = N_COHORTS, .forget_after_ms = 3600 * 1000 };
+    struct observer_sink sink = { .ctx = &r, .on_event = on_event };
     struct observer *obs = NULL;
     int args = parse_args(argc, argv, &r.o), rc = 1;
 
@@ -400,7 +374,9 @@ int main(int argc, char **argv)
     r.rng = r.o.seed;
     if (senders_init(&r) != 0)
         return 1;
-    if (observer_make(&r, &obs) != 0)
+    fleet.instances = r.n;
+    fleet.interval_ms = (uint32_t)r.o.interval_ms;
+    if (bench_observer_create(&fleet, &sink, 0, &obs) != 0)
         goto out_free_senders;
     if (replay(&r, obs) != 0)
         goto out_destroy_observer;

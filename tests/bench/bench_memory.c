@@ -69,8 +69,8 @@ int main(int argc, char **argv)
     if (args != BENCH_RUN)
         return args;
 
-    if (bench_observer_create(services, (uint32_t)((instances + services - 1) / services), NULL, 0,
-                              &obs) != 0)
+    if (bench_observer_create(&(struct bench_observer_params){ .n_services = services, .instances = instances },
+                              NULL, 0, &obs) != 0)
         return 1;
     if (heap_sample(&before) != 0) {
         fprintf(stderr, "bench_memory: cannot read /proc/self/statm\n");

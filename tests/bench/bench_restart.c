@@ -167,24 +167,6 @@ static void remove_tree(const char *dir)
         (void)proc_run(argv, STOP_WAIT_MS, NULL, NULL);
 }
 
-/* VmRSS of `pid` in KiB, or -1. */
-static long vm_rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* ---- stamps ---- */
 
 /* Waits until a stamp from another pid than `old` arrives on c's FIFO, up to
@@ -558,12 +540,12 @@ static int run_race(struct bench *b)
 
 static void print_rss(const char *who, pid_t pid)
 {
-    long kib = pid > 0 ? vm_rss_kib(pid) : -1;
+    int64_t kib = pid > 0 ? proc_rss_kb(pid) : -1;
 
     if (kib < 0)
         printf("  %-28s    -\n", who);
     else
-        printf("  %-28s %6.1f MB (%ld KiB)\n", who, (double)kib / 1024.0, kib);
+        printf("  %-28s %6.1f MB (%" PRId64 " KiB)\n", who, (double)kib / 1024.0, kib);
 }
 
 static bool report(struct bench *b)

@@ -130,26 +130,6 @@ static void on_feed(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-/* Integer field `key` ("VmRSS", "voluntary_ctxt_switches") of the /proc
- * status file of thread `tid` of `pid` (tid == pid: the process), or -1. */
-static int64_t thread_status_field(pid_t pid, pid_t tid, const char *key)
-{
-    char path[96], line[256];
-    size_t klen = strlen(key);
-    int64_t v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':' && sscanf(line + klen + 1, "%" SCNd64, &v) == 1)
-            break;
-    fclose(f);
-    return v;
-}
-
 /* Context switches of every thread of `pid`, voluntary and not, or -1. */
 static int64_t process_switches(pid_t pid)
 {
@@ -168,8 +148,8 @@ static int64_t process_switches(pid_t pid)
 
         if (tid <= 0)
             continue;
-        a = thread_status_field(pid, tid, "voluntary_ctxt_switches");
-        b = thread_status_field(pid, tid, "nonvoluntary_ctxt_switches");
+        a = proc_status_field(pid, tid, "voluntary_ctxt_switches");
+        b = proc_status_field(pid, tid, "nonvoluntary_ctxt_switches");
         if (a >= 0 && b >= 0)
             sum += a + b; /* a thread that just ended is left out */
     }
@@ -306,7 +286,7 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     own1 = bench_thread_cpu_ns(sup.pid, sup.pid);
     sw1 = process_switches(sup.pid);
     t1 = bench_now_ns();
-    rss = thread_status_field(sup.pid, sup.pid, "VmRSS");
+    rss = proc_rss_kb(sup.pid);
     if (cpu0 < 0 || cpu1 < 0 || own0 < 0 || own1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0) {
         fprintf(stderr, "bench_scale: cannot read /proc of fleet-supervisor %d\n", (int)sup.pid);
         goto out_stop;

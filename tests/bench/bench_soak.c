@@ -77,24 +77,6 @@ struct soak_opts {
 
 /* ---- the supervisor's RSS ---- */
 
-/* VmRSS of `pid` in KiB, or -1 (gone). */
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 /* The bound on RSS growth over the run. Steady state is what `start` is
  * sampled in (every instance known, the observer NORMAL), so the fleet's
  * own tables are in it; what may still come is allocator slack (glibc
@@ -104,7 +86,7 @@ static long rss_kb(pid_t pid)
  * while a leak of one 16-byte allocation per heartbeat (1,000 hb/s: 9.6 MB
  * in 10 minutes, ~1 MB a minute) or of one per instance per NATS restart
  * shows above it. */
-static bool rss_flat(long start_kb, long end_kb, uint64_t slack_kb)
+static bool rss_flat(int64_t start_kb, int64_t end_kb, uint64_t slack_kb)
 {
     return (double)end_kb <= (double)start_kb * RSS_GROWTH_MAX + (double)slack_kb;
 }
@@ -310,14 +292,14 @@ static void sim_argv(const struct soak_opts *o, const char *url, const char *pub
 }
 
 struct rss {
-    long start_kb, end_kb, max_kb;
-    long back_kb;             /* when the fleet was steady again after the NATS restart; 0 before */
+    int64_t start_kb, end_kb, max_kb;
+    int64_t back_kb;          /* when the fleet was steady again after the NATS restart; 0 before */
     int64_t start_at_ms;      /* since the sim's start */
 };
 
 static void rss_sample(struct rss *m, pid_t pid)
 {
-    long kb = rss_kb(pid);
+    int64_t kb = proc_rss_kb(pid);
 
     if (kb > m->max_kb)
         m->max_kb = kb;
@@ -364,7 +346,7 @@ static int restart_step(const struct soak_opts *o, struct natsd *server, struct 
 static void progress(struct soak_recorder *rec, const struct rss *m, int64_t at_ms)
 {
     pthread_mutex_lock(&rec->lock);
-    printf("  t=%4" PRId64 " s  rss %6ld KiB  healthy %u/%u  observer %d  events %zu  controls %zu\n",
+    printf("  t=%4" PRId64 " s  rss %6" PRId64 " KiB  healthy %u/%u  observer %d  events %zu  controls %zu\n",
            at_ms / 1000, m->end_kb, rec->healthy, rec->expected, rec->observer, rec->events.n, rec->controls.n);
     pthread_mutex_unlock(&rec->lock);
     fflush(stdout);
@@ -389,9 +371,9 @@ static int soak(const struct soak_opts *o, struct natsd *server, struct soak_rec
         bench_sleep_ms(50);
     }
     m->start_at_ms = proc_now_ms() - t0;
-    m->start_kb = m->max_kb = rss_kb(sup->pid);
+    m->start_kb = m->max_kb = proc_rss_kb(sup->pid);
     m->end_kb = m->start_kb;
-    printf("steady at t=%.1f s: %u instances healthy, observer NORMAL, supervisor RSS %ld KiB\n",
+    printf("steady at t=%.1f s: %u instances healthy, observer NORMAL, supervisor RSS %" PRId64 " KiB\n",
            (double)m->start_at_ms / 1000, total, m->start_kb);
     for (int64_t now = proc_now_ms(); now < end; now = proc_now_ms()) {
         int64_t wake = now + SAMPLE_MS;
@@ -467,12 +449,12 @@ static void report(const struct soak_opts *o, const struct soak_tally *t, const 
     printf("%-44s %6" PRIu64 "/%-3zu   %s\n", "crashes caught (DEAD, RESTART, revived)", t->crashes_caught,
            st->n_crashed, t->crashes_caught == st->n_crashed ? "all" : "MISSED some");
     printf("%-44s %10s\n", "fleet steady at the end", settled ? "yes" : "NO");
-    printf("%-44s %10ld   (sampled at t=%.1f s, steady)\n", "supervisor RSS start (KiB)", m->start_kb,
+    printf("%-44s %10" PRId64 "   (sampled at t=%.1f s, steady)\n", "supervisor RSS start (KiB)", m->start_kb,
            (double)m->start_at_ms / 1000);
-    printf("%-44s %10ld\n", "supervisor RSS end (KiB)", m->end_kb);
-    printf("%-44s %10ld\n", "supervisor RSS max (KiB)", m->max_kb);
-    printf("%-44s %10ld   (end - that: %+ld KiB)\n", "supervisor RSS when back after the restart", m->back_kb,
-           m->end_kb - m->back_kb);
+    printf("%-44s %10" PRId64 "\n", "supervisor RSS end (KiB)", m->end_kb);
+    printf("%-44s %10" PRId64 "\n", "supervisor RSS max (KiB)", m->max_kb);
+    printf("%-44s %10" PRId64 "   (end - that: %+" PRId64 " KiB)\n", "supervisor RSS when back after the restart",
+           m->back_kb, m->end_kb - m->back_kb);
     printf("%-44s %+9.1f%%   bound end <= start x %.1f + %" PRIu64 " KiB: %s\n", "RSS end vs start",
            m->start_kb > 0 ? 100.0 * (double)(m->end_kb - m->start_kb) / (double)m->start_kb : 0.0, RSS_GROWTH_MAX,
            o->rss_slack_kb, rss_ok ? "flat" : (o->no_rss_check ? "GREW (not checked)" : "GREW"));

@@ -76,13 +76,15 @@ void bench_instance_name(size_t i, char out[FLEET_NAME_MAX + 1])
     snprintf(out, FLEET_NAME_MAX + 1, "inst-%zu", i);
 }
 
-int bench_observer_create(size_t n_services, uint32_t desired, const struct observer_sink *sink,
-                          int64_t now_ms, struct observer **out)
+int bench_observer_create(const struct bench_observer_params *p, const struct observer_sink *sink, int64_t now_ms,
+                          struct observer **out)
 {
+    size_t n_services = p->n_services;
+    uint32_t desired = (uint32_t)((p->instances + n_services - 1) / n_services);
     struct service_config *services = calloc(n_services, sizeof(*services));
     struct observer_config cfg = {
-        .default_interval_ms = BENCH_INTERVAL_MS,
-        .forget_after_ms = 600 * 1000,
+        .default_interval_ms = p->interval_ms != 0 ? p->interval_ms : BENCH_INTERVAL_MS,
+        .forget_after_ms = p->forget_after_ms != 0 ? p->forget_after_ms : BENCH_FORGET_AFTER_MS,
         .stall_ms = 3000,
         .services = services,
         .n_services = n_services,

@@ -56,12 +56,26 @@ void bench_sleep_ms(int64_t ms);
 void bench_service_name(size_t s, char out[FLEET_NAME_MAX + 1]);
 void bench_instance_name(size_t i, char out[FLEET_NAME_MAX + 1]);
 
-/* Creates an observer at `now_ms` with services svc-0 .. svc-<n_services-1>,
- * each desiring `desired` instances, the default detector and `sink` (may be
- * NULL). Returns 0 and *out (destroy with observer_destroy), or -1 with a
- * message on stderr (*out untouched). */
-int bench_observer_create(size_t n_services, uint32_t desired, const struct observer_sink *sink,
-                          int64_t now_ms, struct observer **out);
+/* Forget time of bench_observer_create's observer unless told otherwise. */
+#define BENCH_FORGET_AFTER_MS (600 * 1000)
+
+/* The synthetic fleet bench_observer_create configures: services svc-0 ..
+ * svc-<n_services-1> that together desire `instances` (each service
+ * ceil(instances / n_services)). A zero interval_ms or forget_after_ms
+ * takes its default. */
+struct bench_observer_params {
+    size_t n_services;       /* at least 1 */
+    uint64_t instances;
+    uint32_t interval_ms;    /* the observer's default_interval_ms; 0 = BENCH_INTERVAL_MS */
+    int64_t forget_after_ms; /* 0 = BENCH_FORGET_AFTER_MS */
+};
+
+/* Creates an observer at `now_ms` for the fleet `p` with the default
+ * detector and `sink` (may be NULL; both are copied). Returns 0 and *out
+ * (destroy with observer_destroy), or -1 with a message on stderr (*out
+ * untouched). */
+int bench_observer_create(const struct bench_observer_params *p, const struct observer_sink *sink, int64_t now_ms,
+                          struct observer **out);
 
 /* Fills *hb as the heartbeat number `seq` of global instance `index` arriving
  * at `arrival_ms`: instance inst-<index> of service svc-<index % n_services>,

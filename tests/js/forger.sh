@@ -22,41 +22,24 @@ js_need_modules nats protobufjs
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-forger.XXXXXX")
 nats_pid="" sup_pid="" agent_pid=""
 status=1
-cleanup() {
-  local rc=$?
-  set +e
-  [[ $status -eq 0 ]] || status=$rc
-  stop_pids $agent_pid $sup_pid
-  for p in $agent_pid $sup_pid; do wait "$p" 2>/dev/null; done
-  # Agents the test started itself, if node died before stopping them.
-  for p in $(cat "$tmp/extra.pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
-  if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
-    echo "---- fleet-supervisor log ----"; grep -v '"level":"debug"' "$tmp/supervisor.log" | tail -n 60
-    echo "---- fleet-agent log ----"; tail -n 30 "$tmp/agent.log"
-    echo "---- hook output ----"; cat "$tmp/hook.out" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-  exit "$status"
+show_logs() {
+  js_show_supervisor_log "$tmp/supervisor.log" 60
+  echo "---- fleet-agent log ----"; tail -n 30 "$tmp/agent.log"
+  echo "---- hook output ----"; cat "$tmp/hook.out" 2>/dev/null
 }
-trap cleanup EXIT
+# Agents the test started itself, if node died before stopping them, are in
+# extra.pids.
+trap 'js_cleanup show_logs "$tmp/extra.pids" $agent_pid $sup_pid' EXIT
 trap 'exit 130' INT TERM
 
 start_nats "$tmp/nats.log" -js -sd "$tmp/js" || exit 1
-"$bin_dir/ctl/fleetctl" keygen --out "$tmp/seed" >"$tmp/pub"
-cat >"$tmp/fleet.yaml" <<YAML
-nats:
-  url: $NATS_URL
-supervisor:
-  status_interval_ms: 200
+js_keygen "$bin_dir" "$tmp"
+js_fleet_yaml "$tmp/fleet.yaml" "$tmp/seed" "echo escalated >> $tmp/hook.out" <<YAML
 detector:
   default_interval_ms: 200
 services:
   - name: web
     desired: 1
-control:
-  signing_key_file: $tmp/seed
-  on_escalate: "echo escalated >> $tmp/hook.out"
 policy:
   backoff_initial_ms: 200
 YAML

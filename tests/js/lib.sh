@@ -91,3 +91,55 @@ stop_pids() {
     kill -KILL "$p" 2>/dev/null
   done
 }
+
+# Makes the supervisor's signing key with fleetctl from the bin dir $1: the
+# seed in $2/seed, its public key (the agents' --trust) in $2/pub.
+js_keygen() {
+  "$1/ctl/fleetctl" keygen --out "$2/seed" >"$2/pub"
+}
+
+# js_fleet_yaml FILE SEED HOOK: writes FILE, a supervisor config for the
+# nats-server of start_nats (NATS_URL): status every 200 ms, then what stdin
+# holds (the test's own detector, services, limits, policy ...), then the
+# signing key file SEED and the on_escalate hook HOOK (a shell command,
+# single-quoted here for YAML, so it may hold $ and " as it is).
+js_fleet_yaml() {
+  local file=$1 seed=$2 hook=${3//\'/\'\'}
+  {
+    printf 'nats:\n  url: %s\nsupervisor:\n  status_interval_ms: 200\n' "$NATS_URL"
+    cat
+    printf "control:\n  signing_key_file: %s\n  on_escalate: '%s'\n" "$seed" "$hook"
+  } >"$file"
+}
+
+# Prints the supervisor's log $1 without its debug lines, the last $2.
+js_show_supervisor_log() {
+  echo "---- fleet-supervisor log ----"; grep -v '"level":"debug"' "$1" 2>/dev/null | tail -n "$2"
+}
+
+# js_cleanup SHOW PIDFILE PID...: the EXIT trap of a script that runs
+# programs against the nats-server of start_nats, with the pids expanded
+# when it fires:  trap 'js_cleanup show_logs "$tmp/extra.pids" $agent_pid' EXIT
+# It must be the trap's first command (it reads the exit status). Uses the
+# script's tmp (its scratch folder) and status (1 until the test ran, then
+# the test's result; while it is not 0 the script's exit status replaces
+# it). Stops every PID (stop_pids, in the order given) and reaps it,
+# SIGKILLs the pids listed in PIDFILE (those the test started itself, if
+# it died before stopping them), stops nats_pid, runs the function SHOW
+# (the logs worth reading) when the test failed or FLEET_JS_VERBOSE is set,
+# removes $tmp and exits with status.
+js_cleanup() {
+  local rc=$? show=$1 pid_file=$2 p
+  shift 2
+  set +e
+  [[ $status -eq 0 ]] || status=$rc
+  stop_pids "$@"
+  for p in "$@"; do wait "$p" 2>/dev/null; done
+  for p in $(cat "$pid_file" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+  if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
+    "$show"
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}

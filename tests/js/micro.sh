@@ -21,33 +21,21 @@ js_need_modules nats protobufjs ajv ajv-formats
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fleet-js-micro.XXXXXX")
 nats_pid="" sup_pid=""
 status=1
-cleanup() {
-  local rc=$?
-  set +e
-  [[ $status -eq 0 ]] || status=$rc
-  stop_pids $sup_pid
-  [[ -n "$sup_pid" ]] && wait "$sup_pid" 2>/dev/null
-  # The micro services and the hostile answerer, if node left any behind.
-  for p in $(cat "$tmp/processes.pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
-  if [[ $status -ne 0 || -n "${FLEET_JS_VERBOSE:-}" ]]; then
-    echo "---- fleet-supervisor log ----"; grep -v '"level":"debug"' "$tmp/supervisor.log" | tail -n 80
-    echo "---- hook output ----"; cat "$tmp/hook.out" 2>/dev/null
-    for f in "$tmp"/*.log; do [[ "$f" == */supervisor.log || "$f" == */nats.log ]] || { echo "---- $f ----"; tail -n 10 "$f"; }; done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
+show_logs() {
+  js_show_supervisor_log "$tmp/supervisor.log" 80
+  echo "---- hook output ----"; cat "$tmp/hook.out" 2>/dev/null
+  for f in "$tmp"/*.log; do [[ "$f" == */supervisor.log || "$f" == */nats.log ]] || { echo "---- $f ----"; tail -n 10 "$f"; }; done
 }
-trap cleanup EXIT
+# The micro services and the hostile answerer, if node left any behind, are
+# in processes.pids.
+trap 'js_cleanup show_logs "$tmp/processes.pids" $sup_pid' EXIT
 trap 'exit 130' INT TERM
 
 start_nats "$tmp/nats.log" -js -sd "$tmp/js" || exit 1
-"$bin_dir/ctl/fleetctl" keygen --out "$tmp/seed" >"$tmp/pub"
-cat >"$tmp/fleet.yaml" <<YAML
-nats:
-  url: $NATS_URL
-supervisor:
-  status_interval_ms: 200
+js_keygen "$bin_dir" "$tmp"
+# The hook's $FLEET_* are the hook's own, expanded when it runs.
+# shellcheck disable=SC2016
+js_fleet_yaml "$tmp/fleet.yaml" "$tmp/seed" 'echo "$FLEET_SERVICE|$FLEET_INSTANCE|$FLEET_REASON" >> '"$tmp/hook.out" <<YAML
 detector:
   default_interval_ms: 200
   link_grace_ms: 1000
@@ -63,9 +51,6 @@ services:
     desired: 1
     probe: micro
     probe_interval_ms: 200
-control:
-  signing_key_file: $tmp/seed
-  on_escalate: 'echo "\$FLEET_SERVICE|\$FLEET_INSTANCE|\$FLEET_REASON" >> $tmp/hook.out'
 YAML
 "$bin_dir/daemon/fleet-supervisor" --check-config --config "$tmp/fleet.yaml" >/dev/null
 "$bin_dir/daemon/fleet-supervisor" --config "$tmp/fleet.yaml" >"$tmp/supervisor.log" 2>&1 &

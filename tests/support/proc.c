@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +20,26 @@ int64_t proc_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t proc_cpu_ns(pid_t pid, pid_t tid)
+/* Opens /proc/<pid>/<name> (tid 0) or /proc/<pid>/task/<tid>/<name> for
+ * reading; NULL when it cannot (the process or thread is gone). */
+static FILE *proc_file_open(pid_t pid, pid_t tid, const char *name)
 {
-    char path[96], buf[1024], *p;
-    unsigned long utime, stime;
-    size_t n;
-    FILE *f;
+    char path[96];
 
     if (tid == 0)
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
     else
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-    f = fopen(path, "r");
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
+    return fopen(path, "re");
+}
+
+int64_t proc_cpu_ns(pid_t pid, pid_t tid)
+{
+    char buf[1024], *p;
+    unsigned long utime, stime;
+    size_t n;
+    FILE *f = proc_file_open(pid, tid, "stat");
+
     if (f == NULL)
         return -1;
     n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -41,6 +50,27 @@ int64_t proc_cpu_ns(pid_t pid, pid_t tid)
         sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     return (int64_t)(utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+int64_t proc_status_field(pid_t pid, pid_t tid, const char *key)
+{
+    char line[256];
+    size_t klen = strlen(key);
+    int64_t v = -1;
+    FILE *f = proc_file_open(pid, tid, "status");
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':' && sscanf(line + klen + 1, "%" SCNd64, &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+int64_t proc_rss_kb(pid_t pid)
+{
+    return proc_status_field(pid, 0, "VmRSS");
 }
 
 int proc_find_program(const char *name, char *out, size_t n)

@@ -56,6 +56,12 @@ int64_t proc_now_ms(void);
 /* User + system CPU time in ns of process `pid` (tid 0), or of its thread
  * `tid` (tid == pid: the main thread), from /proc; -1 when unreadable. */
 int64_t proc_cpu_ns(pid_t pid, pid_t tid);
+/* Integer field `key` ("VmRSS", "voluntary_ctxt_switches") of the /proc
+ * status file of process `pid` (tid 0) or of its thread `tid`; -1 when
+ * unreadable (gone) or absent. */
+int64_t proc_status_field(pid_t pid, pid_t tid, const char *key);
+/* VmRSS of process `pid` in KiB, or -1 (gone). */
+int64_t proc_rss_kb(pid_t pid);
 
 /* Polls `cond(arg)` every `step_ms` until it is true or `timeout_ms` passed. */
 bool proc_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int step_ms);

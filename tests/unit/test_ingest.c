@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -61,56 +62,67 @@ static size_t take_expect(struct ingest *q, struct ingest_batch *batch, uint64_t
     return total;
 }
 
-/* A queue holding MAX_QUEUED heartbeats, seq 1..MAX_QUEUED. */
-static struct ingest *full_queue(void)
-{
+/* The fixture of the full-queue tests (full_setup, full_teardown): a queue
+ * holding MAX_QUEUED heartbeats, seq 1..MAX_QUEUED, and the batch its
+ * takes go into. */
+struct full {
     struct ingest *q;
+    struct ingest_batch batch;
+    uint64_t next; /* the seq the next take expects */
+};
 
-    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &q), 0);
+/* *state = a struct full (asserts that it could be made). */
+static int full_setup(void **state)
+{
+    struct full *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    assert_int_equal(ingest_create("fleet", MAX_QUEUED, 4096, NULL, &f->q), 0);
     for (uint64_t s = 1; s <= MAX_QUEUED; s++)
-        assert_int_equal(send_seq(q, s), HB_OK);
-    return q;
+        assert_int_equal(send_seq(f->q, s), HB_OK);
+    f->next = 1;
+    *state = f;
+    return 0;
+}
+
+/* Frees what full_setup made and every take since. */
+static int full_teardown(void **state)
+{
+    struct full *f = *state;
+
+    ingest_batch_free(&f->batch);
+    ingest_destroy(f->q);
+    free(f);
+    return 0;
 }
 
 static void test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload(void **state)
 {
-    struct ingest_batch batch = { 0 };
+    struct full *f = *state;
     struct ingest_counters c;
-    struct ingest *q;
-    uint64_t next = 1;
 
-    (void)state;
-    q = full_queue();
-    assert_int_equal(ingest_heartbeat(q, "fleet.v1.hb.svc.inst-0", "\xff\xff", 2, 1000), HB_REFUSE_DECODE);
+    assert_int_equal(ingest_heartbeat(f->q, "fleet.v1.hb.svc.inst-0", "\xff\xff", 2, 1000), HB_REFUSE_DECODE);
     /* Nobody takes: after the owner's grace the right one is overload. */
-    assert_int_equal(send_seq(q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
-    ingest_counters(q, &c);
+    assert_int_equal(send_seq(f->q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
+    ingest_counters(f->q, &c);
     assert_int_equal(c.received, MAX_QUEUED + 2);
     assert_int_equal(c.refused[HB_REFUSE_DECODE], 1);
     assert_int_equal(c.refused[HB_REFUSE_OVERLOAD], 1);
-    assert_int_equal(take_expect(q, &batch, &next), MAX_QUEUED);
-    assert_int_equal(send_seq(q, next), HB_OK);         /* room again */
-    assert_int_equal(take_expect(q, &batch, &next), 1);
-    ingest_batch_free(&batch);
-    ingest_destroy(q);
+    assert_int_equal(take_expect(f->q, &f->batch, &f->next), MAX_QUEUED);
+    assert_int_equal(send_seq(f->q, f->next), HB_OK);         /* room again */
+    assert_int_equal(take_expect(f->q, &f->batch, &f->next), 1);
 }
 
 static void test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting(void **state)
 {
-    struct ingest_batch batch = { 0 };
+    struct full *f = *state;
     struct ingest_counters c;
-    struct ingest *q;
-    uint64_t next = 1;
 
-    (void)state;
-    q = full_queue();
-    ingest_owner_gone(q);
-    assert_int_equal(send_seq(q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
-    ingest_counters(q, &c);
+    ingest_owner_gone(f->q);
+    assert_int_equal(send_seq(f->q, MAX_QUEUED + 1), HB_REFUSE_OVERLOAD);
+    ingest_counters(f->q, &c);
     assert_int_equal(c.refused[HB_REFUSE_OVERLOAD], 1);
-    assert_int_equal(take_expect(q, &batch, &next), MAX_QUEUED); /* what was queued is still there */
-    ingest_batch_free(&batch);
-    ingest_destroy(q);
+    assert_int_equal(take_expect(f->q, &f->batch, &f->next), MAX_QUEUED); /* what was queued is still there */
 }
 
 struct sender {
@@ -196,9 +208,11 @@ static void test_an_exit_report_is_urgent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload),
+        cmocka_unit_test_setup_teardown(test_a_full_queue_refuses_wrong_ones_for_their_fault_and_right_ones_as_overload,
+                                        full_setup, full_teardown),
         cmocka_unit_test(test_a_full_queue_waits_for_an_owner_that_keeps_taking),
-        cmocka_unit_test(test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting),
+        cmocka_unit_test_setup_teardown(test_once_the_owner_is_gone_a_full_queue_refuses_without_waiting, full_setup,
+                                        full_teardown),
         cmocka_unit_test(test_an_exit_report_is_urgent),
     };
 
