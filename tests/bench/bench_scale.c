@@ -58,7 +58,7 @@
 static const uint64_t sizes[SIZES] = { 1000, 10000, 100000 };
 
 struct bench_opts {
-    uint64_t largest, services, interval_ms, status_interval_ms, settle_s, window_s;
+    uint64_t smallest, largest, services, interval_ms, status_interval_ms, settle_s, window_s;
     bool no_baseline, strict, http;
     const char *supervisor, *baseline_supervisor;
 };
@@ -84,10 +84,11 @@ static const char *const variant_names[VARIANT_COUNT] = { "feed", "baseline" };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_scale [--largest N] [--services S] [--interval-ms MS] [--status-interval-ms MS]\n"
+    fprintf(f, "usage: bench_scale [--smallest N] [--largest N] [--services S] [--interval-ms MS] [--status-interval-ms MS]\n"
                "                   [--settle-s S] [--window-s S] [--supervisor PATH]\n"
                "                   [--baseline-supervisor PATH] [--no-baseline] [--strict] [--http]\n"
-               "  defaults: sizes 1000, 10000, 100000 (those <= --largest, default 100000) over 200\n"
+               "  defaults: sizes 1000, 10000, 100000 (those from --smallest, default 1, to --largest,\n"
+               "  default 100000) over 200\n"
                "  services, heartbeats every 5000 ms, status every 1000 ms, settle 10 s, window 20 s;\n"
                "  --http: the supervisor serves HTTP too (its board and /metrics, nobody asking)\n");
 }
@@ -95,6 +96,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
     const struct bench_flag flags[] = {
+        BENCH_FLAG_NUM("--smallest", 1, 1000000, &o->smallest),
         BENCH_FLAG_NUM("--largest", 1, 1000000, &o->largest),
         BENCH_FLAG_NUM("--services", 1, 1000, &o->services),
         BENCH_FLAG_NUM("--interval-ms", 100, 60000, &o->interval_ms),
@@ -108,7 +110,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         BENCH_FLAG_ON("--http", &o->http),
     };
 
-    *o = (struct bench_opts){ .largest = 100000, .services = 200, .interval_ms = 5000,
+    *o = (struct bench_opts){ .smallest = 1, .largest = 100000, .services = 200, .interval_ms = 5000,
                               .status_interval_ms = 1000, .settle_s = 10, .window_s = 20 };
     return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
@@ -397,7 +399,7 @@ int main(int argc, char **argv)
         struct run_env env = { .o = &o, .server = &server, .nc = nc, .count = &count };
 
         for (int s = 0; s < SIZES; s++) {
-            if (sizes[s] > o.largest || sizes[s] < o.services)
+            if (sizes[s] > o.largest || sizes[s] < o.smallest || sizes[s] < o.services)
                 continue;
             for (int v = 0; v < VARIANT_COUNT; v++) {
                 const char *bin = v == VARIANT_BASELINE && o.baseline_supervisor ? o.baseline_supervisor : supervisor;
