@@ -14,7 +14,9 @@
  * /proc/PID/stat over the window, % of one core; and of its main thread,
  * the owner thread that runs the core and builds the feed), the context
  * switches per second of all its threads and its VmRSS at the end (--http:
- * it serves HTTP too).
+ * it serves HTTP too). Beside it, over the same window, bare_sub (--bare): a
+ * nats.c subscriber on the same heartbeats that only decodes them, the
+ * floor of taking them at all on this machine.
  * Then a late joiner's check: query.status lists the services,
  * query.service each, and the instance lists must add up to the fleet.
  *
@@ -60,7 +62,7 @@ static const uint64_t sizes[SIZES] = { 1000, 10000, 100000 };
 struct bench_opts {
     uint64_t smallest, largest, services, interval_ms, status_interval_ms, settle_s, window_s;
     bool no_baseline, strict, http;
-    const char *supervisor, *baseline_supervisor;
+    const char *supervisor, *baseline_supervisor, *bare;
 };
 
 /* What the subscriber counted; written by nats.c's delivery thread.
@@ -75,6 +77,7 @@ struct run_result {
     double fleet_bps, service_bps, fleet_mps, service_mps, cpu_pct, rss_mb;
     double switches_ps;        /* context switches per second, every thread (voluntary + not) */
     double owner_pct;          /* of cpu_pct, the main thread's: the core, the feed, queries */
+    double bare_pct;           /* bare_sub's CPU over the same window, on the same heartbeats */
     uint64_t joiner_instances; /* what a late joiner's queries listed */
     bool measured;
 };
@@ -86,11 +89,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_scale [--smallest N] [--largest N] [--services S] [--interval-ms MS] [--status-interval-ms MS]\n"
                "                   [--settle-s S] [--window-s S] [--supervisor PATH]\n"
-               "                   [--baseline-supervisor PATH] [--no-baseline] [--strict] [--http]\n"
+               "                   [--baseline-supervisor PATH] [--no-baseline] [--bare PATH] [--strict] [--http]\n"
                "  defaults: sizes 1000, 10000, 100000 (those from --smallest, default 1, to --largest,\n"
                "  default 100000) over 200\n"
                "  services, heartbeats every 5000 ms, status every 1000 ms, settle 10 s, window 20 s;\n"
-               "  --http: the supervisor serves HTTP too (its board and /metrics, nobody asking)\n");
+               "  --http: the supervisor serves HTTP too (its board and /metrics, nobody asking);\n"
+               "  --bare: the reference subscriber (default: the bare_sub built beside this bench)\n");
 }
 
 static int parse_args(int argc, char **argv, struct bench_opts *o)
@@ -105,13 +109,14 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         BENCH_FLAG_NUM("--window-s", 1, 3600, &o->window_s),
         BENCH_FLAG_STR("--supervisor", &o->supervisor),
         BENCH_FLAG_STR("--baseline-supervisor", &o->baseline_supervisor),
+        BENCH_FLAG_STR("--bare", &o->bare),
         BENCH_FLAG_ON("--no-baseline", &o->no_baseline),
         BENCH_FLAG_ON("--strict", &o->strict),
         BENCH_FLAG_ON("--http", &o->http),
     };
 
     *o = (struct bench_opts){ .smallest = 1, .largest = 100000, .services = 200, .interval_ms = 5000,
-                              .status_interval_ms = 1000, .settle_s = 10, .window_s = 20 };
+                              .status_interval_ms = 1000, .settle_s = 10, .window_s = 20, .bare = BARE_SUB_PATH };
     return bench_flags_parse(argc, argv, flags, sizeof(flags) / sizeof(flags[0]), usage);
 }
 
@@ -247,7 +252,10 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
                          "--instances-per-service", per, "--interval-ms", interval, NULL };
     uint64_t fb0, fm0, sb0, sm0;
     int64_t cpu0, cpu1, own0, own1, sw0, sw1, t0, t1, rss;
-    struct proc sup = { 0 }, sim = { 0 };
+    char hb_subject[FLEET_SUBJECT_MAX];
+    char *bare_argv[] = { (char *)o->bare, e->server->url, hb_subject, NULL };
+    int64_t bare0, bare1;
+    struct proc sup = { 0 }, sim = { 0 }, bare = { 0 };
     int rc = -1;
 
     memset(r, 0, sizeof(*r));
@@ -270,6 +278,12 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
         free(out);
         goto out_stop;
     }
+    /* Before the load, so it takes all of it, as the supervisor does. */
+    snprintf(hb_subject, sizeof(hb_subject), "%s.v1.hb.>", FLEET_DEFAULT_PREFIX);
+    if (proc_start(&bare, bare_argv, NULL) != 0 || !proc_wait_output(&bare, "ready", 10000)) {
+        fprintf(stderr, "bench_scale: %s did not subscribe\n", o->bare);
+        goto out_stop;
+    }
     if (proc_start(&sim, sim_argv, NULL) != 0)
         goto out_stop;
     if (!wait_steady(e->nc, &sup, r->instances))
@@ -282,14 +296,16 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
     cpu0 = bench_process_cpu_ns(sup.pid);
     own0 = bench_thread_cpu_ns(sup.pid, sup.pid);
     sw0 = process_switches(sup.pid);
+    bare0 = bench_process_cpu_ns(bare.pid);
     t0 = bench_now_ns();
     bench_sleep_ms((int64_t)o->window_s * 1000);
     cpu1 = bench_process_cpu_ns(sup.pid);
     own1 = bench_thread_cpu_ns(sup.pid, sup.pid);
     sw1 = process_switches(sup.pid);
+    bare1 = bench_process_cpu_ns(bare.pid);
     t1 = bench_now_ns();
     rss = proc_rss_kb(sup.pid);
-    if (cpu0 < 0 || cpu1 < 0 || own0 < 0 || own1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0) {
+    if (cpu0 < 0 || cpu1 < 0 || own0 < 0 || own1 < 0 || sw0 < 0 || sw1 < 0 || rss < 0 || bare0 < 0 || bare1 < 0) {
         fprintf(stderr, "bench_scale: cannot read /proc of fleet-supervisor %d\n", (int)sup.pid);
         goto out_stop;
     }
@@ -304,6 +320,7 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
         r->rss_mb = (double)rss * 1024 / 1e6;
         r->switches_ps = (double)(sw1 - sw0) / secs;
         r->owner_pct = (double)(own1 - own0) * 100.0 / (double)(t1 - t0);
+        r->bare_pct = (double)(bare1 - bare0) * 100.0 / (double)(t1 - t0);
     }
     r->joiner_instances = late_joiner(e->nc);
     r->measured = r->fleet_mps > 0;
@@ -313,6 +330,7 @@ static int run_one(const struct run_env *e, const char *supervisor, uint64_t ref
 
 out_stop:
     proc_kill(&sim);
+    proc_kill(&bare);
     if (proc_signal(&sup, SIGTERM) == 0 && proc_wait(&sup, 10000) < 0)
         fprintf(stderr, "bench_scale: fleet-supervisor did not stop on SIGTERM\n");
     proc_kill(&sup);
@@ -321,24 +339,26 @@ out_stop:
 
 static void report(const struct bench_opts *o, struct run_result res[SIZES][VARIANT_COUNT], bool *missed)
 {
-    printf("\n%-9s %9s %9s %8s %8s %10s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
-           "owner %", "switch/s", "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
+    printf("\n%-9s %9s %9s %8s %8s %8s %10s %11s %11s %11s %10s %12s\n", "variant", "instances", "RSS MB", "CPU %",
+           "owner %", "bare %", "switch/s", "feed KB/s", "status KB/s", "detail KB/s", "detail/s", "late joiner");
     for (int s = 0; s < SIZES; s++) {
         for (int v = 0; v < VARIANT_COUNT; v++) {
             const struct run_result *r = &res[s][v];
 
             if (!r->measured)
                 continue;
-            printf("%-9s %9" PRIu64 " %9.1f %8.2f %8.2f %10.0f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64
-                   "\n", variant_names[v], r->instances, r->rss_mb, r->cpu_pct, r->owner_pct, r->switches_ps,
+            printf("%-9s %9" PRIu64 " %9.1f %8.2f %8.2f %8.2f %10.0f %11.1f %11.1f %11.1f %10.1f %6" PRIu64 "/%-5" PRIu64
+                   "\n", variant_names[v], r->instances, r->rss_mb, r->cpu_pct, r->owner_pct, r->bare_pct, r->switches_ps,
                    (r->fleet_bps + r->service_bps) / 1e3,
                    r->fleet_bps / 1e3, r->service_bps / 1e3, r->service_mps, r->joiner_instances, r->instances);
         }
     }
     printf("(feed = status + detail: payload bytes on fleet.v1.status and fleet.v1.status.*; CPU = utime +\n"
            " stime of fleet-supervisor over the %" PRIu64 " s window, %% of one core; owner = its main thread\n"
-           " (core, feed, queries; the rest is nats.c's threads and ingest decoding); switch/s = context\n"
-           " switches of all its threads; heartbeats every %" PRIu64 " ms, status every %" PRIu64 " ms%s)\n", o->window_s,
+           " (core, feed, queries; the rest is nats.c's threads and ingest decoding); bare = bare_sub, a\n"
+           " nats.c subscriber that only decodes the same heartbeats in the same window (the floor of\n"
+           " taking them at all); switch/s = context switches of all the supervisor's threads;\n"
+           " heartbeats every %" PRIu64 " ms, status every %" PRIu64 " ms%s)\n", o->window_s,
            o->interval_ms, o->status_interval_ms, o->http ? ", HTTP on" : "");
     for (int s = 0; s < SIZES; s++) {
         const struct run_result *r = &res[s][VARIANT_FEED];
@@ -347,9 +367,9 @@ static void report(const struct bench_opts *o, struct run_result res[SIZES][VARI
         if (!r->measured || r->instances != TARGET_INSTANCES)
             continue;
         *missed = feed > TARGET_FEED_BYTES_PER_S || r->cpu_pct > TARGET_CPU_PCT;
-        printf("target at 100 k: feed <= 200 KB/s: %.1f KB/s %s; CPU <= 5 %% of a core: %.2f %% %s\n", feed / 1e3,
-               feed <= TARGET_FEED_BYTES_PER_S ? "met" : "NOT met", r->cpu_pct,
-               r->cpu_pct <= TARGET_CPU_PCT ? "met" : "NOT met");
+        printf("target at 100 k: feed <= 200 KB/s: %.1f KB/s %s; CPU <= 5 %% of a core: %.2f %% %s"
+               " (bare subscriber %.2f %%)\n", feed / 1e3, feed <= TARGET_FEED_BYTES_PER_S ? "met" : "NOT met",
+               r->cpu_pct, r->cpu_pct <= TARGET_CPU_PCT ? "met" : "NOT met", r->bare_pct);
     }
 }
 
