@@ -22,10 +22,14 @@ extern "C" {
 /* The subject prefix every program uses unless configured otherwise. */
 #define FLEET_DEFAULT_PREFIX "fleet"
 /* JetStream assets of the supervisor (config keys state.bucket,
- * state.lease_bucket, state.audit_stream). */
+ * state.lease_bucket, state.audit_stream, state.nonce_bucket). The nonce
+ * bucket holds one key per admin command a leader carried out (the nonce in
+ * hex), kept until no supervisor could still accept that command: a command
+ * is carried out once across replicas, restarts and link gaps. */
 #define FLEET_DEFAULT_STATE_BUCKET "fleet_state"
 #define FLEET_DEFAULT_LEASE_BUCKET "fleet_leader"
 #define FLEET_DEFAULT_AUDIT_STREAM "FLEET_AUDIT"
+#define FLEET_DEFAULT_NONCE_BUCKET "fleet_admin_nonces"
 /* Keys of the state bucket: "inst.<service>.<instance>" holds an
  * instance's durable record (the supervisor's own), "maint.<service>" and
  * "maint.<service>.<instance>" a maintenance flag whose value is the reason. */

@@ -43,6 +43,7 @@ static const char *const rule_names[ADMIN_RULE_COUNT] = {
     [ADMIN_REPLAYED] = "replayed",
     [ADMIN_BUSY] = "busy",
     [ADMIN_UNKNOWN_TARGET] = "unknown_target",
+    [ADMIN_NOT_RECORDED] = "not_recorded",
     [ADMIN_NOT_DONE] = "not_done",
 };
 

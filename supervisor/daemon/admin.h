@@ -26,6 +26,12 @@
  * thread: a flood on fleet.v1.admin.* is refused unread past this rate, so
  * it can never starve the heartbeats' processing. */
 #define ADMIN_CHECKS_PER_S 100
+/* How long the nonce of a command carried out is kept in the store's nonce
+ * bucket (store_claim_nonce): past this no supervisor accepts the command
+ * anyway. A command lives at most FLEET_ADMIN_MAX_WINDOW_MS from its issue
+ * time, which may be a skew ahead of the claiming supervisor's clock, and a
+ * replica whose clock is a skew behind still accepts it that much longer. */
+#define ADMIN_NONCE_KEEP_MS (FLEET_ADMIN_MAX_WINDOW_MS + 2 * FLEET_SKEW_DEFAULT_MS)
 
 /* Why a command was refused: one value per rule, in the order checked. */
 enum admin_rule {
@@ -45,6 +51,7 @@ enum admin_rule {
     ADMIN_REPLAYED,            /* its nonce was accepted before */
     ADMIN_BUSY,                /* every nonce slot holds a live command */
     ADMIN_UNKNOWN_TARGET,      /* no such service or instance (admin_exec counts it) */
+    ADMIN_NOT_RECORDED,        /* its nonce could not be claimed in JetStream (admin_exec counts it) */
     ADMIN_NOT_DONE,            /* accepted here, but the fleet refused it (admin_exec counts it) */
     ADMIN_RULE_COUNT
 };
@@ -86,7 +93,8 @@ enum admin_rule admin_gate_check(struct admin_gate *g, const char *subject_verb,
                                  char *why, size_t why_len);
 
 /* Counts the outcome of carrying out an accepted command of `verb`:
- * ADMIN_ACCEPTED (done), ADMIN_UNKNOWN_TARGET or ADMIN_NOT_DONE. */
+ * ADMIN_ACCEPTED (done), ADMIN_UNKNOWN_TARGET, ADMIN_REPLAYED (claimed
+ * before in the store), ADMIN_NOT_RECORDED or ADMIN_NOT_DONE. */
 void admin_gate_count(struct admin_gate *g, fleet_admin_verb verb, enum admin_rule outcome);
 
 void admin_gate_counters(const struct admin_gate *g, struct admin_counters *out);

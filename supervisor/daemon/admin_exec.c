@@ -92,6 +92,35 @@ static int maintenance(const struct admin_env *env, const fleet_admin_command *c
     return observer_operator_maintenance(env->obs, c->service, instance, reason, op, env->mono_ms, result, n);
 }
 
+/* The gate remembers the nonces this process heard; the store remembers
+ * the ones any leader carried out, across replicas, restarts and link gaps
+ * (a command accepted while this replica was not listening). Claimed last,
+ * just before acting: a refusal above burns no nonce. Returns 0 when
+ * claimed now; else writes why[] and counts the refusal. */
+static int claim(struct admin_desk *desk, const struct admin_env *env, const fleet_admin_command *c, char *why,
+                 size_t n)
+{
+    char what[FLEET_NAME_MAX * 2 + 32];
+    int rc;
+
+    snprintf(what, sizeof(what), "%s %s%s%s", fleet_admin_verb_name(c->verb), c->service,
+             c->instance[0] != '\0' ? "/" : "", c->instance);
+    rc = store_claim_nonce(env->store, c->nonce, sizeof(c->nonce), what);
+    if (rc == 0)
+        return 0;
+    if (rc == 1) {
+        admin_gate_count(desk->gate, c->verb, ADMIN_REPLAYED);
+        snprintf(why, n, "%s: this command was carried out before (by this supervisor before a restart, or "
+                 "another): send a new one", admin_rule_name(ADMIN_REPLAYED));
+    } else {
+        admin_gate_count(desk->gate, c->verb, ADMIN_NOT_RECORDED);
+        snprintf(why, n, "%s: %s; a command is carried out only once its nonce is recorded, or it could be "
+                 "replayed: retry when JetStream answers", admin_rule_name(ADMIN_NOT_RECORDED),
+                 store_last_error(env->store));
+    }
+    return -1;
+}
+
 void admin_exec(struct admin_desk *desk, const struct admin_env *env, const struct ingest_admin *a)
 {
     fleet_admin_command c;
@@ -112,6 +141,11 @@ void admin_exec(struct admin_desk *desk, const struct admin_env *env, const stru
                                  sizeof(result)) != 0) {
         admin_gate_count(desk->gate, c.verb, ADMIN_UNKNOWN_TARGET);
         snprintf(why, sizeof(why), "%s: %s", admin_rule_name(ADMIN_UNKNOWN_TARGET), result);
+        log_refusal(desk, env, a->verb, why);
+        reply(env, a->reply, false, why, NULL);
+        return;
+    }
+    if (claim(desk, env, &c, why, sizeof(why)) != 0) {
         log_refusal(desk, env, a->verb, why);
         reply(env, a->reply, false, why, NULL);
         return;

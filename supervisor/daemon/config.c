@@ -320,6 +320,7 @@ static const struct key_def config_keys[] = {
     TEXT_KEY(CFG, SEC_STATE, "bucket", state_bucket, check_name, FLEET_DEFAULT_STATE_BUCKET, NULL),
     TEXT_KEY(CFG, SEC_STATE, "lease_bucket", lease_bucket, check_name, FLEET_DEFAULT_LEASE_BUCKET, NULL),
     TEXT_KEY(CFG, SEC_STATE, "audit_stream", audit_stream, check_name, FLEET_DEFAULT_AUDIT_STREAM, NULL),
+    TEXT_KEY(CFG, SEC_STATE, "nonce_bucket", nonce_bucket, check_name, FLEET_DEFAULT_NONCE_BUCKET, NULL),
     UINT_KEY(CFG, SEC_STATE, "lease_ttl_ms", lease_ttl_ms, 1000, 600000, "2000", "FLEET_LEASE_TTL_MS"),
     UINT_KEY(CFG, SEC_STATE, "replicas", state_replicas, 0, 5, "0", "FLEET_STATE_REPLICAS"),
     UINT_KEY(CFG, SEC_STATE, "audit_max_age_s", audit_max_age_s, 60, 31536000, "604800", NULL),

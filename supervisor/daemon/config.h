@@ -117,6 +117,7 @@ struct supervisor_config {
     char state_bucket[65];          /* state.bucket: JetStream KV of durable per-instance state */
     char lease_bucket[65];          /* state.lease_bucket: KV holding the leader lease */
     char audit_stream[65];          /* state.audit_stream: stream capturing every Event */
+    char nonce_bucket[65];          /* state.nonce_bucket: KV of the admin commands carried out */
     uint32_t lease_ttl_ms;          /* state.lease_ttl_ms, renewed every quarter; env FLEET_LEASE_TTL_MS */
     uint32_t state_replicas;        /* state.replicas: 0 auto (3 on a JetStream cluster, else 1), 1..5;
                                        env FLEET_STATE_REPLICAS */

@@ -867,7 +867,8 @@ static int open_store(struct daemon *d)
 {
     struct store_options opts = {
         .prefix = d->cfg->prefix, .state_bucket = d->cfg->state_bucket, .lease_bucket = d->cfg->lease_bucket,
-        .audit_stream = d->cfg->audit_stream, .lease_ttl_ms = d->cfg->lease_ttl_ms,
+        .audit_stream = d->cfg->audit_stream, .nonce_bucket = d->cfg->nonce_bucket,
+        .nonce_ttl_ms = ADMIN_NONCE_KEEP_MS, .lease_ttl_ms = d->cfg->lease_ttl_ms,
         .audit_max_age_s = d->cfg->audit_max_age_s, .supervisor_id = d->cfg->supervisor_id,
         .replicas = d->cfg->state_replicas,
     };

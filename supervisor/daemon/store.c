@@ -197,8 +197,10 @@ static void drop_assets(struct store *s)
 {
     kvStore_Destroy(s->state);
     kvStore_Destroy(s->lease);
+    kvStore_Destroy(s->nonces);
     s->state = NULL;
     s->lease = NULL;
+    s->nonces = NULL;
 }
 
 static bool unreachable(natsStatus st)
@@ -338,6 +340,9 @@ static int open_assets(struct store *s)
                  store_nats_why(NATS_ERR));
         goto out_drop;
     }
+    if (s->nonce_ttl_ms > 0 && open_bucket(s, s->js, &s->nonces, s->nonce_bucket, s->nonce_ttl_ms,
+                                           "fleet-supervisor admin commands carried out", &s->rep_nonces) != 0)
+        goto out_drop;
     if (store_open_audit(s) != 0)
         goto out_drop;
     s->reason[0] = '\0';
@@ -412,9 +417,11 @@ int store_open(natsConnection *nc, const struct store_options *o, struct store *
     s->state_bucket = dup_or(o->state_bucket, FLEET_DEFAULT_STATE_BUCKET);
     s->lease_bucket = dup_or(o->lease_bucket, FLEET_DEFAULT_LEASE_BUCKET);
     s->audit_stream = dup_or(o->audit_stream, FLEET_DEFAULT_AUDIT_STREAM);
+    s->nonce_bucket = dup_or(o->nonce_bucket, FLEET_DEFAULT_NONCE_BUCKET);
+    s->nonce_ttl_ms = o->nonce_ttl_ms > 0 ? o->nonce_ttl_ms : 0;
     s->id = strdup(o->supervisor_id);
     if (s->prefix == NULL || s->state_bucket == NULL || s->lease_bucket == NULL || s->audit_stream == NULL ||
-        s->id == NULL)
+        s->nonce_bucket == NULL || s->id == NULL)
         goto out_nomem;
     s->cfg_ttl_ms = o->lease_ttl_ms != 0 ? o->lease_ttl_ms : LEASE_TTL_DEFAULT_MS;
     s->ttl_ms = s->cfg_ttl_ms;
@@ -455,13 +462,14 @@ void store_close(struct store *s)
     free(s->state_bucket);
     free(s->lease_bucket);
     free(s->audit_stream);
+    free(s->nonce_bucket);
     free(s->id);
     free(s);
 }
 
 static bool replicas_short(const struct store *s)
 {
-    return s->rep_state.short_of || s->rep_lease.short_of || s->rep_audit.short_of;
+    return s->rep_state.short_of || s->rep_lease.short_of || s->rep_audit.short_of || s->rep_nonces.short_of;
 }
 
 void store_tick(struct store *s, int64_t now_mono_ms)
@@ -488,6 +496,10 @@ void store_tick(struct store *s, int64_t now_mono_ms)
     if (s->rep_lease.short_of) {
         snprintf(stream, sizeof(stream), "KV_%s", s->lease_bucket);
         store_check_replicas(s, stream, "KV bucket", &s->rep_lease);
+    }
+    if (s->rep_nonces.short_of) {
+        snprintf(stream, sizeof(stream), "KV_%s", s->nonce_bucket);
+        store_check_replicas(s, stream, "KV bucket", &s->rep_nonces);
     }
     if (s->rep_audit.short_of)
         store_check_replicas(s, s->audit_stream, "audit stream", &s->rep_audit);

@@ -55,6 +55,9 @@ struct store_options {
     const char *state_bucket;    /* NULL: FLEET_DEFAULT_STATE_BUCKET */
     const char *lease_bucket;    /* NULL: FLEET_DEFAULT_LEASE_BUCKET */
     const char *audit_stream;    /* NULL: FLEET_DEFAULT_AUDIT_STREAM */
+    const char *nonce_bucket;    /* NULL: FLEET_DEFAULT_NONCE_BUCKET */
+    int64_t nonce_ttl_ms;        /* the nonce bucket's TTL: how long a claimed nonce is kept;
+                                    0 = no nonce bucket (store_claim_nonce then fails) */
     uint32_t lease_ttl_ms;       /* 0: LEASE_TTL_DEFAULT_MS; at least LEASE_TTL_MIN_MS */
     uint32_t audit_max_age_s;    /* 0: STORE_DEFAULT_AUDIT_MAX_AGE_S */
     uint32_t replicas;           /* 0: auto (see above); 1..STORE_REPLICAS_MAX */
@@ -165,6 +168,17 @@ int store_load_all(struct store *s,
                    void (*each)(void *ctx, const char *service, const char *instance,
                                 const void *data, size_t len),
                    void *ctx);
+
+/* Claims an admin command's nonce (nonce_len bytes, at most 32) in the
+ * nonce bucket before the command is carried out: a create, so of two
+ * supervisors, two lives of one, or one before and after a link gap, only
+ * the first claim succeeds. `what` (the verb and target, for a human
+ * reading the bucket) is the value. Returns 0 when claimed now, 1 when it
+ * was claimed before (the command was carried out: refuse it as replayed),
+ * -1 when it could not be claimed (no nonce bucket, JetStream unreachable;
+ * store_last_error says why): the command must not be carried out, for
+ * nothing would stop it being carried out again. */
+int store_claim_nonce(struct store *s, const uint8_t *nonce, size_t nonce_len, const char *what);
 
 /* Maintenance flags (DESIGN.md §8), written by operators through the
  * leader (store_set_maintenance; older fleetctl wrote the bucket itself): key "maint.<service>" holds a whole

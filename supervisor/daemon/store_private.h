@@ -67,13 +67,15 @@ struct store {
     jsCtx *js_lease;          /* Wait = lease TTL / 4: a renewal must not outlive its use */
     kvStore *state;           /* NULL while degraded */
     kvStore *lease;           /* NULL while degraded; bound through js_lease */
-    char *prefix, *state_bucket, *lease_bucket, *audit_stream, *id;
+    kvStore *nonces;          /* NULL while degraded, or with no nonce bucket (nonce_ttl_ms 0) */
+    char *prefix, *state_bucket, *lease_bucket, *audit_stream, *nonce_bucket, *id;
+    int64_t nonce_ttl_ms;
     int64_t cfg_ttl_ms;       /* configured lease TTL */
     int64_t ttl_ms;           /* the lease bucket's TTL: the one in force */
     int64_t audit_max_age_s;
     int want_replicas;        /* configured; 0 = auto */
     bool clustered;           /* the server said it is a JetStream cluster */
-    struct replication rep_state, rep_lease, rep_audit;
+    struct replication rep_state, rep_lease, rep_audit, rep_nonces;
     int64_t next_replica_check_ms;
 
     bool available;

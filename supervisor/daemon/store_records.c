@@ -470,3 +470,40 @@ int store_set_maintenance(struct store *s, const char *service, const char *inst
         store_become_degraded(s, s->error);
     return -1;
 }
+
+int store_claim_nonce(struct store *s, const uint8_t *nonce, size_t nonce_len, const char *what)
+{
+    static const char hex[] = "0123456789abcdef";
+    char key[2 * 32 + 1];
+    uint64_t rev = 0;
+    natsStatus st;
+
+    if (nonce_len == 0 || nonce_len > 32) {
+        store_set_error(s, NATS_OK, "store_claim_nonce: a nonce of %zu bytes", nonce_len);
+        return -1;
+    }
+    for (size_t k = 0; k < nonce_len; k++) {
+        key[2 * k] = hex[nonce[k] >> 4];
+        key[2 * k + 1] = hex[nonce[k] & 0x0f];
+    }
+    key[2 * nonce_len] = '\0';
+    if (s->nonce_ttl_ms <= 0) {
+        store_set_error(s, NATS_OK, "this supervisor keeps no nonce bucket");
+        return -1;
+    }
+    if (!store_writable(s, key))
+        return -1;
+    if (s->nonces == NULL) {
+        store_set_error(s, NATS_OK, "KV bucket %s is not bound", s->nonce_bucket);
+        return -1;
+    }
+    st = kvStore_Create(&rev, s->nonces, key, what, (int)strlen(what));
+    if (st == NATS_OK)
+        return 0;
+    if (store_is_conflict(st, 0))
+        return 1;
+    store_set_error(s, st, "cannot record command nonce %s in KV bucket %s", key, s->nonce_bucket);
+    if (store_is_js_gone(st, 0))
+        store_become_degraded(s, s->error);
+    return -1;
+}

@@ -189,6 +189,7 @@ static void every_program_connects_with_the_list_and_state_is_replicated(void **
     assert_true(feedwatch_wait_service(c->fx.watch, "svc-1", 5 /* UNEXPECTED */, WAIT_MS));
     assert_int_equal(replicas_of(c, "KV_fleet_state"), 3);
     assert_int_equal(replicas_of(c, "KV_fleet_leader"), 3);
+    assert_int_equal(replicas_of(c, "KV_fleet_admin_nonces"), 3);
     assert_int_equal(replicas_of(c, "FLEET_AUDIT"), 3);
 }
 

@@ -118,8 +118,8 @@ static void start_fleet(struct admin_fx *f, const char *cfg, bool standby)
 }
 
 /* A command sealed here, as any client written from DESIGN.md would. */
-static void seal(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
-                 const char *instance, int64_t issued_ms, uint8_t **env, size_t *len)
+static void seal_forced(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
+                        const char *instance, int64_t issued_ms, bool force, uint8_t **env, size_t *len)
 {
     fleet_admin_command c;
     fleet_keypair *kp = NULL;
@@ -130,10 +130,17 @@ static void seal(const struct fleetfx_operator *who, fleet_admin_verb verb, cons
     snprintf(c.instance, sizeof(c.instance), "%s", instance);
     c.issued_unix_ms = issued_ms;
     c.expires_unix_ms = issued_ms + FLEET_ADMIN_DEFAULT_TTL_MS;
+    c.force = force;
     assert_int_equal(fleet_admin_new_nonce(&c), FLEET_OK);
     assert_int_equal(fleet_keypair_from_seed_file(who->seed_path, &kp), FLEET_OK);
     assert_int_equal(fleet_admin_seal(&c, kp, env, len), FLEET_OK);
     fleet_keypair_destroy(kp);
+}
+
+static void seal(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
+                 const char *instance, int64_t issued_ms, uint8_t **env, size_t *len)
+{
+    seal_forced(who, verb, service, instance, issued_ms, false, env, len);
 }
 
 /* Sends `env` on fleet.v1.admin.<verb> and returns the AdminReply's error
@@ -210,6 +217,44 @@ static void allowed_restart_and_every_refusal(void **state)
     assert_int_equal(feedwatch_count_actions(f->ha.fx.watch, "web", "web-1", ACT_RESTART), 1);
     assert_int_equal(feedwatch_count_actions(f->ha.fx.watch, "web", "web-1", ACT_FENCE), 0);
     assert_true(proc_wait_output(&f->ha.sup[0], "\"msg\":\"admin command refused\"", WAIT_MS));
+}
+
+/* A supervisor that was not listening when a command was carried out (here:
+ * a new life of the only one) refuses it replayed from the bus: the nonce
+ * is in JetStream, not only in the memory of the life that heard it. */
+static void replay_after_a_restart_is_refused(void **state)
+{
+    struct admin_fx *f = *state;
+    const char *cfg = config(f, "replay", "  - name: web\n    desired: 2\n");
+    struct feedwatch_heartbeat before;
+    char why[320];
+    uint8_t *env, *fresh;
+    size_t len, fresh_len;
+
+    start_fleet(f, cfg, false);
+    before = fleetfx_wait_heartbeat(&f->ha.fx, "web", "web-2", fleetfx_serving, NULL);
+    seal(&f->alice, FLEET_VERB_RESTART, "web", "web-2", fleet_unix_ms(), &env, &len);
+    send_raw(f, "restart", env, len, why, sizeof(why));
+    assert_string_equal(why, "");
+    before = fleetfx_wait_heartbeat(&f->ha.fx, "web", "web-2", fleetfx_new_life, &before);
+
+    /* A new life of the supervisor: it never heard the command. */
+    assert_true(fleetfx_stop_proc(&f->ha.sup[0]));
+    fleetfx_supervisor(&f->ha.fx, &f->ha.sup[0], cfg);
+    assert_true(proc_wait_output(&f->ha.sup[0], "\"msg\":\"leading\"", WAIT_MS));
+    assert_true(feedwatch_wait_instance(f->ha.fx.watch, "web", "web-2", IH_HEALTHY, WAIT_MS));
+    send_raw(f, "restart", env, len, why, sizeof(why));
+    free(env);
+    if (strncmp(why, "replayed", 8) != 0)
+        fail_msg("the replayed command got \"%s\", not a replayed refusal", why);
+    assert_non_null(strstr(why, "carried out before"));
+    /* A new command is carried out as ever (forced: the new life may not
+     * have heard web-1 yet, and would refuse to restart the last serving). */
+    seal_forced(&f->alice, FLEET_VERB_RESTART, "web", "web-2", fleet_unix_ms(), true, &fresh, &fresh_len);
+    send_raw(f, "restart", fresh, fresh_len, why, sizeof(why));
+    free(fresh);
+    assert_string_equal(why, "");
+    fleetfx_wait_heartbeat(&f->ha.fx, "web", "web-2", fleetfx_new_life, &before);
 }
 
 /* Two replicas hear every command; only the leader answers: one reply. */
@@ -295,6 +340,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(allowed_restart_and_every_refusal, setup, teardown),
         cmocka_unit_test_setup_teardown(only_the_leader_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(replay_after_a_restart_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(fence_and_unfence_through_fleetctl, setup, teardown),
         cmocka_unit_test_setup_teardown(rolling_restart_keeps_two_of_three, setup, teardown),
     };

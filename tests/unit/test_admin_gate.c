@@ -549,6 +549,7 @@ static void test_rule_names(void **state)
     assert_string_equal(admin_rule_name(ADMIN_SERVICE_NOT_ALLOWED), "service_not_allowed");
     assert_string_equal(admin_rule_name(ADMIN_NOT_DONE), "not_done");
     assert_string_equal(admin_rule_name(ADMIN_UNKNOWN_TARGET), "unknown_target");
+    assert_string_equal(admin_rule_name(ADMIN_NOT_RECORDED), "not_recorded");
     assert_string_equal(admin_rule_name(ADMIN_RULE_COUNT), "unknown");
     for (int r = 0; r < ADMIN_RULE_COUNT; r++)
         for (int q = r + 1; q < ADMIN_RULE_COUNT; q++)
