@@ -23,8 +23,9 @@ struct proofcheck {
     fleet_keypair *kp;               /* owned */
     uint8_t own_pk[FLEET_PUBLIC_KEY_BYTES];
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
-    struct entry *set;               /* n_sets * WAYS, calloc'd: untouched pages cost no memory */
-    size_t n_sets;                   /* a power of two */
+    struct entry *set;               /* n_sets * WAYS */
+    size_t n_sets;                   /* a power of two; doubles while a full set would evict */
+    size_t max_sets;                 /* the configured capacity / WAYS: past it, full sets evict */
     unsigned char *next_way;         /* per set: the way a miss replaces next */
     double tokens;
     uint32_t rate;
@@ -46,8 +47,12 @@ int proofcheck_create(fleet_keypair *kp, size_t entries, uint32_t agreements_per
 
     if (pc == NULL || sodium_init() < 0)
         goto out_free;
-    while (sets * WAYS < entries)
-        sets *= 2;
+    pc->max_sets = sets;
+    while (pc->max_sets * WAYS < entries)
+        pc->max_sets *= 2;
+    /* Small first, grown as keys come: the entries of the keys in use stay
+     * dense (in cache, few pages), where a table sized for the most keys
+     * allowed made every lookup a cache and TLB miss. */
     pc->set = calloc(sets * WAYS, sizeof(*pc->set));
     pc->next_way = calloc(sets, 1);
     if (pc->set == NULL || pc->next_way == NULL || pthread_mutex_init(&pc->lock, NULL) != 0)
@@ -129,17 +134,61 @@ static bool lookup(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTE
     return false;
 }
 
-/* Under the lock: caches `mac_key` for `key`, in a free way or the set's next. */
+/* Under the lock: twice the sets, every entry moved to its new set (the
+ * entries of one old set split over two new ones: they always fit). -1
+ * when out of memory, the cache unchanged. */
+static int grow(struct proofcheck *pc)
+{
+    size_t sets = pc->n_sets * 2;
+    struct entry *old = pc->set, *set = calloc(sets * WAYS, sizeof(*set));
+    unsigned char *next_way = calloc(sets, 1);
+    size_t n_old = pc->n_sets * WAYS;
+
+    if (set == NULL || next_way == NULL) {
+        free(set);
+        free(next_way);
+        return -1;
+    }
+    pc->set = set;
+    pc->n_sets = sets;
+    for (size_t k = 0; k < n_old; k++) {
+        struct entry *e;
+
+        if (!old[k].used)
+            continue;
+        e = set_of(pc, old[k].key);
+        for (int w = 0; w < WAYS; w++) {
+            if (!e[w].used) {
+                e[w] = old[k];
+                break;
+            }
+        }
+    }
+    sodium_memzero(old, n_old * sizeof(*old));
+    free(old);
+    free(pc->next_way);
+    pc->next_way = next_way;
+    return 0;
+}
+
+/* Under the lock: caches `mac_key` for `key`, in a free way, in a free way
+ * of a grown table while below the capacity, or in the set's next way. */
 static void insert(struct proofcheck *pc, const uint8_t key[FLEET_PROOF_KEY_BYTES],
                    const uint8_t mac_key[FLEET_PROOF_TAG_BYTES], uint64_t incarnation)
 {
-    struct entry *e = set_of(pc, key);
-    size_t set = (size_t)(e - pc->set) / WAYS;
+    struct entry *e;
+    size_t set;
     int w;
 
-    for (w = 0; w < WAYS; w++)
-        if (!e[w].used || memcmp(e[w].key, key, FLEET_PROOF_KEY_BYTES) == 0)
+    for (;;) {
+        e = set_of(pc, key);
+        for (w = 0; w < WAYS; w++)
+            if (!e[w].used || memcmp(e[w].key, key, FLEET_PROOF_KEY_BYTES) == 0)
+                break;
+        if (w < WAYS || pc->n_sets >= pc->max_sets || grow(pc) != 0)
             break;
+    }
+    set = (size_t)(e - pc->set) / WAYS;
     if (w == WAYS) {
         w = pc->next_way[set];
         pc->next_way[set] = (unsigned char)((w + 1) % WAYS);

@@ -3,10 +3,12 @@
  * Runs on NATS callback threads, before a heartbeat is queued for the core:
  * the core only learns whether a heartbeat was proven by its incarnation.
  * A key agreement (X25519, ~60 µs) is done once per incarnation key and the
- * MAC key cached (64 bytes an entry), so a proven heartbeat costs one keyed
- * BLAKE2b of ~100-150 bytes (~0.5 µs). The cache has a fixed number of entries (4-way sets indexed by a
- * keyed hash, so a publisher cannot aim its keys at one set), and new
- * agreements are rationed by a token bucket: a flood of made-up keys costs
+ * MAC key cached (80 bytes an entry), so a proven heartbeat costs one keyed
+ * BLAKE2b of ~100-150 bytes (~0.4 µs). The cache (4-way sets indexed by a
+ * keyed hash, so a publisher cannot aim its keys at one set) starts small and
+ * doubles whenever a key would evict another, up to a configured capacity,
+ * so the keys in use stay dense in memory; past that capacity a full set
+ * evicts. New agreements are rationed by a token bucket: a flood of made-up keys costs
  * bounded CPU and evicts at most what the ration allows. A heartbeat that
  * would need an agreement past the ration is taken as unproven (counted as
  * deferred); the core refuses unproven heartbeats for an incarnation it has
@@ -37,7 +39,8 @@ struct proofcheck_counters {
 struct proofcheck;
 
 /* Takes ownership of `kp` (destroyed with the checker, also on failure).
- * `entries`: cache capacity (rounded up to a power of two, at least 64);
+ * `entries`: cache capacity (rounded up to a power of two, at least 64; the
+ * cache starts at 64 and grows to it);
  * `agreements_per_s`: the ration (and its burst). 0 or *out on success,
  * -1 when out of memory. */
 int proofcheck_create(fleet_keypair *kp, size_t entries, uint32_t agreements_per_s, struct proofcheck **out);

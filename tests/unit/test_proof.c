@@ -423,38 +423,70 @@ static void test_agreement_ration(void **state)
     proofcheck_destroy(pc);
 }
 
+enum { CACHE_KEYS = 1000 };
+static uint8_t cache_keys[CACHE_KEYS][32];
+static uint8_t cache_proofs[CACHE_KEYS][FLEET_PROOF_ENTRY_BYTES];
+static uint64_t cache_incs[CACHE_KEYS];
+static const uint8_t cache_layout[] = "FLEETHB1 any bytes";
+
+/* Draws n incarnation keys, each with its proof of cache_layout to our key,
+ * and has pc prove each once (at times 0..n-1). */
+static void prove_new_keys(const struct fx *f, struct proofcheck *pc, int n)
+{
+    uint8_t pk[FLEET_PUBLIC_KEY_BYTES];
+
+    fleet_keypair_public_raw(f->sup, pk);
+    for (int k = 0; k < n; k++) {
+        fleet_incarnation_key *ik = NULL;
+        uint8_t mac[32];
+
+        assert_int_equal(fleet_incarnation_key_generate(&ik), FLEET_OK);
+        memcpy(cache_keys[k], fleet_incarnation_key_public(ik), 32);
+        cache_incs[k] = fleet_incarnation_key_incarnation(ik);
+        assert_int_equal(fleet_proof_key_instance(ik, pk, mac), FLEET_OK);
+        memcpy(cache_proofs[k], pk, FLEET_PROOF_ID_BYTES);
+        fleet_proof_tag(mac, cache_layout, sizeof(cache_layout), cache_proofs[k] + FLEET_PROOF_ID_BYTES);
+        fleet_incarnation_key_destroy(ik);
+        assert_int_equal(proofcheck_verify(pc, cache_keys[k], cache_incs[k], cache_proofs[k],
+                                           sizeof(cache_proofs[k]), cache_layout, sizeof(cache_layout), k),
+                         PROOF_PROVEN);
+    }
+}
+
+/* Below its capacity the cache grows rather than evicts: 1,000 keys in a
+ * cache that starts at 64 entries, each agreed once, none dropped. */
+static void test_cache_grows_below_capacity(void **state)
+{
+    struct fx *f = *state;
+    struct proofcheck *pc = checker_of(f, 8192, 100000);
+    struct proofcheck_counters c;
+
+    prove_new_keys(f, pc, CACHE_KEYS);
+    for (int k = 0; k < CACHE_KEYS; k++)
+        assert_int_equal(proofcheck_verify(pc, cache_keys[k], cache_incs[k], cache_proofs[k],
+                                           sizeof(cache_proofs[k]), cache_layout, sizeof(cache_layout),
+                                           CACHE_KEYS + k), PROOF_PROVEN);
+    proofcheck_counters(pc, &c);
+    assert_int_equal(c.proven, 2 * CACHE_KEYS);
+    assert_int_equal(c.agreements, CACHE_KEYS);
+    assert_int_equal(c.evictions, 0);
+    proofcheck_destroy(pc);
+}
+
 /* The cache is bounded: more proven keys than entries evict, and an evicted
  * key proves again after a fresh agreement. */
 static void test_cache_bounded(void **state)
 {
     struct fx *f = *state;
-    uint8_t pk[FLEET_PUBLIC_KEY_BYTES];
     struct proofcheck *pc = checker_of(f, 64, 100000);
-    static const uint8_t layout[] = "FLEETHB1 any bytes";
     struct proofcheck_counters c;
     enum { KEYS = 200 };
-    static uint8_t keys[KEYS][32];
-    static uint8_t proofs[KEYS][FLEET_PROOF_ENTRY_BYTES];
-    static uint64_t incs[KEYS];
 
-    fleet_keypair_public_raw(f->sup, pk);
-    for (int k = 0; k < KEYS; k++) {
-        fleet_incarnation_key *ik = NULL;
-        uint8_t mac[32];
-
-        assert_int_equal(fleet_incarnation_key_generate(&ik), FLEET_OK);
-        memcpy(keys[k], fleet_incarnation_key_public(ik), 32);
-        incs[k] = fleet_incarnation_key_incarnation(ik);
-        assert_int_equal(fleet_proof_key_instance(ik, pk, mac), FLEET_OK);
-        memcpy(proofs[k], pk, FLEET_PROOF_ID_BYTES);
-        fleet_proof_tag(mac, layout, sizeof(layout), proofs[k] + FLEET_PROOF_ID_BYTES);
-        fleet_incarnation_key_destroy(ik);
-        assert_int_equal(proofcheck_verify(pc, keys[k], incs[k], proofs[k], sizeof(proofs[k]), layout,
-                                           sizeof(layout), k), PROOF_PROVEN);
-    }
+    prove_new_keys(f, pc, KEYS);
     for (int k = 0; k < KEYS; k++)
-        assert_int_equal(proofcheck_verify(pc, keys[k], incs[k], proofs[k], sizeof(proofs[k]), layout,
-                                           sizeof(layout), KEYS + k), PROOF_PROVEN);
+        assert_int_equal(proofcheck_verify(pc, cache_keys[k], cache_incs[k], cache_proofs[k],
+                                           sizeof(cache_proofs[k]), cache_layout, sizeof(cache_layout), KEYS + k),
+                         PROOF_PROVEN);
     proofcheck_counters(pc, &c);
     assert_int_equal(c.proven, 2 * KEYS);
     assert_true(c.evictions >= KEYS - 64);
@@ -476,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_layout_known_answer),
         cmocka_unit_test_setup_teardown(test_agreement_ration, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cache_bounded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_grows_below_capacity, fx_setup, fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
