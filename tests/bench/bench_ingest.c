@@ -33,6 +33,12 @@
  *     (ingest_decode with a proofcheck on the supervisor's key, its default
  *     cache and ration) and nothing else: the floor any consumer that trusts
  *     only proven heartbeats pays, so C / A+ is what the supervisor adds.
+ *   C warm: C, but every instance's first heartbeat (the load's first
+ *     n_instances) goes out and is taken before the measurement starts, so
+ *     the measured rest finds every key agreed: the steady state of lives
+ *     that send thousands of heartbeats each, where C pays one key
+ *     agreement (X25519, ~50 us) per 200 heartbeats. Its CPU is divided by
+ *     the heartbeats of the measured part only.
  *
  * CPU per heartbeat, the same way for both sides: user + system time of the
  * whole subscribing process (/proc/PID/stat), every thread, from the moment
@@ -102,6 +108,8 @@
 #define CMD_PLAIN 'p'           /* publish / take the plain load */
 #define CMD_PROVEN 'P'          /* publish / take the proven load */
 #define CMD_CHECKED 'K'         /* bare: take the proven load and check every proof */
+#define CMD_WARM 'w'            /* publishers: the proven load's first heartbeat of each instance */
+#define CMD_REST 'r'            /* publishers: the rest of the proven load */
 /* The supervisor's defaults (config.c limits.proven_keys_cached,
  * key_agreements_per_s), so the checked bare side checks as it does. */
 #define CHECK_KEYS_CACHED 262144
@@ -210,7 +218,8 @@ static int publisher_serve(void *ctx, char cmd, int reply_fd)
 {
     struct worker_env *e = ctx;
     struct pub_reply r = { 0 };
-    const struct bench_load *l = cmd == CMD_PROVEN ? e->proven : e->plain;
+    const struct bench_load *l = cmd == CMD_PLAIN ? e->plain : e->proven;
+    size_t from = cmd == CMD_REST ? l->n_instances : 0, to = cmd == CMD_WARM ? l->n_instances : l->n_msgs;
     size_t sent = 0;
     double rate = 0;
     int64_t t0;
@@ -226,21 +235,22 @@ static int publisher_serve(void *ctx, char cmd, int reply_fd)
         return bench_worker_reply(reply_fd, &r, sizeof(r));
     }
     t0 = bench_now_ns();
-    if (e->nc != NULL && bench_load_publish_slice(e->nc, l, e->slice, e->n_slices, &sent, &rate) == 0)
+    if (e->nc != NULL && bench_load_publish_range(e->nc, l, e->slice, e->n_slices, from, to, &sent, &rate) == 0)
         r = (struct pub_reply){ .ok = 1, .sent = sent, .elapsed_ns = bench_now_ns() - t0 };
     return bench_worker_reply(reply_fd, &r, sizeof(r));
 }
 
-/* Tells every publisher to send its slice of `proven`'s load, all at once,
- * and waits for them. Writes the aggregate rate. Returns 0 or -1. */
-static int publish_all(struct bench *bn, bool proven, double *rate)
+/* Tells every publisher to send its slice of what `cmd` names (CMD_PLAIN,
+ * CMD_PROVEN, CMD_WARM, CMD_REST), all at once, and waits for them. Writes
+ * the aggregate rate. Returns 0 or -1. */
+static int publish_all(struct bench *bn, char cmd, double *rate)
 {
     int64_t slowest = 0;
     uint64_t sent = 0;
     int rc = 0;
 
     for (size_t k = 0; k < bn->opt.publishers; k++)
-        if (bench_worker_send(&bn->pub[k], proven ? CMD_PROVEN : CMD_PLAIN) != 0)
+        if (bench_worker_send(&bn->pub[k], cmd) != 0)
             return -1;
     for (size_t k = 0; k < bn->opt.publishers; k++) {
         struct pub_reply r;
@@ -408,7 +418,7 @@ static int run_bare(struct bench *bn, char cmd, struct phase_result *r)
         bench_worker_read(&bn->bare, &ready, sizeof(ready), WORKER_SETUP_MS) != 0 || !ready.ok)
         return -1;
     cpu0 = bench_process_cpu_ns(bn->bare.pid);
-    if (publish_all(bn, proven, &r->publish_rate) != 0 ||
+    if (publish_all(bn, proven ? CMD_PROVEN : CMD_PLAIN, &r->publish_rate) != 0 ||
         bench_worker_read(&bn->bare, &got, sizeof(got), BENCH_PHASE_LIMIT_MS + BENCH_STALL_MS) != 0)
         return -1;
     cpu1 = bench_process_cpu_ns(bn->bare.pid);
@@ -487,13 +497,19 @@ static void perf_stop(pid_t perf)
 
 
 /* Returns 0 with *r filled (complete or not), or -1 when it could not run. */
-static int run_supervisor(struct bench *bn, const char *path, int round, bool proven, bool profile,
+/* One supervisor side. `warm` (proven only): every instance's first
+ * heartbeat goes out and is taken before the measurement, so what is
+ * measured is the rest, with every key already agreed: the steady state of
+ * a fleet whose lives send thousands of heartbeats each, where the cold run
+ * pays one key agreement per 200 heartbeats. */
+static int run_supervisor(struct bench *bn, const char *path, int round, bool proven, bool warm, bool profile,
                           struct phase_result *r)
 {
     const struct bench_load *load = proven ? &bn->proven_load : &bn->load;
     char config[300], id[32];
     char *argv[] = { (char *)path, "--config", config, "--id", id, NULL };
-    struct bench_poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs };
+    struct bench_poller poll = { .nc = bn->ctl, .id = id, .target = load->n_msgs,
+                                 .base = warm ? load->n_instances : 0 };
     struct proc sup = { 0 };
     int64_t slow0, slow1, cpu0 = -1, cpu1 = -1;
     pthread_t poll_thread;
@@ -504,7 +520,8 @@ static int run_supervisor(struct bench *bn, const char *path, int round, bool pr
     r->supervisor = true;
     r->proven = proven;
     snprintf(config, sizeof(config), "%s/supervisor.yaml", bn->server.dir);
-    snprintf(id, sizeof(id), "bench-r%d%s%s", round, proven ? "p" : "", path == bn->supervisor_path ? "" : "c");
+    snprintf(id, sizeof(id), "bench-r%d%s%s%s", round, proven ? "p" : "", warm ? "w" : "",
+             path == bn->supervisor_path ? "" : "c");
     if (write_supervisor_config(bn, proven, config) != 0)
         return -1;
     if (bench_varz_int(bn->monitor_port, "slow_consumers", &slow0) != 0)
@@ -525,12 +542,25 @@ static int run_supervisor(struct bench *bn, const char *path, int round, bool pr
         snprintf(out, sizeof(out), "%s%s", bn->opt.perf_out, proven ? ".proof" : "");
         perf = perf_start(sup.pid, out);
     }
+    if (warm) {
+        struct bench_poller first = { .nc = bn->ctl, .id = id, .target = load->n_instances };
+        double warm_rate;
+
+        if (publish_all(bn, CMD_WARM, &warm_rate) != 0)
+            goto out_stop_perf;
+        bench_poll_stats(&first);
+        if (first.last.accepted != load->n_instances) {
+            fprintf(stderr, "bench_ingest: warm-up: %" PRIu64 " of %zu first heartbeats accepted\n",
+                    first.last.accepted, load->n_instances);
+            goto out_stop_perf;
+        }
+    }
     if (pthread_create(&poll_thread, NULL, bench_poll_stats, &poll) != 0) {
         fprintf(stderr, "bench_ingest: cannot start the stats poller\n");
         goto out_stop_perf;
     }
     cpu0 = bench_process_cpu_ns(sup.pid);
-    rc = publish_all(bn, proven, &r->publish_rate);
+    rc = publish_all(bn, warm ? CMD_REST : proven ? CMD_PROVEN : CMD_PLAIN, &r->publish_rate);
     pthread_join(poll_thread, NULL);
     cpu1 = bench_process_cpu_ns(sup.pid);
 out_stop_perf:
@@ -562,8 +592,8 @@ out_kill_supervisor:
         return -1;
     }
     r->rate = bench_poller_rate(&poll);
-    if (cpu0 >= 0 && cpu1 >= cpu0 && r->received > 0)
-        r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)r->received;
+    if (cpu0 >= 0 && cpu1 >= cpu0 && r->received > poll.base)
+        r->cpu_ns_per_hb = (double)(cpu1 - cpu0) / (double)(r->received - poll.base);
     return 0;
 }
 
@@ -574,13 +604,13 @@ out_kill_supervisor:
  * its load. */
 enum side {
     SIDE_BARE, SIDE_SUPERVISOR, SIDE_COMPARE,
-    SIDE_BARE_PROVEN, SIDE_BARE_CHECKED, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN,
+    SIDE_BARE_PROVEN, SIDE_BARE_CHECKED, SIDE_SUPERVISOR_PROVEN, SIDE_COMPARE_PROVEN, SIDE_SUPERVISOR_WARM,
     SIDE_COUNT
 };
 
 static const char *const side_name[SIDE_COUNT] = {
     "bare nats.c", "fleet-supervisor", "--compare", "bare (proven load)", "bare+proof check", "supervisor+proof",
-    "--compare+proof",
+    "--compare+proof", "supervisor+proof warm",
 };
 
 static bool side_bare(int s)
@@ -623,7 +653,7 @@ static uint64_t drops_of(const struct phase_result *r, uint64_t published)
 
 static void print_row(int round, enum side side, const struct phase_result *r, uint64_t published)
 {
-    printf("%5d  %-18s %11.0f %10" PRIu64 " %6" PRIu64 " %11.0f %7.3f  stale=%" PRIu64 " refused=%" PRIu64
+    printf("%5d  %-21s %11.0f %10" PRIu64 " %6" PRIu64 " %11.0f %7.3f  stale=%" PRIu64 " refused=%" PRIu64
            "%s%s%s nats_dropped=%" PRId64 " server_slow=%" PRId64 "%s\n",
            round, side_name[side], r->rate, r->delivered, drops_of(r, published), r->publish_rate,
            r->cpu_ns_per_hb / 1000.0, r->stale, r->refused, r->refused_by[0] ? " (" : "", r->refused_by,
@@ -641,7 +671,7 @@ static void report(const struct bench *bn, struct phase_result res[SIDE_COUNT][M
     printf("\n%" PRIu64 " publisher processes; cpu = user + system of the whole subscribing process\n"
            "(/proc/PID/stat, every thread) from the publishers' start to the last heartbeat taken, per "
            "heartbeat\n", bn->opt.publishers);
-    printf("round  subscriber         rate (hb/s)  delivered  drops   publish/s  cpu us/hb\n");
+    printf("round  subscriber            rate (hb/s)  delivered  drops   publish/s  cpu us/hb\n");
     for (size_t k = 0; k < rounds; k++)
         for (int s = 0; s < SIDE_COUNT; s++)
             if (side_runs(bn, s))
@@ -790,9 +820,10 @@ static int run_round(struct bench *bn, size_t k, struct phase_result res[SIDE_CO
             rc = run_bare(bn, s == SIDE_BARE ? CMD_PLAIN : s == SIDE_BARE_PROVEN ? CMD_PROVEN : CMD_CHECKED,
                           &res[s][k]);
         else if (s == SIDE_COMPARE || s == SIDE_COMPARE_PROVEN)
-            rc = run_supervisor(bn, bn->opt.compare, (int)k + 1, side_proven(s), false, &res[s][k]);
+            rc = run_supervisor(bn, bn->opt.compare, (int)k + 1, side_proven(s), false, false, &res[s][k]);
         else
-            rc = run_supervisor(bn, bn->supervisor_path, (int)k + 1, side_proven(s), profile, &res[s][k]);
+            rc = run_supervisor(bn, bn->supervisor_path, (int)k + 1, side_proven(s), s == SIDE_SUPERVISOR_WARM,
+                                profile && s != SIDE_SUPERVISOR_WARM, &res[s][k]);
         if (rc != 0)
             return -1;
     }

@@ -183,11 +183,17 @@ out_no_memory:
 int bench_load_publish_slice(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t *sent,
                              double *rate)
 {
+    return bench_load_publish_range(nc, l, k, n, 0, l->n_msgs, sent, rate);
+}
+
+int bench_load_publish_range(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t from,
+                             size_t to, size_t *sent, double *rate)
+{
     int64_t t0 = bench_now_ns();
     natsStatus s = NATS_OK;
     size_t count = 0;
 
-    for (size_t j = 0; j < l->n_msgs && s == NATS_OK; j++) {
+    for (size_t j = from; j < to && j < l->n_msgs && s == NATS_OK; j++) {
         size_t i = j % l->n_instances;
 
         if (i % n != k)

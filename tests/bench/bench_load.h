@@ -54,6 +54,10 @@ int bench_load_publish(natsConnection *nc, const struct bench_load *l, double *r
  * many it sent into *sent and their publish rate into *rate. Returns 0 or -1. */
 int bench_load_publish_slice(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t *sent,
                              double *rate);
+/* The same for the heartbeats j with from <= j < to only (j as in
+ * bench_load_build: [0, n_instances) is every instance's first). */
+int bench_load_publish_range(natsConnection *nc, const struct bench_load *l, size_t k, size_t n, size_t from,
+                             size_t to, size_t *sent, double *rate);
 
 /* Reads integer `key` of the server's /varz over plain HTTP/1.0 on loopback.
  * Returns 0 and *out, or -1 with a message. */
