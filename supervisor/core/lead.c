@@ -91,6 +91,14 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
     apply_set_state(o, OBSERVER_WARMING_UP, reason, now_ms);
 }
 
+void observer_await_lease(struct observer *o, int64_t now_ms)
+{
+    if (o->leader)
+        stop_deciding(o, now_ms);
+    o->term = 0;
+    apply_set_state(o, OBSERVER_STANDBY, "standby: waiting for the leader lease", now_ms);
+}
+
 void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)
 {
     if (o->leader)

@@ -265,6 +265,10 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
  * SELF_PRESERVATION with `why` as the reason, since its feed is the one
  * published. observer_set_leader(true, ...) ends it as it ends standby. */
 void observer_set_observing(struct observer *o, const char *why, int64_t now_ms);
+/* A supervisor that holds a lease starts as this: a standby (as
+ * observer_set_leader false) that says it waits for the lease, not that
+ * another supervisor leads, which nobody knows yet. */
+void observer_await_lease(struct observer *o, int64_t now_ms);
 
 /* The highest term_seen any heartbeat has reported (0 before any): a new
  * leader's term must be above it (DESIGN.md §8). Never lowers. */

@@ -648,22 +648,32 @@ static void publish_http(struct daemon *d)
     exporter_tick(d->http, &f, d->clk.mono_ms);
 }
 
+static void apply_links(struct daemon *d, const struct ingest_link *link, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        observer_set_own_server(d->obs, link[k].server_id);
+        observer_link(d->obs, link[k].up, link[k].at_ms);
+    }
+}
+
 static void process(struct daemon *d, struct ingest_batch *batch)
 {
+    struct ingest_link links[sizeof(batch->link) / sizeof(batch->link[0])];
     const struct hb_input *run;
 
-    /* Leadership first: its requests can block (each bounded), and what
+    /* The link first, so a leadership won now knows whether it can see
+     * (at start the first connection's report is already waiting: without
+     * this the new leader would say "own NATS link down" for a moment).
+     * Then leadership: its requests can block (each bounded), and what
      * arrived meanwhile must be in the batch judged after them, or a slow
      * JetStream would look like silence from everyone. */
     d->clk = clock_now();
+    apply_links(d, links, ingest_take_links(d->queue, links, sizeof(links) / sizeof(links[0])));
     follow_lease(d);
     ingest_take(d->queue, batch);
     d->clk = clock_now();
     observer_set_unix_offset(d->obs, d->clk.unix_ms - d->clk.mono_ms);
-    for (size_t k = 0; k < batch->n_link; k++) {
-        observer_set_own_server(d->obs, batch->link[k].server_id);
-        observer_link(d->obs, batch->link[k].up, batch->link[k].at_ms);
-    }
+    apply_links(d, batch->link, batch->n_link);
     for (size_t k = 0; k < batch->n_ack; k++)
         observer_action_result(d->obs, batch->ack[k].action_id, batch->ack[k].outcome, batch->ack[k].error,
                                batch->ack[k].at_ms);
@@ -950,7 +960,7 @@ int daemon_run(struct supervisor_config *cfg, const char *config_path,
     }
     /* Nobody leads until the lease says so. */
     d.role = LEASE_STANDBY;
-    observer_set_leader(d.obs, false, 0, d.clk.mono_ms);
+    observer_await_lease(d.obs, d.clk.mono_ms);
     /* Until the first connection is reported, the observer cannot see anyone. */
     observer_link(d.obs, false, d.clk.mono_ms);
     fo = (struct feed_options){

@@ -391,6 +391,19 @@ void ingest_take(struct ingest *q, struct ingest_batch *batch)
     batch->n_hb = hb_ring_committed(&q->ring);
 }
 
+size_t ingest_take_links(struct ingest *q, struct ingest_link *out, size_t cap)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->lock);
+    n = q->pending.n_link < cap ? q->pending.n_link : cap;
+    memcpy(out, q->pending.link, n * sizeof(*out));
+    memmove(q->pending.link, q->pending.link + n, (q->pending.n_link - n) * sizeof(*out));
+    q->pending.n_link -= n;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
 size_t ingest_heartbeats(struct ingest *q, struct ingest_batch *batch, const struct hb_input **run)
 {
     size_t n;

@@ -137,6 +137,12 @@ int ingest_ack(struct ingest *q, uint64_t action_id, enum core_ack outcome, cons
  * reused between calls; free them with ingest_batch_free. Heartbeats of the
  * previous take not read by then stay queued for this one. */
 void ingest_take(struct ingest *q, struct ingest_batch *batch);
+/* Owner: moves the link changes waiting (at most `cap`, oldest first) into
+ * out[] ahead of the next ingest_take, which then holds only those that
+ * came after; returns how many. For what must know the link before the
+ * rest of a batch is taken (a leadership won at start, while the first
+ * connection's report waits in the queue). */
+size_t ingest_take_links(struct ingest *q, struct ingest_link *out, size_t cap);
 /* Owner: the next run of the heartbeats of the last take, in arrival order,
  * read in place: *run points at its first; returns its length, 0 when the
  * take's heartbeats are all handed out. A run is valid until the next call

@@ -185,6 +185,18 @@ static void heartbeats_make_the_fleet_available(void **state)
     assert_true(alpha->expected);
     fleet__v1__fleet_status__free_unpacked(fs, NULL);
     assert_false(feedwatch_seq_regressed(fx->watch));
+    /* A start says what it waits for and never claims blindness it did not
+     * have: no "own NATS link down" before the first connection's report
+     * was taken, no "another supervisor leads" when none does. */
+    {
+        char *out = proc_output(&fx->supervisor);
+
+        assert_non_null(out);
+        if (strstr(out, "SELF_PRESERVATION") != NULL || strstr(out, "another supervisor leads") != NULL)
+            fail_msg("a clean start passed through a false state:\n%s", out);
+        assert_non_null(strstr(out, "standby: waiting for the leader lease"));
+        free(out);
+    }
 }
 
 static void a_silent_instance_is_declared_dead_within_the_bound(void **state)
