@@ -118,8 +118,8 @@ static void start_fleet(struct admin_fx *f, const char *cfg, bool standby)
 }
 
 /* A command sealed here, as any client written from DESIGN.md would. */
-static void seal_forced(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
-                        const char *instance, int64_t issued_ms, bool force, uint8_t **env, size_t *len)
+static void seal_with(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
+                      const char *instance, int64_t issued_ms, const char *reason, uint8_t **env, size_t *len)
 {
     fleet_admin_command c;
     fleet_keypair *kp = NULL;
@@ -130,7 +130,7 @@ static void seal_forced(const struct fleetfx_operator *who, fleet_admin_verb ver
     snprintf(c.instance, sizeof(c.instance), "%s", instance);
     c.issued_unix_ms = issued_ms;
     c.expires_unix_ms = issued_ms + FLEET_ADMIN_DEFAULT_TTL_MS;
-    c.force = force;
+    snprintf(c.reason, sizeof(c.reason), "%s", reason);
     assert_int_equal(fleet_admin_new_nonce(&c), FLEET_OK);
     assert_int_equal(fleet_keypair_from_seed_file(who->seed_path, &kp), FLEET_OK);
     assert_int_equal(fleet_admin_seal(&c, kp, env, len), FLEET_OK);
@@ -140,7 +140,7 @@ static void seal_forced(const struct fleetfx_operator *who, fleet_admin_verb ver
 static void seal(const struct fleetfx_operator *who, fleet_admin_verb verb, const char *service,
                  const char *instance, int64_t issued_ms, uint8_t **env, size_t *len)
 {
-    seal_forced(who, verb, service, instance, issued_ms, false, env, len);
+    seal_with(who, verb, service, instance, issued_ms, "", env, len);
 }
 
 /* Sends `env` on fleet.v1.admin.<verb> and returns the AdminReply's error
@@ -248,13 +248,13 @@ static void replay_after_a_restart_is_refused(void **state)
     if (strncmp(why, "replayed", 8) != 0)
         fail_msg("the replayed command got \"%s\", not a replayed refusal", why);
     assert_non_null(strstr(why, "carried out before"));
-    /* A new command is carried out as ever (forced: the new life may not
-     * have heard web-1 yet, and would refuse to restart the last serving). */
-    seal_forced(&f->alice, FLEET_VERB_RESTART, "web", "web-2", fleet_unix_ms(), true, &fresh, &fresh_len);
-    send_raw(f, "restart", fresh, fresh_len, why, sizeof(why));
+    /* A new command is carried out as ever: its nonce is claimed too (a
+     * maintenance flag: done once stored, whatever the new life has heard). */
+    seal_with(&f->alice, FLEET_VERB_MAINTENANCE_ON, "web", "web-2", fleet_unix_ms(), "replay test", &fresh,
+              &fresh_len);
+    send_raw(f, "maintenance-on", fresh, fresh_len, why, sizeof(why));
     free(fresh);
     assert_string_equal(why, "");
-    fleetfx_wait_heartbeat(&f->ha.fx, "web", "web-2", fleetfx_new_life, &before);
 }
 
 /* Two replicas hear every command; only the leader answers: one reply. */
