@@ -614,10 +614,10 @@ void decide_maintenance_lifted(const struct observer *o, struct instance *i, str
 
 /* ---- mass silence ---- */
 
-/* A HEALTHY instance went silent (late or dead) at `now_ms`, and the
- * observer has counted it: too many at once is our problem, not theirs:
- * SELF_PRESERVATION. */
-void decide_silence_noted(const struct observer *o, int64_t now_ms, struct decisions *d)
+/* A HEALTHY instance, silent since `began_ms`, was just found so, and the
+ * observer has counted it: too many silences beginning together is our
+ * problem, not theirs: SELF_PRESERVATION. */
+void decide_silence_noted(const struct observer *o, int64_t began_ms, struct decisions *d)
 {
     struct policy_silence window = o->silence;   /* counting rolls the window: a copy */
     uint32_t silenced, before;
@@ -625,7 +625,7 @@ void decide_silence_noted(const struct observer *o, int64_t now_ms, struct decis
 
     if (o->state != OBSERVER_NORMAL && o->state != OBSERVER_WARMING_UP)
         return;
-    silenced = policy_silence_count(&window, now_ms);
+    silenced = policy_silence_count(&window, began_ms);
     before = o->n_healthy + silenced;
     if (!policy_mass_silence(&o->policy, silenced, before))
         return;

@@ -70,15 +70,16 @@ static bool held_on_server(const struct observer *o, const struct instance *i, i
                                    o->server_grace_ms, now_ms, &until);
 }
 
-/* A HEALTHY instance went silent (late or dead) at `now_ms`: counted, and
- * the policy says whether that many at once is a mass silence. */
-static void note_silence(struct observer *o, int64_t now_ms)
+/* A HEALTHY instance, last heard at `began_ms`, was found silent (late or
+ * dead) at `now_ms`: counted by when its silence began, and the policy says
+ * whether that many silences beginning together is a mass silence. */
+static void note_silence(struct observer *o, int64_t began_ms, int64_t now_ms)
 {
     struct decisions d;
 
-    policy_silence_note(&o->silence, now_ms);
+    policy_silence_note(&o->silence, began_ms);
     decisions_start(&d, o);
-    decide_silence_noted(o, now_ms, &d);
+    decide_silence_noted(o, began_ms, &d);
     apply_decisions(o, &d, now_ms);
 }
 
@@ -129,7 +130,7 @@ static void judge(struct observer *o, struct instance *i, int64_t now_ms)
         if (to != INST_UNSPECIFIED) {
             apply_transition(o, i, to, reason, now_ms);
             if (h == INST_HEALTHY && to != h && i->service->expected)
-                note_silence(o, now_ms);   /* only the configured fleet counts */
+                note_silence(o, i->last_seen_ms, now_ms);   /* only the configured fleet counts */
         }
     }
     apply_reschedule(o, i, now_ms);

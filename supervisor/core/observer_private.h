@@ -286,7 +286,7 @@ void decide_refence(const struct observer *o, struct instance *i, int64_t now_ms
 void decide_streak(const struct observer *o, struct instance *i, int64_t healthy_ms, struct decisions *d);
 void decide_maintenance(const struct observer *o, struct instance *i, int64_t now_ms, struct decisions *d);
 void decide_maintenance_lifted(const struct observer *o, struct instance *i, struct decisions *d);
-void decide_silence_noted(const struct observer *o, int64_t now_ms, struct decisions *d);
+void decide_silence_noted(const struct observer *o, int64_t began_ms, struct decisions *d);
 void decide_silence_check(const struct observer *o, int64_t now_ms, struct decisions *d);
 
 /* decide.c: snprintf for reasons, which are cut at `n` by design (the

@@ -197,10 +197,10 @@ uint32_t policy_max_concurrent(const struct policy_config *c, size_t tracked)
 
 /* ---- mass silence ---- */
 
-void policy_silence_init(struct policy_silence *w, int64_t window_ms, int64_t now_ms)
+void policy_silence_init(struct policy_silence *w, int64_t interval_ms, int64_t now_ms)
 {
     memset(w, 0, sizeof(*w));
-    w->bucket_ms = window_ms / POLICY_SILENCE_BUCKETS;
+    w->bucket_ms = POLICY_SILENCE_WINDOW_INTERVALS * interval_ms / POLICY_SILENCE_BUCKETS;
     if (w->bucket_ms < 1)
         w->bucket_ms = 1;
     w->head_start_ms = now_ms;
@@ -224,17 +224,26 @@ static void silence_advance(struct policy_silence *w, int64_t now_ms)
     w->head_start_ms += steps * w->bucket_ms;
 }
 
-void policy_silence_note(struct policy_silence *w, int64_t now_ms)
+void policy_silence_note(struct policy_silence *w, int64_t began_ms)
 {
-    silence_advance(w, now_ms);
-    w->count[w->head]++;
+    int64_t back;
+
+    silence_advance(w, began_ms);
+    if (began_ms >= w->head_start_ms) {
+        w->count[w->head]++;
+        return;
+    }
+    back = (w->head_start_ms - began_ms + w->bucket_ms - 1) / w->bucket_ms;
+    if (back >= POLICY_SILENCE_BUCKETS)
+        return;   /* began before the window: not together with these */
+    w->count[(w->head + POLICY_SILENCE_BUCKETS - (uint32_t)back) % POLICY_SILENCE_BUCKETS]++;
 }
 
-uint32_t policy_silence_count(struct policy_silence *w, int64_t now_ms)
+uint32_t policy_silence_count(struct policy_silence *w, int64_t at_ms)
 {
     uint32_t n = 0;
 
-    silence_advance(w, now_ms);
+    silence_advance(w, at_ms);
     for (uint32_t k = 0; k < POLICY_SILENCE_BUCKETS; k++)
         n += w->count[k];
     return n;

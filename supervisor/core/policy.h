@@ -168,8 +168,16 @@ uint32_t policy_max_concurrent(const struct policy_config *c, size_t tracked);
 
 /* ---- mass silence ---- */
 
-/* A sliding count of instances that went silent within the last window
- * (bucketed: it may include up to one bucket more than the window). */
+/* A sliding count of instances that went silent together (DESIGN.md §6:
+ * "within one interval"), by their last heartbeats, not by when their
+ * silence was noticed: instances stopped at the same moment are noticed up
+ * to an interval apart by phase alone, more where their thresholds differ.
+ * An instance last heard at L stopped somewhere in [L, L + its gap], so two
+ * that stopped within one interval were last heard up to one interval plus
+ * a gap apart: the window is POLICY_SILENCE_WINDOW_INTERVALS intervals of
+ * last heartbeats (erring, as a supervisor must, towards holding its
+ * hand). Bucketed: it may include up to one bucket more than the window. */
+#define POLICY_SILENCE_WINDOW_INTERVALS 2
 struct policy_silence {
     int64_t bucket_ms;
     int64_t head_start_ms;
@@ -177,12 +185,15 @@ struct policy_silence {
     uint32_t count[POLICY_SILENCE_BUCKETS];
 };
 
-/* Empties it with a window of `window_ms` (> 0) starting at `now_ms`. */
-void policy_silence_init(struct policy_silence *w, int64_t window_ms, int64_t now_ms);
-/* One instance went silent at `now_ms`. Times must not go backwards. */
-void policy_silence_note(struct policy_silence *w, int64_t now_ms);
-/* Silences within the window ending at `now_ms`. */
-uint32_t policy_silence_count(struct policy_silence *w, int64_t now_ms);
+/* Empties it, for senders promising at most `interval_ms` (> 0) (a window
+ * of POLICY_SILENCE_WINDOW_INTERVALS of them), starting at `now_ms`. */
+void policy_silence_init(struct policy_silence *w, int64_t interval_ms, int64_t now_ms);
+/* One instance's silence began at `began_ms`. Any order: a silence that
+ * began more than the window before the latest noted is not counted. */
+void policy_silence_note(struct policy_silence *w, int64_t began_ms);
+/* Silences that began within the window ending at the later of `at_ms` and
+ * the latest noted beginning. */
+uint32_t policy_silence_count(struct policy_silence *w, int64_t at_ms);
 
 /* True when `silenced` of `healthy_before` instances going silent at once is
  * mass silence: at least mass_silence_min and more than the ratio. */

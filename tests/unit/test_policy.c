@@ -173,7 +173,17 @@ static void test_epoch_budget_and_silence_pure(void **state)
     for (int k = 0; k < 30; k++)
         policy_silence_note(&w, 5000 + k * 10);
     assert_int_equal(policy_silence_count(&w, 5300), 30);
-    assert_int_equal(policy_silence_count(&w, 7000), 0);
+    assert_int_equal(policy_silence_count(&w, 8000), 0);   /* the window: two intervals */
+    /* Counted by last heartbeats, noted in any order: one noted late lands
+     * in its own bucket, one from before the window not at all. */
+    policy_silence_init(&w, 1000, 0);
+    policy_silence_note(&w, 10900);
+    policy_silence_note(&w, 10050);
+    policy_silence_note(&w, 11500);
+    assert_int_equal(policy_silence_count(&w, 11500), 3);
+    policy_silence_note(&w, 9000);            /* 2.5 s before the latest */
+    assert_int_equal(policy_silence_count(&w, 11500), 3);
+    assert_int_equal(policy_silence_count(&w, 12100), 2); /* 10050 has left the window */
     assert_false(policy_mass_silence(&c, 2, 4));   /* under the minimum */
     assert_false(policy_mass_silence(&c, 25, 100)); /* not more than 25 % */
     assert_true(policy_mass_silence(&c, 26, 100));
@@ -661,6 +671,48 @@ static void test_mass_silence_self_preservation(void **state)
         snprintf(name, sizeof(name), "i-%02d", SILENCED - GONE + k);
         assert_string_equal(f->rec.actions[k].instance, name);
     }
+}
+
+/* Three of four instances stopped at the same moment (SIGSTOP) are found
+ * silent far apart: by phase (their last heartbeats were up to an interval
+ * apart) and by rhythm (j-2 once took 2 s between heartbeats, so its late
+ * threshold is ~2.2 s where the steady ones' is 1.6 s). They stopped
+ * together: a mass silence, seen before the first is DEAD, nothing
+ * restarted. Counted by when each was found (1.5 s from first to last),
+ * the three never fall within one interval and each is restarted. */
+static void test_silences_beginning_together_are_one_mass_silence(void **state)
+{
+    static const char *const names[] = { "s-0", "s-1", "j-2", "live" };
+    static const int64_t phase[] = { 0, 900, 850, 400 };   /* ms into each second */
+    struct corefx *f = *state;
+    int64_t stop = 0;
+
+    corefx_configure(f, "fleet", 4);
+    corefx_start_normal(f);
+    for (int64_t t = 2000; t < 40000; t += COREFX_INTERVAL) {
+        int64_t at[4];
+        bool sent[4] = { false };
+
+        for (int k = 0; k < 4; k++)
+            at[k] = t + phase[k];
+        for (int n = 0; n < 4; n++) {   /* this round's heartbeats in time order */
+            int k = -1;
+
+            for (int j = 0; j < 4; j++)
+                if (!sent[j] && (k < 0 || at[j] < at[k]))
+                    k = j;
+            sent[k] = true;
+            if ((stop != 0 && k < 3 && at[k] >= stop) || (k == 2 && t == 10000))
+                continue;   /* stopped; or j-2 skipping one: a 2 s gap in its history */
+            corefx_run_until(f, at[k]);
+            corefx_send_serving(f, "fleet", names[k], 1, at[k]);
+        }
+        if (stop == 0 && t >= 20000)
+            stop = t + COREFX_INTERVAL + 950;   /* all three stop here, at once */
+    }
+    assert_int_equal(observer_state(f->o), OBSERVER_SELF_PRESERVATION);
+    assert_prefix(observer_state_reason(f->o), "mass silence: 3 of 4 healthy instances");
+    assert_int_equal(f->rec.n_actions, 0);
 }
 
 /* A mass silence that does not end is no longer a blip: after
@@ -1326,6 +1378,7 @@ int main(void)
         T(test_no_actions_while_warming_up),
         T(test_own_disconnect_no_actions_then_warm_up),
         T(test_mass_silence_self_preservation),
+        T(test_silences_beginning_together_are_one_mass_silence),
         T(test_few_silent_is_no_mass_silence),
         T(test_dependency_missing_holds_then_releases),
         T(test_dependency_unavailable_holds),
