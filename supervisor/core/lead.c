@@ -65,6 +65,13 @@ static void stop_deciding(struct observer *o, int64_t now_ms)
     o->store_down = false;
 }
 
+static void become_standby(struct observer *o, const char *why, int64_t now_ms)
+{
+    if (o->leader)
+        stop_deciding(o, now_ms);
+    apply_set_state(o, OBSERVER_STANDBY, why, now_ms);
+}
+
 void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t now_ms)
 {
     char reason[128];
@@ -73,9 +80,7 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
     if (leader == o->leader && (leader || o->blind != BLIND_AUTHORITY))
         return;
     if (!leader) {
-        if (o->leader)
-            stop_deciding(o, now_ms);
-        apply_set_state(o, OBSERVER_STANDBY, "standby: another supervisor leads", now_ms);
+        become_standby(o, "standby: another supervisor leads", now_ms);
         return;
     }
     o->leader = true;
@@ -93,10 +98,8 @@ void observer_set_leader(struct observer *o, bool leader, uint64_t term, int64_t
 
 void observer_await_lease(struct observer *o, int64_t now_ms)
 {
-    if (o->leader)
-        stop_deciding(o, now_ms);
     o->term = 0;
-    apply_set_state(o, OBSERVER_STANDBY, "standby: waiting for the leader lease", now_ms);
+    become_standby(o, "standby: waiting for the leader lease", now_ms);
 }
 
 void observer_set_observing(struct observer *o, const char *why, int64_t now_ms)

@@ -105,7 +105,7 @@ static int claim(struct admin_desk *desk, const struct admin_env *env, const fle
 
     snprintf(what, sizeof(what), "%s %s%s%s", fleet_admin_verb_name(c->verb), c->service,
              c->instance[0] != '\0' ? "/" : "", c->instance);
-    rc = store_claim_nonce(env->store, c->nonce, sizeof(c->nonce), what);
+    rc = store_claim_nonce(env->store, c->nonce, what);
     if (rc == 0)
         return 0;
     if (rc == 1) {

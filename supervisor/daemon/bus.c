@@ -197,9 +197,7 @@ static int subscribe(struct bus *b, const char *subject, const char *queue, bus_
         st = natsConnection_Subscribe(&s->sub, b->conn, subject, on_message, s);
     if (st != NATS_OK)
         return fail(err, errlen, subject, st);
-    /* The owner thread is the bottleneck we measure, not nats.c's buffer:
-     * allow a deep backlog rather than drop heartbeats. */
-    st = natsSubscription_SetPendingLimits(s->sub, 4 * 1024 * 1024, 1024 * 1024 * 1024);
+    st = natsSubscription_SetPendingLimits(s->sub, BUS_PENDING_MSGS, BUS_PENDING_BYTES);
     if (st != NATS_OK) {
         natsSubscription_Destroy(s->sub);
         return fail(err, errlen, subject, st);

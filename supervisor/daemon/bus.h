@@ -17,6 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every subscription's nats.c pending limits: the owner thread is the
+ * bottleneck, not nats.c's buffer, so a deep backlog is allowed rather than
+ * heartbeats dropped. The benchmarks' reference subscribers use the same. */
+#define BUS_PENDING_MSGS (4 * 1024 * 1024)
+#define BUS_PENDING_BYTES (1024 * 1024 * 1024)
+
 /* How to connect: fleet/conn.h's recipe (server lists, unlimited
  * reconnect with jitter, the stale-server ping), with these, and no echo:
  * what we publish never comes back to our own subscriptions. */

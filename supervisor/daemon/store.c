@@ -472,10 +472,20 @@ static bool replicas_short(const struct store *s)
     return s->rep_state.short_of || s->rep_lease.short_of || s->rep_audit.short_of || s->rep_nonces.short_of;
 }
 
-void store_tick(struct store *s, int64_t now_mono_ms)
+/* A bucket created with fewer replicas than wanted: read them again (and
+ * raise them when the cluster can place them now). */
+static void recheck_bucket(struct store *s, const char *bucket, struct replication *rep)
 {
     char stream[STORE_SUBJECT_MAX];
 
+    if (!rep->short_of)
+        return;
+    snprintf(stream, sizeof(stream), "KV_%s", bucket);
+    store_check_replicas(s, stream, "KV bucket", rep);
+}
+
+void store_tick(struct store *s, int64_t now_mono_ms)
+{
     if (!s->available) {
         if (now_mono_ms < s->next_open_ms)
             return;
@@ -489,18 +499,9 @@ void store_tick(struct store *s, int64_t now_mono_ms)
     if (!replicas_short(s) || now_mono_ms < s->next_replica_check_ms)
         return;
     s->next_replica_check_ms = now_mono_ms + STORE_REPLICAS_RETRY_MS;
-    if (s->rep_state.short_of) {
-        snprintf(stream, sizeof(stream), "KV_%s", s->state_bucket);
-        store_check_replicas(s, stream, "KV bucket", &s->rep_state);
-    }
-    if (s->rep_lease.short_of) {
-        snprintf(stream, sizeof(stream), "KV_%s", s->lease_bucket);
-        store_check_replicas(s, stream, "KV bucket", &s->rep_lease);
-    }
-    if (s->rep_nonces.short_of) {
-        snprintf(stream, sizeof(stream), "KV_%s", s->nonce_bucket);
-        store_check_replicas(s, stream, "KV bucket", &s->rep_nonces);
-    }
+    recheck_bucket(s, s->state_bucket, &s->rep_state);
+    recheck_bucket(s, s->lease_bucket, &s->rep_lease);
+    recheck_bucket(s, s->nonce_bucket, &s->rep_nonces);
     if (s->rep_audit.short_of)
         store_check_replicas(s, s->audit_stream, "audit stream", &s->rep_audit);
 }

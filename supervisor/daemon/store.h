@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet/control.h" /* FLEET_NONCE_LEN */
 #include "fleet/subjects.h"
 
 #include "bus.h" /* natsConnection, declared without nats.h */
@@ -169,7 +170,7 @@ int store_load_all(struct store *s,
                                 const void *data, size_t len),
                    void *ctx);
 
-/* Claims an admin command's nonce (nonce_len bytes, at most 32) in the
+/* Claims an admin command's nonce in the
  * nonce bucket before the command is carried out: a create, so of two
  * supervisors, two lives of one, or one before and after a link gap, only
  * the first claim succeeds. `what` (the verb and target, for a human
@@ -178,7 +179,7 @@ int store_load_all(struct store *s,
  * -1 when it could not be claimed (no nonce bucket, JetStream unreachable;
  * store_last_error says why): the command must not be carried out, for
  * nothing would stop it being carried out again. */
-int store_claim_nonce(struct store *s, const uint8_t *nonce, size_t nonce_len, const char *what);
+int store_claim_nonce(struct store *s, const uint8_t nonce[FLEET_NONCE_LEN], const char *what);
 
 /* Maintenance flags (DESIGN.md §8), written by operators through the
  * leader (store_set_maintenance; older fleetctl wrote the bucket itself): key "maint.<service>" holds a whole

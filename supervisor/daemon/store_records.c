@@ -1,5 +1,6 @@
-/* Per-instance records and maintenance flags in the state bucket (store.h),
- * written compare-and-set against the revision last seen. */
+/* Per-instance records and maintenance flags in the state bucket, and the
+ * admin nonces in theirs (store.h), records written compare-and-set against
+ * the revision last seen. */
 #include "store_private.h"
 
 #include <inttypes.h>
@@ -8,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "fleet/control.h"
 #include "fleet/names.h"
 #include "fleet/subjects.h"
 #include "log.h"
@@ -471,22 +475,13 @@ int store_set_maintenance(struct store *s, const char *service, const char *inst
     return -1;
 }
 
-int store_claim_nonce(struct store *s, const uint8_t *nonce, size_t nonce_len, const char *what)
+int store_claim_nonce(struct store *s, const uint8_t nonce[FLEET_NONCE_LEN], const char *what)
 {
-    static const char hex[] = "0123456789abcdef";
-    char key[2 * 32 + 1];
+    char key[2 * FLEET_NONCE_LEN + 1];
     uint64_t rev = 0;
     natsStatus st;
 
-    if (nonce_len == 0 || nonce_len > 32) {
-        store_set_error(s, NATS_OK, "store_claim_nonce: a nonce of %zu bytes", nonce_len);
-        return -1;
-    }
-    for (size_t k = 0; k < nonce_len; k++) {
-        key[2 * k] = hex[nonce[k] >> 4];
-        key[2 * k + 1] = hex[nonce[k] & 0x0f];
-    }
-    key[2 * nonce_len] = '\0';
+    sodium_bin2hex(key, sizeof(key), nonce, FLEET_NONCE_LEN);
     if (s->nonce_ttl_ms <= 0) {
         store_set_error(s, NATS_OK, "this supervisor keeps no nonce bucket");
         return -1;

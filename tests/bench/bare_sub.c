@@ -17,11 +17,8 @@
 
 #include <nats/nats.h>
 
+#include "bus.h"   /* BUS_PENDING_*: as the supervisor's bus subscribes */
 #include "fleet/v1/fleet.pb-c.h"
-
-/* As the supervisor's bus subscribes (supervisor/daemon/bus.c). */
-#define PENDING_MSGS (4 * 1024 * 1024)
-#define PENDING_BYTES (1024 * 1024 * 1024)
 
 static volatile sig_atomic_t stop;
 static atomic_uint_fast64_t received, bad;
@@ -66,7 +63,7 @@ int main(int argc, char **argv)
     if (s == NATS_OK)
         s = natsConnection_Subscribe(&sub, nc, argv[2], on_msg, NULL);
     if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(sub, PENDING_MSGS, PENDING_BYTES);
+        s = natsSubscription_SetPendingLimits(sub, BUS_PENDING_MSGS, BUS_PENDING_BYTES);
     if (s == NATS_OK)
         s = natsConnection_Flush(nc);
     if (s != NATS_OK) {

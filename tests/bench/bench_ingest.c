@@ -81,6 +81,7 @@
 #include "bench_load.h"
 #include "bench_util.h"
 #include "bench_worker.h"
+#include "bus.h"
 #include "fleet/nkey.h"
 #include "fleet/proof.h"
 #include "fleet/subjects.h"
@@ -93,9 +94,6 @@
 
 #define MAX_ROUNDS 9
 #define MAX_PUBLISHERS 16
-/* Same pending limits as the supervisor's bus (supervisor/daemon/bus.c). */
-#define SUB_PENDING_MSGS (4 * 1024 * 1024)
-#define SUB_PENDING_BYTES (1024 * 1024 * 1024)
 /* Per-connection bytes the server may queue for a reader (default 64 MiB). */
 #define SERVER_MAX_PENDING "1073741824"
 #define CPU_RATIO_TARGET 1.5    /* supervisor CPU/hb over the bare subscriber's (issue 13 §3) */
@@ -354,7 +352,7 @@ static int bare_serve(void *ctx, char cmd, int reply_fd)
     if (s == NATS_OK)
         s = natsConnection_Subscribe(&sub, nc, "fleet.v1.hb.>", bare_on_msg, &b);
     if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(sub, SUB_PENDING_MSGS, SUB_PENDING_BYTES);
+        s = natsSubscription_SetPendingLimits(sub, BUS_PENDING_MSGS, BUS_PENDING_BYTES);
     if (s == NATS_OK)
         s = natsConnection_Flush(nc);
     if (s != NATS_OK)
