@@ -43,8 +43,9 @@
 extern "C" {
 #endif
 
-/* nats.c's connection type, as <nats/nats.h> names it. */
+/* nats.c's connection and options types, as <nats/nats.h> names them. */
 typedef struct __natsConnection natsConnection;
+typedef struct __natsOptions natsOptions;
 
 /* FLEET_DEFAULT_URL: fleet/subjects.h, with the rest of the wire vocabulary. */
 
@@ -78,6 +79,11 @@ typedef struct fleet_conn_opts {
     fleet_conn_event_fn on_disconnected;
     fleet_conn_event_fn on_reconnected;
     fleet_conn_event_fn on_closed;
+    /* Called with nats.c's options once all of the above are set, just
+     * before connecting: a caller's own settings (the supervisor attaches its
+     * event loop). Returns 0, or -1 to fail the open with FLEET_ERR_NATS.
+     * NULL: none. */
+    int (*tune)(natsOptions *opts, void *ctx);
     void *ctx;
 } fleet_conn_opts;
 

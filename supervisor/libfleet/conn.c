@@ -123,6 +123,8 @@ static natsStatus set_options(natsOptions *no, const fleet_conn_opts *o, char **
      * first connect in the background instead of failing in Connect. */
     if (s == NATS_OK && o->retry_first_connect)
         s = natsOptions_SetRetryOnFailedConnect(no, true, o->on_connected, o->ctx);
+    if (s == NATS_OK && o->tune != NULL && o->tune(no, o->ctx) != 0)
+        s = NATS_ERR;
     return s;
 }
 
