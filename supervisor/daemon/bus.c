@@ -13,6 +13,8 @@
 
 #include "fleet/conn.h"
 
+#include "bus_loop.h"
+
 #define MAX_SUBSCRIPTIONS 24
 /* Publishes (statuses, events) nats.c keeps while reconnecting. */
 #define BUS_RECONNECT_BUF_BYTES (64 * 1024 * 1024)
@@ -30,6 +32,7 @@ struct bus_sub {
     bus_msg_fn fn;
     bus_reply_fn reply_fn;   /* instead of fn, for bus_subscribe_replies */
     void *ctx;
+    bool bulk;               /* bus_subscribe_bulk: synchronous, taken by the bus's reader */
     /* Delivered, not yet destroyed: touched only by the subscription's
      * delivery thread (nats.c runs one per subscription), then by bus_close
      * once no handler runs. */
@@ -40,6 +43,7 @@ struct bus_sub {
 
 struct bus {
     natsConnection *conn;
+    struct bus_loop *loop;   /* the reader (bus_loop.h); stopped after the connection closed */
     bus_link_fn on_link;
     void *link_ctx;
     struct bus_sub subs[MAX_SUBSCRIPTIONS];
@@ -128,6 +132,13 @@ static void open_library(void)
         (void)sched_setscheduler(0, policy, &was);
 }
 
+static int attach_loop(natsOptions *opts, void *ctx)
+{
+    struct bus *b = ctx;
+
+    return bus_loop_attach_options(b->loop, opts);
+}
+
 static int fail(char *err, size_t errlen, const char *what, natsStatus s)
 {
     const char *detail = nats_GetLastError(NULL);
@@ -150,7 +161,7 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
          * so the flusher's batching buys nothing here. */
         .send_asap = true,
         .on_connected = on_connected, .on_disconnected = on_disconnected,
-        .on_reconnected = on_reconnected, .on_closed = on_closed,
+        .on_reconnected = on_reconnected, .on_closed = on_closed, .tune = attach_loop,
     };
 
     b = calloc(1, sizeof(*b));
@@ -161,11 +172,17 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     b->on_link = on_link;
     b->link_ctx = link_ctx;
     open_library();
+    if (bus_loop_start(&b->loop) != 0) {
+        snprintf(err, errlen, "cannot start the bus reader thread (out of threads or file descriptors?)");
+        free(b);
+        return -1;
+    }
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->closed_cv, NULL);
     co.ctx = b;
     if (fleet_conn_open(&co, &b->conn) != FLEET_OK) {
         snprintf(err, errlen, "%s", fleet_last_error());
+        bus_loop_stop(b->loop);
         pthread_cond_destroy(&b->closed_cv);
         pthread_mutex_destroy(&b->lock);
         free(b);
@@ -177,45 +194,72 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
     return 0;
 }
 
-static int subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, bus_reply_fn reply_fn,
-                     void *ctx, char *err, size_t errlen)
+/* Adds subscription `subject`: synchronous for the bulk one (taken by the
+ * bus reader), else delivered by nats.c to `fn` or `reply_fn`. Returns its
+ * slot, or NULL with a message in err. */
+static struct bus_sub *subscribe(struct bus *b, const char *subject, const char *queue, bool bulk, bus_msg_fn fn,
+                                 bus_reply_fn reply_fn, void *ctx, char *err, size_t errlen)
 {
     struct bus_sub *s;
     natsStatus st;
 
     if (b->n_subs == MAX_SUBSCRIPTIONS) {
         snprintf(err, errlen, "too many subscriptions");
-        return -1;
+        return NULL;
     }
     s = &b->subs[b->n_subs];
     s->fn = fn;
     s->reply_fn = reply_fn;
     s->ctx = ctx;
-    if (queue != NULL)
+    s->bulk = bulk;
+    if (bulk)
+        st = natsConnection_SubscribeSync(&s->sub, b->conn, subject);
+    else if (queue != NULL)
         st = natsConnection_QueueSubscribe(&s->sub, b->conn, subject, queue, on_message, s);
     else
         st = natsConnection_Subscribe(&s->sub, b->conn, subject, on_message, s);
-    if (st != NATS_OK)
-        return fail(err, errlen, subject, st);
+    if (st != NATS_OK) {
+        fail(err, errlen, subject, st);
+        return NULL;
+    }
     st = natsSubscription_SetPendingLimits(s->sub, BUS_PENDING_MSGS, BUS_PENDING_BYTES);
     if (st != NATS_OK) {
         natsSubscription_Destroy(s->sub);
-        return fail(err, errlen, subject, st);
+        fail(err, errlen, subject, st);
+        return NULL;
     }
     b->n_subs++;
-    return 0;
+    return s;
 }
 
 int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
                   char *err, size_t errlen)
 {
-    return subscribe(b, subject, queue, fn, NULL, ctx, err, errlen);
+    return subscribe(b, subject, queue, false, fn, NULL, ctx, err, errlen) != NULL ? 0 : -1;
+}
+
+int bus_subscribe_bulk(struct bus *b, const char *subject, bus_msg_fn fn, bool (*room)(void *ctx), void *ctx,
+                       char *err, size_t errlen)
+{
+    struct bus_sub *s;
+
+    for (int k = 0; k < b->n_subs; k++) {
+        if (b->subs[k].bulk) {
+            snprintf(err, errlen, "%s: the bus has a bulk subscription already", subject);
+            return -1;
+        }
+    }
+    s = subscribe(b, subject, NULL, true, fn, NULL, ctx, err, errlen);
+    if (s == NULL)
+        return -1;
+    bus_loop_set_bulk(b->loop, s->sub, fn, room, ctx);
+    return 0;
 }
 
 int bus_subscribe_replies(struct bus *b, const char *subject, bus_reply_fn fn, void *ctx, char *err,
                           size_t errlen)
 {
-    return subscribe(b, subject, NULL, NULL, fn, ctx, err, errlen);
+    return subscribe(b, subject, NULL, false, NULL, fn, ctx, err, errlen) != NULL ? 0 : -1;
 }
 
 int bus_publish(struct bus *b, const char *subject, const void *data, size_t len)
@@ -273,12 +317,16 @@ void bus_close(struct bus *b, int timeout_ms)
         return;
     atomic_store(&b->closing, true);
     /* Drain delivers what is already buffered, then stops the handlers;
-     * if the link is down, unsubscribe is all that is left to do. */
+     * if the link is down, unsubscribe is all that is left to do. The bulk
+     * subscription (heartbeats, of no use to a supervisor that stops) is
+     * only unsubscribed. */
+    bus_loop_clear_bulk(b->loop);
     for (int k = 0; k < b->n_subs; k++)
-        if (natsSubscription_Drain(b->subs[k].sub) != NATS_OK)
+        if (b->subs[k].bulk || natsSubscription_Drain(b->subs[k].sub) != NATS_OK)
             natsSubscription_Unsubscribe(b->subs[k].sub);
     for (int k = 0; k < b->n_subs; k++)
-        natsSubscription_WaitForDrainCompletion(b->subs[k].sub, timeout_ms);
+        if (!b->subs[k].bulk)
+            natsSubscription_WaitForDrainCompletion(b->subs[k].sub, timeout_ms);
     natsConnection_FlushTimeout(b->conn, timeout_ms);
     natsConnection_Close(b->conn);
     clock_gettime(CLOCK_REALTIME, &until);
@@ -287,6 +335,7 @@ void bus_close(struct bus *b, int timeout_ms)
     while (!b->closed && pthread_cond_timedwait(&b->closed_cv, &b->lock, &until) == 0)
         ;
     pthread_mutex_unlock(&b->lock);
+    bus_loop_stop(b->loop);
     for (int k = 0; k < b->n_subs; k++)
         natsSubscription_Destroy(b->subs[k].sub);
     natsConnection_Destroy(b->conn);

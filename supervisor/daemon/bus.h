@@ -8,8 +8,9 @@
  *
  * Connects with unlimited reconnect and a connection name, reports link
  * changes through a callback, and delivers messages to plain-C handlers.
- * Handlers and the link callback run on nats.c threads: they must only
- * decode and hand over (ingest.h), never touch the fleet state. */
+ * Handlers and the link callback run on threads other than the caller's
+ * (nats.c's, or the bus's reader, bus_loop.h): they must only decode and
+ * hand over (ingest.h), never touch the fleet state. */
 #ifndef FLEET_BUS_H
 #define FLEET_BUS_H
 
@@ -67,6 +68,17 @@ int bus_open(const struct bus_options *opts, bus_link_fn on_link, void *link_ctx
  * limits. Returns 0 or -1 with a message in err. */
 int bus_subscribe(struct bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ctx,
                   char *err, size_t errlen);
+
+/* Subscribes `subject` as the bus's one bulk subscription (the heartbeats):
+ * its messages are handed to `fn` by the bus's reader thread itself, right
+ * after each read, with no delivery thread between (bus_loop.h says why).
+ * `fn` must not block or call the bus: every other subscription's messages
+ * wait for it. `room` (NULL: always) is asked before each message; false
+ * leaves the rest in nats.c's pending buffer (BUS_PENDING_*, drops counted
+ * in bus_stats), asked again within a millisecond. Returns 0, or -1 with a
+ * message in err (one exists already). */
+int bus_subscribe_bulk(struct bus *b, const char *subject, bus_msg_fn fn, bool (*room)(void *ctx), void *ctx,
+                       char *err, size_t errlen);
 
 /* Subscribes `subject` (answers to our requests: an inbox) for `fn`. Returns
  * 0 or -1 with a message in err. */

@@ -49,7 +49,7 @@
 #define MAX_POLL_MS 500
 /* After a batch of heartbeats the loop lets the next one gather this long
  * before taking it (signals and exit reports still end the wait at once). Without it, when
- * the delivery thread is the slower side, every heartbeat is a batch of
+ * the bus reader is the slower side, every heartbeat is a batch of
  * one: a wake-up, a lease look, a tick and a clock read each, which on two
  * cores costs more than the heartbeat itself. 1 ms is nothing next to the
  * detector's thresholds (seconds) and the arrival time is taken at
@@ -119,6 +119,13 @@ static void on_heartbeat(void *ctx, const char *subject, const char *reply, cons
 
     (void)reply;
     ingest_heartbeat(d->queue, subject, data, len, fleet_mono_ms());
+}
+
+static bool heartbeat_room(void *ctx)
+{
+    struct daemon *d = ctx;
+
+    return ingest_room(d->queue);
 }
 
 /* Another supervisor's FleetStatus (our own never comes back: no echo).
@@ -819,7 +826,7 @@ static int open_bus(struct daemon *d)
     }
     (void)fleet_subject(subject, sizeof(subject), FLEET_SUBJECT_HB_ALL, d->cfg->prefix, NULL, NULL);
     (void)fleet_subject(status_subject, sizeof(status_subject), FLEET_SUBJECT_STATUS, d->cfg->prefix, NULL, NULL);
-    if (bus_subscribe(d->bus, subject, NULL, on_heartbeat, d, err, sizeof(err)) != 0 ||
+    if (bus_subscribe_bulk(d->bus, subject, on_heartbeat, heartbeat_room, d, err, sizeof(err)) != 0 ||
         bus_subscribe(d->bus, status_subject, NULL, on_status_heard, d, err, sizeof(err)) != 0 ||
         service_api_subscribe(d->bus, d->queue, d->cfg->prefix, d->cfg->supervisor_id, err, sizeof(err)) != 0 ||
         micro_probe_create(d->bus, d->queue, &d->micro, err, sizeof(err)) != 0) {

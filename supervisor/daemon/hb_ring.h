@@ -1,6 +1,6 @@
 /* A bounded single-producer single-consumer queue of decoded heartbeats,
- * in blocks: the hand-over from the heartbeat subscription's delivery thread
- * to the owner thread without a lock or a copy per heartbeat.
+ * in blocks: the hand-over from the bus reader (bus_loop.c), which decodes
+ * the heartbeats, to the owner thread without a lock or a copy per heartbeat.
  *
  * The producer decodes straight into the slot hb_ring_slot gives it and
  * commits it with hb_ring_push (one release store); the consumer reads runs

@@ -16,9 +16,10 @@
 #include "hb_ring.h"
 #include "log.h"
 
-/* A full ring makes the delivery thread wait for room, rechecking every
+/* A full ring makes a producer wait for room, rechecking every
  * ROOM_POLL_NS, while the owner has taken a batch or given back ring slots
- * within OWNER_ALIVE_MS:
+ * within OWNER_ALIVE_MS (the bus reader asks ingest_room first and does not
+ * wait here, so it never stops reading):
  * the backlog then waits in nats.c's pending buffer (bounded, its drops
  * counted as slow-consumer drops) instead of being refused here. With an
  * owner that took nothing that long (stalled), or one that said it is gone
@@ -34,7 +35,7 @@ struct ingest {
     int ufd;               /* eventfd: an exit report is waiting (ingest_urgent_fd) */
     /* Heartbeats: decoded straight into the ring, which the owner reads in
      * place. Producers serialize on produce_lock (there is one in practice,
-     * the heartbeat subscription's delivery thread: the lock is never
+     * the bus reader, bus_loop.c: the lock is never
      * contended), which the owner never takes. */
     pthread_mutex_t produce_lock;
     struct hb_ring ring;
@@ -175,6 +176,22 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
     return pr == PROOF_BAD_KEY ? HB_REFUSE_KEY : pr == PROOF_BAD ? HB_REFUSE_PROOF : HB_OK;
 }
 
+static bool owner_alive(struct ingest *q)
+{
+    return !atomic_load_explicit(&q->owner_gone, memory_order_relaxed) &&
+           fleet_mono_ms() - atomic_load_explicit(&q->last_take_ms, memory_order_relaxed) <= OWNER_ALIVE_MS;
+}
+
+bool ingest_room(struct ingest *q)
+{
+    bool room;
+
+    pthread_mutex_lock(&q->produce_lock);
+    room = hb_ring_slot(&q->ring) != NULL;   /* not pushed: the next call returns the same slot */
+    pthread_mutex_unlock(&q->produce_lock);
+    return room || !owner_alive(q);
+}
+
 /* A slot for the next heartbeat; with the ring full, waits for room while
  * the owner is alive (see OWNER_ALIVE_MS). NULL: no room. Called under
  * produce_lock. */
@@ -183,8 +200,7 @@ static struct hb_input *slot_for_heartbeat(struct ingest *q)
     const struct timespec pause = { .tv_nsec = ROOM_POLL_NS };
     struct hb_input *slot = hb_ring_slot(&q->ring);
 
-    while (slot == NULL && !atomic_load_explicit(&q->owner_gone, memory_order_relaxed) &&
-           fleet_mono_ms() - atomic_load_explicit(&q->last_take_ms, memory_order_relaxed) <= OWNER_ALIVE_MS) {
+    while (slot == NULL && owner_alive(q)) {
         nanosleep(&pause, NULL);
         slot = hb_ring_slot(&q->ring);
     }

@@ -115,6 +115,13 @@ enum hb_refusal ingest_decode(struct proofcheck *proofs, size_t prefix_len, size
  * keep each thread's order). */
 enum hb_refusal ingest_heartbeat(struct ingest *q, const char *subject, const void *data, size_t len,
                                  int64_t arrival_ms);
+/* Whether ingest_heartbeat would go ahead at once: a ring slot is free, or
+ * the owner is stalled or gone (the heartbeat is then refused as overload
+ * at once, as ingest_heartbeat does). False only while a live owner has yet
+ * to take the ring's contents: a caller that can leave the heartbeat where
+ * it is (the bus's reader, in nats.c's pending buffer) asks this first
+ * instead of waiting inside ingest_heartbeat. Any producer thread. */
+bool ingest_room(struct ingest *q);
 /* A liveness fact judged elsewhere (micro_probe.c: an answer to a micro
  * ping), queued for the owner exactly as a decoded heartbeat, within the
  * same bound. Not counted as received on the heartbeat subject. Returns 0,
