@@ -78,27 +78,29 @@ static natsStatus on_attach(void **user, void *loop, natsConnection *nc, natsSoc
     return NATS_OK;
 }
 
+/* Records one of the two wishes; an added one wakes the loop to act on it. */
+static natsStatus set_want(struct bus_loop *l, bool *want, bool add)
+{
+    pthread_mutex_lock(&l->lock);
+    *want = add;
+    pthread_mutex_unlock(&l->lock);
+    if (add)
+        wake(l);
+    return NATS_OK;
+}
+
 static natsStatus on_read(void *user, bool add)
 {
     struct bus_loop *l = user;
 
-    pthread_mutex_lock(&l->lock);
-    l->want_read = add;
-    pthread_mutex_unlock(&l->lock);
-    wake(l);
-    return NATS_OK;
+    return set_want(l, &l->want_read, add);
 }
 
 static natsStatus on_write(void *user, bool add)
 {
     struct bus_loop *l = user;
 
-    pthread_mutex_lock(&l->lock);
-    l->want_write = add;
-    pthread_mutex_unlock(&l->lock);
-    if (add)
-        wake(l);
-    return NATS_OK;
+    return set_want(l, &l->want_write, add);
 }
 
 static natsStatus on_detach(void *user)
@@ -163,14 +165,11 @@ static bool take_bulk(struct bus_loop *l)
 /* One read; returns true when the socket holds more (the reader is behind,
  * so the next read is not held back). Counts what it read towards the
  * rate window. */
-static bool read_once(struct bus_loop *l, natsConnection *nc, int64_t now)
+static bool read_once(struct bus_loop *l, natsConnection *nc, int fd, int64_t now)
 {
-    int avail = 0, fd;
+    int avail = 0;
 
-    pthread_mutex_lock(&l->lock);
-    fd = l->fd;
-    pthread_mutex_unlock(&l->lock);
-    if (fd >= 0 && ioctl(fd, FIONREAD, &avail) == 0 && avail > 0)
+    if (ioctl(fd, FIONREAD, &avail) == 0 && avail > 0)
         l->window_bytes += avail < READ_BUF_BYTES ? avail : READ_BUF_BYTES;
     if (now - l->window_from_us >= RATE_WINDOW_US) {
         l->busy = l->window_bytes * 1000000 >= (int64_t)BUS_LOOP_BUSY_BYTES_PER_S * (now - l->window_from_us);
@@ -178,6 +177,8 @@ static bool read_once(struct bus_loop *l, natsConnection *nc, int64_t now)
         l->window_bytes = 0;
     }
     natsConnection_ProcessReadEvent(nc);
+    /* The read may have ended the connection (nats.c detached, the socket
+     * closed): only a socket still attached is looked at. */
     pthread_mutex_lock(&l->lock);
     fd = l->fd;
     pthread_mutex_unlock(&l->lock);
@@ -238,7 +239,7 @@ static void *run(void *arg)
         behind = false;
         if (p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
             l->last_read_us = mono_us();
-            behind = read_once(l, nc, l->last_read_us);
+            behind = read_once(l, nc, p[1].fd, l->last_read_us);
         }
         backlog = take_bulk(l);
     }
